@@ -1,0 +1,34 @@
+# nirvis: install, demo, test. Everything a fresh machine needs is installed from the registries.
+VENV        ?= .venv
+PY          := $(VENV)/bin/python
+NIRVIS      := $(VENV)/bin/nirvis
+DEMO_OUT    ?= demo_out
+# Debian packages for headless OpenGL (EGL on Mesa llvmpipe), used by the `gl` render backend.
+DEB_PACKAGES := libegl1 libegl-mesa0 libgl1-mesa-dri libgbm1
+
+.PHONY: install demo test clean system-deps
+
+install: $(VENV)/.installed
+
+system-deps:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  if ! dpkg -s $(DEB_PACKAGES) >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEB_PACKAGES) >/dev/null; \
+	  fi; \
+	else echo "note: not root; make sure these Debian packages are installed: $(DEB_PACKAGES)"; fi
+
+$(VENV)/.installed: pyproject.toml constraints.txt | system-deps
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -c constraints.txt -e '.[test]'
+	touch $@
+
+demo: install
+	$(NIRVIS) identities --count 16 --seed 0 --out $(DEMO_OUT)/identities --preview $(DEMO_OUT)/identities.png
+	@echo "demo: wrote $(DEMO_OUT)/identities (16 face assets) and $(DEMO_OUT)/identities.png"
+
+test: install
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache

@@ -1,0 +1,1 @@
+"""NIR-VIS benchmark evaluation (not built yet: see the evaluation issue)."""

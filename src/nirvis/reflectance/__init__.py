@@ -1,0 +1,1 @@
+"""Spectral skin reflectance: VIS reflectance to NIR reflectance."""

@@ -1,0 +1,1 @@
+"""Differentiable rendering of paired NIR/VIS face images (not built yet: see the renderer issue)."""

@@ -1,0 +1,1 @@
+"""Sharded, resumable WebDataset generation (not built yet: see the render-dataset issue)."""

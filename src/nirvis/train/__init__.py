@@ -1,0 +1,1 @@
+"""ID-MMD training of cross-spectral face embeddings (not built yet: see the trainer issue)."""
