@@ -257,10 +257,13 @@ def load_asset(directory: str | os.PathLike) -> FaceAsset:
 
 
 def _write_png16(path: Path, value: np.ndarray) -> None:
-    import imageio.v3 as iio
+    import cv2
 
     data = np.round(np.clip(value, 0.0, 1.0) * _Q).astype(np.uint16)
-    iio.imwrite(path, data, extension=".png")
+    if data.ndim == 3:
+        data = np.ascontiguousarray(data[..., ::-1])  # OpenCV stores BGR
+    if not cv2.imwrite(str(path), data):
+        raise OSError(f"{path}: could not write PNG")
 
 
 def read_image(path: str | os.PathLike, channels: int) -> np.ndarray:
@@ -272,15 +275,19 @@ def read_image(path: str | os.PathLike, channels: int) -> np.ndarray:
     Raises:
         FaceDataError: missing or unreadable file, or an unsupported pixel type.
     """
-    import imageio.v3 as iio
+    import cv2
 
     path = Path(path)
     if not path.is_file():
         raise FaceDataError(f"{path}: image file not found")
     try:
-        img = np.asarray(iio.imread(path))
-    except Exception as exc:  # imageio raises many types for corrupt files
-        raise FaceDataError(f"{path}: unreadable image ({type(exc).__name__}: {exc})") from exc
+        img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    except cv2.error:
+        img = None
+    if img is None:
+        raise FaceDataError(f"{path}: unreadable image (not a PNG/JPEG/TIFF/BMP file, or corrupt)")
+    if img.ndim == 3 and img.shape[2] >= 3:
+        img = img[..., [2, 1, 0] + list(range(3, img.shape[2]))]  # OpenCV gives BGR(A)
     if img.dtype == np.uint8:
         x = img.astype(np.float32) / 255.0
     elif img.dtype == np.uint16:

@@ -234,6 +234,7 @@ class HeadModel:
         self.landmarks = {k: SurfacePoints.at_vertices(v, faces) for k, v in self.landmark_vertices.items()}
         self.provenance: dict[str, Any] = json.loads(str(data["provenance"]))
         self.face_region = self._face_region()
+        self._eyeball_vertices = np.unique(faces[self.template.part_mask("eyeball")])
 
     @property
     def modifier_names(self) -> list[str]:
@@ -283,12 +284,19 @@ class HeadModel:
         return w
 
     def build_vertices(self, weights: np.ndarray) -> np.ndarray:
-        """float32 [B, V, 3] vertices (mm) from float32 [B, T] target weights."""
+        """float32 [B, V, 3] vertices (mm) from float32 [B, T] target weights.
+
+        Macro targets change the whole body (height, proportions), which moves the head up or
+        down; every head is therefore re-centred so the midpoint of its two eyeball centres is the
+        origin (the template's frame). Head size and shape are kept.
+        """
         weights = np.asarray(weights, np.float32)
         if weights.ndim != 2 or weights.shape[1] != len(self.target_names):
             raise ValueError(f"weights: expected [B, {len(self.target_names)}], got {list(weights.shape)}")
         base = self.template.vertices.reshape(1, -1)
-        return (base + weights @ self.offsets).reshape(len(weights), -1, 3)
+        v = (base + weights @ self.offsets).reshape(len(weights), -1, 3)
+        v -= v[:, self._eyeball_vertices].mean(axis=1, keepdims=True)
+        return v
 
 
 @functools.lru_cache(maxsize=None)
@@ -301,8 +309,12 @@ def load_head_model(path: Optional[str] = None) -> HeadModel:
 
 # Prior standard deviations of the local modifiers per group (pair modifiers, values in [-1, 1]).
 # MakeHuman targets at +-1 are caricatures; these spreads keep heads plausible yet clearly distinct.
-_GROUP_SIGMA = {"head": 0.30, "forehead": 0.35, "eyebrows": 0.35, "eyes": 0.30, "nose": 0.40,
-                "mouth": 0.35, "cheek": 0.35, "chin": 0.40, "ears": 0.35, "neck": 0.20, "asym": 0.25}
+_GROUP_SIGMA = {"head": 0.20, "forehead": 0.25, "eyebrows": 0.30, "eyes": 0.22, "nose": 0.22,
+                "mouth": 0.22, "cheek": 0.25, "chin": 0.25, "ears": 0.30, "neck": 0.15, "asym": 0.12}
+# Modifiers that add folds/wrinkles (which the macro age already controls) or that distort the
+# face quickly get a tighter prior.
+_MODIFIER_SIGMA = {"head-age-decr-incr": 0.08, "mouth-laugh-lines-in-out": 0.12, "chin-height-decr-incr": 0.15,
+                   "eyebrows-angle-down-up": 0.15}
 # Each side of a left/right pair = shared value + this much independent jitter (relative).
 _SIDE_JITTER = 0.15
 
@@ -333,7 +345,7 @@ def sample_identity(seed: int, model: Optional[HeadModel] = None) -> IdentityPar
         if m.single:
             modifiers[m.name] = float(0.6 * rng.beta(0.6, 3.0))
             continue
-        sigma = _GROUP_SIGMA.get(m.group, 0.3)
+        sigma = _MODIFIER_SIGMA.get(m.name, _GROUP_SIGMA.get(m.group, 0.2))
         base_name = m.name[2:] if m.side else m.name
         if base_name not in shared:
             shared[base_name] = float(rng.normal(0.0, sigma))

@@ -1,0 +1,185 @@
+"""The ``nirvis`` command line. Thin: parses arguments and calls one function per command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Optional, Sequence
+
+from nirvis import __version__
+
+
+class CliError(Exception):
+    """A user-facing error: printed as one line, exit code 2."""
+
+
+# ------------------------------------------------------------------------------------ helpers
+
+
+def publish_dir(tmp: Path, out: Path, force: bool) -> None:
+    """Move a finished temporary directory to ``out`` (replacing it only with ``force``)."""
+    if out.exists():
+        if not force:
+            raise CliError(f"{out}: already exists (use --force to replace it)")
+        shutil.rmtree(out) if out.is_dir() else out.unlink()
+    os.replace(tmp, out)
+
+
+def check_output_dir(out: Path, force: bool) -> None:
+    if out.exists() and not force and (not out.is_dir() or any(out.iterdir())):
+        raise CliError(f"{out}: already exists and is not empty (use --force to replace it)")
+
+
+def atomic_save_image(img, path: Path) -> None:
+    """Save a PIL image to ``path`` through a temporary file and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}{path.suffix}")
+    try:
+        img.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+# ----------------------------------------------------------------------------------- commands
+
+
+def cmd_identities(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from nirvis.faces import identity_seed, load_head_model, sample_identity, save_asset
+    from nirvis.faces.preview import contact_sheet, render_preview
+    from nirvis.faces.procedural import procedural_asset
+
+    if args.count < 1:
+        raise CliError(f"--count must be >= 1, got {args.count}")
+    if args.seed < 0:
+        raise CliError(f"--seed must be >= 0, got {args.seed}")
+    if args.resolution not in (128, 256, 512, 1024, 2048):
+        raise CliError(f"--resolution must be one of 128, 256, 512, 1024, 2048; got {args.resolution}")
+    out = Path(args.out)
+    check_output_dir(out, args.force)
+    if args.preview and Path(args.preview).resolve().is_relative_to(out.resolve()):
+        raise CliError("--preview must lie outside --out (the output directory is replaced as a whole)")
+    model = load_head_model()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    index = []
+    previews = []
+    start = time.perf_counter()
+    try:
+        for label in tqdm(range(args.count), desc="identities", unit="id", disable=args.quiet):
+            identity = sample_identity(identity_seed(args.seed, label), model)
+            asset = procedural_asset(identity, resolution=args.resolution)
+            name = f"{label:07d}"
+            save_asset(asset, tmp / name)
+            index.append({"label": label, "dir": name, "seed": identity.seed, "gender": round(identity.gender, 4),
+                          "age_years": round(identity.age_years, 2), "race": [round(r, 4) for r in identity.race]})
+            if args.preview and label < args.preview_count:
+                previews.append(render_preview(asset.mesh.vertices, asset.mesh.faces, asset.mesh.face_parts,
+                                               size=160, yaw_deg=20.0 if label % 2 else -20.0))
+        doc = {"nirvis_version": __version__, "count": args.count, "seed": args.seed,
+               "resolution": args.resolution, "head_model": model.provenance, "identities": index}
+        (tmp / "identities.json").write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+        publish_dir(tmp, out, args.force)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    elapsed = time.perf_counter() - start
+    if args.preview:
+        labels = [f"#{e['label']} {'M' if e['gender'] > 0.5 else 'F'} {e['age_years']:.0f}y" for e in index]
+        sheet = contact_sheet(previews, columns=min(8, len(previews)), labels=labels[: len(previews)])
+        atomic_save_image(sheet, Path(args.preview))
+    print(f"identities: wrote {args.count} face assets to {out} in {elapsed:.1f} s "
+          f"({args.count / elapsed:.1f} identities/s)" + (f"; preview {args.preview}" if args.preview else ""))
+    return 0
+
+
+def cmd_import_face(args: argparse.Namespace) -> int:
+    from nirvis.faces import save_asset
+    from nirvis.faces.importer import import_reconstruction
+
+    out = Path(args.out)
+    check_output_dir(out, args.force)
+    asset = import_reconstruction(
+        args.mesh, args.diffuse, specular_path=args.specular, normal_path=args.normal,
+        roughness_path=args.roughness, units=args.units, diffuse_encoding=args.diffuse_encoding,
+        landmarks_path=args.landmarks, resolution=args.resolution,
+    )
+    save_asset(asset, out, overwrite=True)
+    m = asset.mesh
+    print(f"import-face: wrote {out}: {len(m.vertices)} vertices, {len(m.faces)} triangles, "
+          f"maps {asset.maps.resolution[0]}x{asset.maps.resolution[1]}, units {asset.metadata['units']}"
+          f"{' (guessed)' if asset.metadata['units_guessed'] else ''}, landmarks {sorted(asset.landmarks) or 'none'}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nirvis", description="Paired NIR/VIS face rendering and "
+                                     "cross-spectral face recognition.")
+    parser.add_argument("--version", action="version", version=f"nirvis {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("identities", help="sample procedural identities and write face assets")
+    p.add_argument("--count", type=int, required=True, help="number of identities (labels 0..N-1)")
+    p.add_argument("--seed", type=int, default=0, help="global seed (identity k uses a seed mixed from it and k)")
+    p.add_argument("--out", required=True, help="output directory (one asset directory per identity)")
+    p.add_argument("--preview", help="write a contact sheet of the first identities to this PNG")
+    p.add_argument("--preview-count", type=int, default=32, help="identities shown in the preview (default 32)")
+    p.add_argument("--resolution", type=int, default=512, help="reflectance map size (default 512)")
+    p.add_argument("--force", action="store_true", help="replace an existing output directory")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_identities)
+
+    p = sub.add_parser("import-face", help="import an external reconstruction (OBJ with UVs + textures)")
+    p.add_argument("mesh", help="OBJ file with texture coordinates")
+    p.add_argument("--diffuse", required=True, help="diffuse albedo texture")
+    p.add_argument("--specular", help="specular albedo texture (optional)")
+    p.add_argument("--normal", help="tangent-space normal map (optional)")
+    p.add_argument("--roughness", help="roughness texture (optional)")
+    p.add_argument("--units", default="auto", help="OBJ units: mm, cm, dm, m or auto (default)")
+    p.add_argument("--diffuse-encoding", default="srgb", choices=["srgb", "linear"],
+                   help="encoding of the diffuse texture (default srgb)")
+    p.add_argument("--landmarks", help='JSON {"5": [[x,y,z]...], "68": [...]} in OBJ units (optional)')
+    p.add_argument("--resolution", type=int, help="output map size (default: the diffuse texture's)")
+    p.add_argument("--out", required=True, help="output asset directory")
+    p.add_argument("--force", action="store_true", help="replace an existing output directory")
+    p.set_defaults(func=cmd_import_face)
+
+    try:
+        from nirvis.reflectance.cli import register as register_reflectance
+    except ImportError:
+        pass
+    else:
+        register_reflectance(sub)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    from nirvis.faces.errors import FaceDataError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (CliError, FaceDataError, FileExistsError, FileNotFoundError, ValueError) as exc:
+        print(f"nirvis {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"nirvis {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""Region masks of the procedural head in UV space (skin, lips, brows, beard, iris, sclera, ...).
+
+Regions are defined geometrically on the template head, from its landmarks and mesh parts, and
+rasterised through the UV layout; since every procedural head shares that layout, the masks apply
+to all identities. Reflectance models use them to give each region its own spectrum.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from nirvis.faces.head_model import HeadModel, load_head_model
+from nirvis.faces.mesh import PART_NAMES
+from nirvis.faces.uv import UvGeometry, uv_geometry
+
+#: Names of the masks returned by ``face_regions``.
+REGION_NAMES = ("skin", "lips", "brows", "beard", "iris", "pupil", "sclera", "teeth", "eye_cavity",
+                "mouth_cavity")
+
+IRIS_RADIUS_MM = 5.9     # human iris diameter ~11.8 mm
+PUPIL_RADIUS_MM = 1.8
+
+
+def _segment_distance(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Distance of 2-D points p [N, 2] to segment a-b."""
+    ab = b - a
+    t = np.clip(((p - a) @ ab) / max(float(ab @ ab), 1e-12), 0.0, 1.0)
+    return np.linalg.norm(p - (a + t[:, None] * ab), axis=1)
+
+
+def _polygon_signed_distance(p: np.ndarray, poly: np.ndarray) -> np.ndarray:
+    """Signed distance (positive inside) of 2-D points p [N, 2] to a closed polygon [K, 2]."""
+    from matplotlib.path import Path
+
+    d = np.min([_segment_distance(p, poly[k], poly[(k + 1) % len(poly)]) for k in range(len(poly))], axis=0)
+    inside = Path(poly).contains_points(p)
+    return np.where(inside, d, -d)
+
+
+def _soft(x: np.ndarray, width: float) -> np.ndarray:
+    """0 -> 1 ramp of ``x`` over [-width/2, width/2] (smoothstep)."""
+    t = np.clip(x / width + 0.5, 0.0, 1.0)
+    return t * t * (3.0 - 2.0 * t)
+
+
+def regions_from_geometry(geo: UvGeometry, model: HeadModel) -> dict[str, np.ndarray]:
+    """Region masks float32 [H, W] in [0, 1] from a template UV geometry (see ``face_regions``)."""
+    v = model.template.vertices
+    lm = v[model.landmark_vertices["68"]]
+    five = v[model.landmark_vertices["5"]]
+    pos, nrm, part = geo.position, geo.normal, geo.part
+    h, w = part.shape
+    flat_p = pos.reshape(-1, 3)
+    part_f = part.reshape(-1)
+    out = {name: np.zeros(h * w, np.float32) for name in REGION_NAMES}
+    idx = {n: PART_NAMES.index(n) for n in PART_NAMES}
+    skin = part_f == idx["skin"]
+    front = nrm.reshape(-1, 3)[:, 2] > -0.2
+
+    # lips: inside the outer lip contour (48..59) seen from the front, on skin or the lip roll into
+    # the mouth, and no deeper than 10 mm behind the mouth corners
+    lip_candidates = np.flatnonzero((skin | (part_f == idx["mouth_cavity"])) & front
+                                    & (flat_p[:, 2] > lm[[48, 54], 2].min() - 10.0))
+    sd = _polygon_signed_distance(flat_p[lip_candidates, :2], lm[48:60, :2])
+    out["lips"][lip_candidates] = _soft(sd, 1.5)
+
+    # brows: a band along each brow polyline (17..21, 22..26), 9 mm tall at the inner end tapering
+    # to 4 mm at the tail, on front-facing skin
+    cand = np.flatnonzero(skin & front & (flat_p[:, 1] > lm[36:48, 1].max()))
+    for ids in (range(17, 22), range(22, 27)):
+        line = lm[list(ids), :2]
+        inner_end = 0 if abs(line[0, 0]) < abs(line[-1, 0]) else len(line) - 1
+        d = np.full(len(cand), np.inf)
+        half = np.full(len(cand), 2.0)
+        p2 = flat_p[cand, :2]
+        for k in range(len(line) - 1):
+            dk = _segment_distance(p2, line[k], line[k + 1])
+            closer = dk < d
+            d = np.where(closer, dk, d)
+            frac = abs(((k + 0.5) - inner_end) / (len(line) - 1))   # 0 inner .. 1 outer
+            half = np.where(closer, 4.5 - 2.5 * frac, half)
+        ends = np.minimum(np.abs(p2[:, 0] - line[0, 0]), np.abs(p2[:, 0] - line[-1, 0]))
+        within_x = (p2[:, 0] - line[:, 0].min() > -2.0) & (line[:, 0].max() - p2[:, 0] > -2.0)
+        mask = _soft(half - d, 1.5) * within_x * _soft(ends + 1.0, 3.0)
+        out["brows"][cand] = np.maximum(out["brows"][cand], mask)
+
+    # beard area: skin below the nose (subnasale) down to the chin outline, between the jaw ends,
+    # excluding the lips; it holds stubble/beard density maps
+    cand = np.flatnonzero(skin & front & (flat_p[:, 1] < lm[33, 1] - 2.0) & (flat_p[:, 1] > lm[8, 1] - 25.0)
+                          & (flat_p[:, 0] > lm[0, 0]) & (flat_p[:, 0] < lm[16, 0]))
+    out["beard"][cand] = 1.0 - out["lips"][cand]
+
+    # eyes: iris and pupil are discs around each cornea apex (5-point eye landmarks)
+    eye = np.flatnonzero(part_f == idx["eyeball"])
+    d_apex = np.min([np.linalg.norm(flat_p[eye] - c, axis=1) for c in five[:2]], axis=0)
+    out["iris"][eye] = _soft(IRIS_RADIUS_MM - d_apex, 0.6)
+    out["pupil"][eye] = _soft(PUPIL_RADIUS_MM - d_apex, 0.4)
+    out["sclera"][eye] = 1.0 - out["iris"][eye]
+    out["iris"][eye] -= out["pupil"][eye]
+    out["teeth"][part_f == idx["teeth"]] = 1.0
+    out["eye_cavity"][part_f == idx["eye_cavity"]] = 1.0
+    out["mouth_cavity"][part_f == idx["mouth_cavity"]] = 1.0 - out["lips"][part_f == idx["mouth_cavity"]]
+    out["skin"][skin] = 1.0 - out["lips"][skin]
+    return {k: np.clip(m, 0.0, 1.0).reshape(h, w) for k, m in out.items()}
+
+
+@functools.lru_cache(maxsize=4)
+def template_uv_geometry(resolution: int) -> UvGeometry:
+    """UV geometry of the template head (cached per resolution)."""
+    return uv_geometry(load_head_model().template, resolution)
+
+
+@functools.lru_cache(maxsize=4)
+def face_regions(resolution: int) -> dict[str, np.ndarray]:
+    """Region masks of the procedural head, float32 [H, W] in [0, 1] with H = W = ``resolution``.
+
+    Keys: see ``REGION_NAMES``. ``skin`` excludes lips; ``brows`` and ``beard`` lie on top of skin
+    (hair density areas); ``iris``, ``pupil``, ``sclera`` partition the eyeballs. Cached; do not
+    modify the returned arrays.
+    """
+    masks = regions_from_geometry(template_uv_geometry(resolution), load_head_model())
+    for m in masks.values():
+        m.setflags(write=False)
+    return masks
