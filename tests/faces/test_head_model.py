@@ -1,0 +1,160 @@
+"""The procedural head model: data loading, MakeHuman weighting, sampling prior, landmarks."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from nirvis.faces import (Expression, IdentityParams, build_head, build_heads, identity_seed, load_head_model,
+                          sample_expression, sample_identity)
+from nirvis.faces.head_model import age_to_makehuman, macro_weights
+
+# iBUG 300-W mirror pairs (0-based): each landmark and its left/right counterpart
+MIRROR_68 = ([(k, 16 - k) for k in range(17)] + [(17 + k, 26 - k) for k in range(10)]
+             + [(27, 27), (28, 28), (29, 29), (30, 30), (31, 35), (32, 34), (33, 33)]
+             + [(36, 45), (37, 44), (38, 43), (39, 42), (40, 47), (41, 46)]
+             + [(48, 54), (49, 53), (50, 52), (51, 51), (55, 59), (56, 58), (57, 57)]
+             + [(60, 64), (61, 63), (62, 62), (65, 67), (66, 66)])
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_head_model()
+
+
+def test_asset_contents_and_provenance(model):
+    t = model.template
+    assert t.vertices.shape[1] == 3 and len(t.faces) > 5000
+    assert set(np.unique(t.face_parts)) == {0, 1, 2, 3, 4}  # skin, cavities, eyeballs, teeth
+    assert model.provenance["wheel_sha256"] == "bad70bdc2be0dfa9880d60129c3a1339678f08f493184f637dc2825c3e27b8d2"
+    assert "CC0" in model.provenance["licence"]
+    groups = {m.group for m in model.modifiers}
+    assert {"head", "forehead", "eyebrows", "eyes", "nose", "mouth", "cheek", "chin", "ears", "asym"} <= groups
+    assert sum(n.startswith("local/") for n in model.target_names) > 280
+    assert sum(n.startswith("asym/") for n in model.target_names) > 30
+    assert len(model.expression_names) == 51 and "jawOpen" in model.expression_names
+    # the head is ~15-20 cm wide and ~22-26 cm from chin to crown at the template
+    extent = t.vertices.max(0) - t.vertices.min(0)
+    assert 140 < extent[0] < 200 and 200 < extent[1] < 330
+
+
+def test_macro_weights_follow_makehuman_anchors():
+    young = macro_weights(IdentityParams(gender=1.0, age_years=25.0, race=(0.0, 1.0, 0.0)))
+    assert young["macro/asian-male-young"] == pytest.approx(1.0)
+    assert sum(young.values()) == pytest.approx(2.0)  # race-gender-age set + universal set, each sums to 1
+    assert age_to_makehuman(25.0) == pytest.approx(0.5)
+    assert age_to_makehuman(90.0) == pytest.approx(1.0)
+    assert age_to_makehuman(11.0) == pytest.approx(0.1875)
+    mix = macro_weights(IdentityParams(gender=0.3, age_years=57.5, race=(0.2, 0.3, 0.5), muscle=0.8, weight=0.1))
+    race_set = sum(v for k, v in mix.items() if not k.startswith("macro/universal"))
+    universal = sum(v for k, v in mix.items() if k.startswith("macro/universal"))
+    assert race_set == pytest.approx(1.0) and universal == pytest.approx(1.0)
+    assert mix["macro/caucasian-female-old"] == pytest.approx(0.5 * 0.7 * 0.5)
+
+
+def test_single_modifier_applies_its_sparse_target_exactly(model):
+    neutral = IdentityParams()
+    name = "nose-scale-horiz-decr-incr"
+    pos = next(m for m in model.modifiers if m.name == name).pos
+    a = build_head(neutral).vertices
+    b = build_head(dataclasses.replace(neutral, modifiers={name: 1.0})).vertices
+    delta = model.offsets[model.target_names.index(pos)].reshape(-1, 3)
+    moved = np.linalg.norm(delta, axis=1) > 0
+    # re-centring on the eyeballs is unaffected by a nose target, so the offset appears verbatim
+    np.testing.assert_allclose(b - a, delta, atol=1e-4)
+    assert 0 < moved.sum() < 0.2 * len(delta)  # sparse: only nose vertices move
+    assert np.abs((b - a)[moved, 0]).max() > 2.0  # by millimetres
+
+
+def test_sampling_is_deterministic_and_varied(model):
+    a, b = sample_identity(123), sample_identity(123)
+    assert a == b
+    assert np.array_equal(build_head(a).vertices, build_head(b).vertices)
+    assert sample_identity(124) != a
+    ids = [sample_identity(identity_seed(5, k)) for k in range(200)]
+    genders = np.array([i.gender for i in ids])
+    ages = np.array([i.age_years for i in ids])
+    assert 0.3 < (genders > 0.5).mean() < 0.7
+    assert ages.min() >= 18 and ages.max() <= 75 and ages.std() > 10
+    dominant = np.argmax([i.race for i in ids], axis=1)
+    assert all((dominant == r).mean() > 0.15 for r in range(3))
+
+
+def test_identity_seed_is_stable_per_label():
+    assert identity_seed(0, 7) == identity_seed(0, 7)
+    assert len({identity_seed(0, k) for k in range(1000)}) == 1000
+    assert identity_seed(1, 7) != identity_seed(0, 7)
+
+
+def test_thousand_identities_are_distinct(model):
+    ids = [sample_identity(identity_seed(0, k)) for k in range(1000)]
+    v = build_heads(ids)[:, model.face_region].reshape(1000, -1).astype(np.float64)
+    n_v = model.face_region.sum()
+    sq = (v ** 2).sum(1)
+    d2 = np.maximum(sq[:, None] + sq[None, :] - 2 * v @ v.T, 0.0) / n_v
+    rms = np.sqrt(d2[np.triu_indices(1000, 1)])
+    assert rms.min() > 1.0, f"closest pair only {rms.min():.2f} mm RMS apart"
+    assert np.median(rms) > 3.0
+
+
+def test_heads_are_centred_on_the_eyes(model):
+    heads = build_heads([sample_identity(k) for k in range(20)])
+    eyeballs = np.unique(model.template.faces[model.template.part_mask("eyeball")])
+    np.testing.assert_allclose(heads[:, eyeballs].mean(axis=1), 0.0, atol=1e-3)
+
+
+def test_landmarks_are_anatomically_ordered_and_symmetric(model):
+    lm = model.template.vertices[model.landmark_vertices["68"]]
+    assert len(lm) == 68
+    for a, b in MIRROR_68:
+        assert abs(lm[a, 0] + lm[b, 0]) < 1.0, (a, b)
+        assert abs(lm[a, 1] - lm[b, 1]) < 1.0, (a, b)
+    # subject's right (landmarks 0-7, 17-21, 36-41, 48) lies at -x
+    assert (lm[[0, 3, 7, 17, 21, 36, 39, 48], 0] < 0).all()
+    # top to bottom: brows > eyes > nose tip > mouth > chin
+    assert lm[17:27, 1].min() > lm[36:48, 1].max()
+    assert lm[36:48, 1].min() > lm[30, 1] > lm[51, 1] > lm[57, 1] > lm[8, 1]
+    assert lm[30, 2] == lm[27:36, 2].max()  # the nose tip protrudes most
+    five = model.template.vertices[model.landmark_vertices["5"]]
+    assert 25 < five[1, 0] < 40 and five[0, 0] == pytest.approx(-five[1, 0], abs=0.5)
+    assert five[2].tolist() == lm[30].tolist() and five[3].tolist() == lm[48].tolist()
+    # interocular distance of an adult: ~55-70 mm between pupils
+    assert 55 < np.linalg.norm(five[0] - five[1]) < 72
+
+
+def test_landmarks_follow_the_deformation(model):
+    ident = sample_identity(3)
+    head = build_head(ident, Expression({"jawOpen": 1.0}))
+    lm_open = model.landmarks["68"].positions(head.vertices, head.faces)
+    closed = build_head(ident)
+    lm_closed = model.landmarks["68"].positions(closed.vertices, closed.faces)
+    assert lm_open[57, 1] < lm_closed[57, 1] - 5.0      # lower lip drops with the jaw
+    assert abs(lm_open[27, 1] - lm_closed[27, 1]) < 1.0  # the nose bridge does not
+
+
+def test_expressions_sample_and_validate(model):
+    e = sample_expression(4, intensity=0.6)
+    assert e == sample_expression(4, intensity=0.6)
+    assert 0 < len(e.weights) and all(0 <= w <= 1 for w in e.weights.values())
+    assert set(e.weights) <= set(model.expression_names)
+    with pytest.raises(ValueError, match="jawOpen"):
+        Expression({"jawOpen": 1.5})
+    with pytest.raises(ValueError, match="unknown face unit"):
+        model.target_weights(IdentityParams(), Expression({"frown": 0.5}))
+
+
+def test_identity_params_validate_and_round_trip():
+    ident = sample_identity(9)
+    assert IdentityParams.from_dict(ident.to_dict()) == ident
+    with pytest.raises(ValueError, match="age_years"):
+        IdentityParams(age_years=10.0)
+    with pytest.raises(ValueError, match="race"):
+        IdentityParams(race=(0.5, 0.6, 0.0))
+    with pytest.raises(ValueError, match="gender"):
+        IdentityParams(gender=1.5)
+    with pytest.raises(ValueError, match="unknown modifier"):
+        load_head_model().target_weights(IdentityParams(modifiers={"nose-size": 0.5}))
+    with pytest.raises(ValueError, match="seed"):
+        sample_identity(-1)

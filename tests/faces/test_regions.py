@@ -1,0 +1,46 @@
+"""UV-space geometry and region masks of the procedural head."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nirvis.faces import load_head_model
+from nirvis.faces.regions import REGION_NAMES, face_regions, template_uv_geometry
+
+
+def test_uv_geometry_maps_texels_to_the_surface():
+    geo = template_uv_geometry(256)
+    model = load_head_model()
+    assert geo.position.shape == (256, 256, 3) and geo.part.dtype == np.int8
+    covered = geo.covered
+    assert 0.1 < covered.mean() < 0.9
+    # every covered texel lies on (or within a texel's reach of) the head: within its bounding box
+    lo, hi = model.template.vertices.min(0) - 1, model.template.vertices.max(0) + 1
+    p = geo.position[covered]
+    assert ((p >= lo) & (p <= hi)).all()
+    np.testing.assert_allclose(np.linalg.norm(geo.normal[covered], axis=-1), 1.0, atol=1e-4)
+
+
+def test_regions_are_masks_in_the_right_places():
+    masks = face_regions(512)
+    assert set(masks) == set(REGION_NAMES)
+    for name, m in masks.items():
+        assert m.shape == (512, 512) and m.dtype == np.float32 and 0 <= m.min() and m.max() <= 1, name
+        assert m.sum() > 5, name
+    geo = template_uv_geometry(512)
+    lm = load_head_model().template.vertices[load_head_model().landmark_vertices["68"]]
+
+    def centroid(m):
+        return (geo.position * m[..., None]).sum((0, 1)) / m.sum()
+
+    # lips sit between the mouth corners, brows above the eyes, the beard area below the nose
+    c = centroid(masks["lips"])
+    assert lm[48, 0] < c[0] < lm[54, 0] and lm[57, 1] - 3 < c[1] < lm[51, 1] + 3
+    assert centroid(masks["brows"])[1] > lm[36:48, 1].max()
+    assert centroid(masks["beard"])[1] < lm[33, 1]
+    # iris and pupil lie on the eyeballs, nested inside the sclera's complement
+    eye = geo.part == 3
+    assert masks["iris"][~eye].max() == 0 and masks["pupil"][~eye].max() == 0
+    assert masks["iris"].sum() > masks["pupil"].sum() > 0
+    total = masks["iris"] + masks["pupil"] + masks["sclera"]
+    np.testing.assert_allclose(total[eye], 1.0, atol=1e-5)
