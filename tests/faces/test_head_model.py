@@ -158,3 +158,15 @@ def test_identity_params_validate_and_round_trip():
         load_head_model().target_weights(IdentityParams(modifiers={"nose-size": 0.5}))
     with pytest.raises(ValueError, match="seed"):
         sample_identity(-1)
+
+
+def test_committed_asset_matches_its_recorded_provenance():
+    import hashlib
+    import json
+
+    from nirvis.faces.head_model import ASSET_DIR, HEAD_MODEL_FILE
+
+    prov = json.loads((ASSET_DIR / "PROVENANCE.json").read_text())
+    digest = hashlib.sha256((ASSET_DIR / HEAD_MODEL_FILE).read_bytes()).hexdigest()
+    assert prov["file_sha256"] == digest, "head model asset changed without rebuilding PROVENANCE.json"
+    assert prov["wheel_sha256"] in (ASSET_DIR.parent / "LICENSES.md").read_text()
