@@ -24,7 +24,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt | system-deps
 	touch $@
 
 demo: install
-	$(NIRVIS) identities --count 16 --seed 0 --out $(DEMO_OUT)/identities --preview $(DEMO_OUT)/identities.png
+	$(NIRVIS) identities --count 16 --seed 0 --out $(DEMO_OUT)/identities --preview $(DEMO_OUT)/identities.png --force
 	@echo "demo: wrote $(DEMO_OUT)/identities (16 face assets) and $(DEMO_OUT)/identities.png"
 
 test: install

@@ -63,7 +63,7 @@ class SkinOpticsConstants:
         refractive_index: of the stratum corneum (1.4), sets the boundary reflectances.
     """
 
-    scattering_a_per_cm: float = 58.0
+    scattering_a_per_cm: float = 58.3
     scattering_b: float = 1.421
     epidermis_scattering_scale: float = 1.0
     km_absorption_factor: float = 2.0

@@ -150,7 +150,7 @@ def _table(name: str, like: torch.Tensor) -> torch.Tensor:
     key = (name, like.dtype, str(like.device))
     t = _TABLE_CACHE.get(key)
     if t is None:
-        t = torch.as_tensor(_TABLES[name], dtype=like.dtype, device=like.device)
+        t = torch.tensor(np.array(_TABLES[name]), dtype=like.dtype, device=like.device)
         _TABLE_CACHE[key] = t
     return t
 
@@ -222,6 +222,7 @@ def interp1d(x: torch.Tensor, xp: torch.Tensor, fp: torch.Tensor, left: float | 
         >>> interp1d(torch.tensor([1.5, 5.0]), torch.tensor([1.0, 2.0]), torch.tensor([10.0, 20.0]))
         tensor([15., 20.])
     """
+    xp = xp.contiguous()
     xc = x.clamp(xp[0], xp[-1])
     idx = torch.searchsorted(xp, xc.detach().contiguous(), right=True).clamp(1, xp.numel() - 1)
     x0, x1 = xp[idx - 1], xp[idx]
