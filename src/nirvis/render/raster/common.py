@@ -1,0 +1,69 @@
+"""Shared pieces of the rasterisers: input checks and differentiable barycentrics from ids."""
+
+from __future__ import annotations
+
+import torch
+
+
+def check_raster_inputs(clip_pos: torch.Tensor, tri: torch.Tensor, resolution) -> None:
+    if clip_pos.ndim != 3 or clip_pos.shape[-1] != 4:
+        raise ValueError(f"clip_pos: expected [B, V, 4], got {list(clip_pos.shape)}")
+    if not clip_pos.is_floating_point():
+        raise ValueError(f"clip_pos: expected a float tensor, got {clip_pos.dtype}")
+    if tri.ndim != 2 or tri.shape[-1] != 3:
+        raise ValueError(f"tri: expected [F, 3], got {list(tri.shape)}")
+    if tri.dtype not in (torch.int32, torch.int64):
+        raise ValueError(f"tri: expected int32 or int64, got {tri.dtype}")
+    if len(tri) and (int(tri.min()) < 0 or int(tri.max()) >= clip_pos.shape[1]):
+        raise ValueError(f"tri: indices must lie in [0, {clip_pos.shape[1] - 1}]")
+    if len(resolution) != 2 or min(int(r) for r in resolution) < 1:
+        raise ValueError(f"resolution: expected (H, W) >= 1, got {resolution}")
+
+
+def pixel_centres_ndc(height: int, width: int, device, dtype=torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
+    """NDC x [W] and y [H] of pixel centres (row 0 at the top: y = +1 side)."""
+    x = (torch.arange(width, device=device, dtype=dtype) + 0.5) * (2.0 / width) - 1.0
+    y = 1.0 - (torch.arange(height, device=device, dtype=dtype) + 0.5) * (2.0 / height)
+    return x, y
+
+
+def barycentrics_from_ids(clip_pos: torch.Tensor, tri: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    """Perspective-correct barycentrics and depth for known visible triangles, in plain torch.
+
+    Args:
+        clip_pos: float [B, V, 4] clip positions (gradients flow to them).
+        tri: int [F, 3].
+        ids: int32 [B, H, W], triangle id + 1 (0 = background).
+
+    Returns:
+        [B, H, W, 4] (u, v, z/w, id + 1) in clip_pos's dtype; zeros where ids == 0.
+    """
+    b, h, w = ids.shape
+    px, py = pixel_centres_ndc(h, w, clip_pos.device, clip_pos.dtype)
+    covered = ids > 0
+    tid = (ids.long() - 1).clamp(min=0)
+    corner = tri.long()[tid]                                     # [B, H, W, 3]
+    bidx = torch.arange(b, device=clip_pos.device).view(b, 1, 1, 1)
+    p = clip_pos[bidx, corner]                                   # [B, H, W, 3, 4]
+    wv = p[..., 3]
+    sx, sy, sz = p[..., 0] / wv, p[..., 1] / wv, p[..., 2] / wv  # screen-space vertex positions
+    qx = px.view(1, 1, w)
+    qy = py.view(1, h, 1)
+    # screen-space barycentrics via edge functions (signed areas)
+    def edge(ax, ay, bx, by, cx, cy):
+        return (bx - ax) * (cy - ay) - (by - ay) * (cx - ax)
+    x0, x1, x2 = sx.unbind(-1)
+    y0, y1, y2 = sy.unbind(-1)
+    area = edge(x0, y0, x1, y1, x2, y2)
+    area = torch.where(area.abs() < 1e-12, torch.full_like(area, 1e-12), area)
+    qx, qy = qx.expand_as(x0), qy.expand_as(x0)
+    b0 = edge(x1, y1, x2, y2, qx, qy) / area
+    b1 = edge(x2, y2, x0, y0, qx, qy) / area
+    b2 = 1.0 - b0 - b1
+    z = b0 * sz[..., 0] + b1 * sz[..., 1] + b2 * sz[..., 2]
+    # perspective correction: weights proportional to b_i / w_i
+    pw = torch.stack([b0 / wv[..., 0], b1 / wv[..., 1], b2 / wv[..., 2]], dim=-1)
+    pw = pw / pw.sum(-1, keepdim=True)
+    mask = covered.to(clip_pos.dtype)
+    out = torch.stack([pw[..., 0] * mask, pw[..., 1] * mask, z * mask, ids.to(clip_pos.dtype)], dim=-1)
+    return out

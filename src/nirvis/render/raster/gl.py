@@ -1,0 +1,91 @@
+"""OpenGL rasteriser through moderngl on a headless EGL context.
+
+GL only decides visibility: a fragment shader writes ``gl_PrimitiveID + 1`` into an integer
+render target under a depth test; barycentrics are recomputed in torch (see ``common``). On CPU
+machines the context is Mesa's llvmpipe; on GPU machines the vendor's EGL.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Optional
+
+import numpy as np
+import torch
+
+_VERTEX = """
+#version 330
+in vec4 in_pos;
+void main() { gl_Position = in_pos; }
+"""
+_FRAGMENT = """
+#version 330
+out int tri_id;
+void main() { tri_id = gl_PrimitiveID + 1; }
+"""
+
+
+class GlRasterizer:
+    """A moderngl EGL context with a cached framebuffer per resolution. One per process/thread."""
+
+    _local = threading.local()
+
+    def __init__(self) -> None:
+        import moderngl
+
+        self.ctx = moderngl.create_context(standalone=True, backend="egl")
+        self.prog = self.ctx.program(vertex_shader=_VERTEX, fragment_shader=_FRAGMENT)
+        self._fbo: dict[tuple[int, int], object] = {}
+        self._buffers: Optional[tuple] = None
+        self.renderer = self.ctx.info.get("GL_RENDERER", "unknown")
+
+    @classmethod
+    def shared(cls) -> "GlRasterizer":
+        inst = getattr(cls._local, "instance", None)
+        if inst is None:
+            inst = cls()
+            cls._local.instance = inst
+        return inst
+
+    def _framebuffer(self, h: int, w: int):
+        fbo = self._fbo.get((h, w))
+        if fbo is None:
+            color = self.ctx.renderbuffer((w, h), components=1, dtype="i4")
+            depth = self.ctx.depth_renderbuffer((w, h))
+            fbo = self.ctx.framebuffer(color_attachments=[color], depth_attachment=depth)
+            self._fbo[(h, w)] = fbo
+        return fbo
+
+    def _vao(self, n_vertices: int, tri: np.ndarray):
+        key = (n_vertices, tri.shape[0], hash(tri.tobytes()))
+        if self._buffers is not None and self._buffers[0] == key:
+            return self._buffers[1], self._buffers[2]
+        if self._buffers is not None:
+            for obj in self._buffers[1:]:
+                obj.release()
+        vbo = self.ctx.buffer(reserve=n_vertices * 16)
+        ibo = self.ctx.buffer(tri.astype(np.int32).tobytes())
+        vao = self.ctx.vertex_array(self.prog, [(vbo, "4f", "in_pos")], index_buffer=ibo, index_element_size=4)
+        self._buffers = (key, vbo, vao, ibo)
+        return vbo, vao
+
+    def rasterize_ids(self, clip_pos: torch.Tensor, tri: torch.Tensor, resolution: tuple[int, int]) -> torch.Tensor:
+        """int32 [B, H, W] triangle id + 1 (0 = background), row 0 at the top."""
+        import moderngl
+
+        h, w = int(resolution[0]), int(resolution[1])
+        pos = clip_pos.detach().to("cpu", torch.float32).contiguous().numpy()
+        tri_np = tri.detach().to("cpu").numpy()
+        fbo = self._framebuffer(h, w)
+        vbo, vao = self._vao(pos.shape[1], tri_np)
+        fbo.use()
+        self.ctx.enable(moderngl.DEPTH_TEST)
+        self.ctx.depth_func = "<"
+        out = np.empty((pos.shape[0], h, w), np.int32)
+        for b in range(pos.shape[0]):  # one draw call per image
+            vbo.write(pos[b].tobytes())
+            fbo.clear(0, 0, 0, 0, depth=1.0)
+            vao.render(moderngl.TRIANGLES)
+            data = np.frombuffer(fbo.read(components=1, dtype="i4", attachment=0), np.int32)
+            out[b] = data.reshape(h, w)[::-1]  # GL rows start at the bottom
+        return torch.from_numpy(out)
