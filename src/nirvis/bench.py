@@ -103,3 +103,83 @@ def run_bench(name: str, out: str | None, **kwargs: Any) -> dict[str, Any]:
         tmp.write_text(text + "\n")
         os.replace(tmp, path)
     return result
+
+
+def bench_render(batch: int = 32, repeats: int = 3, backends: tuple[str, ...] = ("gl", "torch", "cuda"),
+                 device: str = "cpu") -> dict[str, Any]:
+    """Render throughput at 112x112 end to end (prepared faces -> aligned uint8 pairs) per backend,
+    and raw rasterisation alone for the same geometry, in one run; plus the per-identity cost of
+    preparing a face (maps, NIR albedo, mips). Stage timings show where the time goes."""
+    import torch
+
+    from nirvis.faces import identity_seed, sample_identity
+    from nirvis.faces.procedural import procedural_asset
+    from nirvis.render import pair as pair_mod
+    from nirvis.render.raster import available_backends, rasterize_ids
+
+    avail = [b for b in backends if b in available_backends()]
+    t0 = time.perf_counter()
+    n_id = 8
+    faces = [pair_mod.prepare_face(procedural_asset(sample_identity(identity_seed(0, k)), resolution=512),
+                                   device=device) for k in range(n_id)]
+    prepare_s = (time.perf_counter() - t0) / n_id
+    space = pair_mod.SampleSpace()
+    params = [pair_mod.sample_params(space, k) for k in range(batch)]
+    batch_faces = [faces[k % n_id] for k in range(batch)]
+    result: dict[str, Any] = {"benchmark": "render", "batch": batch, "raw_resolution": space.raw_resolution,
+                              "output_resolution": 112, "prepare_face_s": round(prepare_s, 3), "backends": {}}
+    for name in avail:
+        pair_mod.render_batch(batch_faces[:2], params[:2], backend=name)  # warm-up (contexts, caches)
+        e2e = _best_of(lambda: pair_mod.render_batch(batch_faces, params, backend=name), repeats)
+        views = [p.vis_view for p in params]
+        world = pair_mod._views_geometry(batch_faces, views)
+        clip, _ = pair_mod._clip(world, views, space.raw_resolution)
+        tri = batch_faces[0].faces
+        raster = _best_of(lambda: rasterize_ids(clip, tri, (space.raw_resolution,) * 2, backend=name), repeats)
+        result["backends"][name] = {
+            "pairs_per_s": round(batch / e2e, 2),
+            "raster_only_images_per_s": round(batch / raster, 1),
+            "raster_share_of_pair_time": round(2 * raster / e2e, 3),
+        }
+    with _profiled() as prof:
+        pair_mod.render_batch(batch_faces, params, backend=avail[0])
+    result["stage_seconds_per_pair"] = {k: round(v / batch, 5) for k, v in prof.items()}
+    result["baseline_backend"] = "torch"
+    if "torch" in result["backends"]:
+        base = result["backends"]["torch"]["pairs_per_s"]
+        for name, r in result["backends"].items():
+            r["ratio_to_torch"] = round(r["pairs_per_s"] / base, 2)
+    return result
+
+
+class _profiled:
+    """Accumulate wall time of the renderer's main stages (monkey-patched timers)."""
+
+    STAGES = ("rasterize", "interpolate", "texture", "masked_blur", "_shadow", "antialias", "_auto_exposure",
+              "apply_vis_sensor", "apply_nir_sensor", "_views_geometry", "_vis_background")
+
+    def __enter__(self) -> dict[str, float]:
+        from nirvis.render import pair as pair_mod
+
+        self.mod = pair_mod
+        self.saved = {}
+        self.times: dict[str, float] = {}
+        for name in self.STAGES:
+            fn = getattr(pair_mod, name)
+            self.saved[name] = fn
+
+            def wrapped(*a, __fn=fn, __name=name, **k):
+                t = time.perf_counter()
+                try:
+                    return __fn(*a, **k)
+                finally:
+                    self.times[__name] = self.times.get(__name, 0.0) + time.perf_counter() - t
+            setattr(pair_mod, name, wrapped)
+        return self.times
+
+    def __exit__(self, *exc) -> None:
+        for name, fn in self.saved.items():
+            setattr(self.mod, name, fn)
+
+
+BENCHMARKS["render"] = bench_render

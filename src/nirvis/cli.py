@@ -128,6 +128,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     kwargs = {}
     if args.benchmark == "faces":
         kwargs = {"count": args.count or 1000}
+    elif args.benchmark == "render":
+        kwargs = {"batch": args.count or 32}
     run_bench(args.benchmark, out, **kwargs)
     print(f"bench {args.benchmark}: saved {out}")
     return 0
@@ -170,8 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_import_face)
 
     p = sub.add_parser("bench", help="measure throughput (printed and saved as JSON)")
-    p.add_argument("benchmark", choices=["faces"], help="what to measure")
-    p.add_argument("--count", type=int, help="problem size (faces: identities, default 1000)")
+    p.add_argument("benchmark", choices=["faces", "render"], help="what to measure")
+    p.add_argument("--count", type=int, help="problem size (faces: identities, default 1000; render: batch, 32)")
     p.add_argument("--out", help="JSON output path (default bench/<benchmark>.json)")
     p.set_defaults(func=cmd_bench)
 

@@ -76,3 +76,16 @@ def check_led(led_nm: Any) -> float:
     if not (760.0 <= v <= 980.0):
         raise ValueError(f"led_nm: must lie in [760, 980] nm (typical NIR LEDs: 850 or 940), got {v:g}")
     return v
+
+
+def check_albedo_map(albedo_map: Any, name: str = "albedo_map") -> torch.Tensor:
+    """A float tensor [H, W, 3] or [B, H, W, 3] of linear RGB in [0, 1] (1e-4 tolerance, clamped)."""
+    x = as_float_tensor(albedo_map, name)
+    if x.ndim not in (3, 4) or x.shape[-1] != 3 or min(x.shape[:-1]) < 1:
+        raise ValueError(f"{name}: expected shape [H, W, 3] or [B, H, W, 3], got {list(x.shape)}")
+    check_finite(x, name)
+    lo, hi = float(x.min()), float(x.max())
+    if lo < -1e-4 or hi > 1.0 + 1e-4:
+        raise ValueError(f"{name}: linear RGB values must lie in [0, 1], got [{lo:.6g}, {hi:.6g}] "
+                         "(decode sRGB / normalise integer images first)")
+    return x.clamp(0.0, 1.0)

@@ -109,8 +109,8 @@ class SkinParams:
     Example:
         >>> from nirvis.reflectance.skin import SkinParams
         >>> p = SkinParams(melanin=[0.02, 0.15], blood=0.02)
-        >>> p.shape, p.blood.tolist()
-        (torch.Size([2]), [0.019999999552965164, 0.019999999552965164])
+        >>> p.shape, p.dtype, float(p.oxygen_saturation[1])
+        (torch.Size([2]), torch.float32, 0.75)
     """
 
     melanin: Any

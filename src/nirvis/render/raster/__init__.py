@@ -30,7 +30,8 @@ import torch
 
 from nirvis.render.raster.common import barycentrics_from_ids, check_raster_inputs
 
-__all__ = ["rasterize", "rasterize_ids", "available_backends", "resolve_backend", "RasterBackendError"]
+__all__ = ["rasterize", "rasterize_ids", "rasterize_depth", "available_backends", "resolve_backend",
+           "RasterBackendError"]
 
 
 class RasterBackendError(RuntimeError):
@@ -111,6 +112,29 @@ def rasterize_ids(clip_pos: torch.Tensor, tri: torch.Tensor, resolution: tuple[i
             return ids.to(clip_pos.device)
         from nirvis.render.raster.cuda import rasterize_ids_cuda
         return rasterize_ids_cuda(clip_pos.detach(), tri, resolution)
+
+
+def rasterize_depth(clip_pos: torch.Tensor, tri: torch.Tensor, resolution: tuple[int, int],
+                    backend: str = "auto") -> torch.Tensor:
+    """Depth of the nearest surface per pixel, without gradients (shadow and occlusion maps).
+
+    Args: as ``rasterize_ids``.
+
+    Returns:
+        float32 [B, H, W] NDC depth z/w of the visible surface; +inf where nothing is drawn.
+    """
+    check_raster_inputs(clip_pos, tri, resolution)
+    name = resolve_backend(backend, clip_pos.device)
+    with torch.no_grad():
+        if name == "torch":
+            from nirvis.render.raster.torch_ref import rasterize_ids_torch
+            return rasterize_ids_torch(clip_pos.detach(), tri, resolution, with_depth=True)[1]
+        if name == "gl":
+            from nirvis.render.raster.gl import GlRasterizer
+            return GlRasterizer.shared().rasterize_ids(clip_pos.detach(), tri, resolution, with_depth=True)[1].to(
+                clip_pos.device)
+        from nirvis.render.raster.cuda import rasterize_ids_cuda
+        return rasterize_ids_cuda(clip_pos.detach(), tri, resolution, with_depth=True)[1]
 
 
 def rasterize(clip_pos: torch.Tensor, tri: torch.Tensor, resolution: tuple[int, int],

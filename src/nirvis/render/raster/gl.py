@@ -69,8 +69,10 @@ class GlRasterizer:
         self._buffers = (key, vbo, vao, ibo)
         return vbo, vao
 
-    def rasterize_ids(self, clip_pos: torch.Tensor, tri: torch.Tensor, resolution: tuple[int, int]) -> torch.Tensor:
-        """int32 [B, H, W] triangle id + 1 (0 = background), row 0 at the top."""
+    def rasterize_ids(self, clip_pos: torch.Tensor, tri: torch.Tensor, resolution: tuple[int, int],
+                      with_depth: bool = False):
+        """int32 [B, H, W] triangle id + 1 (0 = background), row 0 at the top; with ``with_depth``
+        also float32 [B, H, W] NDC depth (+inf where empty), as a tuple."""
         import moderngl
 
         h, w = int(resolution[0]), int(resolution[1])
@@ -82,10 +84,15 @@ class GlRasterizer:
         self.ctx.enable(moderngl.DEPTH_TEST)
         self.ctx.depth_func = "<"
         out = np.empty((pos.shape[0], h, w), np.int32)
+        depth = np.empty((pos.shape[0], h, w), np.float32) if with_depth else None
         for b in range(pos.shape[0]):  # one draw call per image
             vbo.write(pos[b].tobytes())
             fbo.clear(0, 0, 0, 0, depth=1.0)
             vao.render(moderngl.TRIANGLES)
             data = np.frombuffer(fbo.read(components=1, dtype="i4", attachment=0), np.int32)
             out[b] = data.reshape(h, w)[::-1]  # GL rows start at the bottom
-        return torch.from_numpy(out)
+            if with_depth:
+                d = np.frombuffer(fbo.read(components=1, attachment=-1, dtype="f4"), np.float32).reshape(h, w)[::-1]
+                depth[b] = np.where(out[b] > 0, d * 2.0 - 1.0, np.inf)  # window depth [0, 1] -> NDC
+        ids = torch.from_numpy(out)
+        return (ids, torch.from_numpy(depth)) if with_depth else ids

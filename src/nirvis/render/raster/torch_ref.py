@@ -18,8 +18,10 @@ _ID_BITS = 24
 _MAX_PAIRS = 1 << 22
 
 
-def rasterize_ids_torch(clip_pos: torch.Tensor, tri: torch.Tensor, resolution: tuple[int, int]) -> torch.Tensor:
-    """int32 [B, H, W] visible triangle id + 1 (0 = background); see module docstring."""
+def rasterize_ids_torch(clip_pos: torch.Tensor, tri: torch.Tensor, resolution: tuple[int, int],
+                        with_depth: bool = False):
+    """int32 [B, H, W] visible triangle id + 1 (0 = background); see module docstring. With
+    ``with_depth``, also float32 [B, H, W] NDC depth (+inf where empty), as a tuple."""
     h, w = int(resolution[0]), int(resolution[1])
     tri = tri.long()
     f = len(tri)
@@ -27,6 +29,7 @@ def rasterize_ids_torch(clip_pos: torch.Tensor, tri: torch.Tensor, resolution: t
         raise ValueError(f"tri: at most {(1 << _ID_BITS) - 1} triangles supported, got {f}")
     dev = clip_pos.device
     out = torch.zeros((clip_pos.shape[0], h, w), dtype=torch.int32, device=dev)
+    depth_out = torch.full((clip_pos.shape[0], h, w), float("inf"), device=dev)
     empty = torch.iinfo(torch.int64).max
     for b in range(clip_pos.shape[0]):  # one image at a time bounds memory; all triangles at once
         p = clip_pos[b].double()
@@ -57,7 +60,10 @@ def rasterize_ids_torch(clip_pos: torch.Tensor, tri: torch.Tensor, resolution: t
         hit = best != empty
         ids = torch.where(hit, (best & ((1 << _ID_BITS) - 1)) + 1, torch.zeros_like(best))
         out[b] = ids.view(h, w).to(torch.int32)
-    return out
+        if with_depth:
+            z = (best >> _ID_BITS).double() / ((1 << 38) - 1) * 2.0 - 1.0
+            depth_out[b] = torch.where(hit, z, torch.full_like(z, float("inf"))).view(h, w).float()
+    return (out, depth_out) if with_depth else out
 
 
 def _scatter_chunk(best, tris, counts, x0, y0, nx, corners, col, row, w) -> None:

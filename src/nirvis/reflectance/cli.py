@@ -1,0 +1,196 @@
+"""``nirvis reflectance`` command line: ``plot`` and ``to-nir``.
+
+Wire it into the main parser with::
+
+    subparsers = parser.add_subparsers(dest="command")
+    nirvis.reflectance.cli.register(subparsers)
+    ...
+    args = parser.parse_args(argv)
+    return args.func(args)          # every handler returns an int exit code
+
+Exit codes: 0 success, 2 bad input (missing/unreadable image, wrong shape, bad option value),
+1 unexpected failure while writing. Outputs are written to a temporary name in the target
+directory and renamed, so a failed run never leaves a partial file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+__all__ = ["register", "run_plot", "run_to_nir", "EXIT_OK", "EXIT_FAILURE", "EXIT_BAD_INPUT"]
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_BAD_INPUT = 2
+
+_IMAGE_SUFFIXES = (".png",)
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``reflectance`` command (subcommands ``plot`` and ``to-nir``) to ``subparsers``.
+
+    Args:
+        subparsers: the object returned by ``parser.add_subparsers(...)``.
+
+    Returns:
+        The ``reflectance`` sub-parser. Each leaf parser sets ``func`` (a handler taking the
+        namespace and returning an int exit code).
+
+    Example:
+        >>> import argparse
+        >>> from nirvis.reflectance.cli import register
+        >>> parser = argparse.ArgumentParser(prog="nirvis")
+        >>> _ = register(parser.add_subparsers(dest="command"))
+        >>> args = parser.parse_args(["reflectance", "to-nir", "a.png", "--out", "b.png", "--led", "940"])
+        >>> args.led, args.method, args.encoding, args.func.__name__
+        (940, 'spectral', None, 'run_to_nir')
+    """
+    p = subparsers.add_parser("reflectance", help="spectral skin model: VIS -> NIR reflectance",
+                              description="Spectral skin reflectance model (VIS albedo -> NIR albedo).")
+    sub = p.add_subparsers(dest="reflectance_command", metavar="{plot,to-nir}", required=True)
+
+    pp = sub.add_parser("plot", help="plot skin spectra across tones with the camera responses",
+                        description="Plot skin reflectance spectra (400-1000 nm) for 8 tones with the CIE and NIR "
+                                    "camera responses and VIS/NIR albedo swatches.")
+    pp.add_argument("--out", required=True, help="output PNG path")
+    pp.add_argument("--tones", type=int, default=8, help="number of skin tones (default 8)")
+    pp.set_defaults(func=run_plot)
+
+    pt = sub.add_parser("to-nir", help="convert a VIS albedo image to NIR albedo",
+                        description="Convert a diffuse albedo image (RGB) to the NIR albedo seen by an LED-lit "
+                                    "camera. 8-bit inputs are taken as sRGB-encoded and 16-bit inputs as linear "
+                                    "unless --srgb/--linear says otherwise; the output uses the same encoding and "
+                                    "bit depth as the input (grey, one channel).")
+    pt.add_argument("albedo", help="input albedo image (8- or 16-bit PNG, RGB)")
+    pt.add_argument("--out", required=True, help="output PNG path")
+    pt.add_argument("--led", type=int, choices=(850, 940), default=850, help="NIR LED wavelength in nm (default 850)")
+    pt.add_argument("--method", choices=("spectral", "red", "luma"), default="spectral",
+                    help="conversion: biophysical 'spectral' (default) or ablation baselines 'red'/'luma'")
+    enc = pt.add_mutually_exclusive_group()
+    enc.add_argument("--srgb", dest="encoding", action="store_const", const="srgb",
+                     help="input (and output) values are sRGB-encoded")
+    enc.add_argument("--linear", dest="encoding", action="store_const", const="linear",
+                     help="input (and output) values are linear")
+    pt.add_argument("--region", action="append", default=[], metavar="NAME=MASK",
+                    help="region mask image in [0, 1], repeatable; names: skin, lips, brows, hair, beard, iris, "
+                         "sclera, teeth")
+    pt.set_defaults(func=run_to_nir, encoding=None)
+    return p
+
+
+def _fail(prog: str, message: str, code: int = EXIT_BAD_INPUT) -> int:
+    print(f"nirvis reflectance {prog}: error: {message}", file=sys.stderr)
+    return code
+
+
+def _temp_sibling(out: Path, suffix: str) -> Path:
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=suffix, dir=out.parent)
+    os.close(fd)
+    return Path(tmp)
+
+
+def run_plot(args: argparse.Namespace) -> int:
+    """Handler of ``nirvis reflectance plot``; returns the exit code."""
+    from nirvis.reflectance.plot import plot_skin_spectra
+    from nirvis.reflectance.skin import skin_tone_series
+
+    out = Path(args.out)
+    if out.suffix.lower() != ".png":
+        return _fail("plot", f"--out: expected a .png path, got {str(out)!r}")
+    tones = getattr(args, "tones", 8)
+    if not isinstance(tones, int) or not 2 <= tones <= 24:
+        return _fail("plot", f"--tones: expected an integer in [2, 24], got {tones!r}")
+    try:
+        import torch
+
+        plot_skin_spectra(out, params=skin_tone_series(tones, dtype=torch.float64))
+    except OSError as exc:
+        return _fail("plot", f"{out}: cannot write ({exc})", EXIT_FAILURE)
+    print(f"wrote {out}")
+    return EXIT_OK
+
+
+def _bit_depth(path: Path) -> Optional[int]:
+    import imageio.v3 as iio
+
+    try:
+        dtype = np.dtype(iio.improps(path).dtype)
+    except Exception:  # unreadable: read_image reports it with a clear message
+        return None
+    return {np.dtype(np.uint8): 8, np.dtype(np.uint16): 16}.get(dtype)
+
+
+def _write_grey(out: Path, value: np.ndarray, bits: int, srgb: bool) -> None:
+    import imageio.v3 as iio
+    import torch
+
+    from nirvis.reflectance.sensors import linear_to_srgb
+
+    v = np.clip(value, 0.0, 1.0)
+    if srgb:
+        v = linear_to_srgb(torch.from_numpy(v.astype(np.float32))).numpy()
+    data = np.round(v * 255.0).astype(np.uint8) if bits == 8 else np.round(v * 65535.0).astype(np.uint16)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temp_sibling(out, out.suffix.lower())
+    try:
+        iio.imwrite(tmp, data, extension=out.suffix.lower())
+        os.replace(tmp, out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def run_to_nir(args: argparse.Namespace) -> int:
+    """Handler of ``nirvis reflectance to-nir``; returns the exit code."""
+    import torch
+
+    from nirvis.faces.asset import read_image
+    from nirvis.faces.errors import FaceDataError
+    from nirvis.reflectance.baseline import vis_to_nir
+    from nirvis.reflectance.sensors import srgb_to_linear
+
+    src, out = Path(args.albedo), Path(args.out)
+    if out.suffix.lower() not in _IMAGE_SUFFIXES:
+        return _fail("to-nir", f"--out: expected a {'/'.join(_IMAGE_SUFFIXES)} path, got {str(out)!r}")
+    if out.resolve() == src.resolve():
+        return _fail("to-nir", "--out: must differ from the input image")
+    try:
+        rgb = read_image(src, channels=3)
+        bits = _bit_depth(src)
+        masks = {}
+        for spec in args.region:
+            name, sep, mask_path = spec.partition("=")
+            if not sep or not name or not mask_path:
+                return _fail("to-nir", f"--region: expected NAME=MASK, got {spec!r}")
+            mask = read_image(Path(mask_path), channels=1)
+            if mask.shape != rgb.shape[:2]:
+                return _fail("to-nir", f"--region {name}: mask {mask_path} is {mask.shape[1]}x{mask.shape[0]}, "
+                                       f"the albedo image is {rgb.shape[1]}x{rgb.shape[0]}")
+            masks[name] = torch.from_numpy(mask)
+    except FaceDataError as exc:
+        return _fail("to-nir", str(exc))
+    if bits is None:  # float images: linear unless told otherwise, written as 16-bit
+        bits = 16
+    srgb = args.encoding == "srgb" if args.encoding is not None else bits == 8
+    x = torch.from_numpy(rgb)
+    if srgb:
+        x = srgb_to_linear(x)
+    try:
+        kwargs = {"led_nm": args.led, "region_masks": masks or None} if args.method == "spectral" else {}
+        nir = vis_to_nir(x, method=args.method, **kwargs)
+    except ValueError as exc:
+        return _fail("to-nir", str(exc))
+    try:
+        _write_grey(out, nir.numpy(), bits, srgb)
+    except OSError as exc:
+        return _fail("to-nir", f"{out}: cannot write ({exc})", EXIT_FAILURE)
+    print(f"wrote {out} ({nir.shape[1]}x{nir.shape[0]}, {bits}-bit {'sRGB' if srgb else 'linear'}, LED {args.led} nm, "
+          f"method {args.method})")
+    return EXIT_OK

@@ -1,0 +1,62 @@
+"""Per-vertex ambient occlusion from depth maps seen from many directions (computed once per mesh)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from nirvis.render.raster import rasterize
+
+
+def fibonacci_sphere(n: int) -> torch.Tensor:
+    """n roughly uniform unit directions [n, 3] (golden-angle spiral)."""
+    k = torch.arange(n, dtype=torch.float64) + 0.5
+    z = 1.0 - 2.0 * k / n
+    r = torch.sqrt((1.0 - z * z).clamp(min=0))
+    phi = k * math.pi * (3.0 - math.sqrt(5.0))
+    return torch.stack([r * torch.cos(phi), r * torch.sin(phi), z], -1).float()
+
+
+def orthographic_light_clip(points: torch.Tensor, direction: torch.Tensor, half_extent: float,
+                            depth_range: float) -> torch.Tensor:
+    """Clip positions [B, V, 4] of points [B, V, 3] seen orthographically from ``direction`` [B, 3]
+    (unit, pointing from the scene towards the viewer/light), centred on the origin; nearer points
+    get smaller depth."""
+    d = torch.nn.functional.normalize(direction, dim=-1)
+    helper = torch.where(d[:, 1:2].abs() < 0.9, torch.tensor([[0.0, 1.0, 0.0]]).to(d), torch.tensor([[1.0, 0.0, 0.0]]).to(d))
+    right = torch.nn.functional.normalize(torch.cross(helper, d, dim=-1), dim=-1)
+    up = torch.cross(d, right, dim=-1)
+    x = (points * right.unsqueeze(1)).sum(-1) / half_extent
+    y = (points * up.unsqueeze(1)).sum(-1) / half_extent
+    z = -(points * d.unsqueeze(1)).sum(-1) / depth_range
+    return torch.stack([x, y, z, torch.ones_like(x)], -1)
+
+
+def vertex_ambient_occlusion(vertices: torch.Tensor, faces: torch.Tensor, normals: torch.Tensor,
+                             n_directions: int = 64, resolution: int = 192, backend: str = "auto") -> torch.Tensor:
+    """Cosine-weighted share of directions from which each vertex is unoccluded.
+
+    Args:
+        vertices: float [V, 3] mm, centred near the origin; faces: int [F, 3]; normals: [V, 3].
+        n_directions: number of view directions over the sphere.
+        resolution: depth-map size; texels of 320 mm / resolution.
+
+    Returns:
+        float [V, 1] in [0, 1] (1 = fully open).
+    """
+    dirs = fibonacci_sphere(n_directions)
+    half = float(vertices.abs().max()) * 1.05
+    pts = vertices.unsqueeze(0).expand(n_directions, -1, -1)
+    clip = orthographic_light_clip(pts, dirs, half, half)
+    rast = rasterize(clip, faces, (resolution, resolution), backend=backend)
+    depth = torch.where(rast[..., 3] > 0, rast[..., 2], torch.full_like(rast[..., 2], 10.0))  # [D, H, W]
+    # look each vertex up in each depth map (nearest texel, small bias of 1.5 texels in depth)
+    col = ((clip[..., 0] + 1.0) * 0.5 * resolution).long().clamp(0, resolution - 1)
+    row = ((1.0 - clip[..., 1]) * 0.5 * resolution).long().clamp(0, resolution - 1)
+    seen = depth[torch.arange(n_directions).view(-1, 1), row, col]
+    bias = 3.0 * (2.0 * half / resolution) / half
+    visible = (clip[..., 2] <= seen + bias).float()                      # [D, V]
+    cosw = (normals.unsqueeze(0) * dirs.unsqueeze(1)).sum(-1).clamp(min=0)
+    ao = (visible * cosw).sum(0) / cosw.sum(0).clamp(min=1e-6)
+    return ao.unsqueeze(-1)

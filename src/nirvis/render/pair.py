@@ -1,0 +1,524 @@
+"""``render_pair`` / ``render_batch``: the only place that knows the whole NIR/VIS recipe.
+
+Read top to bottom: sample parameters -> geometry -> camera -> rasterise -> interpolate ->
+textures -> VIS and NIR shading -> background -> anti-alias -> exposure -> sensor -> landmarks ->
+ArcFace alignment -> uint8. Everything random about a pair lives in ``SampleParams``, drawn from a
+``SampleSpace`` with the pair's own seed, so a pair never depends on batch size, worker count or
+backend scheduling.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Optional, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from nirvis.faces import Expression, FaceAsset, IdentityParams, build_heads, load_head_model
+from nirvis.faces.head_model import sample_expression
+from nirvis.render import align as align_mod
+from nirvis.render.antialias import antialias
+from nirvis.render.camera import (PerspectiveCamera, clip_to_pixels, focal_length_px, model_view_projection,
+                                  pose_rotation, to_clip)
+from nirvis.render.interpolate import interpolate
+from nirvis.render.lights import (LightingConfig, sample_nir_lighting, sample_vis_lighting,
+                                  sh_irradiance)
+from nirvis.render.occlusion import orthographic_light_clip, vertex_ambient_occlusion
+from nirvis.render.raster import rasterize, rasterize_depth, resolve_backend
+from nirvis.render.sensor import (NirSensorConfig, NirSensorParams, VisSensorConfig, VisSensorParams, apply_nir_sensor,
+                                  apply_vis_sensor, sample_nir_sensor, sample_vis_sensor, to_uint8)
+from nirvis.render.shading import SSS_SIGMA_MM, ggx_specular, masked_blur, shadow_lookup, vertex_normals
+from nirvis.render.texture import MipStack, build_mips, texture, uv_footprint
+
+RENDERER_VERSION = "1"
+#: Channel layout of ``PreparedFace.material``.
+MATERIAL_CHANNELS = ("vis_r", "vis_g", "vis_b", "nir", "vis_specular", "nir_specular", "roughness")
+
+
+# ------------------------------------------------------------------------------------ configs
+
+
+@dataclass(frozen=True)
+class SampleSpace:
+    """Ranges every random choice of a rendered pair is drawn from (uniform, inclusive).
+
+    Attributes:
+        yaw_deg, pitch_deg, roll_deg: head pose ranges (see ``camera.pose_rotation`` for signs).
+        distance_mm: camera distance to the eye midpoint.
+        face_fill: fraction of the raw image height spanned by 200 mm at the head's distance;
+            the focal length follows from it (so perspective varies with distance, framing not).
+        expression_probability: share of samples with a non-neutral expression.
+        expression_intensity: maximum face-unit weight of a sampled expression.
+        pairing: ``shared`` (VIS and NIR share geometry and camera: pixel-aligned) or
+            ``independent`` (each spectrum draws its own pose, expression and camera).
+        raw_resolution: size of the render before ArcFace alignment (square).
+        led_nm: NIR LED wavelength (850 or 940).
+        lighting, vis_sensor, nir_sensor: nested ranges.
+    """
+
+    yaw_deg: tuple[float, float] = (-40.0, 40.0)
+    pitch_deg: tuple[float, float] = (-20.0, 20.0)
+    roll_deg: tuple[float, float] = (-10.0, 10.0)
+    distance_mm: tuple[float, float] = (450.0, 1500.0)
+    face_fill: tuple[float, float] = (0.55, 0.7)
+    expression_probability: float = 0.6
+    expression_intensity: float = 0.7
+    pairing: str = "shared"
+    raw_resolution: int = 160
+    led_nm: int = 850
+    lighting: LightingConfig = field(default_factory=LightingConfig)
+    vis_sensor: VisSensorConfig = field(default_factory=VisSensorConfig)
+    nir_sensor: NirSensorConfig = field(default_factory=NirSensorConfig)
+
+    def __post_init__(self) -> None:
+        for name in ("yaw_deg", "pitch_deg", "roll_deg", "distance_mm", "face_fill"):
+            lo, hi = getattr(self, name)
+            if not lo <= hi:
+                raise ValueError(f"SampleSpace.{name}: lower bound {lo} exceeds upper bound {hi}")
+        if self.distance_mm[0] <= 200:
+            raise ValueError(f"SampleSpace.distance_mm must stay above 200 mm, got {self.distance_mm}")
+        if self.pairing not in ("shared", "independent"):
+            raise ValueError(f"SampleSpace.pairing must be 'shared' or 'independent', got {self.pairing!r}")
+        if self.led_nm not in (850, 940):
+            raise ValueError(f"SampleSpace.led_nm must be 850 or 940, got {self.led_nm}")
+        if not 64 <= self.raw_resolution <= 1024:
+            raise ValueError(f"SampleSpace.raw_resolution must lie in [64, 1024], got {self.raw_resolution}")
+        if not 0.0 <= self.expression_probability <= 1.0:
+            raise ValueError(f"SampleSpace.expression_probability must lie in [0, 1], got {self.expression_probability}")
+
+
+@dataclass(frozen=True)
+class View:
+    """Geometry and camera of one rendering (one spectrum of a pair)."""
+
+    yaw_deg: float
+    pitch_deg: float
+    roll_deg: float
+    distance_mm: float
+    focal_mm: float
+    expression: dict[str, float]
+
+
+@dataclass(frozen=True)
+class SampleParams:
+    """Everything random about one rendered pair; stored verbatim in the sample's JSON."""
+
+    seed: int
+    vis_view: View
+    nir_view: View
+    vis_lighting: dict[str, Any]
+    nir_lighting: dict[str, Any]
+    vis_sensor: dict[str, Any]
+    nir_sensor: dict[str, Any]
+    background: dict[str, Any]
+    pairing: str
+    led_nm: int
+    raw_resolution: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _focal_for_fill(distance_mm: float, fill: float, resolution: int) -> float:
+    """35 mm-equivalent focal length (diagonal convention) that makes 200 mm at ``distance_mm``
+    span ``fill`` of the image height."""
+    f_px = fill * resolution * distance_mm / 200.0
+    diag_px = math.hypot(resolution, resolution)
+    return f_px * 43.26661530556787 / diag_px
+
+
+def _uniform(rng: np.random.Generator, r: tuple[float, float]) -> float:
+    return float(rng.uniform(r[0], r[1])) if r[1] > r[0] else float(r[0])
+
+
+def sample_params(space: SampleSpace, seed: int) -> SampleParams:
+    """Draw a pair's parameters from ``space``; the same (space, seed) always gives the same pair."""
+    rng = np.random.Generator(np.random.PCG64([int(seed), 0x9A12]))
+    gen = torch.Generator().manual_seed(int(rng.integers(0, 2**62)))
+
+    def view() -> View:
+        distance = _uniform(rng, space.distance_mm)
+        fill = _uniform(rng, space.face_fill)
+        expr: dict[str, float] = {}
+        if rng.random() < space.expression_probability:
+            expr = dict(sample_expression(int(rng.integers(0, 2**31)), intensity=space.expression_intensity).weights)
+        return View(yaw_deg=_uniform(rng, space.yaw_deg), pitch_deg=_uniform(rng, space.pitch_deg),
+                    roll_deg=_uniform(rng, space.roll_deg), distance_mm=distance,
+                    focal_mm=_focal_for_fill(distance, fill, space.raw_resolution), expression=expr)
+
+    vis_view = view()
+    nir_view = view() if space.pairing == "independent" else vis_view
+    vis_light = sample_vis_lighting(space.lighting, 1, gen)
+    nir_light = sample_nir_lighting(space.lighting, 1, gen)
+    vis_sensor = sample_vis_sensor(space.vis_sensor, 1, gen)
+    nir_sensor = sample_nir_sensor(space.nir_sensor, 1, gen)
+    background = {
+        "vis_colors": torch.rand(2, 3, generator=gen).tolist(),
+        "vis_angle_deg": float(torch.rand(1, generator=gen) * 360.0),
+        "vis_noise_seed": int(torch.randint(0, 2**31 - 1, (1,), generator=gen)),
+        "nir_level": float(torch.rand(1, generator=gen) * 0.06),
+    }
+    return SampleParams(
+        seed=int(seed), vis_view=vis_view, nir_view=nir_view,
+        vis_lighting={k: getattr(vis_light, k)[0].tolist() for k in ("sh", "directions", "colors")},
+        nir_lighting={k: getattr(nir_light, k)[0].tolist() for k in ("led_intensity", "led_offset_mm", "ambient_sh")},
+        vis_sensor=vis_sensor.to_dict(), nir_sensor=nir_sensor.to_dict(), background=background,
+        pairing=space.pairing, led_nm=space.led_nm, raw_resolution=space.raw_resolution,
+    )
+
+
+# ------------------------------------------------------------------------------ prepared faces
+
+
+@dataclass(frozen=True, eq=False)
+class PreparedFace:
+    """A FaceAsset turned into render-ready tensors (build once per identity, reuse per pair).
+
+    Attributes:
+        vertices: float32 [V, 3] mm (neutral expression).
+        faces, uv_faces: int64 [F, 3]; uvs: float32 [T, 2].
+        ao: float32 [V, 1] ambient occlusion of the neutral mesh.
+        material: MipStack of the packed maps, channels ``MATERIAL_CHANNELS`` (one trilinear
+            lookup serves both spectra).
+        skin_vertex: float32 [V, 1], 1 for skin vertices (where subsurface blur applies).
+        landmarks5, landmarks68: (face_index int64 [K], barycentric float32 [K, 3]).
+        identity: the procedural identity (expressions can be applied) or None.
+    """
+
+    vertices: torch.Tensor
+    faces: torch.Tensor
+    uv_faces: torch.Tensor
+    uvs: torch.Tensor
+    ao: torch.Tensor
+    material: MipStack
+    skin_vertex: torch.Tensor
+    landmarks5: tuple[torch.Tensor, torch.Tensor]
+    landmarks68: Optional[tuple[torch.Tensor, torch.Tensor]]
+    identity: Optional[IdentityParams]
+    led_nm: int
+
+
+@functools.lru_cache(maxsize=4)
+def _template_ao(backend: str) -> torch.Tensor:
+    t = load_head_model().template
+    v = torch.from_numpy(t.vertices)
+    f = torch.from_numpy(t.faces).long()
+    return vertex_ambient_occlusion(v, f, vertex_normals(v[None], f)[0], backend=backend)
+
+
+def prepare_face(asset: FaceAsset, led_nm: int = 850, nir_method: str = "spectral", backend: str = "auto",
+                 device: str | torch.device = "cpu") -> PreparedFace:
+    """Render-ready tensors of ``asset``; computes the NIR albedo with ``nirvis.reflectance``
+    when the asset has none (``nir_method``: ``spectral``, ``red`` or ``luma``)."""
+    from nirvis.reflectance.invert import nir_reflectance_maps
+
+    if "5" not in asset.landmarks:
+        raise ValueError("prepare_face: the asset has no 5-point landmarks (needed for ArcFace alignment)")
+    maps = asset.maps
+    if maps.diffuse_nir is None or maps.specular_nir is None:
+        maps = nir_reflectance_maps(maps, led_nm=led_nm, method=nir_method)
+    dev = torch.device(device)
+    m = asset.mesh
+    v = torch.from_numpy(m.vertices).to(dev)
+    f = torch.from_numpy(m.faces).long().to(dev)
+    model = load_head_model()
+    procedural = asset.metadata.get("source") == "procedural" and len(m.vertices) == len(model.template.vertices)
+    if procedural:
+        ao = _template_ao(resolve_backend(backend)).to(dev)
+    else:
+        ao = vertex_ambient_occlusion(v, f, vertex_normals(v[None], f)[0], backend=backend)
+    skin = torch.zeros(len(v), 1, device=dev)
+    skin[f[torch.from_numpy(m.face_parts == 0).to(dev)].reshape(-1)] = 1.0
+
+    packed = np.concatenate([maps.diffuse_vis, maps.diffuse_nir[..., None], maps.specular_vis[..., None],
+                             maps.specular_nir[..., None], maps.roughness[..., None]], axis=-1)
+
+    def lm(name: str):
+        if name not in asset.landmarks:
+            return None
+        p = asset.landmarks[name]
+        return torch.from_numpy(p.face_index).long().to(dev), torch.from_numpy(p.barycentric).to(dev)
+
+    identity = IdentityParams.from_dict(asset.metadata["identity"]) if procedural else None
+    return PreparedFace(
+        vertices=v, faces=f, uv_faces=torch.from_numpy(m.uv_faces).long().to(dev), uvs=torch.from_numpy(m.uvs).to(dev),
+        ao=ao, material=build_mips(torch.from_numpy(packed).to(dev)), skin_vertex=skin, landmarks5=lm("5"), landmarks68=lm("68"), identity=identity, led_nm=led_nm)
+
+
+# -------------------------------------------------------------------------------------- output
+
+
+@dataclass(frozen=True, eq=False)
+class RenderedBatch:
+    """Aligned pairs.
+
+    Attributes:
+        vis: uint8 [B, 112, 112, 3] sRGB.
+        nir: uint8 [B, 112, 112] grey.
+        vis_landmarks5, nir_landmarks5: float32 [B, 5, 2] pixel positions in the aligned crops
+            (pixel centres at +0.5, row 0 at the top).
+        vis_landmarks68, nir_landmarks68: float32 [B, 68, 2] or None.
+        passes: optional aligned extra passes by name (``mask`` [B, 112, 112] float,
+            ``depth_mm`` [B, 112, 112], ``normal`` [B, 112, 112, 3]).
+        params: the SampleParams of each pair.
+    """
+
+    vis: torch.Tensor
+    nir: torch.Tensor
+    vis_landmarks5: torch.Tensor
+    nir_landmarks5: torch.Tensor
+    vis_landmarks68: Optional[torch.Tensor]
+    nir_landmarks68: Optional[torch.Tensor]
+    passes: dict[str, torch.Tensor]
+    params: list[SampleParams]
+
+
+# ------------------------------------------------------------------------------------ pipeline
+
+
+def _views_geometry(faces: Sequence[PreparedFace], views: Sequence[View]) -> torch.Tensor:
+    """World-frame vertices [B, V, 3] (mm) for each (face, view): expression, then pose."""
+    dev = faces[0].vertices.device
+    verts = []
+    expr_ids = [k for k, (pf, vw) in enumerate(zip(faces, views)) if pf.identity is not None and vw.expression]
+    built = {}
+    if expr_ids:
+        out = build_heads([faces[k].identity for k in expr_ids], [Expression(views[k].expression) for k in expr_ids])
+        built = {k: torch.from_numpy(out[i]).to(dev) for i, k in enumerate(expr_ids)}
+    for k, pf in enumerate(faces):
+        verts.append(built.get(k, pf.vertices))
+    v = torch.stack(verts)
+    rot = pose_rotation(torch.tensor([vw.yaw_deg for vw in views]), torch.tensor([vw.pitch_deg for vw in views]),
+                        torch.tensor([vw.roll_deg for vw in views])).to(v)
+    return v @ rot.transpose(1, 2)
+
+
+def _clip(world: torch.Tensor, views: Sequence[View], res: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Clip positions [B, V, 4] and focal lengths in pixels [B]."""
+    mvps, fpx = [], []
+    eye = torch.eye(3).unsqueeze(0)
+    for vw in views:
+        cam = PerspectiveCamera(distance_mm=vw.distance_mm, focal_mm=vw.focal_mm, resolution=(res, res),
+                                near_mm=max(50.0, vw.distance_mm - 400.0), far_mm=vw.distance_mm + 600.0)
+        mvps.append(model_view_projection(cam, eye, torch.zeros(1, 3))[0])
+        fpx.append(focal_length_px(cam))
+    mvp = torch.stack(mvps).to(world)
+    return to_clip(world, mvp), torch.tensor(fpx, dtype=world.dtype, device=world.device)
+
+
+def _stack_mips(stacks: Sequence[MipStack]) -> MipStack:
+    if len(stacks) == 1 or all(s is stacks[0] for s in stacks):
+        return stacks[0]
+    return MipStack(tuple(torch.cat([s.levels[k] for s in stacks]) for k in range(len(stacks[0].levels))))
+
+
+def _vis_background(params: Sequence[SampleParams], res: int, device) -> torch.Tensor:
+    """Smooth two-colour gradients with low-frequency noise, linear RGB [B, H, W, 3]."""
+    out = []
+    ys, xs = torch.meshgrid(torch.linspace(-1, 1, res), torch.linspace(-1, 1, res), indexing="ij")
+    for p in params:
+        bg = p.background
+        a = math.radians(bg["vis_angle_deg"])
+        t = ((xs * math.cos(a) + ys * math.sin(a)) * 0.5 + 0.5).unsqueeze(-1)
+        c0, c1 = torch.tensor(bg["vis_colors"][0]), torch.tensor(bg["vis_colors"][1])
+        g = torch.Generator().manual_seed(bg["vis_noise_seed"])
+        noise = F.interpolate(torch.rand(1, 1, 6, 6, generator=g), size=(res, res), mode="bicubic",
+                              align_corners=False)[0, 0].unsqueeze(-1)
+        img = (c0 * (1 - t) + c1 * t) * (0.6 + 0.8 * noise)
+        out.append((img.clamp(0, 1) ** 2.2) * 0.6)
+    return torch.stack(out).to(device)
+
+
+@dataclass(frozen=True, eq=False)
+class GBuffer:
+    """Everything the shaders need from one geometry pass (shared by VIS and NIR when paired)."""
+
+    world: torch.Tensor        # [B, V, 3] mm, world frame
+    clip: torch.Tensor         # [B, V, 4]
+    rast: torch.Tensor         # [B, H, W, 4]
+    mask: torch.Tensor         # [B, H, W, 1]
+    pos: torch.Tensor          # [B, H, W, 3] mm
+    normal: torch.Tensor       # [B, H, W, 3] unit
+    view_dir: torch.Tensor     # [B, H, W, 3] unit, surface -> camera
+    ao: torch.Tensor           # [B, H, W, 1]
+    skin: torch.Tensor         # [B, H, W, 1]
+    material: torch.Tensor     # [B, H, W, 7] (MATERIAL_CHANNELS)
+    cam_pos: torch.Tensor      # [B, 3]
+    mm_per_px: torch.Tensor    # [B]
+
+
+def _geometry_pass(faces: Sequence[PreparedFace], views: Sequence[View], res: int, backend: str) -> GBuffer:
+    tri = faces[0].faces
+    world = _views_geometry(faces, views)
+    clip, fpx = _clip(world, views, res)
+    rast = rasterize(clip, tri, (res, res), backend=backend)
+    mask = (rast[..., 3:4] > 0).to(world.dtype)
+    pos = interpolate(world, rast, tri)
+    normal = F.normalize(interpolate(vertex_normals(world, tri), rast, tri), dim=-1, eps=1e-12)
+    uv = interpolate(faces[0].uvs, rast, faces[0].uv_faces)
+    per_vertex = interpolate(torch.stack([torch.cat([pf.ao, pf.skin_vertex], -1) for pf in faces]), rast, tri)
+    material = texture(_stack_mips([pf.material for pf in faces]), uv, uv_footprint(uv, mask[..., 0] > 0))
+    cam_pos = torch.tensor([[0.0, 0.0, vw.distance_mm] for vw in views], dtype=world.dtype, device=world.device)
+    view_dir = F.normalize(cam_pos.view(-1, 1, 1, 3) - pos, dim=-1, eps=1e-12)
+    mm_per_px = torch.tensor([vw.distance_mm for vw in views], dtype=world.dtype, device=world.device) / fpx
+    return GBuffer(world=world, clip=clip, rast=rast, mask=mask, pos=pos, normal=normal, view_dir=view_dir,
+                   ao=per_vertex[..., 0:1], skin=per_vertex[..., 1:2] * mask, material=material, cam_pos=cam_pos,
+                   mm_per_px=mm_per_px)
+
+
+def _params_tensor(params: Sequence[SampleParams], group: str, key: str, like: torch.Tensor) -> torch.Tensor:
+    return torch.tensor([getattr(p, group)[key] for p in params], dtype=like.dtype, device=like.device)
+
+
+def _subsurface(irradiance: torch.Tensor, g: GBuffer, spectrum: str) -> torch.Tensor:
+    """Blur diffuse irradiance over the skin with the spectrum's widths (mm -> px)."""
+    sigma_mm = torch.tensor(SSS_SIGMA_MM[spectrum], dtype=irradiance.dtype, device=irradiance.device)
+    sigma_px = sigma_mm.view(1, -1) / g.mm_per_px.view(-1, 1)
+    return masked_blur(irradiance, g.skin, sigma_px.expand(irradiance.shape[0], irradiance.shape[-1]))
+
+
+def _shade_vis(g: GBuffer, params: Sequence[SampleParams], tri: torch.Tensor) -> torch.Tensor:
+    """Linear-RGB radiance [B, H, W, 3]: SH environment + directional lights (shadowed), SSS, GGX."""
+    albedo, spec, rough = g.material[..., 0:3], g.material[..., 4:5], g.material[..., 6:7]
+    sh = _params_tensor(params, "vis_lighting", "sh", g.pos)
+    dirs = _params_tensor(params, "vis_lighting", "directions", g.pos)
+    cols = _params_tensor(params, "vis_lighting", "colors", g.pos)
+    irr = sh_irradiance(g.normal, sh).clamp(min=0) * g.ao
+    specular = torch.zeros_like(albedo)
+    for k in range(dirs.shape[1]):
+        if float(cols[:, k].abs().max()) == 0.0:
+            continue
+        l = dirs[:, k].view(-1, 1, 1, 3).expand_as(g.normal)
+        lit = _shadow(g.world, tri, dirs[:, k], g.pos)
+        c = cols[:, k].view(-1, 1, 1, 3)
+        irr = irr + c * (g.normal * l).sum(-1, keepdim=True).clamp(min=0) * lit
+        specular = specular + c * ggx_specular(g.normal, g.view_dir, l, rough, spec) * lit
+    return albedo * _subsurface(irr, g, "vis") / math.pi + specular
+
+
+def _shade_nir(g: GBuffer, params: Sequence[SampleParams]) -> torch.Tensor:
+    """Linear NIR radiance [B, H, W, 1]: LED ring at the camera (inverse-square) + ambient share."""
+    albedo, spec, rough = g.material[..., 3:4], g.material[..., 5:6], g.material[..., 6:7]
+    inten = _params_tensor(params, "nir_lighting", "led_intensity", g.pos)
+    offset = _params_tensor(params, "nir_lighting", "led_offset_mm", g.pos)
+    amb = _params_tensor(params, "nir_lighting", "ambient_sh", g.pos)
+    to_led = (g.cam_pos + offset).view(-1, 1, 1, 3) - g.pos
+    dist = to_led.norm(dim=-1, keepdim=True).clamp(min=1.0)
+    l = to_led / dist
+    e_led = inten.view(-1, 1, 1, 1) * (1000.0 / dist) ** 2
+    irr = e_led * (g.normal * l).sum(-1, keepdim=True).clamp(min=0) + sh_irradiance(g.normal, amb).clamp(min=0) * g.ao
+    specular = e_led * ggx_specular(g.normal, g.view_dir, l, rough, spec)
+    return albedo * _subsurface(irr, g, "nir") / math.pi + specular
+
+
+def _shadow(world: torch.Tensor, tri: torch.Tensor, direction: torch.Tensor, pos: torch.Tensor,
+            res: int = 128) -> torch.Tensor:
+    """Directional-light visibility [B, H, W, 1] of surface points ``pos`` through a shadow map."""
+    half = float(world.abs().amax()) * 1.05
+    depth = rasterize_depth(orthographic_light_clip(world, direction, half, half), tri, (res, res))
+    b, h, w, _ = pos.shape
+    p_l = orthographic_light_clip(pos.reshape(b, -1, 3), direction, half, half)[..., :3].reshape(b, h, w, 3)
+    return shadow_lookup(p_l, depth, bias=3.0 * (2.0 * half / res) / half)
+
+
+def _auto_exposure(img: torch.Tensor, mask: torch.Tensor, target: float = 0.45) -> torch.Tensor:
+    """Scale each image so the 90th percentile of the face's luminance sits at ``target``."""
+    lum = img.mean(-1) if img.shape[-1] > 1 else img[..., 0]
+    scales = []
+    for k in range(img.shape[0]):
+        vals = lum[k][mask[k, ..., 0] > 0]
+        ref = torch.quantile(vals, 0.9) if vals.numel() > 16 else lum[k].max()
+        scales.append(target / ref.clamp(min=1e-6))
+    return img * torch.stack(scales).view(-1, 1, 1, 1)
+
+
+def _landmarks(world: torch.Tensor, lm: Optional[tuple[torch.Tensor, torch.Tensor]], tri: torch.Tensor,
+               views: Sequence[View], res: int) -> Optional[torch.Tensor]:
+    """Pixel positions [B, K, 2] of surface landmarks (renderer pixel convention)."""
+    if lm is None:
+        return None
+    fi, bary = lm
+    pts = (world[:, tri[fi]] * bary.view(1, -1, 3, 1)).sum(2)          # [B, K, 3]
+    clip, _ = _clip(pts, views, res)
+    return clip_to_pixels(clip, (res, res))
+
+
+def render_batch(faces: Sequence[PreparedFace], params: Sequence[SampleParams], backend: str = "auto",
+                 passes: Sequence[str] = ()) -> RenderedBatch:
+    """Render aligned NIR/VIS pairs for prepared faces (same topology) and their sample parameters.
+
+    Args:
+        faces: B PreparedFaces sharing one mesh topology (e.g. procedural identities).
+        params: B SampleParams (from ``sample_params``), all with the same ``raw_resolution``.
+        backend: rasterisation backend name (see ``nirvis.render.raster``).
+        passes: extra aligned outputs among ``mask``, ``depth_mm``, ``normal`` (VIS geometry).
+
+    Returns:
+        RenderedBatch of uint8 aligned images, landmarks and parameters.
+    """
+    if len(faces) != len(params) or not faces:
+        raise ValueError(f"render_batch: got {len(faces)} faces and {len(params)} params (need equal, > 0)")
+    res = params[0].raw_resolution
+    if any(p.raw_resolution != res for p in params):
+        raise ValueError("render_batch: all params must share raw_resolution")
+    tri = faces[0].faces
+    if any(pf.faces.shape != tri.shape for pf in faces):
+        raise ValueError("render_batch: faces must share one mesh topology; render others separately")
+    backend = resolve_backend(backend, tri.device)
+    out: dict[str, Any] = {}
+    extra: dict[str, torch.Tensor] = {}
+    gbuf: dict[str, GBuffer] = {}
+    for kind in ("vis", "nir"):
+        views = [p.vis_view if kind == "vis" else p.nir_view for p in params]
+        if kind == "nir" and all(p.pairing == "shared" for p in params):
+            g = gbuf["vis"]  # pixel-aligned pair: one geometry pass serves both spectra
+        else:
+            g = _geometry_pass(faces, views, res, backend)
+        gbuf[kind] = g
+        color = _shade_vis(g, params, tri) if kind == "vis" else _shade_nir(g, params)
+        mask, rast, clip, world = g.mask, g.rast, g.clip, g.world
+        if kind == "vis":
+            bg = _vis_background(params, res, color.device)
+        else:
+            # dark, falling-off NIR background: little LED light reaches it
+            yy, xx = torch.meshgrid(torch.linspace(-1, 1, res), torch.linspace(-1, 1, res), indexing="ij")
+            fall = (1.0 - 0.5 * (xx ** 2 + yy ** 2)).clamp(min=0).to(color)
+            bg = torch.tensor([p.background["nir_level"] for p in params]).to(color).view(-1, 1, 1, 1) * fall[..., None]
+        color = _auto_exposure(color, mask)
+        color = torch.where(mask > 0, color, bg)
+        color = antialias(color, rast, clip, tri)
+        imgs = []
+        for k, p in enumerate(params):  # sensor noise per sample: its own generator, batch-independent
+            g = torch.Generator().manual_seed(p.seed * 2 + (0 if kind == "vis" else 1))
+            if kind == "vis":
+                imgs.append(apply_vis_sensor(color[k:k + 1].clamp(0, 1), VisSensorParams.from_dict(p.vis_sensor), g))
+            else:
+                imgs.append(apply_nir_sensor(color[k:k + 1].clamp(0, 1), NirSensorParams.from_dict(p.nir_sensor), g))
+        img = torch.cat(imgs)
+        lm5 = _landmarks(world, faces[0].landmarks5, tri, views, res)
+        lm68 = _landmarks(world, faces[0].landmarks68, tri, views, res)
+        aligned, m = align_mod.align_to_arcface(img, lm5)
+        out[kind] = (to_uint8(aligned), align_mod.transform_points(lm5, m),
+                     align_mod.transform_points(lm68, m) if lm68 is not None else None)
+        if kind == "vis" and passes:
+            depth = (g.cam_pos[:, 2].view(-1, 1, 1, 1) - g.pos[..., 2:3]) * mask
+            avail = {"mask": mask, "depth_mm": depth, "normal": g.normal * mask}
+            for name in passes:
+                if name not in avail:
+                    raise ValueError(f"passes: unknown pass {name!r}; choose from {sorted(avail)}")
+                extra[name] = align_mod.warp_to_template(avail[name], m)
+    vis, vis5, vis68 = out["vis"]
+    nir, nir5, nir68 = out["nir"]
+    return RenderedBatch(vis=vis, nir=nir[..., 0], vis_landmarks5=vis5, nir_landmarks5=nir5, vis_landmarks68=vis68,
+                         nir_landmarks68=nir68, passes=extra, params=list(params))
+
+
+def render_pair(face: PreparedFace, params: SampleParams, backend: str = "auto",
+                passes: Sequence[str] = ()) -> RenderedBatch:
+    """One aligned NIR/VIS pair (a batch of one)."""
+    return render_batch([face], [params], backend=backend, passes=passes)
+
