@@ -121,6 +121,36 @@ def cmd_import_face(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_render_preview(args: argparse.Namespace) -> int:
+    from PIL import Image
+
+    from nirvis.faces import identity_seed, sample_identity
+    from nirvis.faces.preview import contact_sheet
+    from nirvis.faces.procedural import procedural_asset
+    from nirvis.render.pair import SampleSpace, prepare_face, render_batch, sample_params
+
+    if args.identities < 1 or args.poses < 1:
+        raise CliError("--identities and --poses must be >= 1")
+    space = SampleSpace(pairing=args.pairing, led_nm=args.led)
+    faces = [prepare_face(procedural_asset(sample_identity(identity_seed(args.seed, k)), resolution=args.resolution),
+                          led_nm=args.led, nir_method=args.nir_method, backend=args.backend)
+             for k in range(args.identities)]
+    batch_faces = [faces[i] for i in range(args.identities) for _ in range(args.poses)]
+    params = [sample_params(space, args.seed * 1_000_003 + i * 1009 + j)
+              for i in range(args.identities) for j in range(args.poses)]
+    out = render_batch(batch_faces, params, backend=args.backend)
+    tiles, labels = [], []
+    for k, p in enumerate(params):
+        vis = Image.fromarray(out.vis[k].numpy()).resize((args.tile, args.tile), Image.BICUBIC)
+        nir = Image.fromarray(out.nir[k].numpy()).convert("RGB").resize((args.tile, args.tile), Image.BICUBIC)
+        tiles += [vis, nir]
+        labels += [f"id{k // args.poses} VIS yaw{p.vis_view.yaw_deg:+.0f}", f"NIR {args.led}nm"]
+    sheet = contact_sheet(tiles, columns=2 * args.poses, labels=labels)
+    atomic_save_image(sheet, Path(args.out))
+    print(f"render-preview: wrote {args.out} ({args.identities} identities x {args.poses} poses, VIS | NIR)")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from nirvis.bench import run_bench
 
@@ -170,6 +200,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output asset directory")
     p.add_argument("--force", action="store_true", help="replace an existing output directory")
     p.set_defaults(func=cmd_import_face)
+
+    p = sub.add_parser("render-preview", help="contact sheet of rendered VIS/NIR pairs of procedural identities")
+    p.add_argument("--identities", type=int, default=8, help="number of identities (rows), default 8")
+    p.add_argument("--poses", type=int, default=3, help="pairs per identity (columns of VIS | NIR), default 3")
+    p.add_argument("--seed", type=int, default=0, help="global seed")
+    p.add_argument("--out", required=True, help="output PNG")
+    p.add_argument("--backend", default="auto", choices=["auto", "gl", "cuda", "torch"], help="rasteriser")
+    p.add_argument("--pairing", default="shared", choices=["shared", "independent"], help="pair geometry mode")
+    p.add_argument("--led", type=int, default=850, choices=[850, 940], help="NIR LED wavelength (nm)")
+    p.add_argument("--nir-method", default="spectral", choices=["spectral", "red", "luma"],
+                   help="VIS -> NIR albedo transform")
+    p.add_argument("--resolution", type=int, default=512, help="reflectance map size")
+    p.add_argument("--tile", type=int, default=160, help="tile size in the sheet (pixels)")
+    p.set_defaults(func=cmd_render_preview)
 
     p = sub.add_parser("bench", help="measure throughput (printed and saved as JSON)")
     p.add_argument("benchmark", choices=["faces", "render"], help="what to measure")

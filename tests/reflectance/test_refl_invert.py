@@ -17,7 +17,7 @@ def _random_skin(n, seed=0):
 
 
 def test_round_trip_over_skin_gamut():
-    truth = _random_skin(4000)
+    truth = _random_skin(2000)
     rgb = skin_albedo_vis(truth).float()
     fit = invert_skin_params(rgb)
     back = skin_albedo_vis(fit.params)

@@ -89,3 +89,27 @@ def check_albedo_map(albedo_map: Any, name: str = "albedo_map") -> torch.Tensor:
         raise ValueError(f"{name}: linear RGB values must lie in [0, 1], got [{lo:.6g}, {hi:.6g}] "
                          "(decode sRGB / normalise integer images first)")
     return x.clamp(0.0, 1.0)
+
+
+class torch_threads:
+    """Context manager: run the block with ``n`` torch intra-op threads (None: unchanged).
+
+    The previous setting is restored on exit. (torch's thread count is process-wide.)
+    """
+
+    def __init__(self, n: Optional[int]) -> None:
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+            raise ValueError(f"num_threads: expected a positive integer or None, got {n!r}")
+        self.n = n
+        self.old: Optional[int] = None
+
+    def __enter__(self) -> "torch_threads":
+        if self.n is not None:
+            self.old = torch.get_num_threads()
+            if self.n != self.old:
+                torch.set_num_threads(self.n)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.old is not None and torch.get_num_threads() != self.old:
+            torch.set_num_threads(self.old)

@@ -81,6 +81,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     pt.add_argument("--region", action="append", default=[], metavar="NAME=MASK",
                     help="region mask image in [0, 1], repeatable; names: skin, lips, brows, hair, beard, iris, "
                          "sclera, teeth")
+    pt.add_argument("--threads", type=int, default=None, metavar="N",
+                    help="torch threads for the conversion (default: torch's setting; 1 is often fastest on small VMs)")
     pt.set_defaults(func=run_to_nir, encoding=None)
     return p
 
@@ -182,8 +184,12 @@ def run_to_nir(args: argparse.Namespace) -> int:
     x = torch.from_numpy(rgb)
     if srgb:
         x = srgb_to_linear(x)
+    threads = getattr(args, "threads", None)
+    if threads is not None and threads < 1:
+        return _fail("to-nir", f"--threads: expected a positive integer, got {threads}")
     try:
-        kwargs = {"led_nm": args.led, "region_masks": masks or None} if args.method == "spectral" else {}
+        kwargs = ({"led_nm": args.led, "region_masks": masks or None, "num_threads": threads}
+                  if args.method == "spectral" else {})
         nir = vis_to_nir(x, method=args.method, **kwargs)
     except ValueError as exc:
         return _fail("to-nir", str(exc))

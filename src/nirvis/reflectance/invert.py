@@ -23,7 +23,8 @@ from typing import Any, Mapping, Optional
 import numpy as np
 import torch
 
-from nirvis.reflectance._checks import as_float_tensor, check_albedo_map, check_last_dim, check_led, check_range
+from nirvis.reflectance._checks import (as_float_tensor, check_albedo_map, check_last_dim, check_led, check_range,
+                                        torch_threads)
 from nirvis.reflectance.baseline import METHODS, luma_nir, red_channel_nir
 from nirvis.reflectance.lut import compand, get_lut, lut_key
 from nirvis.reflectance.regions import (REGION_MODELS, REGION_RULES, SUPPORTED_REGIONS, InversionModel, RatioRule,
@@ -294,7 +295,7 @@ def _masks_to_weights(region_masks: Optional[Mapping[str, Any]], spatial: torch.
 def vis_to_nir_albedo(albedo_map: Any, region_masks: Optional[Mapping[str, Any]] = None, led_nm: float = 850,
                       method: str = "spectral", *, rgb_grid: Optional[int] = 48, return_residual: bool = False,
                       ignore_unknown_regions: bool = False, iterations: int = _DEFAULT_ITERATIONS,
-                      cache_dir: Optional[str | os.PathLike] = None) -> Any:
+                      cache_dir: Optional[str | os.PathLike] = None, num_threads: Optional[int] = None) -> Any:
     """Convert a VIS diffuse albedo map (linear sRGB) to the NIR diffuse albedo of an LED camera.
 
     Every texel is a convex blend of regions: each non-skin mask contributes its value (masks
@@ -320,6 +321,9 @@ def vis_to_nir_albedo(albedo_map: Any, region_masks: Optional[Mapping[str, Any]]
         ignore_unknown_regions: treat unknown mask names as skin instead of raising.
         iterations: maximum refinement steps per inversion.
         cache_dir: lookup-table disk cache directory (default ``$NIRVIS_CACHE_DIR``, else memory).
+        num_threads: torch intra-op threads for this call (restored afterwards); None keeps the
+            current setting. On small shared VMs 1 thread is often faster and far more stable
+            than 2 (lock-step threads stall when a virtual CPU is preempted).
 
     Returns:
         ``[H, W]`` (or ``[B, H, W]``) NIR albedo in [0, 1], same dtype/device as the input; with
@@ -342,12 +346,21 @@ def vis_to_nir_albedo(albedo_map: Any, region_masks: Optional[Mapping[str, Any]]
                                  or not 2 <= rgb_grid <= 256):
         raise ValueError(f"rgb_grid: expected an integer in [2, 256] or None, got {rgb_grid!r}")
     its = _check_iterations(iterations)
+    torch_threads(num_threads)  # validates
     if method != "spectral":
         nir = red_channel_nir(x) if method == "red" else luma_nir(x)
         return (nir, torch.zeros_like(nir)) if return_residual else nir
 
     spatial = x.shape[:-1]
     weights = _masks_to_weights(region_masks, spatial, x, ignore_unknown_regions)
+    with torch_threads(num_threads):
+        nir, residual = _convert(x, weights, led, rgb_grid, its, cache_dir)
+    return (nir, residual) if return_residual else nir
+
+
+def _convert(x: torch.Tensor, weights: dict[str, torch.Tensor], led: float, rgb_grid: Optional[int], its: int,
+             cache_dir) -> tuple[torch.Tensor, torch.Tensor]:
+    spatial = x.shape[:-1]
     flat = x.reshape(-1, 3)
     nir = torch.zeros(flat.shape[0], dtype=x.dtype, device=x.device)
     residual = torch.zeros_like(nir)
@@ -374,8 +387,7 @@ def vis_to_nir_albedo(albedo_map: Any, region_masks: Optional[Mapping[str, Any]]
                 vals, res = out[:, 0].to(x.dtype), out[:, 1].to(x.dtype)
             nir[sel] += wf[sel] * vals
             residual[sel] += wf[sel] * res
-    nir = nir.clamp(0.0, 1.0).reshape(spatial)
-    return (nir, residual.reshape(spatial)) if return_residual else nir
+    return nir.clamp(0.0, 1.0).reshape(spatial), residual.reshape(spatial)
 
 
 def nir_reflectance_maps(maps: Any, led_nm: float = 850, method: str = "spectral", **kwargs: Any) -> Any:

@@ -310,6 +310,11 @@ def _clip(world: torch.Tensor, views: Sequence[View], res: int) -> tuple[torch.T
     return to_clip(world, mvp), torch.tensor(fpx, dtype=world.dtype, device=world.device)
 
 
+def _stack_dicts(dicts: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Per-sample parameter dicts (values as 1-element lists) -> one dict of B-element lists."""
+    return {k: [v for d in dicts for v in d[k]] for k in dicts[0]}
+
+
 def _stack_mips(stacks: Sequence[MipStack]) -> MipStack:
     if len(stacks) == 1 or all(s is stacks[0] for s in stacks):
         return stacks[0]
@@ -491,14 +496,14 @@ def render_batch(faces: Sequence[PreparedFace], params: Sequence[SampleParams], 
         color = _auto_exposure(color, mask)
         color = torch.where(mask > 0, color, bg)
         color = antialias(color, rast, clip, tri)
-        imgs = []
-        for k, p in enumerate(params):  # sensor noise per sample: its own generator, batch-independent
-            g = torch.Generator().manual_seed(p.seed * 2 + (0 if kind == "vis" else 1))
-            if kind == "vis":
-                imgs.append(apply_vis_sensor(color[k:k + 1].clamp(0, 1), VisSensorParams.from_dict(p.vis_sensor), g))
-            else:
-                imgs.append(apply_nir_sensor(color[k:k + 1].clamp(0, 1), NirSensorParams.from_dict(p.nir_sensor), g))
-        img = torch.cat(imgs)
+        # each image's noise comes from its own generator: a pair never depends on its batch
+        gens = [torch.Generator().manual_seed(p.seed * 2 + (0 if kind == "vis" else 1)) for p in params]
+        if kind == "vis":
+            sensor = VisSensorParams.from_dict(_stack_dicts([p.vis_sensor for p in params]))
+            img = apply_vis_sensor(color.clamp(0, 1), sensor, gens)
+        else:
+            sensor = NirSensorParams.from_dict(_stack_dicts([p.nir_sensor for p in params]))
+            img = apply_nir_sensor(color.clamp(0, 1), sensor, gens)
         lm5 = _landmarks(world, faces[0].landmarks5, tri, views, res)
         lm68 = _landmarks(world, faces[0].landmarks68, tri, views, res)
         aligned, m = align_mod.align_to_arcface(img, lm5)

@@ -70,7 +70,13 @@ def _batch_values(x: Any, name: str, img: torch.Tensor, lo: Optional[float] = No
     return t.expand(b)
 
 
-def _randn_like(img: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+def _randn_like(img: torch.Tensor, generator: torch.Generator | Sequence[torch.Generator]) -> torch.Tensor:
+    """Standard normal noise shaped like ``img``. A sequence of B generators draws each image's
+    noise from its own generator, so an image's noise does not depend on the rest of the batch."""
+    if isinstance(generator, (list, tuple)):
+        if len(generator) != img.shape[0]:
+            raise ValueError(f"generator: expected {img.shape[0]} generators (one per image), got {len(generator)}")
+        return torch.cat([_randn_like(img[k:k + 1], g) for k, g in enumerate(generator)])
     if not isinstance(generator, torch.Generator):
         raise ValueError(f"generator: expected a torch.Generator, got {type(generator).__name__}")
     n = torch.randn(img.shape, generator=generator, device=generator.device, dtype=torch.float32)
@@ -227,7 +233,8 @@ def add_sensor_noise(img: torch.Tensor, generator: torch.Generator, shot: Any = 
 
     Args:
         img: ``[B, H, W, C]`` float linear signal in [0, 1] (1 = full well).
-        generator: ``torch.Generator`` for the noise; the same state gives the same noise.
+        generator: ``torch.Generator`` for the noise (the same state gives the same noise), or a
+            sequence of B generators, one per image.
         shot: ``[B]`` or number >= 0: shot-noise variance per unit signal, i.e. 1 / (electrons at
             full scale); 1e-3 means a full well of 1000 e-.
         read: ``[B]`` or number >= 0: read-noise standard deviation in signal units.
@@ -711,7 +718,7 @@ def apply_vis_sensor(linear_rgb: torch.Tensor, params: VisSensorParams, generato
     Args:
         linear_rgb: ``[B, H, W, 3]`` float linear sRGB radiance, nominally in [0, 1].
         params: per-sample settings (``sample_vis_sensor`` or hand-made).
-        generator: ``torch.Generator`` for the noise.
+        generator: ``torch.Generator`` for the noise, or a sequence of B generators (one per image).
 
     Returns:
         ``[B, H, W, 3]`` encoded sRGB in [0, 1], dtype/device of ``linear_rgb``. Differentiable in
@@ -748,7 +755,7 @@ def apply_nir_sensor(nir: torch.Tensor, params: NirSensorParams, generator: torc
     Args:
         nir: ``[B, H, W, 1]`` float linear NIR radiance, nominally in [0, 1].
         params: per-sample settings (``sample_nir_sensor`` or hand-made).
-        generator: ``torch.Generator`` for the noise.
+        generator: ``torch.Generator`` for the noise, or a sequence of B generators (one per image).
 
     Returns:
         ``[B, H, W, 1]`` values in [0, 1] (linear, no tone curve), dtype/device of ``nir``.
