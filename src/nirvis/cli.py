@@ -55,8 +55,8 @@ def cmd_identities(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from nirvis.faces import identity_seed, load_head_model, sample_identity, save_asset
-    from nirvis.faces.preview import contact_sheet, render_preview
-    from nirvis.faces.procedural import procedural_asset
+    from nirvis.faces.preview import contact_sheet, face_albedo_colours, render_preview
+    from nirvis.reflectance.maps import procedural_face_asset
 
     if args.count < 1:
         raise CliError(f"--count must be >= 1, got {args.count}")
@@ -77,14 +77,15 @@ def cmd_identities(args: argparse.Namespace) -> int:
     try:
         for label in tqdm(range(args.count), desc="identities", unit="id", disable=args.quiet):
             identity = sample_identity(identity_seed(args.seed, label), model)
-            asset = procedural_asset(identity, resolution=args.resolution)
+            asset = procedural_face_asset(identity, resolution=args.resolution)
             name = f"{label:07d}"
             save_asset(asset, tmp / name)
             index.append({"label": label, "dir": name, "seed": identity.seed, "gender": round(identity.gender, 4),
                           "age_years": round(identity.age_years, 2), "race": [round(r, 4) for r in identity.race]})
             if args.preview and label < args.preview_count:
                 previews.append(render_preview(asset.mesh.vertices, asset.mesh.faces, asset.mesh.face_parts,
-                                               size=160, yaw_deg=20.0 if label % 2 else -20.0))
+                                               size=160, yaw_deg=20.0 if label % 2 else -20.0,
+                                               face_colours=face_albedo_colours(asset)))
         doc = {"nirvis_version": __version__, "count": args.count, "seed": args.seed,
                "resolution": args.resolution, "head_model": model.provenance, "identities": index}
         (tmp / "identities.json").write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
@@ -124,16 +125,14 @@ def cmd_import_face(args: argparse.Namespace) -> int:
 def cmd_render_preview(args: argparse.Namespace) -> int:
     from PIL import Image
 
-    from nirvis.faces import identity_seed, sample_identity
     from nirvis.faces.preview import contact_sheet
-    from nirvis.faces.procedural import procedural_asset
-    from nirvis.render.pair import SampleSpace, prepare_face, render_batch, sample_params
+    from nirvis.render.pair import SampleSpace, prepare_procedural_face, render_batch, sample_params
 
     if args.identities < 1 or args.poses < 1:
         raise CliError("--identities and --poses must be >= 1")
     space = SampleSpace(pairing=args.pairing, led_nm=args.led)
-    faces = [prepare_face(procedural_asset(sample_identity(identity_seed(args.seed, k)), resolution=args.resolution),
-                          led_nm=args.led, nir_method=args.nir_method, backend=args.backend)
+    faces = [prepare_procedural_face(args.seed, k, resolution=args.resolution, led_nm=args.led,
+                                     nir_method=args.nir_method, backend=args.backend)
              for k in range(args.identities)]
     batch_faces = [faces[i] for i in range(args.identities) for _ in range(args.poses)]
     params = [sample_params(space, args.seed * 1_000_003 + i * 1009 + j)

@@ -1,6 +1,8 @@
 """``nirvis reflectance`` command line: good and bad inputs, atomic outputs."""
 
 import argparse
+import struct
+import zlib
 
 import imageio.v3 as iio
 import numpy as np
@@ -22,6 +24,19 @@ def _skin_image(h=12, w=16, dtype=np.uint8):
     img = np.clip(base + 0.03 * rng.standard_normal((h, w, 3)), 0, 1)
     scale = 255 if dtype == np.uint8 else 65535
     return np.round(img * scale).astype(dtype)
+
+
+def _write_png16_rgb(path, arr):
+    """Minimal 16-bit RGB PNG encoder (imageio's Pillow plugin cannot write 16-bit RGB)."""
+    h, w, _ = arr.shape
+    raw = b"".join(b"\x00" + arr[y].astype(">u2").tobytes() for y in range(h))
+
+    def chunk(tag, data):
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0)
+    body = chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + body)
 
 
 def _leftovers(directory):
@@ -82,15 +97,22 @@ def test_good_8bit_file_gives_same_size_8bit_output(tmp_path):
 
 def test_16bit_linear_input_with_regions_and_baselines(tmp_path):
     src = tmp_path / "albedo.png"
-    iio.imwrite(src, _skin_image(10, 8, np.uint16))
+    img = _skin_image(10, 8, np.uint16)
+    img[:3] = np.round(np.array([0.03, 0.02, 0.015]) * 65535).astype(np.uint16)  # dark brow hair
+    _write_png16_rgb(src, img)
     mask = tmp_path / "brows.png"
     m = np.zeros((10, 8), np.uint8)
     m[:3] = 255
     iio.imwrite(mask, m)
     out = tmp_path / "nir.png"
-    assert _run(["reflectance", "to-nir", str(src), "--out", str(out), "--led", "940", "--region", f"brows={mask}"]) == 0
+    argv = ["reflectance", "to-nir", str(src), "--out", str(out), "--led", "940", "--region", f"brows={mask}"]
+    assert _run(argv) == 0
     nir = iio.imread(out)
     assert nir.shape == (10, 8) and nir.dtype == np.uint16
+    # Linear in, linear out: light skin (0.5, 0.33, 0.24) -> ~0.5 at 940 nm; dark brows (G 0.02)
+    # become ~0.15-0.3 in the NIR: much lighter than in the VIS, still darker than skin.
+    assert 0.4 < nir[5:].mean() / 65535 < 0.65
+    assert 0.1 < nir[:3].mean() / 65535 < 0.35
     for method in ("red", "luma"):
         assert _run(["reflectance", "to-nir", str(src), "--out", str(out), "--method", method, "--srgb"]) == 0
         assert iio.imread(out).dtype == np.uint16

@@ -75,3 +75,16 @@ def test_specular_albedo_is_band_independent():
         specular_albedo("uv")
     with pytest.raises(ValueError, match="specular_vis"):
         specular_albedo("nir", torch.tensor([1.5]))
+
+
+def test_every_procedural_region_name_is_supported():
+    from nirvis.faces.regions import REGION_NAMES
+    from nirvis.reflectance.regions import SUPPORTED_REGIONS
+
+    assert set(REGION_NAMES) <= set(SUPPORTED_REGIONS)
+    # Pupil: spectrally flat (dark stays dark); mouth/eye cavity mucosa: the lips model.
+    assert _one([0.02, 0.02, 0.02], "pupil") == pytest.approx(0.02, abs=1e-4)
+    lips_rgb = skin_albedo_vis(SkinParams(melanin=0.02, blood=0.08, oxygen_saturation=0.85,
+                                          epidermis_thickness_um=30.0)).tolist()
+    assert _one(lips_rgb, "mouth_cavity") == pytest.approx(_one(lips_rgb, "lips"), abs=1e-6)
+    assert _one(lips_rgb, "eye_cavity") == pytest.approx(_one(lips_rgb, "lips"), abs=1e-6)

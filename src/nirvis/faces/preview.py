@@ -71,6 +71,19 @@ def render_preview(vertices: np.ndarray, faces: np.ndarray, face_parts: Optional
     return img
 
 
+def face_albedo_colours(asset) -> np.ndarray:
+    """Display colours [F, 3] of a FaceAsset: its VIS albedo at each triangle's UV centroid
+    (sRGB-encoded for display)."""
+    m = asset.mesh
+    alb = asset.maps.diffuse_vis
+    h, w = alb.shape[:2]
+    uv = m.uvs[m.uv_faces].mean(axis=1)
+    col = np.clip((uv[:, 0] * w).astype(int), 0, w - 1)
+    row = np.clip(((1.0 - uv[:, 1]) * h).astype(int), 0, h - 1)
+    lin = np.clip(alb[row, col], 0.0, 1.0)
+    return np.where(lin <= 0.0031308, 12.92 * lin, 1.055 * lin ** (1 / 2.4) - 0.055) * 1.15
+
+
 def contact_sheet(images: Sequence[Image.Image], columns: int, labels: Optional[Sequence[str]] = None,
                   pad: int = 4) -> Image.Image:
     """Tile equally sized images into a grid (row-major), optionally captioned."""

@@ -80,7 +80,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                      help="input (and output) values are linear")
     pt.add_argument("--region", action="append", default=[], metavar="NAME=MASK",
                     help="region mask image in [0, 1], repeatable; names: skin, lips, brows, hair, beard, iris, "
-                         "sclera, teeth")
+                         "sclera, teeth, pupil, mouth_cavity, eye_cavity")
     pt.add_argument("--threads", type=int, default=None, metavar="N",
                     help="torch threads for the conversion (default: torch's setting; 1 is often fastest on small VMs)")
     pt.set_defaults(func=run_to_nir, encoding=None)
@@ -99,7 +99,20 @@ def _temp_sibling(out: Path, suffix: str) -> Path:
 
 
 def run_plot(args: argparse.Namespace) -> int:
-    """Handler of ``nirvis reflectance plot``; returns the exit code."""
+    """Handler of ``nirvis reflectance plot``.
+
+    Args:
+        args: namespace with ``out`` (PNG path) and ``tones`` (int).
+
+    Returns:
+        0 on success, 2 for a bad output path or tone count, 1 if the file cannot be written.
+
+    Example:
+        >>> import argparse
+        >>> from nirvis.reflectance.cli import run_plot
+        >>> run_plot(argparse.Namespace(out="spectra.svg", tones=8))
+        2
+    """
     from nirvis.reflectance.plot import plot_skin_spectra
     from nirvis.reflectance.skin import skin_tone_series
 
@@ -120,6 +133,17 @@ def run_plot(args: argparse.Namespace) -> int:
 
 
 def _bit_depth(path: Path) -> Optional[int]:
+    """Bits per channel as stored in the file (8 or 16), None if unknown.
+
+    PNG headers are read directly: imageio's Pillow plugin reports 16-bit RGB PNGs as 8-bit.
+    """
+    try:
+        with open(path, "rb") as f:
+            head = f.read(26)
+    except OSError:
+        return None
+    if len(head) == 26 and head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
+        return {8: 8, 16: 16}.get(head[24])
     import imageio.v3 as iio
 
     try:
@@ -150,7 +174,23 @@ def _write_grey(out: Path, value: np.ndarray, bits: int, srgb: bool) -> None:
 
 
 def run_to_nir(args: argparse.Namespace) -> int:
-    """Handler of ``nirvis reflectance to-nir``; returns the exit code."""
+    """Handler of ``nirvis reflectance to-nir``.
+
+    Args:
+        args: namespace with ``albedo``, ``out``, ``led``, ``method``, ``encoding`` (None,
+            "srgb" or "linear"), ``region`` (list of "NAME=MASK") and ``threads``.
+
+    Returns:
+        0 on success, 2 for bad input (missing/unreadable image, wrong shape, bad option), 1 if
+        the output cannot be written. Nothing is left at ``out`` on failure.
+
+    Example:
+        >>> import argparse
+        >>> from nirvis.reflectance.cli import run_to_nir
+        >>> run_to_nir(argparse.Namespace(albedo="missing.png", out="nir.png", led=850, method="spectral",
+        ...                               encoding=None, region=[], threads=None))
+        2
+    """
     import torch
 
     from nirvis.faces.asset import read_image

@@ -27,7 +27,7 @@ from nirvis.reflectance._checks import (as_float_tensor, check_albedo_map, check
                                         torch_threads)
 from nirvis.reflectance.baseline import METHODS, luma_nir, red_channel_nir
 from nirvis.reflectance.lut import compand, get_lut, lut_key
-from nirvis.reflectance.regions import (REGION_MODELS, REGION_RULES, SUPPORTED_REGIONS, InversionModel, RatioRule,
+from nirvis.reflectance.regions import (REGION_MODELS, SUPPORTED_REGIONS, InversionModel, RatioRule,
                                         SkinRegionModel, get_region)
 from nirvis.reflectance.rgbgrid import lattice_lookup
 from nirvis.reflectance.skin import SkinParams
@@ -103,7 +103,8 @@ def _levenberg_marquardt(model: InversionModel, target: torch.Tensor, t: torch.T
     return t, rgb
 
 
-def _fit_units(model: InversionModel, rgb: torch.Tensor, iterations: int, cache_dir) -> tuple[torch.Tensor, torch.Tensor]:
+def _fit_units(model: InversionModel, rgb: torch.Tensor, iterations: int,
+               cache_dir) -> tuple[torch.Tensor, torch.Tensor]:
     """Unit parameters ``[N, P]`` and fitted colours ``[N, 3]`` for colours ``rgb [N, 3]``."""
     work = rgb if rgb.dtype == torch.float64 else rgb.float()
     target = compand(work.clamp(0.0, 1.0))
@@ -139,6 +140,13 @@ class RegionFit:
         rgb_fit: ``[..., 3]`` linear sRGB the model produces for ``values`` (the nearest gamut
             point for out-of-gamut inputs).
         residual: ``[...]`` Euclidean distance between input and fitted linear RGB.
+
+    Example:
+        >>> import torch
+        >>> from nirvis.reflectance.invert import fit_region
+        >>> fit = fit_region(torch.tensor([[0.1, 0.2, 0.8]]), "skin")   # blue: not skin
+        >>> fit.values.shape, bool(fit.residual[0] > 0.1)
+        (torch.Size([1, 3]), True)
     """
 
     region: str
@@ -194,6 +202,13 @@ class SkinFit:
         params: ``SkinParams`` with batch shape [...] (fixed fields from the prior).
         rgb_fit: ``[..., 3]`` linear sRGB of the fitted parameters.
         residual: ``[...]`` linear-RGB distance between input and fit (0 inside the gamut).
+
+    Example:
+        >>> import torch
+        >>> from nirvis.reflectance.invert import invert_skin_params
+        >>> fit = invert_skin_params(torch.tensor([[0.50, 0.33, 0.24]]), prior="lips")
+        >>> float(fit.params.epidermis_thickness_um[0]), float(fit.params.oxygen_saturation[0])
+        (30.0, 0.8500000238418579)
     """
 
     params: SkinParams
@@ -301,16 +316,17 @@ def vis_to_nir_albedo(albedo_map: Any, region_masks: Optional[Mapping[str, Any]]
     Every texel is a convex blend of regions: each non-skin mask contributes its value (masks
     summing above 1 are rescaled to sum 1) and the remainder is skin. Region handling:
     ``skin`` and ``lips`` invert the two-layer skin model (lips with thinner epidermis and more
-    blood); ``brows``/``hair``/``beard`` invert the hair melanin model; ``iris`` the iris model;
-    ``sclera`` and ``teeth`` scale the VIS luminance by a spectral NIR/VIS ratio (~0.86 and ~1.1
-    at 850 nm). Colours outside a region's gamut are clamped to the nearest gamut colour; the
+    blood; ``mouth_cavity`` and ``eye_cavity`` mucosa use the lips prior too); ``brows``/``hair``/
+    ``beard`` invert the hair melanin model; ``iris`` the iris model; ``sclera``, ``teeth`` and
+    ``pupil`` scale the VIS luminance by a spectral NIR/VIS ratio (~0.86, ~1.15 and 1 at 850 nm). Colours outside a region's gamut are clamped to the nearest gamut colour; the
     distance is available with ``return_residual``.
 
     Args:
         albedo_map: ``[H, W, 3]`` or ``[B, H, W, 3]`` linear sRGB in [0, 1] (float tensor or
             array; CPU or CUDA).
         region_masks: optional dict name -> ``[H, W]`` (or ``[B, H, W]``) mask in [0, 1]. Names:
-            ``skin, lips, brows, hair, beard, iris, sclera, teeth``.
+            ``skin, lips, brows, hair, beard, iris, sclera, teeth, pupil, mouth_cavity,
+            eye_cavity`` (the names of ``nirvis.faces.regions.REGION_NAMES`` plus ``hair``).
         led_nm: NIR LED peak, 850 or 940 (any value in 760-980 nm).
         method: ``"spectral"`` (this model), or ablation baselines ``"red"``/``"luma"`` (these
             ignore masks and LED).

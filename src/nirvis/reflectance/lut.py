@@ -63,6 +63,12 @@ class ParamLUT:
         key: the content hash (64 hex characters).
         units: ``[K, P]`` float32 unit coordinates.
         colors: ``[K, 3]`` float32 companded linear-sRGB colours.
+
+    Example:
+        >>> from nirvis.reflectance.lut import get_lut
+        >>> from nirvis.reflectance.regions import get_region
+        >>> len(get_lut(get_region("skin")).key)
+        64
     """
 
     key: str
@@ -71,7 +77,21 @@ class ParamLUT:
 
 
 def lut_key(model: InversionModel) -> str:
-    """SHA-256 content hash identifying ``model``'s table (constants, bounds, layout, data)."""
+    """SHA-256 content hash identifying ``model``'s table (constants, bounds, layout, data).
+
+    Args:
+        model: an inversion model.
+
+    Returns:
+        64 hexadecimal characters; any change of constants, bounds, table layout, camera grid or
+        tabulated spectra changes it.
+
+    Example:
+        >>> from nirvis.reflectance.lut import lut_key
+        >>> from nirvis.reflectance.regions import get_region
+        >>> lut_key(get_region("skin")) != lut_key(get_region("lips"))
+        True
+    """
     doc = {"version": LUT_FORMAT_VERSION, "region": model.name, "model": model.key(),
            "sizes": list(model.lut_sizes), "vis_grid": spectra.VIS_WAVELENGTHS_NM.tolist(),
            "compand_eps": COMPAND_EPS, "data": spectra.data_fingerprint()}
@@ -158,5 +178,13 @@ def get_lut(model: InversionModel, cache_dir: Optional[str | os.PathLike] = None
 
 
 def clear_memory_cache() -> None:
-    """Forget every in-memory table (tests; after changing constants at runtime)."""
+    """Forget every in-memory table (tests; after changing constants at runtime).
+
+    Returns:
+        None.
+
+    Example:
+        >>> from nirvis.reflectance.lut import clear_memory_cache
+        >>> clear_memory_cache()
+    """
     _MEMORY.clear()

@@ -92,6 +92,12 @@ def km_stack(r1: torch.Tensor, t1: torch.Tensor, r2: torch.Tensor) -> torch.Tens
 def fresnel_f0(refractive_index: float = 1.4) -> float:
     """Normal-incidence Fresnel reflectance ((n - 1) / (n + 1))^2 from air into index ``n``.
 
+    Args:
+        refractive_index: n >= 1.
+
+    Returns:
+        F0 as a float in [0, 1).
+
     Example:
         >>> from nirvis.reflectance.optics import fresnel_f0
         >>> round(fresnel_f0(1.4), 4)
@@ -108,6 +114,12 @@ def internal_diffuse_reflectance(refractive_index: float = 1.4) -> float:
 
     Empirical fit of Egan & Hilgeman (1979) as used by Groenhuis et al. (1983):
     r_i = -1.440 n^-2 + 0.710 n^-1 + 0.668 + 0.0636 n.
+
+    Args:
+        refractive_index: n >= 1 of the tissue (relative to air).
+
+    Returns:
+        r_i as a float in [0, 1) (0 for n = 1).
 
     Example:
         >>> from nirvis.reflectance.optics import internal_diffuse_reflectance

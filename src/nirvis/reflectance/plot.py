@@ -44,11 +44,11 @@ def plot_skin_spectra(out_png: str | os.PathLike, params: Optional[SkinParams] =
         >>> path.stat().st_size > 10_000
         True
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # An explicit Agg canvas: no pyplot, so the caller's global matplotlib backend is untouched.
     from matplotlib import patheffects
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
 
     out = Path(out_png)
     if out.suffix.lower() != ".png":
@@ -71,19 +71,21 @@ def plot_skin_spectra(out_png: str | os.PathLike, params: Optional[SkinParams] =
     vis_disp = linear_to_srgb(vis).numpy()
     nirs = [skin_albedo_nir(p, led).clamp(0, 1) for led in leds]
 
-    fig = plt.figure(figsize=(11, 8.2))
+    fig = Figure(figsize=(11, 8.2))
+    FigureCanvasAgg(fig)
     grid = fig.add_gridspec(2, 1, height_ratios=[3.0, 1.35], hspace=0.28)
     ax = fig.add_subplot(grid[0])
     for i in range(n):
-        ax.plot(wl.numpy(), refl[i].numpy(), color=vis_disp[i], lw=2.2, label=f"{labels[i]} (melanin {float(p.melanin[i]):.3f})",
+        label = f"{labels[i]} (melanin {float(p.melanin[i]):.3f})"
+        ax.plot(wl.numpy(), refl[i].numpy(), color=vis_disp[i], lw=2.2, label=label,
                 path_effects=[patheffects.Stroke(linewidth=3.2, foreground="0.25"), patheffects.Normal()])
     ax.set_xlim(400, 1000)
     ax.set_ylim(0, 0.8)
     ax.set_xlabel("wavelength (nm)")
     ax.set_ylabel("diffuse reflectance (specular excluded)")
     ax.grid(alpha=0.3)
-    ax.set_title("Two-layer skin model across tones, with VIS (CIE 1931 / D65) and NIR (LED x Si QE x filter) responses",
-                 fontsize=10)
+    ax.set_title("Two-layer skin model across tones, with VIS (CIE 1931 / D65) and NIR (LED x Si QE x filter) "
+                 "responses", fontsize=10)
 
     ax2 = ax.twinx()
     cmf = spectra.cie_1931_cmf(wl)
@@ -105,15 +107,17 @@ def plot_skin_spectra(out_png: str | os.PathLike, params: Optional[SkinParams] =
     ax2.legend(h2, l2, loc="upper right", fontsize=7.5, framealpha=0.85)
 
     sw = fig.add_subplot(grid[1])
-    rows = [("VIS (sRGB)", vis_disp)] + [(f"NIR {led:g}", linear_to_srgb(v).unsqueeze(-1).repeat(1, 3).numpy()) for led, v in zip(leds, nirs)]
+    rows = [("VIS (sRGB)", vis_disp)]
+    rows += [(f"NIR {led:g}", linear_to_srgb(v).unsqueeze(-1).repeat(1, 3).numpy()) for led, v in zip(leds, nirs)]
     values = [vis[:, 1].numpy()] + [v.numpy() for v in nirs]
     for r, ((name, colors), vals) in enumerate(zip(rows, values)):
         y = len(rows) - 1 - r
         for i in range(n):
-            sw.add_patch(plt.Rectangle((i + 0.05, y + 0.06), 0.9, 0.88, color=colors[i]))
+            sw.add_patch(Rectangle((i + 0.05, y + 0.06), 0.9, 0.88, color=colors[i]))
             txt = f"G {vals[i]:.2f}" if r == 0 else f"{vals[i]:.2f}"
             lum = float(colors[i].mean())
-            sw.text(i + 0.5, y + 0.5, txt, ha="center", va="center", fontsize=8, color="white" if lum < 0.5 else "black")
+            sw.text(i + 0.5, y + 0.5, txt, ha="center", va="center", fontsize=8,
+                    color="white" if lum < 0.5 else "black")
         sw.text(-0.08, y + 0.5, name, ha="right", va="center", fontsize=9)
     for i in range(n):
         sw.text(i + 0.5, -0.12, labels[i], ha="center", va="top", fontsize=9)
@@ -126,11 +130,9 @@ def plot_skin_spectra(out_png: str | os.PathLike, params: Optional[SkinParams] =
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".png", dir=out.parent)
     os.close(fd)
     try:
-        fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
+        fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
         os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    finally:
-        plt.close(fig)
     return out

@@ -5,9 +5,17 @@ Two kinds of region:
 * Inversion regions (``skin``, ``lips``, ``brows``/``hair``/``beard``, ``iris``): a spectral model
   with a few bounded parameters; an RGB albedo is inverted to parameters (see ``invert``) and the
   NIR albedo is computed from the fitted spectrum. ``lips`` is the skin model with a lips prior:
-  thinner epidermis (30 um), more blood (1-25 %), higher saturation (0.85).
-* Ratio regions (``sclera``, ``teeth``): near-white materials whose VIS colour carries little
+  thinner epidermis (30 um), more blood (1-25 %), higher saturation (0.85); the mucosa of
+  ``mouth_cavity`` and ``eye_cavity`` (the procedural head's mesh parts) uses the same prior.
+* Ratio regions (``sclera``, ``teeth``, ``pupil``): materials whose VIS colour carries little
   spectral information; NIR = VIS luminance x (NIR / luminance of a representative spectrum).
+  The pupil is spectrally flat (ratio 1: dark in both bands; the bright-pupil retro-reflection
+  of coaxial NIR illumination is a rendering effect, not an albedo, and is not modelled).
+
+The hair model reads a texel's colour as the colour of hair: texels under a brows/hair/beard mask
+should be hair-coloured. A skin-coloured texel there is read as blond hair, which is brighter in
+the NIR than skin; give sparse eyebrows soft masks (mask value ~ hair coverage) so that the skin
+share of such texels is converted with the skin model.
 
 Parameters are handled in unit coordinates t in [0, 1]^P (log-spaced where noted), which is what
 the lookup table and the Gauss-Newton refinement work on.
@@ -41,6 +49,13 @@ class ParamSpec:
         name: parameter name.
         lo, hi: physical bounds (lo < hi; both > 0 when ``log``).
         log: map t -> value geometrically (lo * (hi/lo)^t) instead of linearly.
+
+    Example:
+        >>> import torch
+        >>> from nirvis.reflectance.regions import ParamSpec
+        >>> s = ParamSpec("blood", 0.001, 0.1, log=True)
+        >>> round(float(s.value(torch.tensor(0.5))), 4), round(float(s.unit(torch.tensor(0.01))), 3)
+        (0.01, 0.5)
     """
 
     name: str
@@ -49,11 +64,13 @@ class ParamSpec:
     log: bool = False
 
     def value(self, t: torch.Tensor) -> torch.Tensor:
+        """Unit coordinate(s) ``[...]`` in [0, 1] -> physical value(s) ``[...]``."""
         if self.log:
             return self.lo * torch.exp(t * math.log(self.hi / self.lo))
         return self.lo + t * (self.hi - self.lo)
 
     def unit(self, v: torch.Tensor) -> torch.Tensor:
+        """Physical value(s) ``[...]`` -> unit coordinate(s) in [0, 1] (clamped to the bounds)."""
         v = v.clamp(self.lo, self.hi)
         if self.log:
             return torch.log(v / self.lo) / math.log(self.hi / self.lo)
@@ -66,6 +83,14 @@ class InversionModel:
     Subclasses define ``name``, ``specs`` (tuple of ParamSpec), ``lut_sizes`` (grid points per
     parameter for the lookup table), ``_reflectance(values [..., P], wl [L]) -> [..., L]`` and
     ``key()`` (a JSON-serialisable description of every constant, used to key caches).
+
+    Example:
+        >>> import torch
+        >>> from nirvis.reflectance.regions import get_region
+        >>> skin = get_region("skin")
+        >>> rgb = skin.vis_rgb(torch.full((2, 3), 0.5))
+        >>> rgb.shape, skin.nir(torch.full((2, 3), 0.5), 850).shape
+        (torch.Size([2, 3]), torch.Size([2]))
     """
 
     name: str = ""
@@ -96,6 +121,7 @@ class InversionModel:
         raise NotImplementedError
 
     def key(self) -> dict[str, Any]:  # pragma: no cover - abstract
+        """JSON-serialisable description of the model's constants (cache key material)."""
         raise NotImplementedError
 
     def _vis_grid(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -131,6 +157,11 @@ class SkinPrior:
         melanin, eumelanin_share, blood: (lo, hi) bounds of the inverted parameters.
         oxygen_saturation: fixed S_O2 (not identifiable from RGB).
         epidermis_thickness_um: fixed epidermis thickness.
+
+    Example:
+        >>> from nirvis.reflectance.regions import LIPS_PRIOR, SKIN_PRIOR
+        >>> SKIN_PRIOR.blood, LIPS_PRIOR.epidermis_thickness_um
+        ((0.001, 0.1), 30.0)
     """
 
     name: str
@@ -149,7 +180,13 @@ LIPS_PRIOR = SkinPrior("lips", melanin=(0.001, 0.5), blood=(0.01, 0.25), oxygen_
 
 
 class SkinRegionModel(InversionModel):
-    """The two-layer skin model inverted for (melanin, eumelanin share, blood) under a prior."""
+    """The two-layer skin model inverted for (melanin, eumelanin share, blood) under a prior.
+
+    Example:
+        >>> from nirvis.reflectance.regions import SkinRegionModel, LIPS_PRIOR
+        >>> [s.name for s in SkinRegionModel(LIPS_PRIOR).specs]
+        ['melanin', 'eumelanin_share', 'blood']
+    """
 
     lut_sizes = (20, 6, 14)
 
@@ -175,12 +212,22 @@ class SkinRegionModel(InversionModel):
         return self._basis(wl).reflectance(values[..., 0], values[..., 1], values[..., 2], so2, d)
 
     def key(self) -> dict[str, Any]:
+        """Prior and skin constants (cache key material)."""
         return {"model": "skin-two-layer-km", "prior": dataclasses.asdict(self.prior),
                 "constants": self.constants.as_dict()}
 
 
 class HairRegionModel(InversionModel):
-    """Hair assembly albedo (Chiang et al. 2016) inverted for (eumelanin, pheomelanin, surface)."""
+    """Hair assembly albedo (Chiang et al. 2016) inverted for (eumelanin, pheomelanin, surface).
+
+    Example:
+        >>> import torch
+        >>> from nirvis.reflectance.regions import HairRegionModel
+        >>> hair = HairRegionModel()
+        >>> t = hair.units(torch.tensor([[0.5, 0.05, 0.01]]))
+        >>> bool(hair.nir(t, 850) > 5 * hair.vis_rgb(t)[:, 1])
+        True
+    """
 
     name = "hair"
     specs = (ParamSpec("eumelanin", 0.003, 5.0, log=True), ParamSpec("pheomelanin", 0.001, 3.0, log=True),
@@ -191,12 +238,19 @@ class HairRegionModel(InversionModel):
         return _hair(_hair_sigma(values[..., 0], values[..., 1], wl), values[..., 2])
 
     def key(self) -> dict[str, Any]:
+        """Model constants (cache key material)."""
         return {"model": "hair-chiang2016-deon2011-surface", "g": HAIR_G,
                 "specs": [dataclasses.asdict(s) for s in self.specs]}
 
 
 class IrisRegionModel(InversionModel):
-    """Iris stroma/epithelium model inverted for (melanin, eumelanin share, scattering)."""
+    """Iris stroma/epithelium model inverted for (melanin, eumelanin share, scattering).
+
+    Example:
+        >>> from nirvis.reflectance.regions import IrisRegionModel
+        >>> [s.name for s in IrisRegionModel().specs]
+        ['melanin', 'eumelanin_share', 'scattering']
+    """
 
     name = "iris"
     specs = (ParamSpec("melanin", 0.1, 5000.0, log=True), ParamSpec("eumelanin_share", 0.0, 1.0),
@@ -207,6 +261,7 @@ class IrisRegionModel(InversionModel):
         return _iris(values[..., 0], values[..., 1], values[..., 2], wl)
 
     def key(self) -> dict[str, Any]:
+        """Model constants (cache key material)."""
         from nirvis.reflectance import tissues
         return {"model": "iris-km", "stroma_cm": tissues._IRIS_STROMA_CM, "backing": tissues._IRIS_BACKING,
                 "base": tissues._IRIS_BASE_MUA, "rayleigh": tissues._IRIS_RAYLEIGH_FRACTION,
@@ -219,6 +274,14 @@ class RatioRule:
     Args:
         name: region name.
         spectrum: function ``wavelengths [L] -> reflectance [L]`` on 400-1000 nm.
+
+    Example:
+        >>> import torch
+        >>> from nirvis.reflectance.regions import RatioRule
+        >>> from nirvis.reflectance.tissues import sclera_reflectance_spectrum
+        >>> rule = RatioRule("sclera", sclera_reflectance_spectrum)
+        >>> round(float(rule.apply(torch.tensor([0.7, 0.7, 0.7]), 850)), 3)
+        0.6
     """
 
     def __init__(self, name: str, spectrum: Callable[[torch.Tensor], torch.Tensor]) -> None:
@@ -242,17 +305,23 @@ class RatioRule:
         return (luminance(rgb) * self.ratio(led_nm)).clamp(0.0, 1.0)
 
 
+def _flat_spectrum(wavelengths: torch.Tensor) -> torch.Tensor:
+    return torch.full_like(wavelengths, 0.05)
+
+
 _SKIN = SkinRegionModel(SKIN_PRIOR)
 _LIPS = SkinRegionModel(LIPS_PRIOR)
 _HAIR = HairRegionModel()
 _IRIS = IrisRegionModel()
 
 #: Regions handled by inverting a spectral model.
-REGION_MODELS: dict[str, InversionModel] = {"skin": _SKIN, "lips": _LIPS, "brows": _HAIR, "hair": _HAIR,
-                                            "beard": _HAIR, "iris": _IRIS}
+REGION_MODELS: dict[str, InversionModel] = {"skin": _SKIN, "lips": _LIPS, "mouth_cavity": _LIPS,
+                                            "eye_cavity": _LIPS, "brows": _HAIR, "hair": _HAIR, "beard": _HAIR,
+                                            "iris": _IRIS}
 #: Regions handled by a luminance-ratio rule.
 REGION_RULES: dict[str, RatioRule] = {"sclera": RatioRule("sclera", sclera_reflectance_spectrum),
-                                      "teeth": RatioRule("teeth", teeth_reflectance_spectrum)}
+                                      "teeth": RatioRule("teeth", teeth_reflectance_spectrum),
+                                      "pupil": RatioRule("pupil", _flat_spectrum)}
 #: Every region name ``vis_to_nir_albedo`` accepts.
 SUPPORTED_REGIONS = tuple(sorted(set(REGION_MODELS) | set(REGION_RULES)))
 

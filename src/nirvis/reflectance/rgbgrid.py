@@ -4,8 +4,9 @@ The VIS -> NIR map of one region is a smooth function of the texel's RGB. Instea
 every texel, it is evaluated exactly at the nodes of an n x n x n lattice that surround the
 texels' colours and interpolated trilinearly. Nodes are spaced evenly in sqrt(RGB) (finer in the
 dark colours, where skin tones crowd) and only the nodes next to colours that occur are computed;
-they are kept in memory, so later maps reuse them. With n = 48 the interpolation error is below
-0.003 NIR albedo over the skin gamut (see tests).
+they are kept in memory, so later maps reuse them. With n = 48 the NIR error against exact
+per-colour inversion over the skin gamut is 0.001 on average, 0.006 at the 99th percentile and
+~0.01 at worst (next to the gamut boundary, where a cell mixes clamped and unclamped nodes).
 """
 
 from __future__ import annotations
@@ -21,7 +22,15 @@ _CORNERS = [(dr, dg, db) for dr in (0, 1) for dg in (0, 1) for db in (0, 1)]
 
 
 def clear_lattices() -> None:
-    """Forget all memoised lattice nodes."""
+    """Forget all memoised lattice nodes.
+
+    Returns:
+        None.
+
+    Example:
+        >>> from nirvis.reflectance.rgbgrid import clear_lattices
+        >>> clear_lattices()
+    """
     _LATTICES.clear()
 
 

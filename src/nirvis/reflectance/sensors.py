@@ -161,8 +161,9 @@ def nir_weights(wavelengths: Any, led_nm: float = 850.0, led_fwhm: float | None 
         w64 = wl.double()
         fwhm = spectra.led_fwhm_nm(led) if led_fwhm is None else float(led_fwhm)
         if float(w64.min()) > led - 1.5 * fwhm or float(w64.max()) < min(led + 1.5 * fwhm, 1000.0):
-            raise ValueError(f"wavelengths: must cover the LED band {led - 1.5 * fwhm:g}-{min(led + 1.5 * fwhm, 1000.0):g} nm,"
-                             f" got [{float(w64.min()):g}, {float(w64.max()):g}]")
+            band = f"{led - 1.5 * fwhm:g}-{min(led + 1.5 * fwhm, 1000.0):g}"
+            raise ValueError(f"wavelengths: must cover the LED band {band} nm, got [{float(w64.min()):g}, "
+                             f"{float(w64.max()):g}]")
         w = trapezoid_weights(w64) * nir_system_response(w64, led, fwhm, filter_cut_on_nm)
         return (w / w.sum()).to(dtype=wl.dtype, device=wl.device)
 

@@ -12,23 +12,25 @@ Model (all coefficients per cm):
   applied with Saunderson's correction. The specular (surface) reflection is *not* included: the
   result is the diffuse albedo; see ``specular.py``.
 
-Calibration (say so explicitly): every chromophore spectrum is a published one (see ``spectra``);
-two choices were fitted to the NIST reference data set of human skin reflectance (C. Cooksey,
+Calibration: every chromophore spectrum is a published one (see ``spectra``); two model choices
+were fitted to the NIST reference data set of human skin reflectance (C. Cooksey,
 D. Allen, B. Tsai, J. Res. NIST 122:26, 2017; 100 subjects, inner forearm, 8 deg/hemispherical,
 specular included, so 0.03 was subtracted): (1) the in-vivo exponential melanin spectrum anchored
 to Jacques at 500 nm (instead of the bare power law, which leaves a 0.04 error at 850 nm for dark
 skin), and (2) the scattering amplitude a = 58 cm^-1 with Jacques' skin power b = 1.421 (Jacques'
 review average is a = 46 cm^-1). Fitting the lightest, the darkest and a medium subject at 451,
 550, 649, 850 and 940 nm with free melanin/blood per subject leaves an RMS error of 0.011. The
-resulting model gives, for the NIST-like range of tones (see ``skin_tone_series``):
+fitted lightest and darkest subjects come out at (451 / 550 / 649 / 850 / 940 nm):
 
-* lightest: R(450) 0.34, R(550) 0.38, R(650) 0.62, R(850) 0.60, R(940) 0.54;
-* darkest:  R(450) 0.04, R(550) 0.08, R(650) 0.23, R(850) 0.44, R(940) 0.45;
+* lightest (melanin 0.004): model 0.34 / 0.38 / 0.62 / 0.60 / 0.53, NIST 0.33 / 0.39 / 0.63 / 0.61 / 0.52;
+* darkest  (melanin 0.14):  model 0.05 / 0.09 / 0.23 / 0.45 / 0.45, NIST 0.04 / 0.08 / 0.23 / 0.46 / 0.45
 
-matching NIST (lightest subject 0.33/0.39/0.63/0.61/0.52, darkest 0.04/0.08/0.23/0.46/0.45 after
-subtracting specular) and the classic ranges (light skin 0.5-0.65 at 650-700 nm, dark skin
-0.05-0.15 at 500 nm, all tones converging to 0.4-0.6 at 850-950 nm; Anderson & Parrish 1981,
-Zonios et al. 2001, Angelopoulou 2001).
+(NIST values after subtracting 0.03 specular), consistent with the classic ranges: light skin
+0.5-0.65 at 650-700 nm, dark skin ~0.05-0.2 at 500 nm depending on pigmentation, all tones
+converging to 0.4-0.6 at 850-950 nm (R. R. Anderson & J. A. Parrish, J. Invest. Dermatol. 77, 13,
+1981; G. Zonios et al., J. Invest. Dermatol. 117, 1452, 2001; E. Angelopoulou, "Understanding the
+color of human skin", Proc. SPIE 4299, 2001). ``skin_tone_series`` extends the NIST range to a
+darker Fitzpatrick VI-like tone.
 """
 
 from __future__ import annotations
@@ -61,6 +63,12 @@ class SkinOpticsConstants:
         dermis_water_fraction: water volume fraction of the dermis (Jacques 2013: ~0.65).
         hemoglobin_g_per_l: haemoglobin concentration of whole blood.
         refractive_index: of the stratum corneum (1.4), sets the boundary reflectances.
+
+    Example:
+        >>> from nirvis.reflectance.skin import SkinOpticsConstants
+        >>> c = SkinOpticsConstants(scattering_a_per_cm=46.0)
+        >>> SkinOpticsConstants().scattering_a_per_cm, c.as_dict()["scattering_b"]
+        (58.3, 1.421)
     """
 
     scattering_a_per_cm: float = 58.3
@@ -202,6 +210,7 @@ class SkinBasis:
         self.bloodless_dermis = self.baseline + constants.dermis_water_fraction * self.water
 
     def to(self, dtype: torch.dtype, device: Any) -> "SkinBasis":
+        """The same basis on another dtype/device."""
         if self.wavelengths.dtype == dtype and self.wavelengths.device == torch.device(device):
             return self
         return SkinBasis(self.wavelengths.to(dtype=dtype, device=device), self.constants)
@@ -307,6 +316,7 @@ def skin_tone_series(n: int = 8, melanin_range: tuple[float, float] = (0.004, 0.
     melanin = torch.exp(torch.log(torch.tensor(lo, dtype=torch.float64)) * (1 - u)
                         + torch.log(torch.tensor(hi, dtype=torch.float64)) * u)
     share = 0.6 + 0.35 * u
-    return SkinParams(melanin=melanin.to(dtype=dtype, device=device), eumelanin_share=share.to(dtype=dtype, device=device),
+    return SkinParams(melanin=melanin.to(dtype=dtype, device=device),
+                      eumelanin_share=share.to(dtype=dtype, device=device),
                       blood=torch.full((int(n),), blood, dtype=dtype, device=device),
                       oxygen_saturation=torch.full((int(n),), oxygen_saturation, dtype=dtype, device=device))

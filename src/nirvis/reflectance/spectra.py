@@ -297,7 +297,7 @@ def eumelanin_mua(wavelengths: Any) -> torch.Tensor:
     mu_a(lambda) = mu_J(500) * exp(-(3.33 / 500 nm) * (lambda - 500 nm)), i.e. the exponential
     in-vivo form of Zonios et al. (2008) with value and log-slope equal to Jacques' power law at
     500 nm. It agrees with the power law to within 10 % over 400-560 nm and falls faster in the
-    NIR (0.55x the power law at 850 nm), as in-vivo spectra require: with the bare power law the
+    NIR (0.57x the power law at 850 nm), as in-vivo spectra require: with the bare power law the
     model cannot fit the darkest NIST subject's 850-940 nm reflectance (residual 0.04 vs 0.01).
 
     Args:
@@ -540,8 +540,13 @@ def silicon_qe(wavelengths: Any) -> torch.Tensor:
 
 
 def led_fwhm_nm(led_nm: float) -> float:
-    """Typical emission FWHM in nm of an NIR LED centred at ``led_nm``: 35 nm for 850 nm LEDs,
-    45 nm for 940 nm LEDs, otherwise 35 nm below 900 nm and 45 nm above.
+    """Typical emission FWHM in nm of an NIR LED centred at ``led_nm``.
+
+    Args:
+        led_nm: LED peak wavelength in nm.
+
+    Returns:
+        35.0 for 850 nm LEDs, 45.0 for 940 nm LEDs; otherwise 35.0 below 900 nm and 45.0 above.
 
     Example:
         >>> from nirvis.reflectance.spectra import led_fwhm_nm

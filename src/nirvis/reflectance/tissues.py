@@ -65,7 +65,8 @@ _IRIS_RAYLEIGH_FRACTION = 0.3
 def _unit_melanin(wl: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Eu- and pheomelanin spectra normalised to 1 at 500 nm."""
     ref = torch.tensor([500.0], dtype=wl.dtype, device=wl.device)
-    return spectra.eumelanin_mua(wl) / spectra.eumelanin_mua(ref), spectra.pheomelanin_mua(wl) / spectra.pheomelanin_mua(ref)
+    eu = spectra.eumelanin_mua(wl) / spectra.eumelanin_mua(ref)
+    return eu, spectra.pheomelanin_mua(wl) / spectra.pheomelanin_mua(ref)
 
 
 def hair_absorption(eumelanin: Any, pheomelanin: Any, wavelengths: Any) -> torch.Tensor:

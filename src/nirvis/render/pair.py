@@ -219,7 +219,8 @@ def prepare_face(asset: FaceAsset, led_nm: int = 850, nir_method: str = "spectra
     if "5" not in asset.landmarks:
         raise ValueError("prepare_face: the asset has no 5-point landmarks (needed for ArcFace alignment)")
     maps = asset.maps
-    if maps.diffuse_nir is None or maps.specular_nir is None:
+    stored_led = asset.metadata.get("nir_led_nm")
+    if maps.diffuse_nir is None or maps.specular_nir is None or (stored_led is not None and stored_led != led_nm):
         maps = nir_reflectance_maps(maps, led_nm=led_nm, method=nir_method)
     dev = torch.device(device)
     m = asset.mesh
@@ -315,10 +316,20 @@ def _stack_dicts(dicts: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return {k: [v for d in dicts for v in d[k]] for k in dicts[0]}
 
 
-def _stack_mips(stacks: Sequence[MipStack]) -> MipStack:
-    if len(stacks) == 1 or all(s is stacks[0] for s in stacks):
-        return stacks[0]
-    return MipStack(tuple(torch.cat([s.levels[k] for s in stacks]) for k in range(len(stacks[0].levels))))
+def _sample_materials(faces: Sequence[PreparedFace], uv: torch.Tensor, footprint: torch.Tensor) -> torch.Tensor:
+    """Packed material [B, H, W, 7]: one texture lookup per distinct face in the batch (textures
+    are never copied into a batch tensor)."""
+    groups: dict[int, list[int]] = {}
+    for k, pf in enumerate(faces):
+        groups.setdefault(id(pf), []).append(k)
+    out = None
+    for ids in groups.values():
+        sel = torch.tensor(ids, device=uv.device)
+        m = texture(faces[ids[0]].material, uv[sel], footprint[sel])
+        if out is None:
+            out = m.new_zeros(*uv.shape[:3], m.shape[-1])
+        out[sel] = m
+    return out
 
 
 def _vis_background(params: Sequence[SampleParams], res: int, device) -> torch.Tensor:
@@ -362,11 +373,14 @@ def _geometry_pass(faces: Sequence[PreparedFace], views: Sequence[View], res: in
     clip, fpx = _clip(world, views, res)
     rast = rasterize(clip, tri, (res, res), backend=backend)
     mask = (rast[..., 3:4] > 0).to(world.dtype)
-    pos = interpolate(world, rast, tri)
-    normal = F.normalize(interpolate(vertex_normals(world, tri), rast, tri), dim=-1, eps=1e-12)
+    # one gather for every per-vertex attribute: position (3), normal (3), AO (1), skin (1)
+    per_face = torch.stack([torch.cat([pf.ao, pf.skin_vertex], -1) for pf in faces])
+    attrs = interpolate(torch.cat([world, vertex_normals(world, tri), per_face], -1), rast, tri)
+    pos = attrs[..., 0:3]
+    normal = F.normalize(attrs[..., 3:6], dim=-1, eps=1e-12)
+    per_vertex = attrs[..., 6:8]
     uv = interpolate(faces[0].uvs, rast, faces[0].uv_faces)
-    per_vertex = interpolate(torch.stack([torch.cat([pf.ao, pf.skin_vertex], -1) for pf in faces]), rast, tri)
-    material = texture(_stack_mips([pf.material for pf in faces]), uv, uv_footprint(uv, mask[..., 0] > 0))
+    material = _sample_materials(faces, uv, uv_footprint(uv, mask[..., 0] > 0))
     cam_pos = torch.tensor([[0.0, 0.0, vw.distance_mm] for vw in views], dtype=world.dtype, device=world.device)
     view_dir = F.normalize(cam_pos.view(-1, 1, 1, 3) - pos, dim=-1, eps=1e-12)
     mm_per_px = torch.tensor([vw.distance_mm for vw in views], dtype=world.dtype, device=world.device) / fpx
@@ -395,13 +409,15 @@ def _shade_vis(g: GBuffer, params: Sequence[SampleParams], tri: torch.Tensor) ->
     irr = sh_irradiance(g.normal, sh).clamp(min=0) * g.ao
     specular = torch.zeros_like(albedo)
     for k in range(dirs.shape[1]):
-        if float(cols[:, k].abs().max()) == 0.0:
+        active = (cols[:, k].abs().amax(-1) > 0).nonzero()[:, 0]     # samples using light slot k
+        if len(active) == 0:
             continue
-        l = dirs[:, k].view(-1, 1, 1, 3).expand_as(g.normal)
-        lit = _shadow(g.world, tri, dirs[:, k], g.pos)
-        c = cols[:, k].view(-1, 1, 1, 3)
-        irr = irr + c * (g.normal * l).sum(-1, keepdim=True).clamp(min=0) * lit
-        specular = specular + c * ggx_specular(g.normal, g.view_dir, l, rough, spec) * lit
+        n, v, p = g.normal[active], g.view_dir[active], g.pos[active]
+        l = dirs[active, k].view(-1, 1, 1, 3).expand_as(n)
+        lit = _shadow(g.world[active], tri, dirs[active, k], p)
+        c = cols[active, k].view(-1, 1, 1, 3)
+        irr = irr.index_add(0, active, c * (n * l).sum(-1, keepdim=True).clamp(min=0) * lit)
+        specular = specular.index_add(0, active, c * ggx_specular(n, v, l, rough[active], spec[active]) * lit)
     return albedo * _subsurface(irr, g, "vis") / math.pi + specular
 
 
@@ -527,3 +543,23 @@ def render_pair(face: PreparedFace, params: SampleParams, backend: str = "auto",
     """One aligned NIR/VIS pair (a batch of one)."""
     return render_batch([face], [params], backend=backend, passes=passes)
 
+
+
+def prepare_procedural_face(global_seed: int, label: int, resolution: int = 256, led_nm: int = 850,
+                            nir_method: str = "spectral", backend: str = "auto") -> PreparedFace:
+    """The PreparedFace of procedural identity ``label`` of a data set seeded with ``global_seed``
+    (the embedded identity source; deterministic per (global_seed, label)). Its NIR albedo comes
+    from the biophysical parameters directly (``nirvis.reflectance.maps``); ``nir_method`` only
+    matters for assets without a matching NIR map."""
+    from nirvis.faces import identity_seed, sample_identity
+    from nirvis.reflectance.maps import procedural_face_asset
+
+    identity = sample_identity(identity_seed(global_seed, label))
+    asset = procedural_face_asset(identity, resolution=resolution, led_nm=led_nm)
+    return prepare_face(asset, led_nm=led_nm, nir_method=nir_method, backend=backend)
+
+
+def pair_seed(global_seed: int, label: int, index: int) -> int:
+    """Seed of pair ``index`` of identity ``label`` (stable: independent of counts and workers)."""
+    state = np.random.SeedSequence([int(global_seed), int(label), int(index), 0x9A17]).generate_state(1, np.uint64)
+    return int(state[0] >> np.uint64(2))

@@ -43,7 +43,11 @@ def build_mips(tex: torch.Tensor, max_levels: int = 16) -> MipStack:
 
 
 def uv_footprint(uv: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Per-pixel UV footprint: the larger of the UV steps to the right and downward neighbours.
+    """Per-pixel UV footprint: how far the UVs move per screen pixel.
+
+    Per axis, the smaller of the forward and backward differences to covered neighbours is used,
+    so a UV seam (where the UVs jump to another island) on one side of a pixel does not blow its
+    footprint up; the footprint is the larger of the two axes.
 
     Args:
         uv: float [B, H, W, 2]; mask: bool [B, H, W] (pixels covered by the surface).
@@ -51,17 +55,20 @@ def uv_footprint(uv: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     Returns:
         float [B, H, W] UV-units change per pixel (0 where no covered neighbour exists).
     """
-    dx = torch.zeros_like(uv[..., 0])
-    dy = torch.zeros_like(uv[..., 0])
-    both_x = mask[:, :, 1:] & mask[:, :, :-1]
-    both_y = mask[:, 1:, :] & mask[:, :-1, :]
-    gx = (uv[:, :, 1:] - uv[:, :, :-1]).norm(dim=-1) * both_x
-    gy = (uv[:, 1:, :] - uv[:, :-1, :]).norm(dim=-1) * both_y
-    dx[:, :, :-1] = gx
-    dx[:, :, 1:] = torch.maximum(dx[:, :, 1:], gx)
-    dy[:, :-1, :] = gy
-    dy[:, 1:, :] = torch.maximum(dy[:, 1:, :], gy)
-    return torch.maximum(dx, dy)
+    inf = torch.full_like(uv[..., 0], float("inf"))
+
+    def axis_step(dim: int) -> torch.Tensor:
+        n = uv.shape[dim] - 1
+        both = mask.narrow(dim, 1, n) & mask.narrow(dim, 0, n)
+        d = (uv.narrow(dim, 1, n) - uv.narrow(dim, 0, n)).norm(dim=-1)
+        d = torch.where(both, d, torch.full_like(d, float("inf")))
+        fwd, bwd = inf.clone(), inf.clone()
+        fwd.narrow(dim, 0, n).copy_(d)      # difference to the next pixel
+        bwd.narrow(dim, 1, n).copy_(d)      # difference to the previous pixel
+        step = torch.minimum(fwd, bwd)
+        return torch.where(torch.isinf(step), torch.zeros_like(step), step)
+
+    return torch.maximum(axis_step(2), axis_step(1))
 
 
 def texture(mips: MipStack, uv: torch.Tensor, footprint: torch.Tensor | None = None) -> torch.Tensor:
