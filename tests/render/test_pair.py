@@ -97,3 +97,17 @@ def test_bad_sample_space_is_refused_by_name():
         SampleSpace(yaw_deg=(30.0, -30.0))
     with pytest.raises(ValueError, match="led_nm"):
         SampleSpace(led_nm=905)
+
+
+def test_glasses_are_drawn_and_logged(faces):
+    base = sample_params(SampleSpace(glasses_probability=0.0), 40)
+    with_glasses = sample_params(SampleSpace(glasses_probability=1.0), 40)
+    assert not base.accessories["glasses"]["enabled"] and with_glasses.accessories["glasses"]["enabled"]
+    a = render_pair(faces[0], base, passes=("mask",))
+    b = render_pair(faces[0], dataclasses.replace(base, accessories=with_glasses.accessories), passes=("mask",))
+    # the frame changes the image around the eyes, not the geometry of the face itself
+    eyes = a.vis_landmarks5[0, :2].mean(0).long()
+    y0, x0 = int(eyes[1]) - 14, int(eyes[0]) - 40
+    diff = (a.vis.float() - b.vis.float()).abs()[0, y0:y0 + 28, x0:x0 + 80].mean()
+    assert diff > 3.0
+    assert torch.allclose(a.vis_landmarks5, b.vis_landmarks5)

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from nirvis.faces import Expression, FaceAsset, IdentityParams, build_heads, load_head_model
 from nirvis.faces.head_model import sample_expression
 from nirvis.render import align as align_mod
+from nirvis.render.accessories import GlassesParams, glasses_topology, glasses_vertices, sample_glasses
 from nirvis.render.antialias import antialias
 from nirvis.render.camera import (PerspectiveCamera, clip_to_pixels, focal_length_px, model_view_projection,
                                   pose_rotation, to_clip)
@@ -31,7 +32,8 @@ from nirvis.render.occlusion import orthographic_light_clip, vertex_ambient_occl
 from nirvis.render.raster import rasterize, rasterize_depth, resolve_backend
 from nirvis.render.sensor import (NirSensorConfig, NirSensorParams, VisSensorConfig, VisSensorParams, apply_nir_sensor,
                                   apply_vis_sensor, sample_nir_sensor, sample_vis_sensor, to_uint8)
-from nirvis.render.shading import SSS_SIGMA_MM, ggx_specular, masked_blur, shadow_lookup, vertex_normals
+from nirvis.render.shading import (SSS_SIGMA_MM, fresnel_schlick, ggx_specular, masked_blur, shadow_lookup,
+                                   vertex_normals)
 from nirvis.render.texture import MipStack, build_mips, texture, uv_footprint
 
 RENDERER_VERSION = "1"
@@ -52,6 +54,7 @@ class SampleSpace:
         face_fill: fraction of the raw image height spanned by 200 mm at the head's distance;
             the focal length follows from it (so perspective varies with distance, framing not).
         expression_probability: share of samples with a non-neutral expression.
+        glasses_probability: share of samples wearing procedural eyeglasses.
         expression_intensity: maximum face-unit weight of a sampled expression.
         pairing: ``shared`` (VIS and NIR share geometry and camera: pixel-aligned) or
             ``independent`` (each spectrum draws its own pose, expression and camera).
@@ -67,6 +70,7 @@ class SampleSpace:
     face_fill: tuple[float, float] = (0.55, 0.7)
     expression_probability: float = 0.6
     expression_intensity: float = 0.7
+    glasses_probability: float = 0.2
     pairing: str = "shared"
     raw_resolution: int = 160
     led_nm: int = 850
@@ -87,6 +91,8 @@ class SampleSpace:
             raise ValueError(f"SampleSpace.led_nm must be 850 or 940, got {self.led_nm}")
         if not 64 <= self.raw_resolution <= 1024:
             raise ValueError(f"SampleSpace.raw_resolution must lie in [64, 1024], got {self.raw_resolution}")
+        if not 0.0 <= self.glasses_probability <= 1.0:
+            raise ValueError(f"SampleSpace.glasses_probability must lie in [0, 1], got {self.glasses_probability}")
         if not 0.0 <= self.expression_probability <= 1.0:
             raise ValueError(f"SampleSpace.expression_probability must lie in [0, 1], got {self.expression_probability}")
 
@@ -118,6 +124,7 @@ class SampleParams:
     pairing: str
     led_nm: int
     raw_resolution: int
+    accessories: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -152,6 +159,7 @@ def sample_params(space: SampleSpace, seed: int) -> SampleParams:
 
     vis_view = view()
     nir_view = view() if space.pairing == "independent" else vis_view
+    glasses = sample_glasses(rng, space.glasses_probability)
     vis_light = sample_vis_lighting(space.lighting, 1, gen)
     nir_light = sample_nir_lighting(space.lighting, 1, gen)
     vis_sensor = sample_vis_sensor(space.vis_sensor, 1, gen)
@@ -168,6 +176,7 @@ def sample_params(space: SampleSpace, seed: int) -> SampleParams:
         nir_lighting={k: getattr(nir_light, k)[0].tolist() for k in ("led_intensity", "led_offset_mm", "ambient_sh")},
         vis_sensor=vis_sensor.to_dict(), nir_sensor=nir_sensor.to_dict(), background=background,
         pairing=space.pairing, led_nm=space.led_nm, raw_resolution=space.raw_resolution,
+        accessories={"glasses": glasses.to_dict()},
     )
 
 
@@ -281,8 +290,21 @@ class RenderedBatch:
 # ------------------------------------------------------------------------------------ pipeline
 
 
-def _views_geometry(faces: Sequence[PreparedFace], views: Sequence[View]) -> torch.Tensor:
-    """World-frame vertices [B, V, 3] (mm) for each (face, view): expression, then pose."""
+def _glasses(params: Sequence[SampleParams]) -> list[GlassesParams]:
+    out = []
+    for p in params:
+        g = dict(p.accessories.get("glasses", {"enabled": False}))
+        for key in ("frame_vis_rgb",):
+            if key in g:
+                g[key] = tuple(g[key])
+        out.append(GlassesParams(**g))
+    return out
+
+
+def _views_geometry(faces: Sequence[PreparedFace], views: Sequence[View],
+                    glasses: Optional[Sequence[GlassesParams]] = None) -> torch.Tensor:
+    """World-frame vertices [B, V (+ Vg), 3] (mm) for each (face, view): expression, glasses
+    (appended after the head's vertices when ``glasses`` is given), then pose."""
     dev = faces[0].vertices.device
     verts = []
     expr_ids = [k for k, (pf, vw) in enumerate(zip(faces, views)) if pf.identity is not None and vw.expression]
@@ -293,6 +315,12 @@ def _views_geometry(faces: Sequence[PreparedFace], views: Sequence[View]) -> tor
     for k, pf in enumerate(faces):
         verts.append(built.get(k, pf.vertices))
     v = torch.stack(verts)
+    if glasses is not None:
+        fi, bary = faces[0].landmarks5
+        eyes = (v[:, faces[0].faces[fi[:2]]] * bary[:2].view(1, 2, 3, 1)).sum(2)          # [B, 2, 3]
+        band = (v[..., 1] - eyes[:, :1, 1]).abs() < 25.0
+        half = torch.where(band, v[..., 0].abs(), torch.zeros_like(v[..., 0])).amax(1) * 0.92
+        v = torch.cat([v, glasses_vertices(list(glasses), eyes, half)], 1)
     rot = pose_rotation(torch.tensor([vw.yaw_deg for vw in views]), torch.tensor([vw.pitch_deg for vw in views]),
                         torch.tensor([vw.roll_deg for vw in views])).to(v)
     return v @ rot.transpose(1, 2)
@@ -353,8 +381,9 @@ def _vis_background(params: Sequence[SampleParams], res: int, device) -> torch.T
 class GBuffer:
     """Everything the shaders need from one geometry pass (shared by VIS and NIR when paired)."""
 
-    world: torch.Tensor        # [B, V, 3] mm, world frame
-    clip: torch.Tensor         # [B, V, 4]
+    world: torch.Tensor        # [B, V + Vg, 3] mm, world frame (head, then glasses)
+    tri: torch.Tensor          # [F, 3] opaque triangles (head + glasses frame)
+    clip: torch.Tensor         # [B, V + Vg, 4]
     rast: torch.Tensor         # [B, H, W, 4]
     mask: torch.Tensor         # [B, H, W, 1]
     pos: torch.Tensor          # [B, H, W, 3] mm
@@ -365,28 +394,90 @@ class GBuffer:
     material: torch.Tensor     # [B, H, W, 7] (MATERIAL_CHANNELS)
     cam_pos: torch.Tensor      # [B, 3]
     mm_per_px: torch.Tensor    # [B]
+    lens: Optional[torch.Tensor] = None         # [B, H, W, 1] lens coverage in front of the scene
+    lens_normal: Optional[torch.Tensor] = None  # [B, H, W, 3]
+    lens_view: Optional[torch.Tensor] = None    # [B, H, W, 3]
+    lens_pos: Optional[torch.Tensor] = None     # [B, H, W, 3]
 
 
-def _geometry_pass(faces: Sequence[PreparedFace], views: Sequence[View], res: int, backend: str) -> GBuffer:
-    tri = faces[0].faces
-    world = _views_geometry(faces, views)
+@functools.lru_cache(maxsize=1)
+def _glasses_faces() -> tuple[int, torch.Tensor, torch.Tensor]:
+    n, f, is_lens = glasses_topology()
+    return n, torch.from_numpy(f[~is_lens]), torch.from_numpy(f[is_lens])
+
+
+def _geometry_pass(faces: Sequence[PreparedFace], views: Sequence[View], res: int, backend: str,
+                   glasses: Sequence[GlassesParams]) -> GBuffer:
+    pf0 = faces[0]
+    n_head = pf0.vertices.shape[0]
+    n_glasses, frame_f, lens_f = _glasses_faces()
+    dev = pf0.vertices.device
+    tri = torch.cat([pf0.faces, frame_f.to(dev) + n_head])
+    world = _views_geometry(faces, views, glasses)
     clip, fpx = _clip(world, views, res)
     rast = rasterize(clip, tri, (res, res), backend=backend)
     mask = (rast[..., 3:4] > 0).to(world.dtype)
-    # one gather for every per-vertex attribute: position (3), normal (3), AO (1), skin (1)
-    per_face = torch.stack([torch.cat([pf.ao, pf.skin_vertex], -1) for pf in faces])
-    attrs = interpolate(torch.cat([world, vertex_normals(world, tri), per_face], -1), rast, tri)
+    # one gather for every per-vertex attribute: position (3), normal (3), AO, skin, glasses frame
+    b = len(faces)
+    head_attr = torch.stack([torch.cat([pf.ao, pf.skin_vertex, torch.zeros_like(pf.ao)], -1) for pf in faces])
+    glass_attr = torch.tensor([1.0, 0.0, 1.0], device=dev).expand(b, n_glasses, 3)
+    per_vertex = torch.cat([head_attr, glass_attr], 1)
+    attrs = interpolate(torch.cat([world, vertex_normals(world, tri), per_vertex], -1), rast, tri)
     pos = attrs[..., 0:3]
     normal = F.normalize(attrs[..., 3:6], dim=-1, eps=1e-12)
-    per_vertex = attrs[..., 6:8]
-    uv = interpolate(faces[0].uvs, rast, faces[0].uv_faces)
-    material = _sample_materials(faces, uv, uv_footprint(uv, mask[..., 0] > 0))
+    frame = attrs[..., 8:9]
+    uvs = torch.cat([pf0.uvs, pf0.uvs.new_zeros(1, 2)])
+    uv_faces = torch.cat([pf0.uv_faces, torch.full_like(frame_f, len(pf0.uvs)).to(dev)])
+    uv = interpolate(uvs, rast, uv_faces)
+    material = _sample_materials(faces, uv, uv_footprint(uv, (mask[..., 0] > 0) & (frame[..., 0] < 0.5)))
+    frame_mat = torch.tensor([[*g.frame_vis_rgb, g.frame_nir, 0.04, 0.04, 0.3] for g in glasses],
+                             dtype=material.dtype, device=dev).view(b, 1, 1, 7)
+    material = material * (1 - frame) + frame_mat * frame
     cam_pos = torch.tensor([[0.0, 0.0, vw.distance_mm] for vw in views], dtype=world.dtype, device=world.device)
     view_dir = F.normalize(cam_pos.view(-1, 1, 1, 3) - pos, dim=-1, eps=1e-12)
     mm_per_px = torch.tensor([vw.distance_mm for vw in views], dtype=world.dtype, device=world.device) / fpx
-    return GBuffer(world=world, clip=clip, rast=rast, mask=mask, pos=pos, normal=normal, view_dir=view_dir,
-                   ao=per_vertex[..., 0:1], skin=per_vertex[..., 1:2] * mask, material=material, cam_pos=cam_pos,
-                   mm_per_px=mm_per_px)
+    lens = lens_normal = lens_view = lens_pos = None
+    if any(g.enabled for g in glasses):
+        lens_tri = lens_f.to(dev) + n_head
+        lrast = rasterize(clip, lens_tri, (res, res), backend=backend)
+        in_front = (lrast[..., 3:4] > 0) & ((mask == 0) | (lrast[..., 2:3] < rast[..., 2:3]))
+        lens = in_front.to(world.dtype)
+        lattr = interpolate(torch.cat([world, vertex_normals(world, lens_tri)], -1), lrast, lens_tri)
+        lens_pos = lattr[..., 0:3]
+        lens_view = F.normalize(cam_pos.view(-1, 1, 1, 3) - lens_pos, dim=-1, eps=1e-12)
+        n = F.normalize(lattr[..., 3:6], dim=-1, eps=1e-12)
+        lens_normal = torch.where((n * lens_view).sum(-1, keepdim=True) < 0, -n, n)   # face the camera
+    return GBuffer(world=world, tri=tri, clip=clip, rast=rast, mask=mask, pos=pos, normal=normal, view_dir=view_dir,
+                   ao=attrs[..., 6:7], skin=attrs[..., 7:8] * mask * (1 - frame), material=material, cam_pos=cam_pos,
+                   mm_per_px=mm_per_px, lens=lens, lens_normal=lens_normal, lens_view=lens_view, lens_pos=lens_pos)
+
+
+def _lens_layer(kind: str, color: torch.Tensor, g: GBuffer, params: Sequence[SampleParams],
+                glasses: Sequence[GlassesParams], scale: torch.Tensor) -> torch.Tensor:
+    """Composite the clear lenses over ``color``: transmission and a glossy reflection (F0 0.04)."""
+    if g.lens is None:
+        return color
+    n, v = g.lens_normal, g.lens_view
+    f0 = torch.full_like(n[..., :1], 0.04)
+    rough = torch.full_like(n[..., :1], 0.08)
+    fres = fresnel_schlick((n * v).sum(-1, keepdim=True), f0)
+    trans = torch.tensor([gl.lens_transmission for gl in glasses], dtype=color.dtype, device=color.device).view(-1, 1, 1, 1)
+    if kind == "vis":
+        r = F.normalize(2 * (n * v).sum(-1, keepdim=True) * n - v, dim=-1)
+        refl = fres * sh_irradiance(r, _params_tensor(params, "vis_lighting", "sh", g.pos)).clamp(min=0) / math.pi
+        dirs = _params_tensor(params, "vis_lighting", "directions", g.pos)
+        cols = _params_tensor(params, "vis_lighting", "colors", g.pos)
+        for k in range(dirs.shape[1]):
+            l = dirs[:, k].view(-1, 1, 1, 3).expand_as(n)
+            refl = refl + cols[:, k].view(-1, 1, 1, 3) * ggx_specular(n, v, l, rough, f0)
+    else:
+        inten = _params_tensor(params, "nir_lighting", "led_intensity", g.pos)
+        offset = _params_tensor(params, "nir_lighting", "led_offset_mm", g.pos)
+        to_led = (g.cam_pos + offset).view(-1, 1, 1, 3) - g.lens_pos
+        dist = to_led.norm(dim=-1, keepdim=True).clamp(min=1.0)
+        refl = inten.view(-1, 1, 1, 1) * (1000.0 / dist) ** 2 * ggx_specular(n, v, to_led / dist, rough, f0)
+    over = color * trans * (1 - fres) + refl * scale.view(-1, 1, 1, 1)
+    return torch.where(g.lens > 0, over, color)
 
 
 def _params_tensor(params: Sequence[SampleParams], group: str, key: str, like: torch.Tensor) -> torch.Tensor:
@@ -447,14 +538,14 @@ def _shadow(world: torch.Tensor, tri: torch.Tensor, direction: torch.Tensor, pos
 
 
 def _auto_exposure(img: torch.Tensor, mask: torch.Tensor, target: float = 0.45) -> torch.Tensor:
-    """Scale each image so the 90th percentile of the face's luminance sits at ``target``."""
+    """Per-image exposure scale [B] putting the 90th percentile of the face's luminance at ``target``."""
     lum = img.mean(-1) if img.shape[-1] > 1 else img[..., 0]
     scales = []
     for k in range(img.shape[0]):
         vals = lum[k][mask[k, ..., 0] > 0]
         ref = torch.quantile(vals, 0.9) if vals.numel() > 16 else lum[k].max()
         scales.append(target / ref.clamp(min=1e-6))
-    return img * torch.stack(scales).view(-1, 1, 1, 1)
+    return torch.stack(scales)
 
 
 def _landmarks(world: torch.Tensor, lm: Optional[tuple[torch.Tensor, torch.Tensor]], tri: torch.Tensor,
@@ -493,14 +584,15 @@ def render_batch(faces: Sequence[PreparedFace], params: Sequence[SampleParams], 
     out: dict[str, Any] = {}
     extra: dict[str, torch.Tensor] = {}
     gbuf: dict[str, GBuffer] = {}
+    glasses = _glasses(params)
     for kind in ("vis", "nir"):
         views = [p.vis_view if kind == "vis" else p.nir_view for p in params]
         if kind == "nir" and all(p.pairing == "shared" for p in params):
             g = gbuf["vis"]  # pixel-aligned pair: one geometry pass serves both spectra
         else:
-            g = _geometry_pass(faces, views, res, backend)
+            g = _geometry_pass(faces, views, res, backend, glasses)
         gbuf[kind] = g
-        color = _shade_vis(g, params, tri) if kind == "vis" else _shade_nir(g, params)
+        color = _shade_vis(g, params, g.tri) if kind == "vis" else _shade_nir(g, params)
         mask, rast, clip, world = g.mask, g.rast, g.clip, g.world
         if kind == "vis":
             bg = _vis_background(params, res, color.device)
@@ -509,9 +601,10 @@ def render_batch(faces: Sequence[PreparedFace], params: Sequence[SampleParams], 
             yy, xx = torch.meshgrid(torch.linspace(-1, 1, res), torch.linspace(-1, 1, res), indexing="ij")
             fall = (1.0 - 0.5 * (xx ** 2 + yy ** 2)).clamp(min=0).to(color)
             bg = torch.tensor([p.background["nir_level"] for p in params]).to(color).view(-1, 1, 1, 1) * fall[..., None]
-        color = _auto_exposure(color, mask)
-        color = torch.where(mask > 0, color, bg)
-        color = antialias(color, rast, clip, tri)
+        scale = _auto_exposure(color, g.skin)
+        color = torch.where(mask > 0, color * scale.view(-1, 1, 1, 1), bg)
+        color = _lens_layer(kind, color, g, params, glasses, scale)
+        color = antialias(color, rast, clip, g.tri)
         # each image's noise comes from its own generator: a pair never depends on its batch
         gens = [torch.Generator().manual_seed(p.seed * 2 + (0 if kind == "vis" else 1)) for p in params]
         if kind == "vis":

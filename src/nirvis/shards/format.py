@@ -1,0 +1,275 @@
+"""The on-disk layout of a rendered data set, and the byte-exact writers.
+
+Layout of ``DIR``::
+
+    DIR/config.yaml                 effective config (readable again with --config)
+    DIR/shards/shard-000000.tar     WebDataset shards, samples in (label, index) order
+    DIR/shards/shard-000000.tar.json  sidecar written after the shard's rename: sha256, count, keys
+    DIR/manifest.json               written last, when every shard is complete
+
+Each sample (one rendered pair) has the key ``<label:07d>_<index:04d>`` and three tar members:
+``<key>.vis.png`` (8-bit RGB), ``<key>.nir.png`` (8-bit grey) and ``<key>.json`` (metadata).
+
+Determinism: the shard plan depends only on (identities, images_per_identity, shard_size); PNGs
+are encoded by OpenCV with a fixed zlib level and no metadata chunks; tar members are USTAR with
+mtime 0, uid/gid 0, empty user/group names and mode 0o444; JSON is written with sorted keys.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO, Iterator, Optional, Sequence
+
+import numpy as np
+
+FORMAT_TAG = "nirvis-shards"
+FORMAT_VERSION = 1
+SHARD_DIR = "shards"
+MANIFEST = "manifest.json"
+CONFIG_FILE = "config.yaml"
+MEMBER_SUFFIXES = ("vis.png", "nir.png", "json")
+IMAGE_SIZE = 112
+_TAR_MTIME = 0
+_TAR_MODE = 0o444
+
+
+def sample_key(label: int, index: int) -> str:
+    return f"{label:07d}_{index:04d}"
+
+
+def parse_key(key: str) -> tuple[int, int]:
+    label, index = key.split("_")
+    return int(label), int(index)
+
+
+def shard_name(shard: int) -> str:
+    return f"shard-{shard:06d}.tar"
+
+
+def sidecar_path(tar_path: Path) -> Path:
+    return tar_path.with_name(tar_path.name + ".json")
+
+
+@dataclass(frozen=True)
+class ShardPlan:
+    """Samples of one shard: global positions [start, stop) of the (label, index) order."""
+
+    index: int
+    start: int
+    stop: int
+    images_per_identity: int
+
+    @property
+    def name(self) -> str:
+        return shard_name(self.index)
+
+    @property
+    def count(self) -> int:
+        return self.stop - self.start
+
+    def samples(self) -> list[tuple[int, int]]:
+        k = self.images_per_identity
+        return [divmod(p, k) for p in range(self.start, self.stop)]
+
+    def keys(self) -> list[str]:
+        return [sample_key(label, i) for label, i in self.samples()]
+
+
+def plan_shards(identities: int, images_per_identity: int, shard_size: int) -> list[ShardPlan]:
+    """Samples in (label, index) order chunked into shards of ``shard_size`` (last one shorter)."""
+    total = identities * images_per_identity
+    return [ShardPlan(j, s, min(s + shard_size, total), images_per_identity)
+            for j, s in enumerate(range(0, total, shard_size))]
+
+
+# ---------------------------------------------------------------------------------- encoding
+
+
+def encode_png(img: np.ndarray, compression: int = 6) -> bytes:
+    """Deterministic 8-bit PNG: RGB [H, W, 3] or grey [H, W] uint8 (OpenCV, no metadata chunks)."""
+    import cv2
+
+    a = np.ascontiguousarray(img)
+    if a.dtype != np.uint8 or a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] != 3):
+        raise ValueError(f"encode_png: expected uint8 [H, W] or [H, W, 3], got {a.dtype} {list(a.shape)}")
+    if a.ndim == 3:
+        a = cv2.cvtColor(a, cv2.COLOR_RGB2BGR)
+    ok, buf = cv2.imencode(".png", a, [cv2.IMWRITE_PNG_COMPRESSION, int(compression)])
+    if not ok:  # pragma: no cover
+        raise RuntimeError("encode_png: OpenCV could not encode the image")
+    return buf.tobytes()
+
+
+def decode_png(data: bytes, channels: int) -> np.ndarray:
+    """Decode PNG bytes to uint8 RGB [H, W, 3] (channels=3) or grey [H, W] (channels=1).
+
+    Raises:
+        ValueError: undecodable data or a different channel count than ``channels``.
+    """
+    import cv2
+
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise ValueError("not a decodable PNG")
+    if img.dtype != np.uint8:
+        raise ValueError(f"expected 8-bit pixels, got {img.dtype}")
+    got = 1 if img.ndim == 2 else img.shape[2]
+    if got != channels:
+        raise ValueError(f"expected {channels} channel(s), got {got}")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB) if channels == 3 else img
+
+
+def dumps_json(doc: Any) -> bytes:
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), allow_nan=False).encode("utf-8")
+
+
+class ShardWriter:
+    """Writes tar members with fixed metadata to a binary file object (USTAR format)."""
+
+    def __init__(self, fileobj: BinaryIO):
+        self._tar = tarfile.open(fileobj=fileobj, mode="w", format=tarfile.USTAR_FORMAT)
+
+    def add(self, name: str, data: bytes) -> None:
+        info = tarfile.TarInfo(name)
+        info.size = len(data)
+        info.mtime = _TAR_MTIME
+        info.mode = _TAR_MODE
+        info.uid = info.gid = 0
+        info.uname = info.gname = ""
+        info.type = tarfile.REGTYPE
+        self._tar.addfile(info, io.BytesIO(data))
+
+    def add_sample(self, key: str, vis_png: bytes, nir_png: bytes, meta: dict[str, Any]) -> None:
+        self.add(f"{key}.vis.png", vis_png)
+        self.add(f"{key}.nir.png", nir_png)
+        self.add(f"{key}.json", dumps_json(meta))
+
+    def close(self) -> None:
+        self._tar.close()
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            b = f.read(chunk)
+            if not b:
+                break
+            h.update(b)
+    return h.hexdigest()
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same directory and a rename."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def atomic_write_json(path: Path, doc: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode("utf-8"))
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+# ------------------------------------------------------------------------------ sample metadata
+
+
+def _r(x: Any) -> Any:
+    if isinstance(x, (list, tuple, np.ndarray)):
+        return [_r(v) for v in x]
+    return round(float(x), 4)
+
+
+def sample_metadata(*, key: str, label: int, index: int, identity_seed: Optional[int], params: Any,
+                    vis_lm5: np.ndarray, nir_lm5: np.ndarray, vis_lm68: Optional[np.ndarray],
+                    nir_lm68: Optional[np.ndarray], backend: str, renderer_version: str,
+                    identity_source: str) -> dict[str, Any]:
+    """The ``json`` member of a sample (see the module docstring of ``nirvis.shards``)."""
+    p = params.to_dict()
+
+    def pose(view: dict[str, Any]) -> dict[str, float]:
+        return {k: view[k] for k in ("yaw_deg", "pitch_deg", "roll_deg", "distance_mm", "focal_mm")}
+
+    return {
+        "key": key,
+        "label": int(label),
+        "index": int(index),
+        "identity_seed": None if identity_seed is None else int(identity_seed),
+        "identity_source": identity_source,
+        "pair_seed": int(p["seed"]),
+        "pairing": p["pairing"],
+        "led_nm": int(p["led_nm"]),
+        "pose": {"vis": pose(p["vis_view"]), "nir": pose(p["nir_view"])},
+        "expression": {"vis": p["vis_view"]["expression"], "nir": p["nir_view"]["expression"]},
+        "lighting": {"vis": p["vis_lighting"], "nir": p["nir_lighting"]},
+        "accessories": p.get("accessories") or {},
+        "landmarks": {
+            "convention": "pixels in the aligned 112x112 crop, pixel centres at +0.5, row 0 at the top",
+            "vis": {"5": _r(vis_lm5), "68": None if vis_lm68 is None else _r(vis_lm68)},
+            "nir": {"5": _r(nir_lm5), "68": None if nir_lm68 is None else _r(nir_lm68)},
+        },
+        "renderer": {"backend": backend, "version": renderer_version},
+        "image": {"size": [IMAGE_SIZE, IMAGE_SIZE], "vis": "rgb8", "nir": "grey8"},
+        "params": p,
+    }
+
+
+# ----------------------------------------------------------------------------------- reading
+
+
+def iter_tar_samples(fileobj_or_path: Any, *, stream: bool = True) -> Iterator[tuple[str, dict[str, bytes]]]:
+    """Yield ``(key, {suffix: bytes})`` for consecutive members sharing a key (WebDataset grouping:
+    the key is the member name up to its first dot). Reads the tar as a stream; memory holds one
+    sample."""
+    if isinstance(fileobj_or_path, (str, os.PathLike)):
+        with open(fileobj_or_path, "rb") as f:
+            yield from iter_tar_samples(f, stream=stream)
+        return
+    tf = tarfile.open(fileobj=fileobj_or_path, mode="r|" if stream else "r:")
+    try:
+        key: Optional[str] = None
+        parts: dict[str, bytes] = {}
+        while True:
+            info = tf.next()
+            if info is None:
+                break
+            tf.members.clear()  # streaming: keep no per-member bookkeeping around
+            if not info.isfile():
+                continue
+            base = info.name.rsplit("/", 1)[-1]
+            if "." not in base:
+                raise ValueError(f"tar member {info.name!r} has no extension (expected <key>.<suffix>)")
+            k, suffix = base.split(".", 1)
+            if k != key:
+                if key is not None:
+                    yield key, parts
+                key, parts = k, {}
+            if suffix in parts:
+                raise ValueError(f"sample {k!r} has two {suffix!r} members")
+            f = tf.extractfile(info)
+            parts[suffix] = f.read() if f is not None else b""
+        if key is not None:
+            yield key, parts
+    finally:
+        tf.close()
+
+
+def list_shard_files(directory: Path) -> list[Path]:
+    return sorted(Path(directory).glob("shard-[0-9][0-9][0-9][0-9][0-9][0-9].tar"))
+

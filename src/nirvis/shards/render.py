@@ -1,0 +1,534 @@
+"""``render_dataset``: render a config into resumable, byte-reproducible WebDataset shards.
+
+Work assignment never touches the bytes:
+
+* the shard plan is samples in (label, index) order chunked into ``shard_size`` pieces, and each
+  shard is rendered in fixed chunks of ``batch_size`` consecutive samples, so a shard's content is
+  a function of the config alone (the renderer's output may depend on batch composition, so the
+  batches are part of the plan too);
+* a shard is written under a temporary name in ``DIR/shards`` and renamed when complete; its
+  sidecar ``shard-NNNNNN.tar.json`` (sha256, count, config fingerprint) is written after the rename;
+  a rerun skips shards whose sidecar matches and whose bytes hash to the recorded sha256;
+* CPU worker processes (``spawn`` context) take whole shards from a queue; each caches prepared
+  faces per identity; under ``torchrun`` (RANK / WORLD_SIZE / LOCAL_RANK) rank r renders shards
+  r, r + world, ... on ``cuda:LOCAL_RANK`` with ``--device cuda``, and rank 0 writes the manifest
+  once every shard's sidecar exists (polling, with a timeout): no extra code for many nodes;
+* ``DIR/manifest.json`` is written last, atomically.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import queue
+import shutil
+import sys
+import time
+import traceback
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+
+from nirvis import __version__
+from nirvis.shards.config import ConfigError, RenderDatasetConfig, dump_yaml, fingerprint, load_config
+from nirvis.shards.format import (CONFIG_FILE, FORMAT_TAG, FORMAT_VERSION, MANIFEST, SHARD_DIR, ShardPlan,
+                                  ShardWriter, atomic_write_bytes, atomic_write_json, encode_png, plan_shards,
+                                  read_json, sample_key, sample_metadata, sha256_file, sidecar_path)
+
+_FACE_CACHE = 4  # prepared faces kept per process (samples come in label order)
+
+
+class RenderDatasetError(ValueError):
+    """A user-facing render-dataset error (bad arguments, an output directory in the way)."""
+
+
+# ---------------------------------------------------------------------------- distribution
+
+
+@dataclass(frozen=True)
+class DistEnv:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+
+def dist_env(environ: Optional[dict[str, str]] = None) -> DistEnv:
+    """RANK / WORLD_SIZE / LOCAL_RANK as set by ``torchrun`` (defaults: a single process)."""
+    env = os.environ if environ is None else environ
+    try:
+        world = int(env.get("WORLD_SIZE", "1"))
+        rank = int(env.get("RANK", "0"))
+        local = int(env.get("LOCAL_RANK", str(rank)))
+    except ValueError as exc:
+        raise RenderDatasetError(f"RANK / WORLD_SIZE / LOCAL_RANK must be integers ({exc})") from None
+    if world < 1 or not 0 <= rank < world:
+        raise RenderDatasetError(f"RANK={rank} is outside WORLD_SIZE={world}")
+    return DistEnv(rank, world, local)
+
+
+# ------------------------------------------------------------------------------ rendering
+
+
+@dataclass(frozen=True)
+class _Job:
+    """Everything a (worker) process needs to render shards; picklable."""
+
+    config: RenderDatasetConfig      # effective: backend resolved, identity_source absolute
+    out: str
+    device: str                      # concrete torch device string
+    asset_dirs: Optional[tuple[str, ...]]
+    fingerprint: str
+
+
+def _fingerprint(cfg: RenderDatasetConfig) -> str:
+    from nirvis.render.pair import RENDERER_VERSION
+
+    return fingerprint({"format": FORMAT_VERSION, "renderer": RENDERER_VERSION, "config": cfg.data_dict()})
+
+
+class _ShardRenderer:
+    """Renders planned shards of one job; caches prepared faces by label."""
+
+    def __init__(self, job: _Job):
+        self.job = job
+        self.cfg = job.config
+        self._faces: "OrderedDict[int, tuple[Any, Optional[int], tuple]]" = OrderedDict()
+
+    def face(self, label: int):
+        hit = self._faces.get(label)
+        if hit is not None:
+            self._faces.move_to_end(label)
+            return hit
+        from nirvis.faces import identity_seed, load_asset, sample_identity
+        from nirvis.faces.procedural import procedural_asset
+        from nirvis.render.pair import prepare_face, prepare_procedural_face
+
+        c, ss = self.cfg, self.cfg.sample_space
+        if self.job.asset_dirs is None:
+            seed = identity_seed(c.seed, label)
+            if self.job.device == "cpu":
+                pf = prepare_procedural_face(c.seed, label, resolution=c.texture_resolution, led_nm=ss.led_nm,
+                                             nir_method=c.nir_method, backend=c.backend)
+            else:  # same recipe as prepare_procedural_face, on the rank's device
+                asset = procedural_asset(sample_identity(seed), resolution=c.texture_resolution)
+                pf = prepare_face(asset, led_nm=ss.led_nm, nir_method=c.nir_method, backend=c.backend,
+                                  device=self.job.device)
+        else:
+            asset = load_asset(self.job.asset_dirs[label])
+            ident = asset.metadata.get("identity") if isinstance(asset.metadata, dict) else None
+            seed = ident.get("seed") if isinstance(ident, dict) else None
+            pf = prepare_face(asset, led_nm=ss.led_nm, nir_method=c.nir_method, backend=c.backend,
+                              device=self.job.device)
+        tri = pf.faces.detach().cpu().contiguous()
+        topo = (tuple(tri.shape), hash(tri.numpy().tobytes()))
+        entry = (pf, seed, topo)
+        self._faces[label] = entry
+        while len(self._faces) > _FACE_CACHE:
+            self._faces.popitem(last=False)
+        return entry
+
+    def _render_chunk(self, chunk: Sequence[tuple[int, int]]) -> list[dict[str, Any]]:
+        import torch
+
+        from nirvis.render.pair import RENDERER_VERSION, pair_seed, render_batch, sample_params
+
+        c = self.cfg
+        entries = [self.face(label) for label, _ in chunk]
+        params = [sample_params(c.sample_space, pair_seed(c.seed, label, i)) for label, i in chunk]
+        groups: dict[tuple, list[int]] = {}
+        for k, e in enumerate(entries):  # one render call per mesh topology, in order of appearance
+            groups.setdefault(e[2], []).append(k)
+        results: list[Optional[dict[str, Any]]] = [None] * len(chunk)
+        for ids in groups.values():
+            with torch.no_grad():
+                out = render_batch([entries[k][0] for k in ids], [params[k] for k in ids], backend=c.backend)
+
+            def np_(t):
+                return None if t is None else t.detach().cpu().numpy()
+
+            vis, nir = np_(out.vis), np_(out.nir)
+            v5, n5, v68, n68 = (np_(out.vis_landmarks5), np_(out.nir_landmarks5), np_(out.vis_landmarks68),
+                                np_(out.nir_landmarks68))
+            for j, k in enumerate(ids):
+                label, index = chunk[k]
+                key = sample_key(label, index)
+                meta = sample_metadata(
+                    key=key, label=label, index=index, identity_seed=entries[k][1], params=params[k],
+                    vis_lm5=v5[j], nir_lm5=n5[j], vis_lm68=None if v68 is None else v68[j],
+                    nir_lm68=None if n68 is None else n68[j], backend=c.backend, renderer_version=RENDERER_VERSION,
+                    identity_source="procedural" if self.job.asset_dirs is None else "assets")
+                results[k] = {"key": key, "vis": encode_png(vis[j], c.png_compression),
+                              "nir": encode_png(nir[j], c.png_compression), "meta": meta}
+        return results  # type: ignore[return-value]
+
+    def render_shard(self, plan: ShardPlan, progress: Callable[[int], None]) -> dict[str, Any]:
+        shards_dir = Path(self.job.out) / SHARD_DIR
+        final = shards_dir / plan.name
+        tmp = shards_dir / f".{plan.name}.{os.getpid()}.tmp"
+        samples = plan.samples()
+        bs = self.cfg.batch_size
+        try:
+            with open(tmp, "wb") as f:
+                writer = ShardWriter(f)
+                for s in range(0, len(samples), bs):
+                    chunk = samples[s:s + bs]
+                    for r in self._render_chunk(chunk):
+                        writer.add_sample(r["key"], r["vis"], r["nir"], r["meta"])
+                    progress(len(chunk))
+                writer.close()
+                f.flush()
+                os.fsync(f.fileno())
+            record = {"format": FORMAT_TAG, "shard": plan.name, "index": plan.index, "samples": plan.count,
+                      "first_key": sample_key(*samples[0]), "last_key": sample_key(*samples[-1]),
+                      "bytes": tmp.stat().st_size, "sha256": sha256_file(tmp), "fingerprint": self.job.fingerprint}
+            os.replace(tmp, final)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+        atomic_write_json(sidecar_path(final), record)
+        return record
+
+
+def _worker_main(job: _Job, worker_id: int, tasks: Any, messages: Any, single_thread: bool) -> None:
+    """Entry point of a render worker process: shard indices from ``tasks`` until None."""
+    try:
+        import torch
+
+        if single_thread:
+            torch.set_num_threads(1)
+        if job.device == "cuda":
+            job = _replace_device(job, f"cuda:{worker_id % max(1, torch.cuda.device_count())}")
+        renderer = _ShardRenderer(job)
+        plans = plan_shards(job.config.identities, job.config.images_per_identity, job.config.shard_size)
+    except BaseException:
+        messages.put(("error", None, traceback.format_exc()))
+        return
+    while True:
+        idx = tasks.get()
+        if idx is None:
+            return
+        try:
+            rec = renderer.render_shard(plans[idx], lambda n: messages.put(("pairs", n, None)))
+            messages.put(("done", idx, rec))
+        except BaseException:
+            messages.put(("error", idx, traceback.format_exc()))
+            return
+
+
+def _replace_device(job: _Job, device: str) -> _Job:
+    return _Job(config=job.config, out=job.out, device=device, asset_dirs=job.asset_dirs, fingerprint=job.fingerprint)
+
+
+def _run_workers(job: _Job, todo: Sequence[ShardPlan], workers: int, on_pairs: Callable[[int], None],
+                 on_done: Callable[[int, dict], None]) -> None:
+    if workers <= 1 or len(todo) <= 1:
+        renderer = _ShardRenderer(job)
+        for plan in todo:
+            on_done(plan.index, renderer.render_shard(plan, on_pairs))
+        return
+    n = min(workers, len(todo))
+    ctx = mp.get_context("spawn")
+    tasks, messages = ctx.Queue(), ctx.Queue()
+    for plan in todo:
+        tasks.put(plan.index)
+    for _ in range(n):
+        tasks.put(None)
+    procs = [ctx.Process(target=_worker_main, args=(job, w, tasks, messages, True), name=f"nirvis-render-{w}",
+                         daemon=True) for w in range(n)]
+    for p in procs:
+        p.start()
+    remaining = len(todo)
+    try:
+        while remaining:
+            try:
+                kind, idx, payload = messages.get(timeout=0.5)
+            except queue.Empty:
+                dead = [p for p in procs if p.exitcode not in (None, 0)]
+                if dead:
+                    raise RuntimeError(f"render worker {dead[0].name} died (exit code {dead[0].exitcode}); "
+                                       "rerun to resume") from None
+                if all(p.exitcode == 0 for p in procs) and messages.empty():
+                    raise RuntimeError("render workers exited before finishing their shards; rerun to resume")
+                continue
+            if kind == "pairs":
+                on_pairs(int(idx))
+            elif kind == "done":
+                on_done(int(idx), payload)
+                remaining -= 1
+            else:
+                where = f"shard {idx}" if idx is not None else "start-up"
+                raise RuntimeError(f"render worker failed ({where}):\n{payload}")
+    finally:
+        for p in procs:
+            if p.is_alive() and remaining:
+                p.terminate()
+        for p in procs:
+            p.join(timeout=30)
+
+
+# --------------------------------------------------------------------------- output directory
+
+
+def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for k in sorted(set(a) | set(b), key=str):
+            out += _diff(a.get(k), b.get(k), f"{prefix}.{k}" if prefix else str(k))
+        return out
+    return [] if a == b else [f"'{prefix}' is {a!r} there, {b!r} here"]
+
+
+def _wipe(out: Path) -> None:
+    """Remove what render-dataset writes (and nothing else) from ``out``."""
+    shutil.rmtree(out / SHARD_DIR, ignore_errors=True)
+    for name in (MANIFEST, CONFIG_FILE):
+        if (out / name).exists():
+            (out / name).unlink()
+
+
+def _existing_config_diff(out: Path, cfg: RenderDatasetConfig) -> Optional[list[str]]:
+    """None if ``out`` holds no config; else the differences of its config from ``cfg``."""
+    path = out / CONFIG_FILE
+    if not path.exists():
+        return None
+    try:
+        old = load_config(path).data_dict()
+    except (ConfigError, OSError) as exc:
+        return [f"its {CONFIG_FILE} is unreadable ({exc})"]
+    return _diff(old, cfg.data_dict())
+
+
+def _prepare_output(out: Path, cfg: RenderDatasetConfig, force: bool, env: DistEnv, timeout_s: float) -> None:
+    if out.exists() and not out.is_dir():
+        raise RenderDatasetError(f"{out}: exists and is not a directory")
+    diff = _existing_config_diff(out, cfg) if out.is_dir() else None
+    if diff and not force:
+        more = f" (and {len(diff) - 3} more)" if len(diff) > 3 else ""
+        raise RenderDatasetError(f"{out}: holds a data set rendered with a different config: {'; '.join(diff[:3])}"
+                                 f"{more}; use --force to replace it")
+    if env.rank == 0 and diff is None and out.is_dir() and any(out.iterdir()) and not force:
+        raise RenderDatasetError(f"{out}: exists, is not empty and holds no {CONFIG_FILE} of a render-dataset "
+                                 "output; use --force to render into it anyway")
+    text = dump_yaml(cfg, header="effective config of `nirvis render-dataset` (readable with --config)").encode()
+    if env.rank != 0:  # rank 0 prepares the directory; the others wait for its config
+        deadline = time.monotonic() + timeout_s
+        while True:
+            path = out / CONFIG_FILE
+            if path.is_file() and not _existing_config_diff(out, cfg):
+                break
+            if time.monotonic() > deadline:
+                raise RenderDatasetError(f"{out}: rank 0 did not write a matching {CONFIG_FILE} within {timeout_s:.0f} s")
+            time.sleep(0.5)
+        (out / SHARD_DIR).mkdir(exist_ok=True)
+        return
+    if force and diff != []:
+        if out.is_dir():
+            _wipe(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / SHARD_DIR).mkdir(exist_ok=True)
+    path = out / CONFIG_FILE
+    if not path.is_file() or path.read_bytes() != text:
+        atomic_write_bytes(path, text)
+
+
+def shard_complete(out: Path, plan: ShardPlan, fp: str, check_hash: bool = True) -> Optional[dict[str, Any]]:
+    """The sidecar record of a complete, intact shard, else None."""
+    tar = Path(out) / SHARD_DIR / plan.name
+    side = sidecar_path(tar)
+    if not tar.is_file() or not side.is_file():
+        return None
+    try:
+        rec = read_json(side)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(rec, dict) or rec.get("fingerprint") != fp or rec.get("samples") != plan.count \
+            or rec.get("shard") != plan.name or rec.get("bytes") != tar.stat().st_size:
+        return None
+    if check_hash and sha256_file(tar) != rec.get("sha256"):
+        return None
+    return rec
+
+
+def _clean_temporaries(out: Path, plans: Sequence[ShardPlan]) -> None:
+    """Remove leftovers of killed runs for ``plans`` (temporary shards; stale sidecars)."""
+    shards_dir = out / SHARD_DIR
+    for plan in plans:
+        for tmp in shards_dir.glob(f".{plan.name}.*.tmp"):
+            tmp.unlink(missing_ok=True)
+        for tmp in shards_dir.glob(f".{plan.name}.json.*.tmp"):
+            tmp.unlink(missing_ok=True)
+
+
+# ------------------------------------------------------------------------------------- main
+
+
+def effective_config(cfg: RenderDatasetConfig, env: Optional[DistEnv] = None) -> tuple[RenderDatasetConfig, str,
+                                                                                        Optional[tuple[str, ...]]]:
+    """Resolve ``cfg`` for this machine: (config with concrete backend and absolute identity source,
+    torch device string, asset directories or None). Raises RenderDatasetError for user errors."""
+    import torch
+
+    from nirvis.render.raster import RasterBackendError, resolve_backend
+
+    env = env or dist_env()
+    if cfg.device == "cuda":
+        if not torch.cuda.is_available():
+            raise RenderDatasetError("--device cuda: no CUDA device is available")
+        device = f"cuda:{env.local_rank}" if env.distributed else "cuda"
+    else:
+        device = "cpu"
+    try:
+        backend = resolve_backend(cfg.backend, device)
+    except (RasterBackendError, ValueError) as exc:
+        raise RenderDatasetError(f"field 'backend': {exc}") from None
+    asset_dirs = None
+    source = cfg.identity_source
+    if source != "procedural":
+        root = Path(source)
+        if not root.is_dir():
+            raise RenderDatasetError(f"field 'identity_source': {source} is neither 'procedural' nor a directory")
+        found = sorted((d for d in root.iterdir() if d.is_dir() and (d / "asset.json").is_file()), key=lambda d: d.name)
+        if not found:
+            raise RenderDatasetError(f"field 'identity_source': {source} holds no face-asset directories "
+                                     "(sub-directories with asset.json, as written by `nirvis identities`)")
+        if cfg.identities > len(found):
+            raise RenderDatasetError(f"field 'identities' is {cfg.identities} but {source} holds only {len(found)} "
+                                     "face assets")
+        asset_dirs = tuple(str(d.resolve()) for d in found[:cfg.identities])
+        source = str(root.resolve())
+    return cfg.replace(backend=backend, identity_source=source), device, asset_dirs
+
+
+def render_dataset(config: RenderDatasetConfig, out: str | os.PathLike, *, force: bool = False,
+                   progress: bool = True, wait_timeout_s: float = 86400.0) -> dict[str, Any]:
+    """Render ``config`` into WebDataset shards under ``out`` (resuming a previous run).
+
+    Args:
+        config: the data set (see ``RenderDatasetConfig``).
+        out: output directory; created, or resumed when it holds the same config.
+        force: replace an output that holds a different config (only render-dataset's own
+            files are removed).
+        progress: show a tqdm bar (pairs/s, ETA) on stderr.
+        wait_timeout_s: under torchrun, how long rank 0 waits for the other ranks' shards (and
+            the others for rank 0's config).
+
+    Returns:
+        Summary dict: out, shards, shards_rendered, shards_skipped, pairs, pairs_rendered,
+        seconds, pairs_per_s, manifest (path or None on ranks != 0), rank, world_size, backend.
+
+    Raises:
+        RenderDatasetError: a user error (reported before anything is written).
+    """
+    from tqdm import tqdm
+
+    t_start = time.perf_counter()
+    env = dist_env()
+    cfg, device, asset_dirs = effective_config(config, env)
+    out = Path(out)
+    _prepare_output(out, cfg, force, env, wait_timeout_s)
+    fp = _fingerprint(cfg)
+    job = _Job(config=cfg, out=str(out), device=device, asset_dirs=asset_dirs, fingerprint=fp)
+    plans = plan_shards(cfg.identities, cfg.images_per_identity, cfg.shard_size)
+    mine = [p for p in plans if p.index % env.world_size == env.rank]
+    _clean_temporaries(out, mine)
+    records: dict[int, dict[str, Any]] = {}
+    todo = []
+    for p in mine:
+        rec = shard_complete(out, p, fp)
+        if rec is None:
+            todo.append(p)
+        else:
+            records[p.index] = rec
+    if todo and env.rank == 0 and (out / MANIFEST).exists():
+        (out / MANIFEST).unlink()  # the data set is being repaired: no manifest until it is whole again
+    pairs_todo = sum(p.count for p in todo)
+    bar = tqdm(total=pairs_todo, unit="pair", desc=f"render-dataset{f' rank {env.rank}' if env.distributed else ''}",
+               disable=not progress or pairs_todo == 0, dynamic_ncols=True, smoothing=0.1)
+    t_render = time.perf_counter()
+
+    def on_done(idx: int, rec: dict[str, Any]) -> None:
+        records[idx] = rec
+        bar.set_postfix_str(f"shards {len(records)}/{len(mine)}", refresh=False)
+
+    try:
+        _run_workers(job, todo, cfg.workers, bar.update, on_done)
+    finally:
+        bar.close()
+    render_s = time.perf_counter() - t_render
+    manifest_path = None
+    if env.rank == 0:
+        others = [p for p in plans if p.index not in records]
+        deadline = time.monotonic() + wait_timeout_s
+        while others:
+            waiting = []
+            for p in others:
+                rec = shard_complete(out, p, fp) if sidecar_path(out / SHARD_DIR / p.name).exists() else None
+                if rec is None:
+                    waiting.append(p)
+                else:
+                    records[p.index] = rec
+            others = waiting
+            if others:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{out}: timed out after {wait_timeout_s:.0f} s waiting for {len(others)} "
+                                       f"shard(s) of other ranks (first: {others[0].name}); rerun to resume")
+                time.sleep(2.0)
+        manifest_path = out / MANIFEST
+        atomic_write_json(manifest_path, build_manifest(cfg, plans, records))
+    elapsed = time.perf_counter() - t_start
+    rendered = sum(p.count for p in todo)
+    return {
+        "out": str(out), "shards": len(plans), "shards_mine": len(mine), "shards_rendered": len(todo),
+        "shards_skipped": len(mine) - len(todo), "pairs": cfg.pairs, "pairs_rendered": rendered,
+        "identities": cfg.identities, "images_per_identity": cfg.images_per_identity,
+        "seconds": round(elapsed, 3), "render_seconds": round(render_s, 3),
+        "pairs_per_s": round(rendered / render_s, 3) if rendered and render_s > 0 else 0.0,
+        "manifest": None if manifest_path is None else str(manifest_path), "rank": env.rank,
+        "world_size": env.world_size, "backend": cfg.backend, "device": device, "workers": cfg.workers,
+    }
+
+
+def build_manifest(cfg: RenderDatasetConfig, plans: Sequence[ShardPlan], records: dict[int, dict]) -> dict[str, Any]:
+    """The manifest document (no timestamps: the same config gives the same manifest bytes)."""
+    import cv2
+    import torch
+
+    from nirvis.render.pair import RENDERER_VERSION
+
+    return {
+        "format": FORMAT_TAG,
+        "format_version": FORMAT_VERSION,
+        "config": cfg.data_dict(),
+        "fingerprint": _fingerprint(cfg),
+        "versions": {"nirvis": __version__, "renderer": RENDERER_VERSION, "torch": torch.__version__,
+                     "numpy": np.__version__, "opencv": cv2.__version__,
+                     "python": ".".join(map(str, sys.version_info[:3]))},
+        "renderer": {"backend": cfg.backend, "device": cfg.device, "version": RENDERER_VERSION},
+        "counts": {"identities": cfg.identities, "images_per_identity": cfg.images_per_identity,
+                   "pairs": cfg.pairs, "shards": len(plans)},
+        "labels": {"first": 0, "last": cfg.identities - 1, "count": cfg.identities},
+        "sample": {"key": "<label:07d>_<index:04d>", "members": ["vis.png", "nir.png", "json"],
+                   "vis": [112, 112, 3], "nir": [112, 112]},
+        "shards": [{"name": f"{SHARD_DIR}/{p.name}", "samples": p.count, "first_key": records[p.index]["first_key"],
+                    "last_key": records[p.index]["last_key"], "bytes": records[p.index]["bytes"],
+                    "sha256": records[p.index]["sha256"]} for p in plans],
+    }
+
+
+def format_summary(s: dict[str, Any]) -> str:
+    """The one-line summary printed at the end of ``nirvis render-dataset``."""
+    where = f" (rank {s['rank']}/{s['world_size']})" if s["world_size"] > 1 else ""
+    line = (f"render-dataset{where}: {s['pairs']} pairs ({s['identities']} identities x {s['images_per_identity']}) "
+            f"in {s['shards']} shards -> {s['out']}; rendered {s['pairs_rendered']} pairs in {s['shards_rendered']} "
+            f"shards, skipped {s['shards_skipped']} complete; {s['seconds']:.1f} s total, "
+            f"{s['pairs_per_s']:.2f} pairs/s ({s['backend']} on {s['device']}, {s['workers']} worker(s))")
+    if s["manifest"]:
+        line += f"; manifest {s['manifest']}"
+    return line
