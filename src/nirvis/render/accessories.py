@@ -11,6 +11,7 @@ eye centres (5-point landmarks 0 and 1) and its width, before the pose is applie
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -59,25 +60,26 @@ def sample_glasses(rng: np.random.Generator, probability: float) -> GlassesParam
 def _tube(path: np.ndarray, radius: float, closed: bool) -> tuple[np.ndarray, np.ndarray]:
     """A tube of ``_TUBE_SEG`` sides along a polyline [N, 3]; returns (verts, faces)."""
     n = len(path)
-    verts, faces = [], []
-    for i in range(n):
-        t = path[(i + 1) % n] - path[i - 1] if closed else path[min(i + 1, n - 1)] - path[max(i - 1, 0)]
-        t = t / max(np.linalg.norm(t), 1e-9)
-        a = np.cross(t, [0.0, 0.0, 1.0]) if abs(t[2]) < 0.9 else np.cross(t, [0.0, 1.0, 0.0])
-        a /= np.linalg.norm(a)
-        b = np.cross(t, a)
-        for k in range(_TUBE_SEG):
-            ang = 2 * math.pi * k / _TUBE_SEG
-            verts.append(path[i] + radius * (math.cos(ang) * a + math.sin(ang) * b))
-    for i in range(n if closed else n - 1):
-        j = (i + 1) % n
-        for k in range(_TUBE_SEG):
-            k2 = (k + 1) % _TUBE_SEG
-            a, b, c, d = i * _TUBE_SEG + k, j * _TUBE_SEG + k, j * _TUBE_SEG + k2, i * _TUBE_SEG + k2
-            faces += [[a, b, c], [a, c, d]]
-    return np.array(verts), np.array(faces)
+    if closed:
+        t = np.roll(path, -1, axis=0) - np.roll(path, 1, axis=0)
+    else:
+        t = path[np.minimum(np.arange(n) + 1, n - 1)] - path[np.maximum(np.arange(n) - 1, 0)]
+    t /= np.maximum(np.linalg.norm(t, axis=1, keepdims=True), 1e-9)
+    ref = np.where(np.abs(t[:, 2:3]) < 0.9, [[0.0, 0.0, 1.0]], [[0.0, 1.0, 0.0]])
+    a = np.cross(t, ref)
+    a /= np.linalg.norm(a, axis=1, keepdims=True)
+    b = np.cross(t, a)
+    ang = 2 * math.pi * np.arange(_TUBE_SEG) / _TUBE_SEG
+    verts = (path[:, None] + radius * (np.cos(ang)[None, :, None] * a[:, None] + np.sin(ang)[None, :, None] * b[:, None]))
+    i = np.arange(n if closed else n - 1)[:, None]
+    k = np.arange(_TUBE_SEG)[None, :]
+    j, k2 = (i + 1) % n, (k + 1) % _TUBE_SEG
+    q = [i * _TUBE_SEG + k, j * _TUBE_SEG + k, j * _TUBE_SEG + k2, i * _TUBE_SEG + k2]
+    faces = np.concatenate([np.stack([q[0], q[1], q[2]], -1).reshape(-1, 3), np.stack([q[0], q[2], q[3]], -1).reshape(-1, 3)])
+    return verts.reshape(-1, 3), faces
 
 
+@functools.lru_cache(maxsize=1)
 def glasses_topology() -> tuple[int, np.ndarray, np.ndarray]:
     """(vertex count, faces [F, 3], is_lens bool [F]) of the glasses mesh (fixed)."""
     v, f, lens = glasses_mesh(GlassesParams(enabled=True), np.array([-32.0, 0, 12]), np.array([32.0, 0, 12]), 75.0)
@@ -123,7 +125,10 @@ def glasses_mesh(p: GlassesParams, eye_r: np.ndarray, eye_l: np.ndarray, half_wi
 
 def glasses_vertices(params: list[GlassesParams], eyes: torch.Tensor, half_width: torch.Tensor) -> torch.Tensor:
     """Batched glasses vertices [B, Vg, 3] (head frame) for eye centres [B, 2, 3] and widths [B]."""
-    out = []
-    for p, e, w in zip(params, eyes.detach().cpu().numpy(), half_width.detach().cpu().numpy()):
-        out.append(torch.from_numpy(glasses_mesh(p, e[0], e[1], float(w))[0]))
-    return torch.stack(out).to(eyes)
+    n = glasses_topology()[0]
+    out = torch.zeros(len(params), n, 3)
+    out[..., 2] = -60.0                                                  # collapsed inside the head
+    for k, (p, e, w) in enumerate(zip(params, eyes.detach().cpu().numpy(), half_width.detach().cpu().numpy())):
+        if p.enabled:
+            out[k] = torch.from_numpy(glasses_mesh(p, e[0], e[1], float(w))[0])
+    return out.to(eyes)

@@ -457,27 +457,38 @@ def _lens_layer(kind: str, color: torch.Tensor, g: GBuffer, params: Sequence[Sam
     """Composite the clear lenses over ``color``: transmission and a glossy reflection (F0 0.04)."""
     if g.lens is None:
         return color
-    n, v = g.lens_normal, g.lens_view
+    idx = torch.tensor([k for k, gl in enumerate(glasses) if gl.enabled], device=color.device)
+    out = color.clone()
+    out[idx] = _lens_over(kind, color[idx], g.lens[idx], g.lens_normal[idx], g.lens_view[idx], g.lens_pos[idx],
+                          g.cam_pos[idx], [params[i] for i in idx.tolist()], [glasses[i] for i in idx.tolist()],
+                          scale[idx])
+    return out
+
+
+def _lens_over(kind: str, color: torch.Tensor, lens: torch.Tensor, n: torch.Tensor, v: torch.Tensor,
+               lens_pos: torch.Tensor, cam_pos: torch.Tensor, params: Sequence[SampleParams],
+               glasses: Sequence[GlassesParams], scale: torch.Tensor) -> torch.Tensor:
+    """Lens transmission + reflection for the samples that wear glasses."""
     f0 = torch.full_like(n[..., :1], 0.04)
     rough = torch.full_like(n[..., :1], 0.08)
     fres = fresnel_schlick((n * v).sum(-1, keepdim=True), f0)
     trans = torch.tensor([gl.lens_transmission for gl in glasses], dtype=color.dtype, device=color.device).view(-1, 1, 1, 1)
     if kind == "vis":
         r = F.normalize(2 * (n * v).sum(-1, keepdim=True) * n - v, dim=-1)
-        refl = fres * sh_irradiance(r, _params_tensor(params, "vis_lighting", "sh", g.pos)).clamp(min=0) / math.pi
-        dirs = _params_tensor(params, "vis_lighting", "directions", g.pos)
-        cols = _params_tensor(params, "vis_lighting", "colors", g.pos)
+        refl = fres * sh_irradiance(r, _params_tensor(params, "vis_lighting", "sh", n)).clamp(min=0) / math.pi
+        dirs = _params_tensor(params, "vis_lighting", "directions", n)
+        cols = _params_tensor(params, "vis_lighting", "colors", n)
         for k in range(dirs.shape[1]):
             l = dirs[:, k].view(-1, 1, 1, 3).expand_as(n)
             refl = refl + cols[:, k].view(-1, 1, 1, 3) * ggx_specular(n, v, l, rough, f0)
     else:
-        inten = _params_tensor(params, "nir_lighting", "led_intensity", g.pos)
-        offset = _params_tensor(params, "nir_lighting", "led_offset_mm", g.pos)
-        to_led = (g.cam_pos + offset).view(-1, 1, 1, 3) - g.lens_pos
+        inten = _params_tensor(params, "nir_lighting", "led_intensity", n)
+        offset = _params_tensor(params, "nir_lighting", "led_offset_mm", n)
+        to_led = (cam_pos + offset).view(-1, 1, 1, 3) - lens_pos
         dist = to_led.norm(dim=-1, keepdim=True).clamp(min=1.0)
         refl = inten.view(-1, 1, 1, 1) * (1000.0 / dist) ** 2 * ggx_specular(n, v, to_led / dist, rough, f0)
     over = color * trans * (1 - fres) + refl * scale.view(-1, 1, 1, 1)
-    return torch.where(g.lens > 0, over, color)
+    return torch.where(lens > 0, over, color)
 
 
 def _params_tensor(params: Sequence[SampleParams], group: str, key: str, like: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,116 @@
+"""``verify_dataset``: check a rendered data set against its manifest, shard by shard.
+
+Checks: the manifest parses; every listed shard exists with the recorded size and sha256; each
+shard holds exactly the planned samples (keys in (label, index) order, count as recorded); every
+sample has ``vis.png``, ``nir.png`` and ``json``; both PNGs decode to uint8 112x112 with 3 and 1
+channels; the JSON parses and its key, label and index match the member names.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from nirvis.shards.format import (IMAGE_SIZE, MANIFEST, SHARD_DIR, decode_png, iter_tar_samples, list_shard_files,
+                                  parse_key, plan_shards, sha256_file)
+
+
+@dataclass
+class VerifyReport:
+    shards: int = 0
+    samples: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _check_sample(key: str, parts: dict[str, bytes]) -> Optional[str]:
+    extra = sorted(set(parts) - {"vis.png", "nir.png", "json"})
+    missing = [s for s in ("vis.png", "nir.png", "json") if s not in parts]
+    if missing or extra:
+        return f"sample {key}: members {sorted(parts)} (expected json, nir.png, vis.png)"
+    try:
+        vis = decode_png(parts["vis.png"], 3)
+        nir = decode_png(parts["nir.png"], 1)
+    except ValueError as exc:
+        return f"sample {key}: image does not decode as expected ({exc})"
+    if vis.shape != (IMAGE_SIZE, IMAGE_SIZE, 3) or nir.shape != (IMAGE_SIZE, IMAGE_SIZE):
+        return f"sample {key}: shapes vis {list(vis.shape)}, nir {list(nir.shape)} (expected [112, 112, 3], [112, 112])"
+    try:
+        meta = json.loads(parts["json"].decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        return f"sample {key}: json does not parse ({exc})"
+    label, index = parse_key(key)
+    if not isinstance(meta, dict) or meta.get("key") != key or meta.get("label") != label or meta.get("index") != index:
+        return f"sample {key}: json key/label/index do not match the member names"
+    return None
+
+
+def verify_dataset(directory: str | Path, decode: bool = True,
+                   on_shard: Optional[Callable[[str], None]] = None) -> VerifyReport:
+    """Verify ``directory``; problems name the shard (and sample). Raises FileNotFoundError when
+    there is no manifest (an incomplete or foreign directory)."""
+    root = Path(directory)
+    mpath = root / MANIFEST
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no such directory")
+    if not mpath.is_file():
+        raise FileNotFoundError(f"{mpath}: not found (render incomplete? rerun render-dataset to finish it)")
+    report = VerifyReport()
+    try:
+        manifest = json.loads(mpath.read_text(encoding="utf-8"))
+        cfg = manifest["config"]
+        plans = plan_shards(int(cfg["identities"]), int(cfg["images_per_identity"]), int(cfg["shard_size"]))
+        entries = manifest["shards"]
+    except (ValueError, KeyError, TypeError) as exc:
+        report.problems.append(f"{mpath}: malformed manifest ({exc})")
+        return report
+    if len(entries) != len(plans):
+        report.problems.append(f"{mpath}: lists {len(entries)} shards, the config plans {len(plans)}")
+    listed = {Path(e.get("name", "")).name for e in entries}
+    for extra in list_shard_files(root / SHARD_DIR):
+        if extra.name not in listed:
+            report.problems.append(f"{extra}: shard not listed in the manifest")
+    for plan, entry in zip(plans, entries):
+        path = root / entry["name"]
+        report.shards += 1
+        if on_shard:
+            on_shard(path.name)
+        if Path(entry["name"]).name != plan.name:
+            report.problems.append(f"{path}: listed where {plan.name} is planned")
+            continue
+        if not path.is_file():
+            report.problems.append(f"{path}: missing")
+            continue
+        size = path.stat().st_size
+        if size != entry.get("bytes"):
+            report.problems.append(f"{path}: {size} bytes, the manifest records {entry.get('bytes')}")
+        digest = sha256_file(path)
+        if digest != entry.get("sha256"):
+            report.problems.append(f"{path}: sha256 {digest[:16]}... does not match the manifest "
+                                   f"({str(entry.get('sha256'))[:16]}...): the shard is corrupted")
+        if entry.get("samples") != plan.count:
+            report.problems.append(f"{path}: manifest records {entry.get('samples')} samples, planned {plan.count}")
+        expected = plan.keys()
+        seen: list[str] = []
+        try:
+            for key, parts in iter_tar_samples(path):
+                seen.append(key)
+                problem = _check_sample(key, parts) if decode else None
+                if problem:
+                    report.problems.append(f"{path}: {problem}")
+        except Exception as exc:  # noqa: BLE001 - a broken tar is a finding, not a crash
+            report.problems.append(f"{path}: unreadable tar ({type(exc).__name__}: {exc})")
+            continue
+        report.samples += len(seen)
+        if seen != expected:
+            report.problems.append(f"{path}: holds {len(seen)} samples {seen[:1]}..{seen[-1:]}, planned "
+                                   f"{len(expected)} {expected[:1]}..{expected[-1:]}")
+    total = manifest.get("counts", {}).get("pairs")
+    if total is not None and report.samples != total and not report.problems:
+        report.problems.append(f"{mpath}: counts.pairs is {total}, the shards hold {report.samples}")
+    return report
