@@ -25,7 +25,8 @@ $(VENV)/.installed: pyproject.toml constraints.txt | system-deps
 
 demo: install
 	$(NIRVIS) identities --count 16 --seed 0 --out $(DEMO_OUT)/identities --preview $(DEMO_OUT)/identities.png --force
-	@echo "demo: wrote $(DEMO_OUT)/identities (16 face assets) and $(DEMO_OUT)/identities.png"
+	$(NIRVIS) render-preview --identities 8 --poses 3 --seed 0 --out $(DEMO_OUT)/pairs.png
+	@echo "demo: wrote $(DEMO_OUT)/identities (16 face assets), $(DEMO_OUT)/identities.png, $(DEMO_OUT)/pairs.png"
 
 test: install
 	$(PY) -m pytest -q
