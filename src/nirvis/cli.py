@@ -220,12 +220,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="JSON output path (default bench/<benchmark>.json)")
     p.set_defaults(func=cmd_bench)
 
-    try:
-        from nirvis.reflectance.cli import register as register_reflectance
-    except ImportError:
-        pass
-    else:
-        register_reflectance(sub)
+    from nirvis.reflectance.cli import register as register_reflectance
+    from nirvis.shards.cli import register as register_shards
+
+    register_reflectance(sub)
+    register_shards(sub)
     return parser
 
 

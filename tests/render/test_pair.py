@@ -10,6 +10,7 @@ import torch
 from nirvis.faces import identity_seed, sample_identity
 from nirvis.faces.procedural import procedural_asset
 from nirvis.render.align import arcface_template
+from nirvis.render.lights import LightingConfig
 from nirvis.render.pair import SampleSpace, prepare_face, render_batch, render_pair, sample_params
 from nirvis.render.raster import available_backends
 
@@ -46,13 +47,18 @@ def test_posed_landmarks_stay_on_the_face(faces):
 
 
 def test_same_params_give_the_same_bytes_whatever_the_batch(faces):
-    params = [sample_params(SampleSpace(), 7), sample_params(SampleSpace(), 8)]
+    # directional lights (shadow maps) and glasses on: every batch-wide shortcut would show here
+    space = SampleSpace(lighting=LightingConfig(n_directional=(2, 3)), glasses_probability=0.5)
+    params = [sample_params(space, k) for k in range(4)]
+    both = render_batch([faces[k] for k in range(4)], params)
+    for k in (1, 3):
+        alone = render_pair(faces[k], params[k])
+        assert torch.equal(both.vis[k], alone.vis[0]) and torch.equal(both.nir[k], alone.nir[0])
+    params = params[:2]
     both = render_batch([faces[0], faces[1]], params)
-    alone = render_pair(faces[1], params[1])
-    assert torch.equal(both.vis[1], alone.vis[0]) and torch.equal(both.nir[1], alone.nir[0])
     again = render_batch([faces[0], faces[1]], params)
     assert torch.equal(both.vis, again.vis) and torch.equal(both.nir, again.nir)
-    assert sample_params(SampleSpace(), 7) == params[0]
+    assert sample_params(space, 0) == params[0]
     assert not torch.equal(both.vis[0], both.vis[1])
 
 

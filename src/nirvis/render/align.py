@@ -28,6 +28,8 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import torch
+
+from nirvis.render._linalg import batched_matvec
 import torch.nn.functional as F
 
 from nirvis.render.camera import _check_float, _check_resolution, _check_shape
@@ -115,7 +117,7 @@ def estimate_similarity(src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
     a = (s * d).sum(dim=(1, 2)) / var
     b = (s[..., 0] * d[..., 1] - s[..., 1] * d[..., 0]).sum(dim=1) / var
     rot = torch.stack([torch.stack([a, -b], dim=-1), torch.stack([b, a], dim=-1)], dim=-2)   # [B, 2, 2]
-    t = mu_d[:, 0] - (rot @ mu_s[:, 0, :, None])[..., 0]
+    t = mu_d[:, 0] - batched_matvec(rot, mu_s)[:, 0]
     return torch.cat([rot, t[..., None]], dim=-1)
 
 
@@ -150,7 +152,7 @@ def transform_points(points: torch.Tensor, M: torch.Tensor) -> torch.Tensor:
     _check_shape(points, ["B", "N", 2], "points", sizes)
     _check_float(points, "points")
     p = points.to(device=M.device, dtype=M.dtype)
-    return p @ M[:, :, :2].transpose(1, 2) + M[:, None, :, 2]
+    return batched_matvec(M[:, :, :2], p) + M[:, None, :, 2]
 
 
 def invert_affine(M: torch.Tensor) -> torch.Tensor:
@@ -175,7 +177,7 @@ def invert_affine(M: torch.Tensor) -> torch.Tensor:
         raise ValueError("M: some matrices are singular (zero determinant)")
     inv = torch.stack([torch.stack([a[:, 1, 1], -a[:, 0, 1]], -1),
                        torch.stack([-a[:, 1, 0], a[:, 0, 0]], -1)], -2) / det[:, None, None]
-    t = -(inv @ M[:, :, 2:])
+    t = -batched_matvec(inv, M[:, None, :, 2]).transpose(1, 2)
     return torch.cat([inv, t], dim=-1)
 
 
@@ -262,7 +264,7 @@ def warp_to_template(images: torch.Tensor, M: torch.Tensor, size: Sequence[int] 
     ys = torch.arange(h_out, device=images.device, dtype=images.dtype) + 0.5
     xs = torch.arange(w_out, device=images.device, dtype=images.dtype) + 0.5
     q = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1).reshape(1, -1, 2)      # [1, Ho*Wo, 2]
-    p = q @ m_inv[:, :, :2].transpose(1, 2) + m_inv[:, None, :, 2]                          # [B, Ho*Wo, 2]
+    p = batched_matvec(m_inv[:, :, :2], q) + m_inv[:, None, :, 2]                          # [B, Ho*Wo, 2]
     scale = torch.tensor([2.0 / w, 2.0 / h], device=images.device, dtype=images.dtype)
     grid = (p * scale - 1.0).reshape(-1, h_out, w_out, 2)
     out = F.grid_sample(images.permute(0, 3, 1, 2), grid, mode="bilinear", padding_mode="zeros",

@@ -34,6 +34,8 @@ from typing import Any, Optional, Sequence
 
 import torch
 
+from nirvis.render._linalg import batched_matvec
+
 __all__ = ["FULL_FRAME_DIAGONAL_MM", "PerspectiveCamera", "pose_rotation", "focal_length_px", "view_matrix",
            "projection_matrix", "model_view_projection", "to_clip", "clip_to_pixels", "project_points"]
 
@@ -408,7 +410,7 @@ def to_clip(vertices: torch.Tensor, mvp: torch.Tensor) -> torch.Tensor:
     _check_float(vertices, "vertices")
     v = vertices.to(device=mvp.device, dtype=mvp.dtype)
     # [x, y, z, 1] @ mvp^T, without materialising the homogeneous coordinate.
-    return v @ mvp[:, :, :3].transpose(1, 2) + mvp[:, None, :, 3]
+    return batched_matvec(mvp[:, :, :3].expand(v.shape[0], -1, -1) if b == 1 else mvp[:, :, :3], v) + mvp[:, None, :, 3]
 
 
 def clip_to_pixels(clip: torch.Tensor, resolution: Sequence[int]) -> torch.Tensor:

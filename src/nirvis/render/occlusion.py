@@ -18,11 +18,13 @@ def fibonacci_sphere(n: int) -> torch.Tensor:
     return torch.stack([r * torch.cos(phi), r * torch.sin(phi), z], -1).float()
 
 
-def orthographic_light_clip(points: torch.Tensor, direction: torch.Tensor, half_extent: float,
-                            depth_range: float) -> torch.Tensor:
+def orthographic_light_clip(points: torch.Tensor, direction: torch.Tensor, half_extent,
+                            depth_range) -> torch.Tensor:
     """Clip positions [B, V, 4] of points [B, V, 3] seen orthographically from ``direction`` [B, 3]
     (unit, pointing from the scene towards the viewer/light), centred on the origin; nearer points
-    get smaller depth."""
+    get smaller depth. ``half_extent`` and ``depth_range`` (mm) are floats or per-sample [B]."""
+    half_extent = torch.as_tensor(half_extent, dtype=points.dtype, device=points.device).reshape(-1, 1)
+    depth_range = torch.as_tensor(depth_range, dtype=points.dtype, device=points.device).reshape(-1, 1)
     d = torch.nn.functional.normalize(direction, dim=-1)
     helper = torch.where(d[:, 1:2].abs() < 0.9, torch.tensor([[0.0, 1.0, 0.0]]).to(d), torch.tensor([[1.0, 0.0, 0.0]]).to(d))
     right = torch.nn.functional.normalize(torch.cross(helper, d, dim=-1), dim=-1)

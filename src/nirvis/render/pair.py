@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from nirvis.faces import Expression, FaceAsset, IdentityParams, build_heads, load_head_model
 from nirvis.faces.head_model import sample_expression
 from nirvis.render import align as align_mod
+from nirvis.render._linalg import batched_matvec
 from nirvis.render.accessories import GlassesParams, glasses_topology, glasses_vertices, sample_glasses
 from nirvis.render.antialias import antialias
 from nirvis.render.camera import (PerspectiveCamera, clip_to_pixels, focal_length_px, model_view_projection,
@@ -36,7 +37,7 @@ from nirvis.render.shading import (SSS_SIGMA_MM, fresnel_schlick, ggx_specular, 
                                    vertex_normals)
 from nirvis.render.texture import MipStack, build_mips, texture, uv_footprint
 
-RENDERER_VERSION = "1"
+RENDERER_VERSION = "2"
 #: Channel layout of ``PreparedFace.material``.
 MATERIAL_CHANNELS = ("vis_r", "vis_g", "vis_b", "nir", "vis_specular", "nir_specular", "roughness")
 
@@ -309,9 +310,9 @@ def _views_geometry(faces: Sequence[PreparedFace], views: Sequence[View],
     verts = []
     expr_ids = [k for k, (pf, vw) in enumerate(zip(faces, views)) if pf.identity is not None and vw.expression]
     built = {}
-    if expr_ids:
-        out = build_heads([faces[k].identity for k in expr_ids], [Expression(views[k].expression) for k in expr_ids])
-        built = {k: torch.from_numpy(out[i]).to(dev) for i, k in enumerate(expr_ids)}
+    for k in expr_ids:  # one head at a time: BLAS rounding must not depend on the batch
+        out = build_heads([faces[k].identity], [Expression(views[k].expression)])
+        built[k] = torch.from_numpy(out[0]).to(dev)
     for k, pf in enumerate(faces):
         verts.append(built.get(k, pf.vertices))
     v = torch.stack(verts)
@@ -323,7 +324,7 @@ def _views_geometry(faces: Sequence[PreparedFace], views: Sequence[View],
         v = torch.cat([v, glasses_vertices(list(glasses), eyes, half)], 1)
     rot = pose_rotation(torch.tensor([vw.yaw_deg for vw in views]), torch.tensor([vw.pitch_deg for vw in views]),
                         torch.tensor([vw.roll_deg for vw in views])).to(v)
-    return v @ rot.transpose(1, 2)
+    return batched_matvec(rot, v)
 
 
 def _clip(world: torch.Tensor, views: Sequence[View], res: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -540,12 +541,14 @@ def _shade_nir(g: GBuffer, params: Sequence[SampleParams]) -> torch.Tensor:
 
 def _shadow(world: torch.Tensor, tri: torch.Tensor, direction: torch.Tensor, pos: torch.Tensor,
             res: int = 128) -> torch.Tensor:
-    """Directional-light visibility [B, H, W, 1] of surface points ``pos`` through a shadow map."""
-    half = float(world.abs().amax()) * 1.05
+    """Directional-light visibility [B, H, W, 1] of surface points ``pos`` through a shadow map.
+    Each sample's map covers its own head (extent from its own vertices), so a pair never depends
+    on the batch it is rendered in."""
+    half = world.abs().amax(dim=(1, 2)) * 1.05                           # [B]
     depth = rasterize_depth(orthographic_light_clip(world, direction, half, half), tri, (res, res))
     b, h, w, _ = pos.shape
     p_l = orthographic_light_clip(pos.reshape(b, -1, 3), direction, half, half)[..., :3].reshape(b, h, w, 3)
-    return shadow_lookup(p_l, depth, bias=3.0 * (2.0 * half / res) / half)
+    return shadow_lookup(p_l, depth, bias=6.0 / res)                     # 3 texels of depth
 
 
 def _auto_exposure(img: torch.Tensor, mask: torch.Tensor, target: float = 0.45) -> torch.Tensor:

@@ -82,6 +82,9 @@ def masked_blur(img: torch.Tensor, mask: torch.Tensor, sigma_px: torch.Tensor) -
     Returns:
         float [B, H, W, C]: sum(k * mask * img) / sum(k * mask) inside the mask, ``img`` outside.
     """
+    if img.shape[0] > 1:
+        # one image at a time, so an image's kernel size never depends on the rest of the batch
+        return torch.cat([masked_blur(img[k:k + 1], mask[k:k + 1], sigma_px[k:k + 1]) for k in range(img.shape[0])])
     b, h, w, c = img.shape
     radius = int(min(max(1, math.ceil(3.0 * float(sigma_px.max()))), max(h, w) // 2))
     k = gaussian_kernel1d(sigma_px.reshape(-1), radius)                 # [B*C, K]

@@ -26,7 +26,6 @@ from typing import Any, Mapping, Optional, Union
 
 from nirvis.render.lights import LightingConfig
 from nirvis.render.pair import SampleSpace
-from nirvis.render.sensor import NirSensorConfig, VisSensorConfig
 
 #: Output sizes the aligned crops can have (the ArcFace 112 x 112 template only, for now).
 SUPPORTED_RESOLUTIONS = (112,)

@@ -32,7 +32,7 @@ import struct
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator, Optional, Sequence, Union
+from typing import Any, BinaryIO, Iterator, Sequence, Union
 
 import numpy as np
 
@@ -255,7 +255,8 @@ def export_folders(dataset: Union[str, Path], out: Union[str, Path], *, modality
 
 
 def preview_sheet(dataset: Union[str, Path], count: int = 16, columns_pairs: int = 4):
-    """Contact sheet (PIL image) of the first ``count`` pairs: VIS | NIR side by side."""
+    """``(sheet, pairs)``: a contact sheet (PIL image) of the first ``count`` pairs, VIS | NIR
+    side by side, and the number of pairs shown."""
     from PIL import Image
 
     from nirvis.faces.preview import contact_sheet
@@ -271,4 +272,4 @@ def preview_sheet(dataset: Union[str, Path], count: int = 16, columns_pairs: int
         labels += [f"{s.key} VIS", "NIR"]
     if not tiles:
         raise ExportError(f"{dataset}: no pairs to preview")
-    return contact_sheet(tiles, columns=2 * min(columns_pairs, len(tiles) // 2), labels=labels)
+    return contact_sheet(tiles, columns=2 * min(columns_pairs, len(tiles) // 2), labels=labels), len(tiles) // 2

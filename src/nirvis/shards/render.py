@@ -100,6 +100,10 @@ class _ShardRenderer:
         self.job = job
         self.cfg = job.config
         self._faces: "OrderedDict[int, tuple[Any, Optional[int], tuple]]" = OrderedDict()
+        if job.device.startswith("cuda:"):  # one GPU per rank / worker (also for nvdiffrast contexts)
+            import torch
+
+            torch.cuda.set_device(torch.device(job.device))
 
     def face(self, label: int):
         hit = self._faces.get(label)
@@ -196,8 +200,18 @@ class _ShardRenderer:
         return record
 
 
-def _worker_main(job: _Job, worker_id: int, tasks: Any, messages: Any, single_thread: bool) -> None:
-    """Entry point of a render worker process: shard indices from ``tasks`` until None."""
+def _worker_main(job: _Job, worker_id: int, tasks: Any, messages: Any, single_thread: bool,
+                 parent_pid: Optional[int] = None) -> None:
+    """Entry point of a render worker process: shard indices from ``tasks`` until None. Exits
+    when its parent is gone (e.g. killed with SIGKILL), so no orphan keeps writing shards."""
+    def check_parent() -> None:
+        if parent_pid is not None and os.getppid() != parent_pid:
+            os._exit(3)
+
+    def on_pairs(n: int) -> None:
+        check_parent()
+        messages.put(("pairs", n, None))
+
     try:
         import torch
 
@@ -211,11 +225,15 @@ def _worker_main(job: _Job, worker_id: int, tasks: Any, messages: Any, single_th
         messages.put(("error", None, traceback.format_exc()))
         return
     while True:
-        idx = tasks.get()
+        check_parent()
+        try:
+            idx = tasks.get(timeout=1.0)
+        except queue.Empty:
+            continue
         if idx is None:
             return
         try:
-            rec = renderer.render_shard(plans[idx], lambda n: messages.put(("pairs", n, None)))
+            rec = renderer.render_shard(plans[idx], on_pairs)
             messages.put(("done", idx, rec))
         except BaseException:
             messages.put(("error", idx, traceback.format_exc()))
@@ -240,7 +258,7 @@ def _run_workers(job: _Job, todo: Sequence[ShardPlan], workers: int, on_pairs: C
         tasks.put(plan.index)
     for _ in range(n):
         tasks.put(None)
-    procs = [ctx.Process(target=_worker_main, args=(job, w, tasks, messages, True), name=f"nirvis-render-{w}",
+    procs = [ctx.Process(target=_worker_main, args=(job, w, tasks, messages, True, os.getpid()), name=f"nirvis-render-{w}",
                          daemon=True) for w in range(n)]
     for p in procs:
         p.start()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Callable, Optional
 
 from nirvis.shards.format import (IMAGE_SIZE, MANIFEST, SHARD_DIR, decode_png, iter_tar_samples, list_shard_files,
                                   parse_key, plan_shards, sha256_file)

@@ -1,0 +1,179 @@
+"""Commands ``render-dataset``, ``verify``, ``preview`` and ``export`` of the nirvis CLI.
+
+``register(subparsers)`` adds them to the main parser (``nirvis.cli``); every handler returns an
+int exit code: 0 success, 1 a data set that fails verification, 2 a user error (one line
+``nirvis <cmd>: error: ...`` on stderr, nothing published). ``python -m nirvis.shards.cli`` runs
+these commands on their own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+#: command-line flag of each config field it overrides (named in error messages)
+FLAGS = {
+    "identities": "--identities", "images_per_identity": "--images-per-identity", "resolution": "--resolution",
+    "backend": "--backend", "device": "--device", "workers": "--workers", "shard_size": "--shard-size",
+    "seed": "--seed", "identity_source": "--identity-source", "batch_size": "--batch-size",
+}
+
+
+def _user_errors() -> tuple[type, ...]:
+    from nirvis.faces.errors import FaceDataError
+    from nirvis.render.raster import RasterBackendError
+    from nirvis.shards.config import ConfigError
+    from nirvis.shards.export import ExportError
+    from nirvis.shards.render import RenderDatasetError
+
+    return (ConfigError, RenderDatasetError, ExportError, FaceDataError, RasterBackendError, FileNotFoundError,
+            FileExistsError, NotADirectoryError, ValueError)
+
+
+def _guarded(name: str, fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    def handler(args: argparse.Namespace) -> int:
+        try:
+            return int(fn(args) or 0)
+        except _user_errors() as exc:
+            print(f"nirvis {name}: error: {exc}", file=sys.stderr)
+            return 2
+
+    handler.__name__ = fn.__name__
+    handler.__doc__ = fn.__doc__
+    return handler
+
+
+def _atomic_save_image(img: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp{path.suffix}")
+    try:
+        img.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+# ----------------------------------------------------------------------------------- commands
+
+
+def run_render_dataset(args: argparse.Namespace) -> int:
+    from nirvis.shards.config import load_config
+    from nirvis.shards.render import format_summary, render_dataset
+
+    overrides = {field: getattr(args, field) for field in FLAGS}
+    cfg = load_config(args.config, overrides, FLAGS)
+    summary = render_dataset(cfg, args.out, force=args.force, progress=not args.quiet,
+                             wait_timeout_s=args.wait_timeout)
+    print(format_summary(summary))
+    return 0
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    from nirvis.shards.verify import verify_dataset
+
+    report = verify_dataset(args.dir, decode=not args.no_decode)
+    if report.ok:
+        print(f"verify: {args.dir} ok: {report.shards} shards, {report.samples} pairs (sha256, counts, keys"
+              f"{'' if args.no_decode else ', every PNG decoded, json parsed'})")
+        return 0
+    for problem in report.problems:
+        print(f"nirvis verify: {problem}", file=sys.stderr)
+    bad = sorted({p.split(":", 1)[0].rsplit("/", 1)[-1] for p in report.problems})
+    print(f"nirvis verify: FAILED: {len(report.problems)} problem(s) in {', '.join(bad)}", file=sys.stderr)
+    return 1
+
+
+def run_preview(args: argparse.Namespace) -> int:
+    from nirvis.shards.export import preview_sheet
+
+    sheet, n = preview_sheet(args.dir, count=args.count)
+    _atomic_save_image(sheet, Path(args.out))
+    print(f"preview: wrote {args.out} (first {n} pairs of {args.dir}, VIS | NIR)")
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from nirvis.shards.export import export_folders, export_insightface_rec
+
+    fn = export_insightface_rec if args.format == "insightface-rec" else export_folders
+    res = fn(args.dir, args.out, modality=args.modality, force=args.force)
+    extra = f", {res['classes']} classes" if "classes" in res else ""
+    print(f"export: wrote {res['images']} images ({'+'.join(res['modalities'])}{extra}) as {res['format']} to {res['out']}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------- parser
+
+
+def register(subparsers: Any) -> None:
+    """Add ``render-dataset``, ``verify``, ``preview`` and ``export`` to ``subparsers`` (from
+    ``parser.add_subparsers()``); each sets ``func`` (namespace -> int exit code)."""
+    p = subparsers.add_parser(
+        "render-dataset", help="render paired NIR/VIS images into resumable WebDataset shards",
+        description="Render a data set of aligned NIR/VIS pairs into WebDataset tar shards (DIR/shards), with "
+                    "DIR/config.yaml (effective config) and DIR/manifest.json (written last). Reruns resume; "
+                    "the same config gives byte-identical shards for any --workers. Under torchrun every rank "
+                    "renders its own shards and rank 0 writes the manifest.")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--config", help="YAML config (e.g. configs/render/default.yaml); flags override it")
+    p.add_argument("--identities", type=int, help="number of identities (labels 0..N-1)")
+    p.add_argument("--images-per-identity", type=int, help="pairs per identity")
+    p.add_argument("--resolution", type=int, help="output crop size (only 112 is supported for now)")
+    p.add_argument("--backend", help="rasteriser: auto, gl, cuda or torch")
+    p.add_argument("--device", help="cpu or cuda (cuda:LOCAL_RANK under torchrun)")
+    p.add_argument("--workers", type=int, help="CPU worker processes (results do not depend on it)")
+    p.add_argument("--shard-size", type=int, help="pairs per shard")
+    p.add_argument("--batch-size", type=int, help="pairs rendered together (part of the data set's identity)")
+    p.add_argument("--seed", type=int, help="global seed")
+    p.add_argument("--identity-source", help="'procedural' or a directory of face assets (nirvis identities --out)")
+    p.add_argument("--force", action="store_true", help="replace an output directory holding a different config")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--wait-timeout", type=float, default=86400.0,
+                   help="torchrun: seconds rank 0 waits for the other ranks' shards (default 86400)")
+    p.set_defaults(func=_guarded("render-dataset", run_render_dataset))
+
+    p = subparsers.add_parser("verify", help="check a rendered data set (hashes, counts, decodability)",
+                              description="Check every shard of a rendered data set against its manifest: sha256, "
+                                          "sample counts and keys, PNG decoding (shapes, dtypes) and JSON. "
+                                          "Exit 0 when intact, 1 when a problem is found, 2 on a usage error.")
+    p.add_argument("dir", help="render-dataset output directory")
+    p.add_argument("--no-decode", action="store_true", help="skip decoding images (hashes and keys only)")
+    p.set_defaults(func=_guarded("verify", run_verify))
+
+    p = subparsers.add_parser("preview", help="contact sheet of rendered pairs (VIS | NIR)")
+    p.add_argument("dir", help="render-dataset output directory")
+    p.add_argument("--out", required=True, help="output PNG")
+    p.add_argument("--count", type=int, default=16, help="number of pairs (default 16)")
+    p.set_defaults(func=_guarded("preview", run_preview))
+
+    p = subparsers.add_parser("export", help="export a rendered data set for other trainers",
+                              description="Export to InsightFace RecordIO (train.rec, train.idx, property) or to "
+                                          "image folders OUT/<label>/<key>_vis.png|_nir.png with list files.")
+    p.add_argument("dir", help="render-dataset output directory")
+    p.add_argument("--format", required=True, choices=["insightface-rec", "folders"], help="output format")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--modality", default="both", choices=["both", "vis", "nir"], help="images to export")
+    p.add_argument("--force", action="store_true", help="replace an existing output directory")
+    p.set_defaults(func=_guarded("export", run_export))
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Stand-alone entry point (``python -m nirvis.shards.cli``) until ``nirvis.cli`` registers these."""
+    parser = argparse.ArgumentParser(prog="nirvis", description="nirvis data set commands")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    register(sub)
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print(f"nirvis {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

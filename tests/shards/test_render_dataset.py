@@ -1,0 +1,126 @@
+"""render-dataset end to end: determinism across workers, ranks and kill -9 + resume; refusal
+of foreign or differently configured output directories."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from shards_helpers import cli, cli_command, copy_dataset, run_cli, shard_bytes
+
+pytestmark = pytest.mark.slow
+
+
+def test_reference_layout(reference):
+    names = sorted(p.name for p in (reference / "shards").iterdir())
+    assert names == [f"shard-{j:06d}.tar{ext}" for j in range(3) for ext in ("", ".json")]
+    manifest = json.loads((reference / "manifest.json").read_text())
+    assert manifest["counts"] == {"identities": 3, "images_per_identity": 2, "pairs": 6, "shards": 3}
+    assert manifest["labels"]["first"] == 0 and manifest["labels"]["last"] == 2
+    assert [s["samples"] for s in manifest["shards"]] == [2, 2, 2]
+    assert set(manifest["versions"]) >= {"nirvis", "torch", "renderer"}
+    assert (reference / "config.yaml").is_file()
+    assert not [p for p in reference.rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_two_workers_give_identical_shards(reference, tiny_yaml, tmp_path):
+    out = tmp_path / "w2"
+    assert cli(["render-dataset", "--config", tiny_yaml, "--out", out, "--workers", "2", "--quiet"]) == 0
+    assert shard_bytes(out) == shard_bytes(reference)
+    assert (out / "manifest.json").read_bytes() == (reference / "manifest.json").read_bytes()
+
+
+def test_kill9_then_rerun_gives_the_same_bytes(reference, tiny_yaml, tmp_path):
+    out = tmp_path / "killed"
+    proc = subprocess.Popen(cli_command("render-dataset", "--config", tiny_yaml, "--out", out, "--quiet"),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    first = out / "shards" / "shard-000000.tar"
+    deadline = time.monotonic() + 180
+    while not first.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    still_running = proc.poll() is None
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert first.exists(), proc.stderr.read().decode()
+    if still_running:
+        assert not (out / "manifest.json").exists()
+    res = run_cli("render-dataset", "--config", tiny_yaml, "--out", out, "--quiet")
+    assert res.returncode == 0, res.stderr
+    assert "skipped" in res.stdout
+    assert shard_bytes(out) == shard_bytes(reference)
+    assert (out / "manifest.json").read_bytes() == (reference / "manifest.json").read_bytes()
+    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_rerun_skips_complete_shards_and_repairs_a_corrupted_one(reference, tiny_yaml, tmp_path, capsys):
+    out = copy_dataset(reference, tmp_path / "copy")
+    assert cli(["render-dataset", "--config", tiny_yaml, "--out", out, "--quiet"]) == 0
+    assert "rendered 0 pairs in 0 shards, skipped 3 complete" in capsys.readouterr().out
+    shard = out / "shards" / "shard-000001.tar"
+    data = bytearray(shard.read_bytes())
+    data[2000] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    assert cli(["render-dataset", "--config", tiny_yaml, "--out", out, "--quiet", "--workers", "2"]) == 0
+    assert "rendered 2 pairs in 1 shards, skipped 2 complete" in capsys.readouterr().out
+    assert shard_bytes(out) == shard_bytes(reference)
+
+
+def test_different_config_is_refused_without_force(reference, tiny_yaml, tmp_path, capsys):
+    out = copy_dataset(reference, tmp_path / "copy")
+    before = shard_bytes(out)
+    assert cli(["render-dataset", "--config", tiny_yaml, "--out", out, "--seed", "6"]) == 2
+    err = capsys.readouterr().err
+    assert "different config" in err and "'seed' is 5 there, 6 here" in err and "--force" in err
+    assert shard_bytes(out) == before and (out / "manifest.json").exists()
+    # a foreign, non-empty directory is refused too
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    assert cli(["render-dataset", "--config", tiny_yaml, "--out", foreign]) == 2
+    assert "holds no config.yaml" in capsys.readouterr().err
+    # --force replaces the old data set (one identity, one pair: quick)
+    assert cli(["render-dataset", "--config", tiny_yaml, "--out", out, "--identities", "1",
+                "--images-per-identity", "1", "--force", "--quiet"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["counts"]["pairs"] == 1 and sorted(shard_bytes(out)) == ["shard-000000.tar"]
+
+
+def test_torchrun_style_ranks_split_shards_and_rank0_writes_manifest(reference, tiny_yaml, tmp_path):
+    out = tmp_path / "dist"
+    procs = []
+    for rank in (1, 0):
+        env = {**os.environ, "RANK": str(rank), "WORLD_SIZE": "2", "LOCAL_RANK": str(rank)}
+        procs.append(subprocess.Popen(cli_command("render-dataset", "--config", tiny_yaml, "--out", out, "--quiet",
+                                                  "--wait-timeout", "240"),
+                                      env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    outputs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    assert "rank 1/2" in outputs[0][0] and "manifest" in outputs[1][0]
+    assert "rendered 2 pairs in 1 shards" in outputs[0][0]  # rank 1 owns shard 1 only
+    assert shard_bytes(out) == shard_bytes(reference)
+    assert (out / "manifest.json").read_bytes() == (reference / "manifest.json").read_bytes()
+
+
+def test_identity_source_asset_directory(tmp_path, capsys):
+    from nirvis.cli import main as nirvis_main
+    from nirvis.shards.reader import iter_pairs
+
+    assets = tmp_path / "ids"
+    assert nirvis_main(["identities", "--count", "2", "--seed", "3", "--out", str(assets), "--resolution", "128",
+                        "--quiet"]) == 0
+    index = json.loads((assets / "identities.json").read_text())
+    out = tmp_path / "ds"
+    assert cli(["render-dataset", "--out", out, "--identity-source", assets, "--identities", "3"]) == 2
+    assert "holds only 2 face assets" in capsys.readouterr().err and not out.exists()
+    assert cli(["render-dataset", "--out", out, "--identity-source", assets, "--identities", "2",
+                "--images-per-identity", "1", "--shard-size", "4", "--quiet"]) == 0
+    samples = list(iter_pairs(out))
+    assert [s.label for s in samples] == [0, 1]
+    assert [s.meta["identity_seed"] for s in samples] == [e["seed"] for e in index["identities"]]
+    assert all(s.meta["identity_source"] == "assets" for s in samples)
+    assert cli(["verify", out]) == 0
