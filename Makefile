@@ -26,7 +26,10 @@ $(VENV)/.installed: pyproject.toml constraints.txt | system-deps
 demo: install
 	$(NIRVIS) identities --count 16 --seed 0 --out $(DEMO_OUT)/identities --preview $(DEMO_OUT)/identities.png --force
 	$(NIRVIS) render-preview --identities 8 --poses 3 --seed 0 --out $(DEMO_OUT)/pairs.png
-	@echo "demo: wrote $(DEMO_OUT)/identities (16 face assets), $(DEMO_OUT)/identities.png, $(DEMO_OUT)/pairs.png"
+	$(NIRVIS) render-dataset --out $(DEMO_OUT)/dataset --config configs/render/small.yaml --identities 64 --images-per-identity 4 --force
+	$(NIRVIS) verify $(DEMO_OUT)/dataset
+	$(NIRVIS) preview $(DEMO_OUT)/dataset --out $(DEMO_OUT)/dataset.png
+	@echo "demo: wrote $(DEMO_OUT)/identities (16 face assets) + identities.png, pairs.png, dataset/ (64 x 4 pairs) + dataset.png"
 
 test: install
 	$(PY) -m pytest -q

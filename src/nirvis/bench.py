@@ -181,4 +181,16 @@ class _profiled:
             setattr(self.mod, name, fn)
 
 
-BENCHMARKS["render"] = bench_render
+def bench_render_all(batch: int = 32, dataset_identities: int = 16, dataset_images: int = 4) -> dict[str, Any]:
+    """``nirvis bench render``: in-memory render throughput per backend (``bench_render``) and the
+    end-to-end ``render-dataset`` throughput into shards per worker count, each with the raw
+    rasterisation rate measured in the same run."""
+    from nirvis.shards.bench import bench_render_dataset
+
+    result = bench_render(batch=batch)
+    result["render_dataset"] = bench_render_dataset(identities=dataset_identities,
+                                                    images_per_identity=dataset_images, repeats=1)
+    return result
+
+
+BENCHMARKS["render"] = bench_render_all
