@@ -16,15 +16,7 @@ from typing import Any, Callable
 import numpy as np
 
 from nirvis import __version__
-
-
-def _best_of(fn: Callable[[], Any], repeats: int = 3) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
+from nirvis.shards.bench import best_of
 
 
 def machine_info() -> dict[str, Any]:
@@ -51,9 +43,9 @@ def bench_faces(count: int = 1000, seed: int = 0) -> dict[str, Any]:
     t0 = time.perf_counter()
     ids = [sample_identity(identity_seed(seed, k), model) for k in range(count)]
     sample_s = time.perf_counter() - t0
-    build_s = _best_of(lambda: build_heads(ids, model=model))
+    build_s = best_of(lambda: build_heads(ids, model=model))
     weights = np.random.default_rng(0).random((count, len(model.target_names)), dtype=np.float32)
-    baseline_s = _best_of(lambda: weights @ model.offsets)
+    baseline_s = best_of(lambda: weights @ model.offsets)
     heads = build_heads(ids, model=model)
     v = heads[:, model.face_region].reshape(count, -1).astype(np.float64)
     sq = (v ** 2).sum(axis=1)
@@ -129,12 +121,12 @@ def bench_render(batch: int = 32, repeats: int = 3, backends: tuple[str, ...] = 
                               "backends": {}}
     for name in avail:
         pair_mod.render_batch(batch_faces[:2], params[:2], backend=name)  # warm-up (contexts, caches)
-        e2e = _best_of(lambda: pair_mod.render_batch(batch_faces, params, backend=name), repeats)
+        e2e = best_of(lambda: pair_mod.render_batch(batch_faces, params, backend=name), repeats)
         views = [p.vis_view for p in params]
         world = pair_mod._views_geometry(batch_faces, views)
         clip, _ = pair_mod._clip(world, views, space.raw_resolution)
         tri = batch_faces[0].faces
-        raster = _best_of(lambda: rasterize_ids(clip, tri, (space.raw_resolution,) * 2, backend=name), repeats)
+        raster = best_of(lambda: rasterize_ids(clip, tri, (space.raw_resolution,) * 2, backend=name), repeats)
         result["backends"][name] = {
             "pairs_per_s": round(batch / e2e, 2),
             "raster_only_images_per_s": round(batch / raster, 1),

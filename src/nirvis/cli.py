@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from nirvis import __version__
+from nirvis.faces.preview import save_image_atomic
 
 
 class CliError(Exception):
@@ -34,18 +35,6 @@ def publish_dir(tmp: Path, out: Path, force: bool) -> None:
 def check_output_dir(out: Path, force: bool) -> None:
     if out.exists() and not force and (not out.is_dir() or any(out.iterdir())):
         raise CliError(f"{out}: already exists and is not empty (use --force to replace it)")
-
-
-def atomic_save_image(img, path: Path) -> None:
-    """Save a PIL image to ``path`` through a temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}{path.suffix}")
-    try:
-        img.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 # ----------------------------------------------------------------------------------- commands
@@ -97,7 +86,7 @@ def cmd_identities(args: argparse.Namespace) -> int:
     if args.preview:
         labels = [f"#{e['label']} {'M' if e['gender'] > 0.5 else 'F'} {e['age_years']:.0f}y" for e in index]
         sheet = contact_sheet(previews, columns=min(8, len(previews)), labels=labels[: len(previews)])
-        atomic_save_image(sheet, Path(args.preview))
+        save_image_atomic(sheet, Path(args.preview))
     print(f"identities: wrote {args.count} face assets to {out} in {elapsed:.1f} s "
           f"({args.count / elapsed:.1f} identities/s)" + (f"; preview {args.preview}" if args.preview else ""))
     return 0
@@ -145,7 +134,7 @@ def cmd_render_preview(args: argparse.Namespace) -> int:
         tiles += [vis, nir]
         labels += [f"id{k // args.poses} VIS yaw{p.vis_view.yaw_deg:+.0f}", f"NIR {args.led}nm"]
     sheet = contact_sheet(tiles, columns=2 * args.poses, labels=labels)
-    atomic_save_image(sheet, Path(args.out))
+    save_image_atomic(sheet, Path(args.out))
     print(f"render-preview: wrote {args.out} ({args.identities} identities x {args.poses} poses, VIS | NIR)")
     return 0
 

@@ -84,6 +84,23 @@ def face_albedo_colours(asset) -> np.ndarray:
     return np.where(lin <= 0.0031308, 12.92 * lin, 1.055 * lin ** (1 / 2.4) - 0.055) * 1.15
 
 
+def save_image_atomic(img: Image.Image, path) -> None:
+    """Save a PIL image through a temporary file in the same directory and a rename, so a reader
+    never sees a partial file."""
+    import os
+    from pathlib import Path
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp{path.suffix}")
+    try:
+        img.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
 def contact_sheet(images: Sequence[Image.Image], columns: int, labels: Optional[Sequence[str]] = None,
                   pad: int = 4) -> Image.Image:
     """Tile equally sized images into a grid (row-major), optionally captioned."""

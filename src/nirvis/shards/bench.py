@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 
-def _best_of(fn: Callable[[], Any], repeats: int) -> float:
+def best_of(fn: Callable[[], Any], repeats: int = 3) -> float:
+    """Shortest wall time of ``repeats`` calls of ``fn`` (seconds)."""
     best = float("inf")
     for _ in range(repeats):
         t = time.perf_counter()
@@ -70,9 +71,9 @@ def bench_render_dataset(identities: int = 16, images_per_identity: int = 4, wor
         clip, _ = pair_mod._clip(world, views, res)
         tri = faces[0].faces
         rasterize_ids(clip, tri, (res, res), backend=eff.backend)  # warm-up
-        raster_s = _best_of(lambda: rasterize_ids(clip, tri, (res, res), backend=eff.backend), repeats)
+        raster_s = best_of(lambda: rasterize_ids(clip, tri, (res, res), backend=eff.backend), repeats)
         pair_mod.render_batch(faces[:2], params[:2], backend=eff.backend)
-        render_s = _best_of(lambda: pair_mod.render_batch(faces, params, backend=eff.backend), max(1, repeats - 1))
+        render_s = best_of(lambda: pair_mod.render_batch(faces, params, backend=eff.backend), max(1, repeats - 1))
     raster_rate = len(samples) / raster_s
     for r in runs.values():
         r["ratio_to_raster_only"] = round(r["pairs_per_s"] / raster_rate, 4)

@@ -9,10 +9,11 @@ these commands on their own.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
+
+from nirvis.faces.preview import save_image_atomic
 
 #: command-line flag of each config field it overrides (named in error messages)
 FLAGS = {
@@ -44,17 +45,6 @@ def _guarded(name: str, fn: Callable[[argparse.Namespace], int]) -> Callable[[ar
     handler.__name__ = fn.__name__
     handler.__doc__ = fn.__doc__
     return handler
-
-
-def _atomic_save_image(img: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp{path.suffix}")
-    try:
-        img.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 # ----------------------------------------------------------------------------------- commands
@@ -91,7 +81,7 @@ def run_preview(args: argparse.Namespace) -> int:
     from nirvis.shards.export import preview_sheet
 
     sheet, n = preview_sheet(args.dir, count=args.count)
-    _atomic_save_image(sheet, Path(args.out))
+    save_image_atomic(sheet, Path(args.out))
     print(f"preview: wrote {args.out} (first {n} pairs of {args.dir}, VIS | NIR)")
     return 0
 
