@@ -209,11 +209,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="JSON output path (default bench/<benchmark>.json)")
     p.set_defaults(func=cmd_bench)
 
+    from nirvis.evaluate.cli import register as register_evaluate
     from nirvis.reflectance.cli import register as register_reflectance
     from nirvis.shards.cli import register as register_shards
 
     register_reflectance(sub)
     register_shards(sub)
+    register_evaluate(sub)
     return parser
 
 

@@ -1,0 +1,120 @@
+"""insightface visible-light verification sets (LFW, CFP-FP, AgeDB-30) in their ``.bin`` format.
+
+Expected layout::
+
+    ROOT/lfw.bin  ROOT/cfp_fp.bin  ROOT/agedb_30.bin  (any NAME.bin; ``name`` picks it)
+
+A ``.bin`` file is a pickle of ``(bins, issame)``: ``bins`` a list of 2N encoded images (JPEG/PNG
+bytes of aligned 112x112 RGB crops; pair i = images 2i and 2i+1), ``issame`` a list of N bools.
+Pickles can run code when loaded: only read files from a source you trust.
+
+Accuracy: 10-fold cross-validation as insightface does it (folds = 10 contiguous blocks of pairs,
+no shuffling): for each fold the cosine-similarity threshold that maximises accuracy on the other
+9 folds is applied to the held-out fold; reported as mean +- std (population) of the 10
+accuracies.
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+
+from nirvis.evaluate.benchmarks.base import PathLike, ProtocolError
+
+NAMES = ("lfw", "cfp_fp", "agedb_30", "cfp_ff", "calfw", "cplfw", "vgg2_fp")
+EXPECTED_PAIRS = {"lfw": 6000, "cfp_fp": 7000, "agedb_30": 6000}
+
+
+def bin_path(root: PathLike, name: str) -> Path:
+    p = Path(root)
+    return p if p.suffix == ".bin" else p / f"{name}.bin"
+
+
+def load_bin(path: PathLike, allow_missing: bool = False) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """(images uint8 [2N, H, W, 3] RGB, issame bool [N], indices of pairs dropped as unreadable).
+
+    An undecodable image: one ProtocolError with the count and the first indices, or with
+    ``allow_missing`` its pair is dropped."""
+    import cv2
+
+    path = Path(path)
+    if not path.is_file():
+        raise ProtocolError(f"{path}: verification .bin file not found")
+    with open(path, "rb") as f:
+        try:
+            bins, issame = pickle.load(f, encoding="bytes")
+        except Exception as exc:  # noqa: BLE001 - any unpickling failure means "not a .bin set"
+            raise ProtocolError(f"{path}: not an insightface .bin verification file ({exc})") from None
+    issame = np.asarray(list(issame), dtype=bool)
+    if len(bins) != 2 * len(issame):
+        raise ProtocolError(f"{path}: {len(bins)} images for {len(issame)} pairs (expected 2 per pair)")
+    imgs, bad = [], []
+    for i, b in enumerate(bins):
+        a = cv2.imdecode(np.frombuffer(bytes(b), np.uint8), cv2.IMREAD_COLOR)
+        if a is None:
+            bad.append(i)
+            a = np.zeros((112, 112, 3), np.uint8)
+        imgs.append(a[..., ::-1])
+    dropped = sorted({i // 2 for i in bad})
+    if dropped and not allow_missing:
+        raise ProtocolError(f"{path}: {len(bad)} undecodable image(s), e.g. indices {bad[:5]} "
+                            "(use allow_missing=True to drop their pairs)")
+    images = np.ascontiguousarray(np.stack(imgs))
+    if dropped:
+        keep = np.ones(len(issame), bool)
+        keep[dropped] = False
+        images = images.reshape(len(issame), 2, *images.shape[1:])[keep].reshape(-1, *images.shape[1:])
+        issame = issame[keep]
+    return images, issame, dropped
+
+
+def _best_threshold(sims: np.ndarray, same: np.ndarray) -> tuple[float, float]:
+    """Threshold (accept sim >= t) maximising accuracy, and that accuracy; ties -> the lowest t."""
+    order = np.argsort(-sims, kind="mergesort")
+    s, y = sims[order], same[order]
+    # accepting the top k: correct = (#same in top k) + (#diff outside top k)
+    tp = np.r_[0, np.cumsum(y)]
+    fp = np.r_[0, np.cumsum(~y)]
+    correct = tp + (np.sum(~y) - fp)
+    valid = np.r_[True, np.r_[s[1:] != s[:-1], True]]  # cut only between distinct values
+    correct = np.where(valid, correct, -1)
+    k = int(np.argmax(correct))
+    if k == 0:
+        t = float(s[0]) + 1e-6
+    elif k == len(s):
+        t = float(s[-1]) - 1e-6
+    else:
+        t = float((s[k - 1] + s[k]) / 2)
+    return t, float(correct[k] / len(s))
+
+
+def verification_accuracy(sims: np.ndarray, issame: np.ndarray, n_folds: int = 10) -> dict:
+    sims = np.asarray(sims, np.float64)
+    issame = np.asarray(issame, bool)
+    if len(sims) < n_folds:
+        raise ValueError(f"{len(sims)} pairs cannot form {n_folds} folds")
+    folds = np.array_split(np.arange(len(sims)), n_folds)
+    accs, thrs = [], []
+    for k, test in enumerate(folds):
+        train = np.concatenate([f for j, f in enumerate(folds) if j != k])
+        t, _ = _best_threshold(sims[train], issame[train])
+        accs.append(float(np.mean((sims[test] >= t) == issame[test])))
+        thrs.append(t)
+    return {"accuracy": float(np.mean(accs)), "accuracy_std": float(np.std(accs)), "fold_accuracies": accs,
+            "thresholds": thrs, "pairs": int(len(sims))}
+
+
+def evaluate_bin(path: PathLike, model_fn, batch_size: int = 64, flip: bool = True, channels: int = 3,
+                 grey: bool = False, allow_missing: bool = False, device=None, n_folds: int = 10) -> dict:
+    """10-fold verification accuracy of ``model_fn`` on one ``.bin`` set (RGB input by default:
+    these are visible-light sets)."""
+    from nirvis.evaluate.features import embed
+
+    images, issame, dropped = load_bin(path, allow_missing=allow_missing)
+    f = embed(images, model_fn, batch_size=batch_size, flip=flip, channels=channels, grey=grey, device=device)
+    sims = np.sum(f[0::2] * f[1::2], axis=1)
+    out = verification_accuracy(sims, issame, n_folds)
+    out.update({"set": Path(path).stem, "dropped_pairs": dropped, "sims": sims, "issame": issame})
+    return out

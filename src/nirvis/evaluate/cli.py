@@ -1,0 +1,85 @@
+"""``nirvis eval BENCHMARK --root DATA_ROOT --checkpoint CKPT --out DIR``.
+
+Connect to the main parser with ``register(subparsers)``; ``main(argv)`` runs it standalone
+(``python -m nirvis.evaluate.cli``). Exit codes: 0 done, 2 user error (bad arguments, missing
+data, no checkpoint loader).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable, Optional, Sequence
+
+from nirvis.evaluate.benchmarks import BENCHMARKS
+
+
+class EvalError(Exception):
+    """A user-facing error of ``nirvis eval`` (one line, exit code 2)."""
+
+
+def load_model(checkpoint: str, device: str) -> Callable:
+    """The embedding model_fn of a checkpoint, through ``nirvis.train.checkpoint.load_embedding_model``."""
+    try:
+        from nirvis.train.checkpoint import load_embedding_model
+    except ImportError as exc:
+        raise EvalError("cannot load checkpoints: nirvis.train.checkpoint.load_embedding_model is not available "
+                        f"in this build ({exc}); the evaluation API (nirvis.evaluate.run.evaluate_benchmark) takes "
+                        "any model_fn") from None
+    return load_embedding_model(checkpoint, device=device)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from nirvis.evaluate.benchmarks.base import ProtocolError
+    from nirvis.evaluate.run import evaluate_benchmark
+
+    try:
+        model_fn = load_model(args.checkpoint, args.device)
+        res = evaluate_benchmark(args.benchmark, args.root, model_fn, folds=args.folds, protocol=args.protocol,
+                                 aligned=args.aligned, allow_missing=args.allow_missing,
+                                 save_scores=args.save_scores, out_dir=args.out, batch_size=args.batch_size,
+                                 flip=not args.no_flip, device=args.device, vr_rule=args.vr_rule)
+    except (EvalError, ProtocolError, FileNotFoundError, ValueError, NotImplementedError) as exc:
+        print(f"nirvis eval: error: {exc}", file=sys.stderr)
+        return 2
+    summ = res["summary"]
+    shown = ", ".join(f"{k} {v['mean'] * 100:.2f}" + (f" ± {v['std'] * 100:.2f}" if v["n"] > 1 else "")
+                      for k, v in summ.items() if k in ("rank1", "accuracy") or k.startswith("vr@"))
+    print(f"eval {res['benchmark']} ({res['protocol']}, {len(res['folds'])} fold(s)): {shown}; report in {args.out}")
+    return 0
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("eval", help="evaluate a checkpoint on a NIR-VIS (or VIS .bin) benchmark")
+    p.add_argument("benchmark", choices=BENCHMARKS, help="benchmark name")
+    p.add_argument("--root", required=True, help="data set root in its native layout")
+    p.add_argument("--checkpoint", required=True, help="trained model checkpoint")
+    p.add_argument("--folds", default="all", help="'all' (default), '1,2', or 'dev' (CASIA)")
+    p.add_argument("--protocol", choices=["finetune", "zeroshot"], help="Oulu-CASIA test set (default finetune)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--aligned", dest="aligned", action="store_true", default=True,
+                   help="images are aligned 112x112 crops (default)")
+    g.add_argument("--align", dest="aligned", action="store_false",
+                   help="align raw images first (not implemented yet: exits 2)")
+    p.add_argument("--allow-missing", action="store_true", help="evaluate what exists; record missing files")
+    p.add_argument("--save-scores", action="store_true", help="save each fold's score matrix (.npz)")
+    p.add_argument("--vr-rule", default="interpolated", choices=["interpolated", "nearest"],
+                   help="VR@FAR rule shown in the report (both are stored)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--no-flip", action="store_true", help="no flip augmentation of features")
+    p.add_argument("--device", default="cpu", help="torch device of the model (default cpu)")
+    p.add_argument("--out", required=True, help="output directory for report.json/.md and plots")
+    p.set_defaults(func=cmd_eval)
+    return p
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="nirvis")
+    sub = parser.add_subparsers(dest="command", required=True)
+    register(sub)
+    args = parser.parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

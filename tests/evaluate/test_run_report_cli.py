@@ -1,0 +1,129 @@
+"""evaluate_benchmark end to end on the fixtures, the report files, and the CLI."""
+
+import json
+import shutil
+import types
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from nirvis.evaluate import cli as ecli
+from nirvis.evaluate import fixtures as F
+from nirvis.evaluate import metrics as M
+from nirvis.evaluate.benchmarks import ProtocolError
+from nirvis.evaluate.features import RandomProjection
+from nirvis.evaluate.run import evaluate_benchmark
+
+
+def test_casia_end_to_end_report_and_scores(casia_ds, model_fn, tmp_path):
+    root, exp = casia_ds
+    out = tmp_path / "rep"
+    r = evaluate_benchmark("casia", root, model_fn, folds="1,2", save_scores=True, out_dir=out)
+    assert [f["fold"] for f in r["folds"]] == ["1", "2"]
+    assert r["summary"]["rank1"]["mean"] == 1.0 and r["summary"]["rank1"]["n"] == 2
+    for f in r["folds"]:
+        assert (f["n_gallery"], f["n_probes"]) == (exp[f["fold"]]["gallery"], exp[f["fold"]]["probes"])
+        assert f["n_genuine"] == f["n_probes"] and f["n_impostor"] == f["n_probes"] * (f["n_gallery"] - 1)
+        # stored metrics equal metrics recomputed from the saved score matrix
+        z = np.load(out / f["scores_file"])
+        s, pl, gl = z["scores"], z["probe_labels"], z["gallery_labels"]
+        assert f["rank1"] == M.rank1(s, pl, gl)
+        assert f["vr@0.01"] == M.vr_at_far(s, pl, gl, fars=(0.01,))[0.01]
+        assert f["vr_nearest@0.001"] == M.vr_at_far(s, pl, gl, fars=(0.001,), rule="nearest")[0.001]
+        assert f["auc"] == pytest.approx(M.auc(s, pl, gl))
+    assert set(r["report_files"]) == {"report.json", "report.md", "roc.png", "det.png"}
+    doc = json.loads((out / "report.json").read_text())
+    assert doc["vr_rule"] == "interpolated" and doc["summary"]["rank1"]["mean"] == 1.0
+    md = (out / "report.md").read_text()
+    assert "VR rule: **interpolated**" in md and "DVG" in md and "| 1 | 4 | 12 |" in md and "6208" in md
+    for png in ("roc.png", "det.png"):
+        assert Image.open(out / png).size[0] > 100
+
+
+def test_weak_model_metrics_consistent(casia_ds, tmp_path):
+    root, _ = casia_ds
+    weak = RandomProjection(dim=2, pool=2, seed=5)  # a poor extractor: imperfect scores
+    r = evaluate_benchmark("casia", root, weak, folds=[3], vr_rule="nearest", save_scores=True, out_dir=tmp_path)
+    f = r["folds"][0]
+    z = np.load(tmp_path / f["scores_file"])
+    assert f["rank1"] == M.rank1(z["scores"], z["probe_labels"], z["gallery_labels"])
+    assert f["vr@0.01"] == f["vr_nearest@0.01"]
+    assert "VR rule: **nearest**" in (tmp_path / "report.md").read_text()
+
+
+@pytest.mark.parametrize("name", ["lamp_hq", "oulu", "buaa", "synthetic"])
+def test_other_benchmarks_end_to_end(name, lamp_ds, oulu_ds, buaa_ds, synthetic_ds, model_fn, tmp_path):
+    root, exp = {"lamp_hq": lamp_ds, "oulu": oulu_ds, "buaa": buaa_ds, "synthetic": synthetic_ds}[name]
+    kw = {"subjects": exp["subjects"], "protocol": "zeroshot"} if name == "oulu" else {}
+    folds = "1,2" if name == "lamp_hq" else "all"
+    r = evaluate_benchmark(name, root, model_fn, folds=folds, out_dir=tmp_path / "o", **kw)
+    assert r["summary"]["rank1"]["mean"] >= 0.9
+    assert (tmp_path / "o" / "report.md").is_file()
+    c = r["counts"][0]
+    if name == "oulu":
+        assert c["gallery"] == c["probes"] == 4 * exp["per_subject"]
+        assert "zero-shot" in (tmp_path / "o" / "report.md").read_text()
+    elif name == "lamp_hq":
+        assert len(r["folds"]) == 2 and c["gallery"] == exp["1"]["gallery"]
+        assert "VR@FAR=0.01%" in (tmp_path / "o" / "report.md").read_text()
+    else:
+        assert (c["gallery"], c["probes"]) == (exp["gallery"], exp["probes"])
+
+
+def test_vis_bin_benchmark(tmp_path, model_fn):
+    F.write_vis_bin(tmp_path / "data" / "lfw.bin", pairs=40)
+    r = evaluate_benchmark("lfw", tmp_path / "data", model_fn, out_dir=tmp_path / "o", save_scores=True)
+    assert r["summary"]["accuracy"]["mean"] >= 0.9 and r["summary"]["accuracy"]["n"] == 10
+    assert "Accuracy" in (tmp_path / "o" / "report.md").read_text()
+    assert (tmp_path / "o" / "scores_lfw.npz").is_file()
+
+
+def test_unreadable_and_unaligned_images(casia_ds, model_fn, tmp_path):
+    src, _ = casia_ds
+    root = tmp_path / "c"
+    shutil.copytree(src, root)
+    bad = sorted((root / "s1" / "NIR").rglob("*.bmp"))[0]
+    bad.write_bytes(b"junk")
+    with pytest.raises(ProtocolError, match="unreadable"):
+        evaluate_benchmark("casia", root, model_fn, folds="1")
+    r = evaluate_benchmark("casia", root, model_fn, folds="1", allow_missing=True, out_dir=tmp_path / "o")
+    assert r["unreadable"] == [str(bad)]
+    assert "unreadable" in (tmp_path / "o" / "report.md").read_text()
+    big = sorted((root / "s2" / "VIS").rglob("*.jpg"))[0]
+    Image.new("RGB", (250, 250)).save(big)
+    with pytest.raises(ProtocolError, match="not 112x112 aligned"):
+        evaluate_benchmark("casia", root, model_fn, folds="all", allow_missing=True)
+    with pytest.raises(NotImplementedError, match="alignment of raw images is not implemented"):
+        evaluate_benchmark("casia", root, model_fn, aligned=False)
+
+
+def test_protocol_argument_checks(casia_ds, model_fn):
+    with pytest.raises(ValueError, match="oulu only"):
+        evaluate_benchmark("casia", casia_ds[0], model_fn, protocol="zeroshot")
+    with pytest.raises(ValueError, match="unknown benchmark"):
+        evaluate_benchmark("nope", casia_ds[0], model_fn)
+
+
+def test_cli_without_checkpoint_loader(monkeypatch, casia_ds, tmp_path, capsys):
+    monkeypatch.setitem(__import__("sys").modules, "nirvis.train.checkpoint", types.ModuleType("stub"))
+    rc = ecli.main(["eval", "casia", "--root", str(casia_ds[0]), "--checkpoint", "x.pt", "--out", str(tmp_path)])
+    assert rc == 2
+    assert "load_embedding_model is not available" in capsys.readouterr().err
+
+
+def test_cli_runs_with_a_loader(monkeypatch, casia_ds, tmp_path, capsys):
+    stub = types.ModuleType("stub")
+    stub.load_embedding_model = lambda path, device="cpu": RandomProjection()
+    monkeypatch.setitem(__import__("sys").modules, "nirvis.train.checkpoint", stub)
+    out = tmp_path / "o"
+    rc = ecli.main(["eval", "casia", "--root", str(casia_ds[0]), "--checkpoint", "x.pt", "--folds", "1,2",
+                    "--save-scores", "--out", str(out)])
+    assert rc == 0, capsys.readouterr().err
+    assert "rank1 100.00" in capsys.readouterr().out
+    assert (out / "report.json").is_file() and (out / "scores_casia_2.npz").is_file()
+    rc = ecli.main(["eval", "casia", "--root", str(casia_ds[0]), "--checkpoint", "x.pt", "--align",
+                    "--out", str(out)])
+    assert rc == 2 and "not implemented" in capsys.readouterr().err
+    rc = ecli.main(["eval", "buaa", "--root", str(tmp_path / "missing"), "--checkpoint", "x.pt", "--out", str(out)])
+    assert rc == 2 and "BUAA" in capsys.readouterr().err
