@@ -29,7 +29,11 @@ demo: install
 	$(NIRVIS) render-dataset --out $(DEMO_OUT)/dataset --config configs/render/small.yaml --identities 64 --images-per-identity 4 --force
 	$(NIRVIS) verify $(DEMO_OUT)/dataset
 	$(NIRVIS) preview $(DEMO_OUT)/dataset --out $(DEMO_OUT)/dataset.png
-	@echo "demo: wrote $(DEMO_OUT)/identities (16 face assets) + identities.png, pairs.png, dataset/ (64 x 4 pairs) + dataset.png"
+	$(NIRVIS) render-dataset --out $(DEMO_OUT)/eval_set --config configs/render/small.yaml --identities 16 --images-per-identity 2 --seed 1 --force --quiet
+	rm -rf $(DEMO_OUT)/run $(DEMO_OUT)/eval
+	$(NIRVIS) train --config configs/train/tiny.yaml --data $(DEMO_OUT)/dataset --out $(DEMO_OUT)/run --steps 150 --quiet
+	$(NIRVIS) eval synthetic --root $(DEMO_OUT)/eval_set --checkpoint $(DEMO_OUT)/run --out $(DEMO_OUT)/eval
+	@echo "demo: identities/ + identities.png, pairs.png, dataset/ (64 x 4 pairs) + dataset.png, run/ (tiny model), eval/report.md (held-out synthetic identities)"
 
 test: install
 	$(PY) -m pytest -q

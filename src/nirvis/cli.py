@@ -212,9 +212,11 @@ def build_parser() -> argparse.ArgumentParser:
     from nirvis.evaluate.cli import register as register_evaluate
     from nirvis.reflectance.cli import register as register_reflectance
     from nirvis.shards.cli import register as register_shards
+    from nirvis.train.cli import register as register_train
 
     register_reflectance(sub)
     register_shards(sub)
+    register_train(sub)
     register_evaluate(sub)
     return parser
 

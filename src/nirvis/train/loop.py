@@ -1,0 +1,347 @@
+"""The training loop: one flat function driven by one ``TrainConfig`` (arcface_torch style).
+
+Stage I (``optim.stage1_epochs``): the backbone is frozen (eval mode, no gradient) and only the
+class weights learn from CE(CosFace). Stage II (``optim.stage2_epochs``): all parameters, loss =
+CE + ``loss.idmmd_weight`` * ID-MMD on the L2-normalised embeddings. SGD with momentum and weight
+decay; lr = ``optim.lr`` * ``optim.lr_gamma`` ** (epoch // ``optim.lr_step_epochs``) on the global
+epoch counter of the identity sampler. Epochs are passes over the streaming data.
+
+Outputs in ``RUN_DIR`` (see ``nirvis.train.checkpoint``): ``config.yaml``, ``log.csv`` (one row
+per step), TensorBoard events in ``tb/`` when tensorboard is importable, checkpoints every
+``run.checkpoint_every`` steps and at the end. ``resume=True`` continues from the latest
+checkpoint exactly (model, head, optimizer, sampler position, RNG state).
+
+Under ``torchrun`` (WORLD_SIZE > 1) the process group is initialised, shards are split by rank
+and backbone/head are wrapped in DistributedDataParallel; rank 0 writes logs and checkpoints.
+AMP (bf16 autocast) is used on CUDA only.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import queue
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterator, Optional, Sequence
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from nirvis.train.checkpoint import build_model, latest_checkpoint, load_pretrained, save_checkpoint
+from nirvis.train.config import TrainConfig, config_from_dict, dump_yaml
+from nirvis.train.lists import ImageList
+from nirvis.train.losses import id_mmd
+from nirvis.train.sampler import Batch, IdentityBatchSampler, ShardGroupSource
+
+LOG_FIELDS = ("step", "epoch", "stage", "lr", "ce", "idmmd", "loss", "images_per_s")
+#: Fields that may differ between the saved config and a resumed run.
+RESUMABLE_CHANGES = ("optim.max_steps", "run.progress", "run.device", "run.log_every", "run.checkpoint_every",
+                     "run.tensorboard", "data.prefetch", "run.amp")
+
+
+class TrainError(ValueError):
+    """A user-facing training error (bad data, a run directory in the way, ...)."""
+
+
+# ------------------------------------------------------------------------------ data
+
+
+def build_sources(cfg: TrainConfig, data: Sequence[str], rank: int = 0, world_size: int = 1
+                  ) -> tuple[list[Any], list[float], int]:
+    """(group sources, mixing weights, num_classes): each shard directory and each list gets a
+    label offset after the previous ones."""
+    from nirvis.shards.reader import count_pairs
+
+    group = max(cfg.data.vis_per_identity, cfg.data.nir_per_identity)
+    sources: list[Any] = []
+    weights: list[float] = []
+    offset = 0
+    for d in data:
+        try:
+            src = ShardGroupSource([d], group, offset, cfg.data.shuffle_buffer, rank, world_size)
+        except FileNotFoundError as exc:
+            raise TrainError(str(exc)) from None
+        n = src.num_classes()
+        if n == 0:
+            raise TrainError(f"{d}: no manifest.json (is it a complete render-dataset output?)")
+        sources.append(src)
+        weights.append(float(count_pairs([d])))
+        offset += n
+    for lst in cfg.data.lists:
+        il = ImageList(lst, cfg.data.list_root, cfg.data.vis_regex, cfg.data.nir_regex, offset, group)
+        if not il.by_label:
+            raise TrainError(f"{lst}: no identity has both VIS and NIR images")
+        sources.append(il)
+        weights.append(il.images / 2.0)
+        offset += il.num_classes()
+    if not sources:
+        raise TrainError("no training data (give --data DIR and/or data.lists)")
+    return sources, weights, offset
+
+
+def to_tensor(images: list[np.ndarray], modality: str, in_channels: int, mean: float, std: float) -> torch.Tensor:
+    """uint8 images -> float [N, C, H, W] in model input scale ((x / 255 - mean) / std).
+    Grey models take VIS as ITU-R 601 luma; RGB models take NIR replicated to 3 channels."""
+    a = np.stack(images).astype(np.float32) / 255.0
+    if a.ndim == 3:
+        a = a[..., None]
+    if in_channels == 1 and a.shape[-1] == 3:
+        a = a @ np.array([[0.299], [0.587], [0.114]], np.float32)
+    elif in_channels == 3 and a.shape[-1] == 1:
+        a = np.repeat(a, 3, axis=-1)
+    t = torch.from_numpy(np.ascontiguousarray(a.transpose(0, 3, 1, 2)))
+    return (t - mean) / std if (mean != 0.0 or std != 1.0) else t
+
+
+def _prefetch(it: Iterator[Batch], depth: int) -> Iterator[Batch]:
+    if depth <= 0:
+        yield from it
+        return
+    q: "queue.Queue[Any]" = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            for b in it:
+                while not stop.is_set():
+                    try:
+                        q.put(b, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer
+            q.put(exc)
+
+    t = threading.Thread(target=work, daemon=True, name="nirvis-train-loader")
+    t.start()
+    try:
+        while True:
+            b = q.get()
+            if isinstance(b, BaseException):
+                raise b
+            yield b
+    finally:
+        stop.set()
+
+
+# ------------------------------------------------------------------------------ helpers
+
+
+def lr_at(cfg: TrainConfig, epoch: int) -> float:
+    return cfg.optim.lr * cfg.optim.lr_gamma ** (epoch // cfg.optim.lr_step_epochs)
+
+
+def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for k in sorted(set(a) | set(b)):
+            out += _diff(a.get(k), b.get(k), f"{prefix}.{k}" if prefix else k)
+        return out
+    return [] if a == b else [prefix]
+
+
+class _Logger:
+    def __init__(self, run_dir: Path, enabled: bool, tensorboard: bool, resume_step: Optional[int]):
+        self.enabled = enabled
+        self.path = run_dir / "log.csv"
+        self.tb = None
+        if not enabled:
+            return
+        rows: list[dict[str, str]] = []
+        if resume_step is not None and self.path.is_file():
+            with open(self.path, newline="") as f:
+                rows = [r for r in csv.DictReader(f) if int(r["step"]) <= resume_step]
+        self.file = open(self.path, "w", newline="")
+        self.writer = csv.DictWriter(self.file, fieldnames=LOG_FIELDS)
+        self.writer.writeheader()
+        self.writer.writerows(rows)
+        self.file.flush()
+        if tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+                self.tb = SummaryWriter(str(run_dir / "tb"))
+            except ImportError:
+                self.tb = None
+
+    def log(self, row: dict[str, Any], to_tb: bool) -> None:
+        if not self.enabled:
+            return
+        self.writer.writerow({k: (f"{v:.9g}" if isinstance(v, float) else v) for k, v in row.items()})
+        self.file.flush()
+        if self.tb is not None and to_tb:
+            for k in ("lr", "ce", "idmmd", "loss", "images_per_s"):
+                self.tb.add_scalar(f"train/{k}", row[k], row["step"])
+
+    def close(self) -> None:
+        if self.enabled:
+            self.file.close()
+            if self.tb is not None:
+                self.tb.close()
+
+
+# ------------------------------------------------------------------------------ training
+
+
+def train(cfg: TrainConfig, data: Sequence[str], out: str | os.PathLike, resume: bool = False) -> dict[str, Any]:
+    """Train according to ``cfg`` on rendered shard directories ``data`` (plus ``cfg.data.lists``).
+
+    Returns a summary: run_dir, steps, epochs, last ce / idmmd, seconds, images_per_s, checkpoint.
+    Raises ``TrainError`` for user errors (missing data, an existing run without ``resume``, ...).
+    """
+    import yaml
+    from tqdm import tqdm
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if world > 1:
+        import torch.distributed as dist
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if cfg.run.device == "cuda" else "gloo")
+    if cfg.run.device == "cuda":
+        if not torch.cuda.is_available():
+            raise TrainError("run.device is cuda but CUDA is not available")
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    else:
+        device = torch.device("cpu")
+    main = rank == 0
+    run_dir = Path(out)
+    ckpt = latest_checkpoint(run_dir)
+    if resume:
+        if ckpt is None:
+            raise TrainError(f"{run_dir}: nothing to resume (no checkpoint)")
+        saved = config_from_dict(yaml.safe_load((run_dir / "config.yaml").read_text()))
+        diff = [d for d in _diff(saved.to_dict(), cfg.to_dict()) if d not in RESUMABLE_CHANGES]
+        if diff:
+            raise TrainError(f"{run_dir}: the config differs from the saved run in {', '.join(diff)} "
+                             "(only " + ", ".join(RESUMABLE_CHANGES) + " may change on --resume)")
+    elif ckpt is not None or (run_dir / "log.csv").exists():
+        raise TrainError(f"{run_dir}: already holds a training run (use --resume to continue it, or another --out)")
+    if main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.yaml").write_text(dump_yaml(cfg))
+
+    sources, weights, num_classes = build_sources(cfg, data, rank, world)
+    if cfg.head.num_classes:
+        if cfg.head.num_classes < num_classes:
+            raise TrainError(f"head.num_classes {cfg.head.num_classes} is below the data's {num_classes} labels")
+        num_classes = cfg.head.num_classes
+    torch.manual_seed(cfg.run.seed)
+    np.random.seed(cfg.run.seed % 2**32)
+    backbone, head = build_model(cfg, num_classes)
+    if cfg.model.pretrained and not resume:
+        load_pretrained(backbone, cfg.model.pretrained)
+    backbone.to(device), head.to(device)
+    dropout = nn.Dropout(cfg.model.dropout)
+    params = [{"params": [p for p in head.parameters() if p.requires_grad]},
+              {"params": [p for p in backbone.parameters() if p.requires_grad]}]
+    optimizer = torch.optim.SGD(params, lr=cfg.optim.lr, momentum=cfg.optim.momentum,
+                                weight_decay=cfg.optim.weight_decay)
+    sampler = IdentityBatchSampler(sources, cfg.data.identities_per_batch, cfg.data.vis_per_identity,
+                                   cfg.data.nir_per_identity, cfg.run.seed, weights)
+    step = 0
+    if resume:
+        from safetensors.torch import load_file
+
+        tensors = load_file(str(ckpt / "model.safetensors"), device=str(device))
+        backbone.load_state_dict({k[9:]: v for k, v in tensors.items() if k.startswith("backbone.")})
+        head.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("head.")})
+        state = torch.load(ckpt / "state.pt", map_location="cpu", weights_only=False)
+        optimizer.load_state_dict(state["optimizer"])
+        sampler.load_state_dict(state["sampler"])
+        torch.set_rng_state(state["torch_rng"])
+        if device.type == "cuda" and state.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(state["cuda_rng"], device)
+        step = int(state["step"])
+    bb_train, hd_train = backbone, head
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+        ids = [device.index] if device.type == "cuda" else None
+        bb_train, hd_train = DDP(backbone, device_ids=ids), DDP(head, device_ids=ids)
+
+    total_epochs = cfg.optim.stage1_epochs + cfg.optim.stage2_epochs
+    max_steps = cfg.optim.max_steps or None
+    logger = _Logger(run_dir, main, cfg.run.tensorboard, step if resume else None)
+    use_amp = device.type == "cuda" and cfg.run.amp
+    config_yaml = dump_yaml(cfg)
+    sampler_state = sampler.state_dict()
+    last: dict[str, Any] = {}
+    images_done, t_start = 0, time.perf_counter()
+    bar = tqdm(total=max_steps, initial=step, unit="step", desc="train", disable=not (main and cfg.run.progress),
+               dynamic_ncols=True)
+
+    def checkpoint() -> Path:
+        state = {"optimizer": optimizer.state_dict(), "sampler": sampler_state, "torch_rng": torch.get_rng_state(),
+                 "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None, "step": step}
+        return save_checkpoint(run_dir, step, backbone, head, state, config_yaml)
+
+    saved_at = None
+    batches = _prefetch(iter(sampler), cfg.data.prefetch)
+    try:
+        t_prev = time.perf_counter()
+        while max_steps is None or step < max_steps:
+            batch = next(batches)
+            epoch = batch.state["epoch"]
+            if epoch >= total_epochs:
+                break
+            stage = 1 if epoch < cfg.optim.stage1_epochs else 2
+            lr = lr_at(cfg, epoch)
+            for g in optimizer.param_groups:
+                g["lr"] = lr
+            m = cfg.data
+            x = torch.cat([to_tensor(batch.vis, "vis", cfg.model.in_channels, m.mean, m.std),
+                           to_tensor(batch.nir, "nir", cfg.model.in_channels, m.mean, m.std)]).to(device)
+            lv = torch.from_numpy(batch.labels_vis).to(device)
+            ln = torch.from_numpy(batch.labels_nir).to(device)
+            labels = torch.cat([lv, ln])
+            nv = lv.shape[0]
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+                if stage == 1:
+                    bb_train.eval()
+                    with torch.no_grad():
+                        feats = bb_train(x)
+                else:
+                    bb_train.train()
+                    feats = bb_train(x)
+            feats = feats.float()
+            ce = F.cross_entropy(hd_train(dropout(feats), labels), labels)
+            if stage == 2 and cfg.loss.idmmd != "none":
+                emb = F.normalize(feats, dim=1)
+                mmd = id_mmd(emb[:nv], emb[nv:], lv, ln, kind=cfg.loss.idmmd)
+                loss = ce + cfg.loss.idmmd_weight * mmd
+            else:
+                mmd = torch.zeros((), device=device)
+                loss = ce
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            step += 1
+            sampler_state = batch.state
+            now = time.perf_counter()
+            ips = x.shape[0] * world / max(now - t_prev, 1e-9)
+            t_prev = now
+            images_done += x.shape[0] * world
+            last = {"step": step, "epoch": epoch, "stage": stage, "lr": lr, "ce": float(ce.detach()), "idmmd": float(mmd.detach()),
+                    "loss": float(loss.detach()), "images_per_s": ips}
+            logger.log(last, step % cfg.run.log_every == 0)
+            bar.update(1)
+            if step % cfg.run.log_every == 0 or step == 1:
+                bar.set_postfix(stage=stage, ce=f"{last['ce']:.3f}", idmmd=f"{last['idmmd']:.4f}", img_s=f"{ips:.0f}")
+            if main and step % cfg.run.checkpoint_every == 0:
+                saved_at = checkpoint()
+    finally:
+        bar.close()
+        logger.close()
+    if main and (saved_at is None or not saved_at.name.endswith(f"{step:08d}")):
+        saved_at = checkpoint()
+    seconds = time.perf_counter() - t_start
+    return {"run_dir": str(run_dir), "steps": step, "epoch": sampler_state["epoch"], "last": last,
+            "num_classes": num_classes, "seconds": seconds, "images_per_s": images_done / max(seconds, 1e-9),
+            "checkpoint": str(saved_at) if saved_at else None}
