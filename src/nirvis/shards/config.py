@@ -117,7 +117,7 @@ class RenderDatasetConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON/YAML-ready dict (tuples as lists); ``config_from_dict`` inverts it."""
-        return _plain(dataclasses.asdict(self))
+        return to_plain(dataclasses.asdict(self))
 
     def data_dict(self) -> dict[str, Any]:
         """``to_dict`` without the execution-only fields (what decides the bytes)."""
@@ -130,11 +130,12 @@ class RenderDatasetConfig:
         return dataclasses.replace(self, **changes)
 
 
-def _plain(v: Any) -> Any:
+def to_plain(v: Any) -> Any:
+    """Nested dicts/lists/tuples -> dicts and lists (YAML/JSON-ready; tuples become lists)."""
     if isinstance(v, dict):
-        return {k: _plain(x) for k, x in v.items()}
+        return {k: to_plain(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
-        return [_plain(x) for x in v]
+        return [to_plain(x) for x in v]
     return v
 
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
+from nirvis.shards.config import to_plain
+
 
 class TrainConfigError(ValueError):
     """An invalid training config; the message names the field."""
@@ -90,7 +92,7 @@ class TrainConfig:
     run: RunConfig = field(default_factory=RunConfig)
 
     def to_dict(self) -> dict[str, Any]:
-        return _plain(dataclasses.asdict(self))
+        return to_plain(dataclasses.asdict(self))
 
 
 _CHOICES = {
@@ -106,14 +108,6 @@ _POSITIVE = ("model.width", "head.s", "optim.lr", "data.identities_per_batch", "
 _NON_NEGATIVE = ("model.embedding_size", "head.m", "head.num_classes", "loss.idmmd_weight", "data.shuffle_buffer",
                  "data.prefetch", "optim.momentum", "optim.weight_decay", "optim.stage1_epochs",
                  "optim.stage2_epochs", "optim.max_steps", "run.seed")
-
-
-def _plain(v: Any) -> Any:
-    if isinstance(v, dict):
-        return {k: _plain(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_plain(x) for x in v]
-    return v
 
 
 def _convert(value: Any, tp: Any, path: str) -> Any:
