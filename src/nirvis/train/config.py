@@ -83,6 +83,28 @@ class RunConfig:
 
 
 @dataclass(frozen=True)
+class FinetuneConfig:
+    """Fine-tuning a (pretrained) backbone on a new domain.
+
+    freeze: backbone parameter-name prefixes kept frozen in stage II (e.g. ["conv1", "layer1"]);
+        they unfreeze after ``unfreeze_epoch`` epochs of stage II (-1: frozen throughout).
+    head_warmup_steps: the first steps train the head only (on top of ``optim.stage1_epochs``).
+    init_head_from_means: before training, set every class weight to the normalised mean
+        embedding of its identity's training images under the initial backbone (the
+        regularised fine-tune in the spirit of "Rethinking the Domain Gap in Near-infrared Face
+        Recognition", CVPRW 2024: the classifier starts where the features already are).
+    l2sp_weight: weight of an L2-SP penalty ||theta - theta_0||^2 on the backbone (Li et al. 2018),
+        keeping the fine-tuned weights near the starting point (0: off).
+    """
+
+    freeze: tuple[str, ...] = ()
+    unfreeze_epoch: int = -1
+    head_warmup_steps: int = 0
+    init_head_from_means: bool = False
+    l2sp_weight: float = 0.0
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     head: HeadConfig = field(default_factory=HeadConfig)
@@ -90,6 +112,7 @@ class TrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return to_plain(dataclasses.asdict(self))
@@ -105,7 +128,7 @@ _CHOICES = {
 _POSITIVE = ("model.width", "head.s", "optim.lr", "data.identities_per_batch", "data.vis_per_identity",
              "data.nir_per_identity", "data.std", "optim.lr_gamma", "optim.lr_step_epochs", "run.log_every",
              "run.checkpoint_every")
-_NON_NEGATIVE = ("model.embedding_size", "head.m", "head.num_classes", "loss.idmmd_weight", "data.shuffle_buffer",
+_NON_NEGATIVE = ("finetune.head_warmup_steps", "finetune.l2sp_weight", "model.embedding_size", "head.m", "head.num_classes", "loss.idmmd_weight", "data.shuffle_buffer",
                  "data.prefetch", "optim.momentum", "optim.weight_decay", "optim.stage1_epochs",
                  "optim.stage2_epochs", "optim.max_steps", "run.seed")
 

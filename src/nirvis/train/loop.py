@@ -188,6 +188,49 @@ class _Logger:
 # ------------------------------------------------------------------------------ training
 
 
+@torch.no_grad()
+def init_head_from_means(backbone: nn.Module, head: nn.Module, sources, cfg: TrainConfig, device: torch.device,
+                         weights=None) -> int:
+    """Set each class weight to the normalised mean embedding of its identity (identity-paired
+    batches, VIS and NIR images alike, until every class was seen or after 4 epochs: an epoch's
+    leftover identities that cannot fill a batch are dropped by the sampler). Returns how many
+    classes were set; classes never seen keep their initial weights."""
+    sampler = IdentityBatchSampler(sources, cfg.data.identities_per_batch, cfg.data.vis_per_identity,
+                                   cfg.data.nir_per_identity, cfg.run.seed + 1, weights)
+    sums = torch.zeros_like(head.weight)
+    counts = torch.zeros(head.weight.shape[0], device=head.weight.device)
+    was_training = backbone.training
+    backbone.eval()
+    m = cfg.data
+    for batch in sampler:
+        if batch.state["epoch"] >= 4 or (batch.state["epoch"] >= 1 and bool((counts > 0).all())):
+            break
+        x = torch.cat([to_tensor(batch.vis, "vis", cfg.model.in_channels, m.mean, m.std),
+                       to_tensor(batch.nir, "nir", cfg.model.in_channels, m.mean, m.std)]).to(device)
+        labels = torch.from_numpy(np.concatenate([batch.labels_vis, batch.labels_nir])).to(device).long()
+        feats = F.normalize(backbone(x).float(), dim=1)
+        sums.index_add_(0, labels, feats)
+        counts.index_add_(0, labels, torch.ones_like(labels, dtype=counts.dtype))
+    backbone.train(was_training)
+    seen = counts > 0
+    head.weight[seen] = F.normalize(sums[seen], dim=1).to(head.weight.dtype)
+    return int(seen.sum())
+
+
+def _starting_point(run_dir: Path, backbone: nn.Module, resume: bool, main: bool) -> dict[str, torch.Tensor]:
+    """theta_0 for L2-SP: saved once in the run directory, reloaded on resume."""
+    from safetensors.torch import load_file, save_file
+
+    path = run_dir / "theta0.safetensors"
+    if resume and path.is_file():
+        dev = next(backbone.parameters()).device
+        return {k: v.to(dev) for k, v in load_file(str(path)).items()}
+    theta0 = {n: p.detach().clone() for n, p in backbone.named_parameters()}
+    if main:
+        save_file({k: v.contiguous().cpu() for k, v in theta0.items()}, str(path))
+    return theta0
+
+
 def train(cfg: TrainConfig, data: Sequence[str], out: str | os.PathLike, resume: bool = False) -> dict[str, Any]:
     """Train according to ``cfg`` on rendered shard directories ``data`` (plus ``cfg.data.lists``).
 
@@ -239,6 +282,15 @@ def train(cfg: TrainConfig, data: Sequence[str], out: str | os.PathLike, resume:
     if cfg.model.pretrained and not resume:
         load_pretrained(backbone, cfg.model.pretrained)
     backbone.to(device), head.to(device)
+    ft = cfg.finetune
+    if ft.init_head_from_means and not resume:
+        init_head_from_means(backbone, head, sources, cfg, device, weights)
+    theta0 = None
+    if ft.l2sp_weight > 0:
+        theta0 = _starting_point(run_dir, backbone, resume, main)
+    frozen = [p for n, p in backbone.named_parameters() if any(n.startswith(f) for f in ft.freeze)]
+    if ft.freeze and not frozen:
+        raise TrainError(f"finetune.freeze: no backbone parameter starts with any of {list(ft.freeze)}")
     dropout = nn.Dropout(cfg.model.dropout)
     params = [{"params": [p for p in head.parameters() if p.requires_grad]},
               {"params": [p for p in backbone.parameters() if p.requires_grad]}]
@@ -291,7 +343,10 @@ def train(cfg: TrainConfig, data: Sequence[str], out: str | os.PathLike, resume:
             epoch = batch.state["epoch"]
             if epoch >= total_epochs:
                 break
-            stage = 1 if epoch < cfg.optim.stage1_epochs else 2
+            stage = 1 if epoch < cfg.optim.stage1_epochs or step < ft.head_warmup_steps else 2
+            keep_frozen = stage == 2 and (ft.unfreeze_epoch < 0 or epoch - cfg.optim.stage1_epochs < ft.unfreeze_epoch)
+            for p in frozen:
+                p.requires_grad_(not keep_frozen)
             lr = lr_at(cfg, epoch)
             for g in optimizer.param_groups:
                 g["lr"] = lr
@@ -319,6 +374,8 @@ def train(cfg: TrainConfig, data: Sequence[str], out: str | os.PathLike, resume:
             else:
                 mmd = torch.zeros((), device=device)
                 loss = ce
+            if theta0 is not None and stage == 2:
+                loss = loss + ft.l2sp_weight * sum(((p - theta0[n]) ** 2).sum() for n, p in backbone.named_parameters())
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

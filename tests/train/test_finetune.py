@@ -1,0 +1,60 @@
+"""Fine-tuning options: frozen stages, head warm-up, class weights from identity means, L2-SP."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from train_helpers import tiny_config
+
+from nirvis.train.checkpoint import build_model, load_trained
+from nirvis.train.loop import TrainError, build_sources, init_head_from_means, to_tensor, train
+from nirvis.train.sampler import IdentityBatchSampler
+
+
+def test_class_weights_start_at_identity_means(tiny_data):
+    cfg = tiny_config()
+    sources, weights, n = build_sources(cfg, [str(tiny_data)])
+    torch.manual_seed(0)
+    backbone, head = build_model(cfg, n)
+    set_ = init_head_from_means(backbone, head, sources, cfg, torch.device("cpu"), weights)
+    assert set_ == n
+    # every weight is the unit mean direction of its identity: a training image's nearest class
+    # weight is its own identity far more often than chance
+    backbone.eval()
+    hits = total = 0
+    sampler = IdentityBatchSampler(sources, cfg.data.identities_per_batch, 2, 2, 5, weights)
+    for batch in sampler:
+        if batch.state["epoch"] >= 1:
+            break
+        x = torch.cat([to_tensor(batch.vis, "vis", 1, 0.0, 1.0), to_tensor(batch.nir, "nir", 1, 0.0, 1.0)])
+        labels = torch.cat([torch.from_numpy(batch.labels_vis), torch.from_numpy(batch.labels_nir)])
+        with torch.no_grad():
+            cos = F.normalize(backbone(x), dim=1) @ F.normalize(head.weight, dim=1).T
+        hits += int((cos.argmax(1) == labels).sum())
+        total += len(labels)
+    assert torch.allclose(head.weight.norm(dim=1), torch.ones(n), atol=1e-5)
+    assert hits / total > 2.0 / n
+
+
+def test_frozen_prefixes_stay_fixed_and_warmup_trains_the_head_first(tiny_data, tmp_path):
+    cfg = tiny_config(**{"finetune.freeze": ["conv1"], "finetune.head_warmup_steps": 2, "optim.max_steps": 4,
+                         "finetune.l2sp_weight": 0.01})
+    torch.manual_seed(cfg.run.seed)
+    init_bb, _ = build_model(cfg, 6)
+    train(cfg, [str(tiny_data)], tmp_path / "ft")
+    bb, _, saved = load_trained(tmp_path / "ft")
+    assert saved.finetune.freeze == ("conv1",)
+    changed = {k: not torch.equal(v, init_bb.state_dict()[k]) for k, v in bb.state_dict().items()
+               if k.endswith("weight")}
+    assert not any(v for k, v in changed.items() if k.startswith("conv1"))
+    assert any(v for k, v in changed.items() if not k.startswith("conv1"))
+    rows = (tmp_path / "ft" / "log.csv").read_text().splitlines()[1:]
+    stages = [r.split(",")[2] for r in rows]
+    assert stages[:2] == ["1", "1"] and stages[2:] == ["2", "2"]
+    assert (tmp_path / "ft" / "theta0.safetensors").is_file()
+
+
+def test_unknown_freeze_prefix_is_refused(tiny_data, tmp_path):
+    with pytest.raises(TrainError, match="finetune.freeze"):
+        train(tiny_config(**{"finetune.freeze": ["no_such_layer"]}), [str(tiny_data)], tmp_path / "bad")
