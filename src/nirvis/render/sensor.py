@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from nirvis.reflectance.sensors import XYZ_TO_LINEAR_SRGB
+from nirvis.reflectance.sensors import srgb_to_linear as _srgb_decode
 from nirvis.reflectance.spectra import cie_1931_cmf
 from nirvis.render.camera import _FLOAT_DTYPES, _check_shape, _per_batch
 
@@ -162,8 +163,7 @@ def srgb_to_linear(x: torch.Tensor) -> torch.Tensor:
     if not isinstance(x, torch.Tensor) or x.dtype not in _FLOAT_DTYPES:
         raise ValueError(f"x: expected a floating-point tensor, got {type(x).__name__}"
                          f"{'' if not isinstance(x, torch.Tensor) else ' of dtype ' + str(x.dtype)}")
-    power = ((x.clamp_min(0.04045) + 0.055) / 1.055) ** 2.4
-    return torch.where(x <= 0.04045, x / 12.92, power)
+    return _srgb_decode(x)  # the reflectance stage's IEC 61966-2-1 decoder (same formula, unclipped)
 
 
 def color_temperature_rgb(kelvin: Any, locus: str = "planckian") -> torch.Tensor:
