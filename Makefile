@@ -21,6 +21,8 @@ $(VENV)/.installed: pyproject.toml constraints.txt | system-deps
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -c constraints.txt -e '.[test]'
+	# face landmarks for `nirvis eval --align`; --no-deps: its light deps come with the [align] extra
+	$(PY) -m pip install -q -c constraints.txt --no-deps mediapipe==0.10.14
 	touch $@
 
 demo: install

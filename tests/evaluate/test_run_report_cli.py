@@ -92,10 +92,8 @@ def test_unreadable_and_unaligned_images(casia_ds, model_fn, tmp_path):
     assert "unreadable" in (tmp_path / "o" / "report.md").read_text()
     big = sorted((root / "s2" / "VIS").rglob("*.jpg"))[0]
     Image.new("RGB", (250, 250)).save(big)
-    with pytest.raises(ProtocolError, match="not 112x112 aligned"):
+    with pytest.raises(ProtocolError, match="not 112x112 aligned.*--align"):
         evaluate_benchmark("casia", root, model_fn, folds="all", allow_missing=True)
-    with pytest.raises(NotImplementedError, match="alignment of raw images is not implemented"):
-        evaluate_benchmark("casia", root, model_fn, aligned=False)
 
 
 def test_protocol_argument_checks(casia_ds, model_fn):
@@ -122,8 +120,5 @@ def test_cli_runs_with_a_loader(monkeypatch, casia_ds, tmp_path, capsys):
     assert rc == 0, capsys.readouterr().err
     assert "rank1 100.00" in capsys.readouterr().out
     assert (out / "report.json").is_file() and (out / "scores_casia_2.npz").is_file()
-    rc = ecli.main(["eval", "casia", "--root", str(casia_ds[0]), "--checkpoint", "x.pt", "--align",
-                    "--out", str(out)])
-    assert rc == 2 and "not implemented" in capsys.readouterr().err
     rc = ecli.main(["eval", "buaa", "--root", str(tmp_path / "missing"), "--checkpoint", "x.pt", "--out", str(out)])
     assert rc == 2 and "BUAA" in capsys.readouterr().err

@@ -30,16 +30,19 @@ def load_model(checkpoint: str, device: str) -> Callable:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from nirvis.evaluate.align import AlignmentError
     from nirvis.evaluate.benchmarks.base import ProtocolError
     from nirvis.evaluate.run import evaluate_benchmark
 
     try:
         model_fn = load_model(args.checkpoint, args.device)
         res = evaluate_benchmark(args.benchmark, args.root, model_fn, folds=args.folds, protocol=args.protocol,
-                                 aligned=args.aligned, allow_missing=args.allow_missing,
+                                 aligned=args.aligned, align_fallback=args.align_fallback,
+                                 align_cache=None if args.no_align_cache else (args.align_cache or "default"),
+                                 allow_missing=args.allow_missing,
                                  save_scores=args.save_scores, out_dir=args.out, batch_size=args.batch_size,
                                  flip=not args.no_flip, device=args.device, vr_rule=args.vr_rule)
-    except (EvalError, ProtocolError, FileNotFoundError, ValueError, NotImplementedError) as exc:
+    except (EvalError, ProtocolError, AlignmentError, FileNotFoundError, ValueError) as exc:
         print(f"nirvis eval: error: {exc}", file=sys.stderr)
         return 2
     summ = res["summary"]
@@ -60,7 +63,13 @@ def register(subparsers) -> argparse.ArgumentParser:
     g.add_argument("--aligned", dest="aligned", action="store_true", default=True,
                    help="images are aligned 112x112 crops (default)")
     g.add_argument("--align", dest="aligned", action="store_false",
-                   help="align raw images first (not implemented yet: exits 2)")
+                   help="detect faces in raw images, take 5 landmarks and warp to the ArcFace crop (mediapipe)")
+    p.add_argument("--align-fallback", default="center", choices=["center", "drop", "error"],
+                   help="--align: images with no face found: resize the central square (default), leave them "
+                        "out, or stop; all are listed in the report")
+    p.add_argument("--align-cache", metavar="DIR",
+                   help="--align: crop cache (default ~/.cache/nirvis/aligned/<benchmark>-<root hash>)")
+    p.add_argument("--no-align-cache", action="store_true", help="--align: do not read or write the crop cache")
     p.add_argument("--allow-missing", action="store_true", help="evaluate what exists; record missing files")
     p.add_argument("--save-scores", action="store_true", help="save each fold's score matrix (.npz)")
     p.add_argument("--vr-rule", default="interpolated", choices=["interpolated", "nearest"],

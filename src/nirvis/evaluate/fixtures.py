@@ -3,11 +3,14 @@
 Images are synthetic with known identities: each subject has a smooth random pattern; a VIS
 image is a tinted RGB version, a NIR image a grey version with another tone curve, each image
 with its own small noise and shift (or, in ``write_synthetic(render=True)``, faces rendered by
-``nirvis.render.pair``). Every writer returns a dict of the counts the loader must find.
+``nirvis.render.pair``). ``write_casia(faces=True)`` and ``write_buaa(faces=True)`` write raw,
+unaligned camera-like frames of rendered faces instead (``raw_face_image``), for the
+``--align`` path. Every writer returns a dict of the counts the loader must find.
 """
 
 from __future__ import annotations
 
+import functools
 import pickle
 from pathlib import Path
 from typing import Optional, Sequence
@@ -36,6 +39,46 @@ def subject_image(subject: int, index: int, modality: str, seed: int = 0) -> np.
     return np.clip(np.rint(img), 0, 255).astype(np.uint8)
 
 
+RAW_FRAME = (240, 320)  # (H, W) of raw fixture frames: the benchmarks' 4:3 captures, scaled down
+
+
+@functools.lru_cache(maxsize=8)
+def _prepared_face(seed: int, subject: int):
+    from nirvis.render.pair import prepare_procedural_face
+
+    return prepare_procedural_face(seed, subject, resolution=128)
+
+
+def raw_face_image(subject: int, index: int, modality: str, seed: int = 0,
+                   frame: tuple[int, int] = RAW_FRAME) -> tuple[np.ndarray, np.ndarray]:
+    """A raw, unaligned camera-like frame of procedural identity ``subject`` and its true landmarks.
+
+    The face is rendered at ``frame``'s height (random pose, lighting, sensor of the default
+    SampleSpace), then widened to ``frame`` by mirroring the render's borders, with a random
+    horizontal offset, so the face is off centre and the crop must be found.
+
+    Returns:
+        (uint8 [H, W, 3] RGB for VIS or [H, W] for NIR; float64 [5, 2] landmarks in OpenCV
+        pixel convention (pixel centres at integers), insightface order).
+    """
+    import cv2
+
+    from nirvis.render.pair import SampleSpace, pair_seed, render_pair, sample_params
+
+    h, w = frame
+    params = sample_params(SampleSpace(raw_resolution=h), pair_seed(seed, subject, 2 * index + (modality == "NIR")))
+    out = render_pair(_prepared_face(seed, subject), params, align=False)
+    img = (out.vis if modality == "VIS" else out.nir)[0].numpy()
+    pts = (out.vis_landmarks5 if modality == "VIS" else out.nir_landmarks5)[0].numpy().astype(np.float64) - 0.5
+    left = int(np.random.default_rng([seed, subject, index, 11]).integers(0, w - h + 1))
+    img = cv2.copyMakeBorder(img, 0, 0, left, w - h - left, cv2.BORDER_REFLECT_101)
+    return img, pts + np.array([left, 0.0])
+
+
+def _image(subject: int, index: int, modality: str, faces: bool) -> np.ndarray:
+    return raw_face_image(subject, index, modality)[0] if faces else subject_image(subject, index, modality)
+
+
 def _write(path: Path, img: np.ndarray) -> None:
     import cv2
 
@@ -51,10 +94,11 @@ def _lines(path: Path, rows: Sequence[str], crlf: bool = False) -> None:
 
 
 def write_casia(root, subjects: int = 6, test_subjects: int = 4, vis_per_subject: int = 2,
-                nir_per_subject: int = 3) -> dict:
+                nir_per_subject: int = 3, faces: bool = False) -> dict:
     """CASIA NIR-VIS 2.0 layout: ``s{1,2}/VIS|NIR/<id>/<nnn>.jpg|bmp`` + ``protocols/`` lists of
     View 2 folds 1..10 and dev (backslash entries, CRLF). Fold k tests ``test_subjects``
-    subjects starting at subject k-1 (cyclically); dev starts at subject 0."""
+    subjects starting at subject k-1 (cyclically); dev starts at subject 0. ``faces``: raw
+    frames of rendered faces (``raw_face_image``) instead of aligned-size patterns."""
     root = Path(root)
     ids = [10001 + s for s in range(subjects)]
     vis, nir = {}, {}
@@ -63,9 +107,9 @@ def write_casia(root, subjects: int = 6, test_subjects: int = 4, vis_per_subject
         vis[sid] = [f"{sess}\\VIS\\{sid}\\{i + 1:03d}.jpg" for i in range(vis_per_subject)]
         nir[sid] = [f"{sess}\\NIR\\{sid}\\{i + 1:03d}.bmp" for i in range(nir_per_subject)]
         for i, e in enumerate(vis[sid]):
-            _write(root / e.replace("\\", "/"), subject_image(s, i, "VIS"))
+            _write(root / e.replace("\\", "/"), _image(s, i, "VIS", faces))
         for i, e in enumerate(nir[sid]):
-            _write(root / e.replace("\\", "/"), subject_image(s, i, "NIR"))
+            _write(root / e.replace("\\", "/"), _image(s, i, "NIR", faces))
     expected = {}
     for k in [str(i) for i in range(1, 11)] + ["dev"]:
         start = 0 if k == "dev" else int(k) - 1
@@ -118,10 +162,10 @@ def write_oulu(root, subjects: int = 4, frames: int = 9, illuminations: Sequence
 
 
 def write_buaa(root, test_subjects: int = 4, train_subjects: int = 50, vis_per_subject: int = 2,
-               nir_per_subject: int = 3, lists: bool = False) -> dict:
+               nir_per_subject: int = 3, lists: bool = False, faces: bool = False) -> dict:
     """BUAA-VisNir layout ``VIS/<n>/<k>.bmp`` + ``NIR/<n>/<k>.bmp`` (subjects 1..; the first
     ``train_subjects`` are empty training folders), or with ``lists`` also
-    ``protocols/vis_gallery.txt`` / ``nir_probe.txt``."""
+    ``protocols/vis_gallery.txt`` / ``nir_probe.txt``. ``faces``: raw frames of rendered faces."""
     root = Path(root)
     for s in range(1, train_subjects + 1):
         (root / "VIS" / str(s)).mkdir(parents=True, exist_ok=True)
@@ -130,10 +174,10 @@ def write_buaa(root, test_subjects: int = 4, train_subjects: int = 50, vis_per_s
     g_rows, p_rows = [], []
     for j, t in enumerate(test):
         for i in range(vis_per_subject):
-            _write(root / "VIS" / t / f"{i + 1}.bmp", subject_image(j, i, "VIS"))
+            _write(root / "VIS" / t / f"{i + 1}.bmp", _image(j, i, "VIS", faces))
         g_rows.append(f"VIS/{t}/1.bmp {t}")
         for i in range(nir_per_subject):
-            _write(root / "NIR" / t / f"{i + 1}.bmp", subject_image(j, i, "NIR"))
+            _write(root / "NIR" / t / f"{i + 1}.bmp", _image(j, i, "NIR", faces))
             p_rows.append(f"NIR/{t}/{i + 1}.bmp {t}")
     if lists:
         _lines(root / "protocols" / "vis_gallery.txt", g_rows)

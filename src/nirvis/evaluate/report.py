@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 from statistics import NormalDist
 from typing import Any
@@ -108,9 +109,53 @@ def markdown(results: dict) -> str:
         miss, unr = results.get("missing", []), results.get("unreadable", [])
         lines += [f"**Incomplete data:** {len(miss)} missing and {len(unr)} unreadable file(s) were left out "
                   f"(allow_missing); first: {(miss + unr)[:5]}", ""]
+    al = results.get("alignment")
+    if al:
+        lines += _alignment_lines(al)
     if results.get("notes"):
         lines += [f"Notes: {results['notes']}", ""]
     return "\n".join(lines)
+
+
+FALLBACK_TEXT = {
+    "center": "the central square of the image was resized to 112x112 (face assumed centred)",
+    "drop": "the image was left out of the evaluation",
+    "error": "the evaluation stops",
+}
+
+
+def _alignment_lines(al: dict) -> list[str]:
+    lines = ["## Alignment of raw images", "",
+             f"Detector {al['detector']} (5 points: iris centres, nose tip, mouth corners), similarity warp to the "
+             f"ArcFace 112x112 template; alignment version {al['align_version']}; "
+             f"{al['cached']} of {al['images']} image(s) from the cache `{al.get('cache_dir')}`.", "",
+             "| modality | images | detected | after CLAHE | after padding | no face |", "|---|---|---|---|---|---|"]
+    for mod, c in al["by_modality"].items():
+        lines.append(f"| {mod} | {c['images']} | {c['detected']} | {c['enhanced']} | {c['padded']} | "
+                     f"{c['no_face_total']} |")
+    lines.append("")
+    missed = [(mod, c) for mod, c in al["by_modality"].items() if c["no_face_total"]]
+    if missed:
+        lines += [f"No face found (policy `{al['fallback_policy']}`: {FALLBACK_TEXT[al['fallback_policy']]}):", ""]
+        for mod, c in missed:
+            more = c["no_face_total"] - len(c["no_face"])
+            lines.append(f"- {mod}: " + ", ".join(f"`{k}`" for k in c["no_face"]) + (f" and {more} more" if more else ""))
+        lines.append("")
+    lines += ["Landmarks of every image: `alignment.tsv`; example crops: `alignment_examples.png`.", ""]
+    return lines
+
+
+def write_alignment_sheet(aligner, out_dir, name: str = "alignment_examples.png") -> str:
+    """A contact sheet of example crops (per modality: detected faces, then no-face fallbacks)."""
+    from PIL import Image
+
+    from nirvis.faces.preview import contact_sheet, save_image_atomic
+
+    ex = sorted(aligner.examples, key=lambda e: (e[0].modality, e[0].method == "fallback"))
+    tiles = [Image.fromarray(crop) for _, crop in ex]
+    labels = [f"{r.modality} {'no face' if r.method == 'fallback' else r.method}" for r, _ in ex]
+    save_image_atomic(contact_sheet(tiles, columns=8, labels=labels), Path(out_dir) / name)
+    return name
 
 
 def _plots(results: dict, out: Path) -> list[str]:
@@ -168,12 +213,18 @@ def _plots(results: dict, out: Path) -> list[str]:
     return files
 
 
+def _write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
 def write_report(results: dict, out_dir) -> list[str]:
     """Write ``report.json``, ``report.md`` and (NIR-VIS benchmarks) ``roc.png`` + ``det.png`` to
     ``out_dir``; returns the file names."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     doc = {k: v for k, v in results.items() if k != "report_files"}
-    (out / "report.json").write_text(json.dumps(_jsonable(doc), indent=1, allow_nan=False) + "\n", encoding="utf-8")
-    (out / "report.md").write_text(markdown(results), encoding="utf-8")
+    _write_text_atomic(out / "report.json", json.dumps(_jsonable(doc), indent=1, allow_nan=False) + "\n")
+    _write_text_atomic(out / "report.md", markdown(results))
     return ["report.json", "report.md"] + _plots(results, out)

@@ -4,8 +4,8 @@
     >>> res = evaluate_benchmark("casia", "/data/NIR-VIS-2.0", model_fn, out_dir="eval/casia")
     >>> res["summary"]["rank1"]          # {"mean": ..., "std": ..., "n": 10}
 
-Images must be pre-aligned 112x112 crops (``aligned=True``, the reference's input). Aligning
-raw images (``aligned=False``) is not implemented: it raises NotImplementedError.
+Images are pre-aligned 112x112 crops (``aligned=True``, the reference's input), or raw images
+that ``nirvis.evaluate.align.Aligner`` detects, aligns and caches first (``aligned=False``).
 """
 
 from __future__ import annotations
@@ -17,14 +17,11 @@ import numpy as np
 
 from nirvis.evaluate import metrics as M
 from nirvis.evaluate.benchmarks import canonical, load_protocol
+from nirvis.evaluate.align import Aligner, AlignmentError, default_cache_dir
 from nirvis.evaluate.benchmarks.base import ImageList, Protocol, ProtocolError
 from nirvis.evaluate.features import IMAGE_SIZE, embed, cosine_scores, to_grey
 
 ROC_POINTS = 2000
-
-
-class AlignmentNotImplemented(NotImplementedError):
-    pass
 
 
 def _metric_key(far: float, rule: Optional[str] = None) -> str:
@@ -38,21 +35,31 @@ def _normalise_image(img: np.ndarray, grey: bool) -> np.ndarray:
 
 
 def load_images(protocol: Protocol, lst: ImageList, grey: bool, allow_missing: bool,
-                aligned: bool = True) -> tuple[np.ndarray, ImageList, list[str]]:
-    """(uint8 images, the list without unreadable images, unreadable paths)."""
-    if not aligned:
-        raise AlignmentNotImplemented(
-            "alignment of raw images is not implemented yet: provide 112x112 crops aligned to the ArcFace "
-            "template (5-point similarity transform; nirvis.render.align.align_to_arcface does it given 5 "
-            "landmarks) and evaluate with aligned=True / --aligned")
-    imgs, keep, bad, wrong = [], [], [], []
-    for p in lst.paths:
+                aligner: Optional[Aligner] = None) -> tuple[np.ndarray, ImageList, list[str]]:
+    """(uint8 images, the list without unreadable or dropped images, unreadable paths).
+
+    Without ``aligner`` every image must be a 112x112 crop; with one, raw images are aligned
+    (images where no face is found follow its fallback policy and are in its records)."""
+    imgs, keep, bad, wrong, no_face = [], [], [], [], []
+    todo = lst.paths
+    if aligner is not None and len(todo) > 50:
+        from tqdm import tqdm
+
+        todo = tqdm(todo, desc=f"align {protocol.benchmark} {lst.modality}", unit="img", leave=False)
+    for p in todo:
         a = protocol.read_image(p)
         if a is None:
             bad.append(p)
             keep.append(False)
             continue
-        if a.shape[:2] != (IMAGE_SIZE, IMAGE_SIZE):
+        if aligner is not None:
+            a, rec = aligner.align(a, p, lst.modality)
+            if rec.method == "fallback":
+                no_face.append(p)
+            if a is None:
+                keep.append(False)
+                continue
+        elif a.shape[:2] != (IMAGE_SIZE, IMAGE_SIZE):
             wrong.append(f"{p} ({a.shape[1]}x{a.shape[0]})")
             keep.append(False)
             continue
@@ -60,8 +67,10 @@ def load_images(protocol: Protocol, lst: ImageList, grey: bool, allow_missing: b
         keep.append(True)
     if wrong:
         raise ProtocolError(f"{protocol.benchmark}: {len(wrong)} image(s) are not {IMAGE_SIZE}x{IMAGE_SIZE} aligned "
-                            f"crops, e.g. {wrong[:3]} (evaluation expects pre-aligned crops; aligning raw images "
-                            "is not implemented)")
+                            f"crops, e.g. {wrong[:3]} (pass aligned=False / --align to detect and align raw images)")
+    if no_face and aligner is not None and aligner.fallback == "error":
+        raise AlignmentError(f"{protocol.benchmark}: no face found in {len(no_face)} {lst.modality} image(s), e.g. "
+                             f"{no_face[:5]} (--align-fallback center|drop evaluates them anyway and lists them)")
     if bad and not allow_missing:
         raise ProtocolError(f"{protocol.benchmark}: {len(bad)} of {len(lst)} {lst.modality} image(s) unreadable, "
                             f"e.g. {bad[:5]} (use allow_missing=True to evaluate what can be read)")
@@ -99,14 +108,14 @@ def fold_metrics(scores: np.ndarray, probe_labels: Sequence, gallery_labels: Seq
 
 
 def _features(protocol: Protocol, lst: ImageList, cache: dict, model_fn, opts: dict, allow_missing: bool,
-              aligned: bool) -> tuple[np.ndarray, ImageList, list[str]]:
+              aligner: Optional[Aligner]) -> tuple[np.ndarray, ImageList, list[str]]:
     todo = [p for p in dict.fromkeys(lst.paths) if p not in cache]
     bad: list[str] = []
     chunk = 2048
     for s in range(0, len(todo), chunk):
         part = ImageList(tuple(todo[s:s + chunk]), tuple([""] * len(todo[s:s + chunk])), lst.modality)
         try:
-            imgs, ok, b = load_images(protocol, part, opts["grey"], allow_missing, aligned)
+            imgs, ok, b = load_images(protocol, part, opts["grey"], allow_missing, aligner)
         except ProtocolError as exc:
             if "no readable" in str(exc) and allow_missing:
                 bad += list(part.paths)
@@ -122,21 +131,20 @@ def _features(protocol: Protocol, lst: ImageList, cache: dict, model_fn, opts: d
     return np.stack([cache[p] for p in kept.paths]), kept, bad
 
 
-def evaluate_protocol(protocol: Protocol, model_fn: Callable, *, aligned: bool = True, allow_missing: bool = False,
-                      save_scores: bool = False, out_dir=None, batch_size: int = 64, flip: bool = True,
-                      channels: Optional[int] = None, grey: bool = True, device=None,
+def evaluate_protocol(protocol: Protocol, model_fn: Callable, *, aligner: Optional[Aligner] = None,
+                      allow_missing: bool = False, save_scores: bool = False, out_dir=None, batch_size: int = 64,
+                      flip: bool = True, channels: Optional[int] = None, grey: bool = True, device=None,
                       fars: Sequence[float] = M.DEFAULT_FARS, vr_rule: str = "interpolated") -> dict[str, Any]:
+    """Metrics of ``model_fn`` on every fold of ``protocol`` (``aligner``: align raw images first)."""
     if vr_rule not in M.VR_RULES:
         raise ValueError(f"vr_rule must be one of {M.VR_RULES}, got {vr_rule!r}")
-    if not aligned:
-        load_images(protocol, ImageList((), (), "VIS"), grey, allow_missing, aligned)  # raises
     channels = channels or int(getattr(model_fn, "in_channels", 3))
     opts = {"batch_size": batch_size, "flip": flip, "channels": channels, "grey": grey, "device": device}
     cache: dict[str, np.ndarray] = {}
     folds, unreadable = [], []
     for fold in protocol.folds:
-        gf, gl, b1 = _features(protocol, fold.gallery, cache, model_fn, opts, allow_missing, aligned)
-        pf, pl, b2 = _features(protocol, fold.probe, cache, model_fn, opts, allow_missing, aligned)
+        gf, gl, b1 = _features(protocol, fold.gallery, cache, model_fn, opts, allow_missing, aligner)
+        pf, pl, b2 = _features(protocol, fold.probe, cache, model_fn, opts, allow_missing, aligner)
         unreadable += b1 + b2
         scores = cosine_scores(pf, gf)
         m = fold_metrics(scores, pl.labels, gl.labels, fars, vr_rule)
@@ -153,15 +161,22 @@ def evaluate_protocol(protocol: Protocol, model_fn: Callable, *, aligned: bool =
         folds.append(m)
     scalar = [{k: v for k, v in f.items() if isinstance(v, float) and not k.startswith("n_")
                and k != "far_resolution"} for f in folds]
-    return {"benchmark": protocol.benchmark, "protocol": protocol.name, "root": protocol.root, "kind": "nir_vis",
-            "vr_rule": vr_rule, "fars": [float(f) for f in fars], "flip": flip, "channels": channels, "grey": grey,
-            "folds": folds, "summary": M.summarize_folds(scalar), "counts": protocol.counts(),
-            "expected": protocol.expected, "missing": list(protocol.missing), "unreadable": sorted(set(unreadable)),
-            "notes": protocol.notes}
+    out = {"benchmark": protocol.benchmark, "protocol": protocol.name, "root": protocol.root, "kind": "nir_vis",
+           "vr_rule": vr_rule, "fars": [float(f) for f in fars], "flip": flip, "channels": channels, "grey": grey,
+           "folds": folds, "summary": M.summarize_folds(scalar), "counts": protocol.counts(),
+           "expected": protocol.expected, "missing": list(protocol.missing), "unreadable": sorted(set(unreadable)),
+           "notes": protocol.notes, "aligned_input": aligner is None}
+    if aligner is not None:
+        out["alignment"] = aligner.summary()
+        if out_dir is not None:
+            Path(out_dir).mkdir(parents=True, exist_ok=True)
+            aligner.write_landmarks(Path(out_dir) / "alignment.tsv")
+    return out
 
 
 def evaluate_benchmark(name: str, root, model_fn: Callable, folds="all", protocol: Optional[str] = None,
-                       aligned: bool = True, allow_missing: bool = False, save_scores: bool = False,
+                       aligned: bool = True, align_fallback: str = "center", align_cache="default",
+                       aligner: Optional[Aligner] = None, allow_missing: bool = False, save_scores: bool = False,
                        out_dir=None, batch_size: int = 64, flip: bool = True, channels: Optional[int] = None,
                        grey: Optional[bool] = None, device=None, fars: Sequence[float] = M.DEFAULT_FARS,
                        vr_rule: str = "interpolated", **loader_kwargs) -> dict[str, Any]:
@@ -172,7 +187,12 @@ def evaluate_benchmark(name: str, root, model_fn: Callable, folds="all", protoco
         root: the data set's root in its native layout (see each loader's docstring).
         folds: "all", "1,2", [1, 2] or "dev" (CASIA).
         protocol: Oulu: "finetune" (default) or "zeroshot".
-        aligned: images are 112x112 aligned crops (False: NotImplementedError, alignment not built).
+        aligned: images are 112x112 aligned crops; False: detect, align and cache raw images first
+            (``nirvis.evaluate.align``; needs mediapipe).
+        align_fallback: with ``aligned=False``, what happens to images where no face is found:
+            "center" (central square resized), "drop" or "error"; they are listed in the report.
+        align_cache: crop cache directory, "default" (``align.default_cache_dir``) or None (no cache).
+        aligner: a ready Aligner (overrides align_fallback / align_cache).
         allow_missing: evaluate what exists and record missing/unreadable files instead of failing.
         save_scores: write each fold's score matrix to ``out_dir/scores_<benchmark>_<fold>.npz``.
         out_dir: when given, ``write_report`` writes report.json / report.md / roc.png / det.png there.
@@ -185,7 +205,7 @@ def evaluate_benchmark(name: str, root, model_fn: Callable, folds="all", protoco
         from nirvis.evaluate.benchmarks.vis_bin import bin_path, evaluate_bin
 
         if not aligned:
-            raise AlignmentNotImplemented("the .bin sets hold aligned crops; alignment is not implemented")
+            raise ValueError("the .bin verification sets hold aligned 112x112 crops already: use --aligned")
         set_name = name.lower().replace("-", "_") if name.lower() != "vis_bin" else loader_kwargs.get("set", "lfw")
         set_name = {"agedb": "agedb_30"}.get(set_name, set_name)
         r = evaluate_bin(bin_path(root, set_name), model_fn, batch_size=batch_size, flip=flip,
@@ -203,17 +223,20 @@ def evaluate_benchmark(name: str, root, model_fn: Callable, folds="all", protoco
             Path(out_dir).mkdir(parents=True, exist_ok=True)
             np.savez_compressed(Path(out_dir) / f"scores_{set_name}.npz", sims=r["sims"], issame=r["issame"])
     else:
-        if not aligned:
-            raise AlignmentNotImplemented(
-                "alignment of raw images is not implemented yet: provide 112x112 crops aligned to the ArcFace "
-                "template (5-point similarity transform) and evaluate with aligned=True / --aligned")
+        if not aligned and n == "synthetic":
+            raise ValueError("the synthetic benchmark's shards hold aligned 112x112 crops already: use --aligned")
+        if not aligned and aligner is None:
+            cache = default_cache_dir(n, root) if align_cache == "default" else align_cache
+            aligner = Aligner(cache_dir=cache, fallback=align_fallback)
+        if aligner is not None:
+            aligner.detector  # fail now, before any work, if the detector cannot load
         kwargs = dict(loader_kwargs)
         if protocol is not None:
             if n != "oulu":
                 raise ValueError(f"--protocol applies to oulu only (finetune|zeroshot), not {name}")
             kwargs["protocol"] = protocol
         proto = load_protocol(n, root, folds=folds, allow_missing=allow_missing, **kwargs)
-        results = evaluate_protocol(proto, model_fn, aligned=aligned, allow_missing=allow_missing,
+        results = evaluate_protocol(proto, model_fn, aligner=aligner, allow_missing=allow_missing,
                                     save_scores=save_scores, out_dir=out_dir, batch_size=batch_size, flip=flip,
                                     channels=channels, grey=True if grey is None else grey, device=device,
                                     fars=fars, vr_rule=vr_rule)
@@ -221,4 +244,8 @@ def evaluate_benchmark(name: str, root, model_fn: Callable, folds="all", protoco
         from nirvis.evaluate.report import write_report
 
         results["report_files"] = write_report(results, out_dir)
+        if aligner is not None and aligner.examples:
+            from nirvis.evaluate.report import write_alignment_sheet
+
+            results["report_files"].append(write_alignment_sheet(aligner, out_dir))
     return results

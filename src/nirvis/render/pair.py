@@ -265,13 +265,13 @@ def prepare_face(asset: FaceAsset, led_nm: int = 850, nir_method: str = "spectra
 
 @dataclass(frozen=True, eq=False)
 class RenderedBatch:
-    """Aligned pairs.
+    """Rendered pairs (aligned crops, or raw renders of side R = raw_resolution with ``align=False``).
 
     Attributes:
-        vis: uint8 [B, 112, 112, 3] sRGB.
-        nir: uint8 [B, 112, 112] grey.
+        vis: uint8 [B, 112, 112, 3] sRGB ([B, R, R, 3] raw).
+        nir: uint8 [B, 112, 112] grey ([B, R, R] raw).
         vis_landmarks5, nir_landmarks5: float32 [B, 5, 2] pixel positions in the aligned crops
-            (pixel centres at +0.5, row 0 at the top).
+            (or the raw renders), pixel centres at +0.5, row 0 at the top.
         vis_landmarks68, nir_landmarks68: float32 [B, 68, 2] or None.
         passes: optional aligned extra passes by name (``mask`` [B, 112, 112] float,
             ``depth_mm`` [B, 112, 112], ``normal`` [B, 112, 112, 3]).
@@ -574,7 +574,7 @@ def _landmarks(world: torch.Tensor, lm: Optional[tuple[torch.Tensor, torch.Tenso
 
 
 def render_batch(faces: Sequence[PreparedFace], params: Sequence[SampleParams], backend: str = "auto",
-                 passes: Sequence[str] = ()) -> RenderedBatch:
+                 passes: Sequence[str] = (), align: bool = True) -> RenderedBatch:
     """Render aligned NIR/VIS pairs for prepared faces (same topology) and their sample parameters.
 
     Args:
@@ -582,12 +582,17 @@ def render_batch(faces: Sequence[PreparedFace], params: Sequence[SampleParams], 
         params: B SampleParams (from ``sample_params``), all with the same ``raw_resolution``.
         backend: rasterisation backend name (see ``nirvis.render.raster``).
         passes: extra aligned outputs among ``mask``, ``depth_mm``, ``normal`` (VIS geometry).
+        align: True (default): 112 x 112 ArcFace crops. False: the raw ``raw_resolution``
+            renders, landmarks in raw pixels (what a camera would deliver; used to test face
+            detection and alignment). Aligned outputs are the same bytes either way.
 
     Returns:
-        RenderedBatch of uint8 aligned images, landmarks and parameters.
+        RenderedBatch of uint8 images (aligned crops or raw renders), landmarks and parameters.
     """
     if len(faces) != len(params) or not faces:
         raise ValueError(f"render_batch: got {len(faces)} faces and {len(params)} params (need equal, > 0)")
+    if passes and not align:
+        raise ValueError("render_batch: extra passes are only produced with align=True")
     res = params[0].raw_resolution
     if any(p.raw_resolution != res for p in params):
         raise ValueError("render_batch: all params must share raw_resolution")
@@ -629,6 +634,9 @@ def render_batch(faces: Sequence[PreparedFace], params: Sequence[SampleParams], 
             img = apply_nir_sensor(color.clamp(0, 1), sensor, gens)
         lm5 = _landmarks(world, faces[0].landmarks5, tri, views, res)
         lm68 = _landmarks(world, faces[0].landmarks68, tri, views, res)
+        if not align:
+            out[kind] = (to_uint8(img), lm5, lm68)
+            continue
         aligned, m = align_mod.align_to_arcface(img, lm5)
         out[kind] = (to_uint8(aligned), align_mod.transform_points(lm5, m),
                      align_mod.transform_points(lm68, m) if lm68 is not None else None)
@@ -646,9 +654,9 @@ def render_batch(faces: Sequence[PreparedFace], params: Sequence[SampleParams], 
 
 
 def render_pair(face: PreparedFace, params: SampleParams, backend: str = "auto",
-                passes: Sequence[str] = ()) -> RenderedBatch:
-    """One aligned NIR/VIS pair (a batch of one)."""
-    return render_batch([face], [params], backend=backend, passes=passes)
+                passes: Sequence[str] = (), align: bool = True) -> RenderedBatch:
+    """One NIR/VIS pair (a batch of one; ``align=False`` gives the raw renders)."""
+    return render_batch([face], [params], backend=backend, passes=passes, align=align)
 
 
 
