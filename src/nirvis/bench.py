@@ -188,6 +188,16 @@ def bench_render_all(batch: int = 32, dataset_identities: int = 16, dataset_imag
 BENCHMARKS["render"] = bench_render_all
 
 
+def bench_align_cli(count: int = 24) -> dict[str, Any]:
+    """``nirvis bench align``: raw-image alignment accuracy and speed (``nirvis.evaluate.bench``)."""
+    from nirvis.evaluate.bench import bench_align
+
+    return bench_align(count=count)
+
+
+BENCHMARKS["align"] = bench_align_cli
+
+
 def bench_train_cli(config: str = "configs/train/tiny.yaml", data: str | None = None, steps: int = 10) -> dict[str, Any]:
     """``nirvis bench train``: loader-only images/s, full training-step images/s and the ID-MMD
     share of step time in one run (``nirvis.train.bench``). Without ``data`` a small data set

@@ -150,6 +150,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         kwargs = {"batch": args.count or 32}
     elif args.benchmark == "train":
         kwargs = {"config": args.config or "configs/train/tiny.yaml", "data": args.data, "steps": args.count or 10}
+    elif args.benchmark == "align":
+        kwargs = {"count": args.count or 24}
     run_bench(args.benchmark, out, **kwargs)
     print(f"bench {args.benchmark}: saved {out}")
     return 0
@@ -206,9 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_render_preview)
 
     p = sub.add_parser("bench", help="measure throughput (printed and saved as JSON)")
-    p.add_argument("benchmark", choices=["faces", "render", "train"], help="what to measure")
+    p.add_argument("benchmark", choices=["faces", "render", "train", "align"], help="what to measure")
     p.add_argument("--count", type=int,
-                   help="problem size (faces: identities, default 1000; render: batch, 32; train: steps, 10)")
+                   help="problem size (faces: identities, default 1000; render: batch, 32; train: steps, 10; "
+                        "align: rendered identities, 24)")
     p.add_argument("--out", help="JSON output path (default bench/<benchmark>.json)")
     p.add_argument("--config", help="train: training YAML (default configs/train/tiny.yaml)")
     p.add_argument("--data", help="train: rendered data set (default: render a small one)")

@@ -115,8 +115,10 @@ def test_synthetic_held_out(synthetic_ds):
     _check(proto.folds[0], exp["gallery"], exp["probes"])
     held = synthetic_load(root, [1, 3])
     f = held.folds[0]
-    _check(f, 2, 2 * 3)
+    _check(f, 2, 2 * 2)  # 3 pairs per label: the gallery's own pair is not a probe
     assert set(f.gallery.labels) == {"1", "3"} and all(r.endswith("_0000::vis") for r in f.gallery.paths)
+    assert not any(r.endswith("_0000::nir") for r in f.probe.paths)
+    _check(synthetic.load(root, held_out=[1, 3], include_gallery_pair=True).folds[0], 2, 2 * 3)
     img = held.read_image(f.gallery.paths[0])
     assert img.shape == (112, 112, 3) and img.dtype == np.uint8
     np.testing.assert_array_equal(img, F.subject_image(1, 0, "VIS", seed=3))

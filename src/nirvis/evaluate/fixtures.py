@@ -218,7 +218,7 @@ def write_synthetic(root, labels: int = 4, pairs: int = 3, per_shard: int = 5, r
             w.close()
         n_shards += 1
     (root / "fixture.json").write_text(json.dumps({"labels": labels, "pairs": pairs}))
-    return {"labels": labels, "gallery": labels, "probes": labels * pairs, "shards": n_shards}
+    return {"labels": labels, "gallery": labels, "probes": labels * (pairs - 1), "shards": n_shards}
 
 
 def write_vis_bin(path, pairs: int = 40, seed: int = 0, corrupt: Optional[Sequence[int]] = None) -> dict:

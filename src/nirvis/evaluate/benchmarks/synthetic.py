@@ -6,9 +6,12 @@ Expected layout: a ``render-dataset`` output directory (``ROOT/manifest.json``,
 either a separately rendered evaluation data set (``held_out=None``: every label in it), or an
 explicit list of labels ``held_out=[...]`` of a shared data set.
 
-Protocol: gallery = the first VIS image (lowest pair index) of each held-out label; probes = all
-NIR images of the held-out labels (including the NIR image of the gallery's own pair, which has
-the same pose and lighting geometry). Image references are ``<shard>::<key>::vis|nir``.
+Protocol: gallery = the first VIS image (lowest pair index) of each held-out label; probes = the
+NIR images of the held-out labels except the NIR image of the gallery's own pair (it shares the
+gallery image's pose, expression and camera, which would make matching it too easy; the
+trainer's validation Rank-1 leaves it out the same way). ``include_gallery_pair=True`` keeps it.
+Labels with a single pair are gallery distractors without probes. Image references are
+``<shard>::<key>::vis|nir``.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from nirvis.evaluate.benchmarks.base import Fold, ImageList, PathLike, Protocol,
 
 
 def load(root: PathLike, held_out: Optional[Iterable[int]] = None, allow_missing: bool = False, folds="all",
-         **_ignored) -> Protocol:
+         include_gallery_pair: bool = False, **_ignored) -> Protocol:
     from nirvis.shards.format import decode_png
     from nirvis.shards.reader import iter_pairs
 
@@ -56,6 +59,13 @@ def load(root: PathLike, held_out: Optional[Iterable[int]] = None, allow_missing
     labels = sorted(first_vis)
     gallery = ImageList(tuple(first_vis[l][1] for l in labels), tuple(str(l) for l in labels), "VIS")
     nir.sort()
+    if not include_gallery_pair:
+        for _, _, ref in [x for x in nir if x[1] == first_vis[x[0]][0]]:
+            store.pop(ref, None)
+        nir = [x for x in nir if x[1] != first_vis[x[0]][0]]
+    if not nir:
+        raise ProtocolError(f"synthetic: no probes in {root}: every held-out label has a single pair (render at "
+                            "least 2 images per identity, or pass include_gallery_pair=True)")
     probe = ImageList(tuple(r for _, _, r in nir), tuple(str(l) for l, _, _ in nir), "NIR")
 
     def read_image(ref: str) -> Optional[np.ndarray]:
@@ -67,5 +77,7 @@ def load(root: PathLike, held_out: Optional[Iterable[int]] = None, allow_missing
     return Protocol("synthetic", "held_out", str(root), [Fold("held_out", gallery, probe)],
                     missing=[f"label {a}" for a in absent],
                     expected={"held_out": {"gallery": len(labels), "probes": len(nir)}},
-                    notes=f"{len(labels)} held-out identities; gallery = first VIS per label, probes = all NIR",
+                    notes=f"{len(labels)} held-out identities; gallery = first VIS per label, probes = NIR of the "
+                          + ("other pairs and the gallery's own pair" if include_gallery_pair else
+                             "other pairs (not the gallery's own pair)"),
                     read_image=read_image)
