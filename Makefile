@@ -31,11 +31,13 @@ demo: install
 	$(NIRVIS) render-dataset --out $(DEMO_OUT)/dataset --config configs/render/small.yaml --identities 64 --images-per-identity 4 --force
 	$(NIRVIS) verify $(DEMO_OUT)/dataset
 	$(NIRVIS) preview $(DEMO_OUT)/dataset --out $(DEMO_OUT)/dataset.png
-	$(NIRVIS) render-dataset --out $(DEMO_OUT)/eval_set --config configs/render/small.yaml --identities 16 --images-per-identity 2 --seed 1 --force --quiet
-	rm -rf $(DEMO_OUT)/run $(DEMO_OUT)/eval
+	$(NIRVIS) render-dataset --out $(DEMO_OUT)/eval_set --config configs/render/small.yaml --identities 16 --images-per-identity 4 --seed 1 --force --quiet
+	rm -rf $(DEMO_OUT)/run $(DEMO_OUT)/eval $(DEMO_OUT)/eval_casia_raw
 	$(NIRVIS) train --config configs/train/tiny.yaml --data $(DEMO_OUT)/dataset --out $(DEMO_OUT)/run --steps 150 --quiet
+	$(NIRVIS) eval-fixture casia --images raw_faces --out $(DEMO_OUT)/casia_raw --force
+	$(NIRVIS) eval casia --root $(DEMO_OUT)/casia_raw --checkpoint $(DEMO_OUT)/run --align --align-cache $(DEMO_OUT)/align_cache --out $(DEMO_OUT)/eval_casia_raw
 	$(NIRVIS) eval synthetic --root $(DEMO_OUT)/eval_set --checkpoint $(DEMO_OUT)/run --out $(DEMO_OUT)/eval
-	@echo "demo: identities/ + identities.png, pairs.png, dataset/ (64 x 4 pairs) + dataset.png, run/ (tiny model), eval/report.md (held-out synthetic identities)"
+	@echo "demo: identities/ + identities.png, pairs.png, dataset/ (64 x 4 pairs) + dataset.png, run/ (tiny model), eval_casia_raw/ (CASIA layout of raw rendered frames, --align), eval/report.md (held-out synthetic identities)"
 
 test: install
 	$(PY) -m pytest -q

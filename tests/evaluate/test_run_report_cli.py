@@ -122,3 +122,60 @@ def test_cli_runs_with_a_loader(monkeypatch, casia_ds, tmp_path, capsys):
     assert (out / "report.json").is_file() and (out / "scores_casia_2.npz").is_file()
     rc = ecli.main(["eval", "buaa", "--root", str(tmp_path / "missing"), "--checkpoint", "x.pt", "--out", str(out)])
     assert rc == 2 and "BUAA" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["casia", "lamp_hq", "oulu", "buaa"])
+def test_layouts_with_rendered_faces(name, tmp_path, model_fn):
+    """Each native layout written with faces rendered by nirvis (known identities) loads with the
+    documented counts and evaluates end to end; the stored images are those renders."""
+    import cv2
+
+    root = tmp_path / name
+    if name == "casia":
+        exp = F.write_casia(root, subjects=4, test_subjects=3, vis_per_subject=1, nir_per_subject=2, images="faces")
+        counts = {"gallery": exp["1"]["gallery"], "probes": exp["1"]["probes"]}
+        nir_file, subject, index = root / "s1" / "NIR" / "10001" / "002.bmp", 0, 1
+    elif name == "lamp_hq":
+        exp = F.write_lamp_hq(root, subjects=4, test_subjects=3, folds=2, nir_per_subject=2, images="faces")
+        counts = {"gallery": exp["1"]["gallery"], "probes": exp["1"]["probes"]}
+        nir_file, subject, index = None, 0, 0
+    elif name == "oulu":
+        exp = F.write_oulu(root, subjects=3, frames=2, images="faces")
+        counts = None
+        nir_file, subject, index = None, 0, 0
+    else:
+        exp = F.write_buaa(root, test_subjects=3, nir_per_subject=2, images="faces")
+        counts = {"gallery": exp["gallery"], "probes": exp["probes"]}
+        nir_file, subject, index = root / "NIR" / "51" / "2.bmp", 0, 1
+    kw = {"subjects": exp["subjects"], "protocol": "zeroshot"} if name == "oulu" else {}
+    r = evaluate_benchmark(name, root, model_fn, folds="1" if name in ("casia", "lamp_hq") else "all", **kw)
+    c = r["counts"][0]
+    if counts:
+        assert (c["gallery"], c["probes"]) == (counts["gallery"], counts["probes"])
+    else:
+        assert c["gallery"] == c["probes"] == 3 * exp["per_subject"]
+    assert 0.0 <= r["summary"]["rank1"]["mean"] <= 1.0
+    if nir_file is not None:
+        stored = cv2.imread(str(nir_file), cv2.IMREAD_UNCHANGED)
+        np.testing.assert_array_equal(stored, F.face_image(subject, index, "NIR"))
+
+
+def test_cli_eval_fixture_and_subjects(monkeypatch, tmp_path, capsys):
+    stub = types.ModuleType("stub")
+    stub.load_embedding_model = lambda path, device="cpu": RandomProjection()
+    monkeypatch.setitem(__import__("sys").modules, "nirvis.train.checkpoint", stub)
+    root = tmp_path / "oulu"
+    assert ecli.main(["eval-fixture", "oulu", "--images", "pattern", "--out", str(root)]) == 0
+    hint = capsys.readouterr().out
+    assert "--subjects P001,P002,P003,P004" in hint and json.loads((root / "fixture.json").read_text())["counts"]
+    assert ecli.main(["eval-fixture", "oulu", "--images", "pattern", "--out", str(root)]) == 2  # exists
+    assert "--force" in capsys.readouterr().err
+    (tmp_path / "subjects.txt").write_text("P001\nP002\n\nP003\n")
+    rc = ecli.main(["eval", "oulu", "--root", str(root), "--checkpoint", "x.pt", "--protocol", "zeroshot",
+                    "--subjects", f"@{tmp_path / 'subjects.txt'}", "--out", str(tmp_path / "o")])
+    assert rc == 0, capsys.readouterr().err
+    doc = json.loads((tmp_path / "o" / "report.json").read_text())
+    assert doc["counts"][0]["gallery_subjects"] == 3
+    rc = ecli.main(["eval", "casia", "--root", str(root), "--checkpoint", "x.pt", "--subjects", "a",
+                    "--out", str(tmp_path / "o")])
+    assert rc == 2 and "--subjects applies to oulu and buaa" in capsys.readouterr().err

@@ -29,19 +29,40 @@ def load_model(checkpoint: str, device: str) -> Callable:
     return load_embedding_model(checkpoint, device=device)
 
 
+def _subjects_kwargs(spec: Optional[str]) -> dict:
+    """``--subjects A,B`` or ``--subjects @file`` (one name per line) -> loader kwargs."""
+    if not spec:
+        return {}
+    if spec.startswith("@"):
+        from pathlib import Path
+
+        path = Path(spec[1:])
+        if not path.is_file():
+            raise EvalError(f"--subjects: file {path} not found")
+        names = [ln.strip() for ln in path.read_text(encoding="utf-8-sig").splitlines() if ln.strip()]
+    else:
+        names = [n.strip() for n in spec.split(",") if n.strip()]
+    if not names:
+        raise EvalError("--subjects: no subject names given")
+    return {"subjects": names}
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from nirvis.evaluate.align import AlignmentError
     from nirvis.evaluate.benchmarks.base import ProtocolError
     from nirvis.evaluate.run import evaluate_benchmark
 
     try:
+        if args.subjects and args.benchmark not in ("oulu", "buaa"):
+            raise EvalError(f"--subjects applies to oulu and buaa, not {args.benchmark}")
         model_fn = load_model(args.checkpoint, args.device)
         res = evaluate_benchmark(args.benchmark, args.root, model_fn, folds=args.folds, protocol=args.protocol,
                                  aligned=args.aligned, align_fallback=args.align_fallback,
                                  align_cache=None if args.no_align_cache else (args.align_cache or "default"),
                                  allow_missing=args.allow_missing,
                                  save_scores=args.save_scores, out_dir=args.out, batch_size=args.batch_size,
-                                 flip=not args.no_flip, device=args.device, vr_rule=args.vr_rule)
+                                 flip=not args.no_flip, device=args.device, vr_rule=args.vr_rule,
+                                 **_subjects_kwargs(args.subjects))
     except (EvalError, ProtocolError, AlignmentError, FileNotFoundError, ValueError) as exc:
         print(f"nirvis eval: error: {exc}", file=sys.stderr)
         return 2
@@ -52,7 +73,50 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval_fixture(args: argparse.Namespace) -> int:
+    """Write a tiny data set in a benchmark's native layout (to try ``nirvis eval`` without data)."""
+    import json
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from nirvis.evaluate import fixtures as F
+
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        print(f"nirvis eval-fixture: error: {out} exists (use --force to replace it)", file=sys.stderr)
+        return 2
+    writers = {"casia": F.write_casia, "lamp-hq": F.write_lamp_hq, "oulu": F.write_oulu, "buaa": F.write_buaa}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        counts = writers[args.benchmark](tmp, images=args.images)
+        (tmp / "fixture.json").write_text(json.dumps({"benchmark": args.benchmark, "images": args.images,
+                                                      "counts": counts}, indent=1, default=str) + "\n")
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    extra = " --align" if args.images == "raw_faces" else ""
+    sub = f" --protocol zeroshot --subjects {','.join(counts['subjects'])}" if args.benchmark == "oulu" else ""
+    print(f"eval-fixture {args.benchmark} ({args.images}) written to {out}; try: nirvis eval {args.benchmark} "
+          f"--root {out} --checkpoint RUN{extra}{sub} --out EVAL_DIR")
+    return 0
+
+
 def register(subparsers) -> argparse.ArgumentParser:
+    f = subparsers.add_parser("eval-fixture", help="write a tiny data set in a benchmark's native layout "
+                                                  "(rendered faces) to try nirvis eval")
+    f.add_argument("benchmark", choices=["casia", "lamp-hq", "oulu", "buaa"])
+    f.add_argument("--images", default="raw_faces", choices=["pattern", "faces", "raw_faces"],
+                   help="raw_faces (default): raw 320x240 frames of rendered faces (use --align); faces: aligned "
+                        "112x112 renders; pattern: synthetic patterns")
+    f.add_argument("--out", required=True, help="output directory (written atomically)")
+    f.add_argument("--force", action="store_true", help="replace an existing output directory")
+    f.set_defaults(func=cmd_eval_fixture)
+
     p = subparsers.add_parser("eval", help="evaluate a checkpoint on a NIR-VIS (or VIS .bin) benchmark")
     p.add_argument("benchmark", choices=BENCHMARKS, help="benchmark name")
     p.add_argument("--root", required=True, help="data set root in its native layout")
@@ -70,6 +134,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--align-cache", metavar="DIR",
                    help="--align: crop cache (default ~/.cache/nirvis/aligned/<benchmark>-<root hash>)")
     p.add_argument("--no-align-cache", action="store_true", help="--align: do not read or write the crop cache")
+    p.add_argument("--subjects", metavar="A,B,...|@FILE",
+                   help="Oulu / BUAA: the test subjects' folder names (an official split), comma-separated or "
+                        "one per line in FILE")
     p.add_argument("--allow-missing", action="store_true", help="evaluate what exists; record missing files")
     p.add_argument("--save-scores", action="store_true", help="save each fold's score matrix (.npz)")
     p.add_argument("--vr-rule", default="interpolated", choices=["interpolated", "nearest"],

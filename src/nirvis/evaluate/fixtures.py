@@ -3,9 +3,10 @@
 Images are synthetic with known identities: each subject has a smooth random pattern; a VIS
 image is a tinted RGB version, a NIR image a grey version with another tone curve, each image
 with its own small noise and shift (or, in ``write_synthetic(render=True)``, faces rendered by
-``nirvis.render.pair``). ``write_casia(faces=True)`` and ``write_buaa(faces=True)`` write raw,
-unaligned camera-like frames of rendered faces instead (``raw_face_image``), for the
-``--align`` path. Every writer returns a dict of the counts the loader must find.
+``nirvis.render.pair``). Every layout writer takes ``images``: ``pattern`` (default), ``faces``
+(aligned crops of procedural identities rendered by nirvis) or ``raw_faces`` (raw, unaligned
+camera-like frames of rendered faces, for ``--align``; see ``IMAGE_STYLES``). Every writer
+returns a dict of the counts the loader must find.
 """
 
 from __future__ import annotations
@@ -40,13 +41,40 @@ def subject_image(subject: int, index: int, modality: str, seed: int = 0) -> np.
 
 
 RAW_FRAME = (240, 320)  # (H, W) of raw fixture frames: the benchmarks' 4:3 captures, scaled down
+#: How a fixture's images are made: ``pattern`` (per-subject smooth patterns, instant and
+#: perfectly separable: for wiring and metric tests), ``faces`` (112x112 aligned crops of
+#: procedural identities rendered by nirvis), ``raw_faces`` (raw 320x240 frames of rendered faces,
+#: unaligned, for ``--align``).
+IMAGE_STYLES = ("pattern", "faces", "raw_faces")
+#: Rendered images per subject and modality; fixture image ``index`` reuses render ``index % FACE_POOL``.
+FACE_POOL = 4
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=16)
 def _prepared_face(seed: int, subject: int):
     from nirvis.render.pair import prepare_procedural_face
 
     return prepare_procedural_face(seed, subject, resolution=128)
+
+
+@functools.lru_cache(maxsize=256)
+def _rendered(seed: int, subject: int, index: int, modality: str, raw_size: int, align: bool):
+    from nirvis.render.pair import SampleSpace, pair_seed, render_pair, sample_params
+
+    params = sample_params(SampleSpace(raw_resolution=raw_size), pair_seed(seed, subject, 2 * index + (modality == "NIR")))
+    out = render_pair(_prepared_face(seed, subject), params, align=align)
+    img = (out.vis if modality == "VIS" else out.nir)[0].numpy()
+    pts = (out.vis_landmarks5 if modality == "VIS" else out.nir_landmarks5)[0].numpy().astype(np.float64) - 0.5
+    img.setflags(write=False)
+    return img, pts
+
+
+def face_image(subject: int, index: int, modality: str, seed: int = 0) -> np.ndarray:
+    """uint8 [112, 112, 3] (VIS) or [112, 112] (NIR) aligned crop of procedural identity
+    ``subject`` rendered by nirvis (render ``index % FACE_POOL`` of that subject and modality)."""
+    from nirvis.render.pair import SampleSpace
+
+    return _rendered(seed, subject, index % FACE_POOL, modality, SampleSpace().raw_resolution, True)[0].copy()
 
 
 def raw_face_image(subject: int, index: int, modality: str, seed: int = 0,
@@ -63,20 +91,21 @@ def raw_face_image(subject: int, index: int, modality: str, seed: int = 0,
     """
     import cv2
 
-    from nirvis.render.pair import SampleSpace, pair_seed, render_pair, sample_params
-
     h, w = frame
-    params = sample_params(SampleSpace(raw_resolution=h), pair_seed(seed, subject, 2 * index + (modality == "NIR")))
-    out = render_pair(_prepared_face(seed, subject), params, align=False)
-    img = (out.vis if modality == "VIS" else out.nir)[0].numpy()
-    pts = (out.vis_landmarks5 if modality == "VIS" else out.nir_landmarks5)[0].numpy().astype(np.float64) - 0.5
+    img, pts = _rendered(seed, subject, index, modality, h, False)
     left = int(np.random.default_rng([seed, subject, index, 11]).integers(0, w - h + 1))
     img = cv2.copyMakeBorder(img, 0, 0, left, w - h - left, cv2.BORDER_REFLECT_101)
     return img, pts + np.array([left, 0.0])
 
 
-def _image(subject: int, index: int, modality: str, faces: bool) -> np.ndarray:
-    return raw_face_image(subject, index, modality)[0] if faces else subject_image(subject, index, modality)
+def _image(subject: int, index: int, modality: str, images: str) -> np.ndarray:
+    if images == "faces":
+        return face_image(subject, index, modality)
+    if images == "raw_faces":
+        return raw_face_image(subject, index, modality)[0]
+    if images == "pattern":
+        return subject_image(subject, index, modality)
+    raise ValueError(f"images must be one of {IMAGE_STYLES}, got {images!r}")
 
 
 def _write(path: Path, img: np.ndarray) -> None:
@@ -94,11 +123,10 @@ def _lines(path: Path, rows: Sequence[str], crlf: bool = False) -> None:
 
 
 def write_casia(root, subjects: int = 6, test_subjects: int = 4, vis_per_subject: int = 2,
-                nir_per_subject: int = 3, faces: bool = False) -> dict:
+                nir_per_subject: int = 3, images: str = "pattern") -> dict:
     """CASIA NIR-VIS 2.0 layout: ``s{1,2}/VIS|NIR/<id>/<nnn>.jpg|bmp`` + ``protocols/`` lists of
     View 2 folds 1..10 and dev (backslash entries, CRLF). Fold k tests ``test_subjects``
-    subjects starting at subject k-1 (cyclically); dev starts at subject 0. ``faces``: raw
-    frames of rendered faces (``raw_face_image``) instead of aligned-size patterns."""
+    subjects starting at subject k-1 (cyclically); dev starts at subject 0."""
     root = Path(root)
     ids = [10001 + s for s in range(subjects)]
     vis, nir = {}, {}
@@ -107,9 +135,9 @@ def write_casia(root, subjects: int = 6, test_subjects: int = 4, vis_per_subject
         vis[sid] = [f"{sess}\\VIS\\{sid}\\{i + 1:03d}.jpg" for i in range(vis_per_subject)]
         nir[sid] = [f"{sess}\\NIR\\{sid}\\{i + 1:03d}.bmp" for i in range(nir_per_subject)]
         for i, e in enumerate(vis[sid]):
-            _write(root / e.replace("\\", "/"), _image(s, i, "VIS", faces))
+            _write(root / e.replace("\\", "/"), _image(s, i, "VIS", images))
         for i, e in enumerate(nir[sid]):
-            _write(root / e.replace("\\", "/"), _image(s, i, "NIR", faces))
+            _write(root / e.replace("\\", "/"), _image(s, i, "NIR", images))
     expected = {}
     for k in [str(i) for i in range(1, 11)] + ["dev"]:
         start = 0 if k == "dev" else int(k) - 1
@@ -121,7 +149,8 @@ def write_casia(root, subjects: int = 6, test_subjects: int = 4, vis_per_subject
     return expected
 
 
-def write_lamp_hq(root, subjects: int = 5, test_subjects: int = 3, folds: int = 10, nir_per_subject: int = 3) -> dict:
+def write_lamp_hq(root, subjects: int = 5, test_subjects: int = 3, folds: int = 10, nir_per_subject: int = 3,
+                  images: str = "pattern") -> dict:
     """LAMP-HQ layout: ``VIS/VIS_FP0001_1_a.jpg``, ``NIR/NIR_FP0001_1_DOWN_a.jpg`` and
     ``protocols/vis_gallery_K.txt`` / ``nir_probe_K.txt`` with "path label" lines (no header)."""
     root = Path(root)
@@ -130,10 +159,10 @@ def write_lamp_hq(root, subjects: int = 5, test_subjects: int = 3, folds: int = 
     vis, nir = {}, {}
     for s, n in enumerate(names):
         vis[n] = f"VIS/VIS_{n}_1_a.jpg"
-        _write(root / vis[n], subject_image(s, 0, "VIS"))
+        _write(root / vis[n], _image(s, 0, "VIS", images))
         nir[n] = [f"NIR/NIR_{n}_1_{poses[i % len(poses)]}_{'abc'[i // len(poses)]}.jpg" for i in range(nir_per_subject)]
         for i, e in enumerate(nir[n]):
-            _write(root / e, subject_image(s, i, "NIR"))
+            _write(root / e, _image(s, i, "NIR", images))
     expected = {}
     for k in range(1, folds + 1):
         test = [names[(k - 1 + j) % subjects] for j in range(test_subjects)]
@@ -147,7 +176,8 @@ def write_lamp_hq(root, subjects: int = 5, test_subjects: int = 3, folds: int = 
 OULU_EXPRESSIONS = ("Anger", "Disgust", "Fear", "Happiness", "Sadness", "Surprise")
 
 
-def write_oulu(root, subjects: int = 4, frames: int = 9, illuminations: Sequence[str] = ("Strong", "Weak")) -> dict:
+def write_oulu(root, subjects: int = 4, frames: int = 9, illuminations: Sequence[str] = ("Strong", "Weak"),
+               images: str = "pattern") -> dict:
     """Oulu-CASIA NIR-VIS layout: ``VL|NI/<Illumination>/P00k/<Expression>/<nnn>.jpeg``."""
     root = Path(root)
     names = [f"P{s + 1:03d}" for s in range(subjects)]
@@ -157,15 +187,15 @@ def write_oulu(root, subjects: int = 4, frames: int = 9, illuminations: Sequence
                 for ei, e in enumerate(OULU_EXPRESSIONS):
                     for f in range(frames):
                         _write(root / top / ill / n / e / f"{f:03d}.jpeg",
-                               subject_image(s, 1000 * li + 100 * ei + f, mod))
+                               _image(s, 1000 * li + 100 * ei + f, mod, images))
     return {"subjects": names, "per_subject": 6 * min(8, frames)}
 
 
 def write_buaa(root, test_subjects: int = 4, train_subjects: int = 50, vis_per_subject: int = 2,
-               nir_per_subject: int = 3, lists: bool = False, faces: bool = False) -> dict:
+               nir_per_subject: int = 3, lists: bool = False, images: str = "pattern") -> dict:
     """BUAA-VisNir layout ``VIS/<n>/<k>.bmp`` + ``NIR/<n>/<k>.bmp`` (subjects 1..; the first
     ``train_subjects`` are empty training folders), or with ``lists`` also
-    ``protocols/vis_gallery.txt`` / ``nir_probe.txt``. ``faces``: raw frames of rendered faces."""
+    ``protocols/vis_gallery.txt`` / ``nir_probe.txt``."""
     root = Path(root)
     for s in range(1, train_subjects + 1):
         (root / "VIS" / str(s)).mkdir(parents=True, exist_ok=True)
@@ -174,10 +204,10 @@ def write_buaa(root, test_subjects: int = 4, train_subjects: int = 50, vis_per_s
     g_rows, p_rows = [], []
     for j, t in enumerate(test):
         for i in range(vis_per_subject):
-            _write(root / "VIS" / t / f"{i + 1}.bmp", _image(j, i, "VIS", faces))
+            _write(root / "VIS" / t / f"{i + 1}.bmp", _image(j, i, "VIS", images))
         g_rows.append(f"VIS/{t}/1.bmp {t}")
         for i in range(nir_per_subject):
-            _write(root / "NIR" / t / f"{i + 1}.bmp", _image(j, i, "NIR", faces))
+            _write(root / "NIR" / t / f"{i + 1}.bmp", _image(j, i, "NIR", images))
             p_rows.append(f"NIR/{t}/{i + 1}.bmp {t}")
     if lists:
         _lines(root / "protocols" / "vis_gallery.txt", g_rows)
