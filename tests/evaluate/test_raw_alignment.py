@@ -195,3 +195,26 @@ def test_warp_puts_landmarks_on_the_template():
         cy, cx = np.mgrid[0:112, 0:112]
         centroid = np.array([(crop * cx).sum(), (crop * cy).sum()]) / crop.sum()
         assert np.abs(centroid - tpl[k]).max() < 0.15, (k, centroid, tpl[k])
+
+
+def test_casia_eye_positions_rescue_missed_faces(tmp_path):
+    """Where no face is detected, CASIA's own .pos eye positions align the image (2-point fit)."""
+    root = tmp_path / "casia"
+    F.write_casia(root, subjects=2, test_subjects=2, vis_per_subject=1, nir_per_subject=1, images="raw_faces",
+                  eye_positions=True)
+    blind = AL.Aligner(detector=CountingDetector(refuse=10 ** 6))  # a detector that never finds a face
+    r = evaluate_benchmark("casia", root, RandomProjection(dim=64, pool=16, channels=3, seed=0), folds="1",
+                           aligner=blind)
+    counts = r["alignment"]["by_modality"]
+    assert counts["NIR"]["eyes"] == 2 and counts["VIS"]["eyes"] == 2 and counts["NIR"]["no_face_total"] == 0
+    img, truth = F.raw_face_image(0, 0, "NIR")
+    crop, rec = blind.align(img, "x", "NIR", eyes=lambda: truth[1::-1].copy())  # file order does not matter
+    assert rec.method == "eyes"
+    m = AL.arcface_affine(np.array(rec.points))
+    q = truth[:2] @ m[:, :2].T + m[:, 2]
+    assert np.abs(q - np.array(ARCFACE_TEMPLATE_112)[:2]).max() < 0.01  # exactly on the template's eyes
+    from nirvis.evaluate.benchmarks.casia import read_pos_file
+
+    bad = tmp_path / "bad.pos"
+    bad.write_text("12 abc\n")
+    assert read_pos_file(bad) is None and read_pos_file(tmp_path / "none.pos") is None

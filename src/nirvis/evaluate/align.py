@@ -19,7 +19,9 @@ Detection policy, tried in order until one finds a face (``AlignmentRecord.metho
    rescues dark or low-contrast NIR frames.
 3. ``padded``: the enhanced image with a 25 % black border on every side, upscaled so its
    short side is at least 256 px; rescues faces that fill or leave the frame and small crops.
-4. No face found: the ``fallback`` policy decides, and every such image is listed in the
+4. ``eyes``: the data set's own eye positions, where it ships them (CASIA ``.pos`` files): the
+   two-point similarity that puts the eyes on the template's eyes.
+5. No face found: the ``fallback`` policy decides, and every such image is listed in the
    report (never silently dropped):
 
    - ``center`` (default): the central square of the image (side = the short side) is resized
@@ -51,8 +53,9 @@ ALIGN_VERSION = 1
 #: Crop side (pixels): the ArcFace 112 x 112 input.
 CROP_SIZE = 112
 FALLBACKS = ("center", "drop", "error")
-#: Detection attempts in order (see the module docstring).
+#: Detection attempts in order (see the module docstring), then the data set's eye positions.
 ATTEMPTS = ("detected", "enhanced", "padded")
+METHODS = ATTEMPTS + ("eyes", "fallback")
 _MIN_DETECT_SIDE = 256
 
 
@@ -67,10 +70,11 @@ class AlignmentRecord:
     Attributes:
         key: the image's path or protocol reference.
         modality: "VIS" or "NIR".
-        method: "detected", "enhanced", "padded" (a face was found on that attempt) or
-            "fallback" (none was found; see ``fallback``).
-        points: five (x, y) landmarks in the source image, pixel centres at integers (OpenCV
-            convention); None for fallbacks.
+        method: "detected", "enhanced", "padded" (a face was found on that attempt), "eyes"
+            (none was found; the data set's eye positions were used) or "fallback" (none was
+            found and no eye positions exist; see ``fallback``).
+        points: five (x, y) landmarks (two for "eyes") in the source image, pixel centres at
+            integers (OpenCV convention); None for fallbacks.
         fallback: the policy applied when no face was found ("center", "drop", "error"), else "".
         cached: the crop came from the cache.
     """
@@ -199,14 +203,18 @@ def arcface_affine(points: np.ndarray) -> np.ndarray:
     """float64 ``[2, 3]`` OpenCV affine that warps an image to the 112 x 112 ArcFace crop.
 
     Args:
-        points: ``[5, 2]`` landmarks in OpenCV pixel convention, insightface order.
+        points: ``[5, 2]`` landmarks in OpenCV pixel convention, insightface order; or ``[2, 2]``
+            eye centres (the similarity then puts them exactly on the template's eyes).
     """
     import torch
 
     from nirvis.render.align import arcface_template, estimate_similarity, to_cv2_affine
 
-    src = torch.as_tensor(np.asarray(points, np.float64) + 0.5)[None]  # renderer convention
-    m = estimate_similarity(src, arcface_template(dtype=torch.float64))
+    pts = np.asarray(points, np.float64)
+    if pts.shape not in ((5, 2), (2, 2)):
+        raise ValueError(f"arcface_affine: expected [5, 2] landmarks or [2, 2] eyes, got {pts.shape}")
+    src = torch.as_tensor(pts + 0.5)[None]  # renderer convention
+    m = estimate_similarity(src, arcface_template(dtype=torch.float64)[: len(pts)])
     return to_cv2_affine(m)[0].numpy()
 
 
@@ -296,13 +304,16 @@ class Aligner:
                 d = self.detector
         return f"{getattr(d, 'name', type(d).__name__)}-{getattr(d, 'version', '0')}"
 
-    def align(self, image: np.ndarray, key: str, modality: str) -> tuple[Optional[np.ndarray], AlignmentRecord]:
+    def align(self, image: np.ndarray, key: str, modality: str,
+              eyes: Optional[Callable[[], Optional[np.ndarray]]] = None) -> tuple[Optional[np.ndarray], AlignmentRecord]:
         """The crop of one image (None when dropped) and how it was made.
 
         Args:
             image: uint8 ``[H, W]`` grey or ``[H, W, 3]`` RGB, as read.
             key: the image's path (for records and messages).
             modality: "VIS" or "NIR".
+            eyes: called only when no face is detected: the data set's eye positions (float
+                ``[2, 2]`` (x, y), OpenCV convention) or None.
 
         Returns:
             (uint8 ``[112, 112]`` or ``[112, 112, 3]`` crop with ``image``'s channels, or None
@@ -319,7 +330,13 @@ class Aligner:
             crop = warp_crop(image, arcface_affine(points)) if points is not None else None
             if ck:
                 self._cache_put(ck, image, points, method, crop)
-        if points is not None:
+        given = eyes() if points is None and eyes is not None else None
+        if given is not None:
+            given = given[np.argsort(given[:, 0])]  # image-left eye first, whichever file convention
+            crop = warp_crop(image, arcface_affine(given))
+            rec = AlignmentRecord(key, modality, "eyes", tuple(map(tuple, np.round(given, 3).tolist())),
+                                  cached=hit is not None)
+        elif points is not None:
             rec = AlignmentRecord(key, modality, method, tuple(map(tuple, np.round(points, 3).tolist())),
                                   cached=hit is not None)
         else:
@@ -379,17 +396,18 @@ class Aligner:
                      "images": len(recs), "cached": sum(r.cached for r in recs), "by_modality": {}}
         for mod in sorted({r.modality for r in recs}):
             rs = [r for r in recs if r.modality == mod]
-            counts = {m: sum(r.method == m for r in rs) for m in (*ATTEMPTS, "fallback")}
+            counts = {m: sum(r.method == m for r in rs) for m in METHODS}
             missed = sorted(r.key for r in rs if r.method == "fallback")
             out["by_modality"][mod] = {"images": len(rs), **counts, "no_face": missed[:show],
                                        "no_face_total": len(missed)}
         return out
 
     def write_landmarks(self, path) -> None:
-        """A TSV of every record: key, modality, method, fallback, x1 y1 ... x5 y5."""
+        """A TSV of every record: key, modality, method, fallback, x1 y1 ... x5 y5 (nan where absent)."""
         rows = ["key\tmodality\tmethod\tfallback\t" + "\t".join(f"{a}{i}" for i in range(1, 6) for a in "xy")]
         for r in sorted(self.records.values(), key=lambda r: r.key):
-            pts = "\t".join(f"{v:.3f}" for p in r.points for v in p) if r.points else "\t".join(["nan"] * 10)
+            vals = [v for p in (r.points or ()) for v in p]
+            pts = "\t".join([f"{v:.3f}" for v in vals] + ["nan"] * (10 - len(vals)))
             rows.append(f"{r.key}\t{r.modality}\t{r.method}\t{r.fallback}\t{pts}")
         _write_atomic(Path(path), ("\n".join(rows) + "\n").encode())
 

@@ -55,6 +55,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     try:
         if args.subjects and args.benchmark not in ("oulu", "buaa"):
             raise EvalError(f"--subjects applies to oulu and buaa, not {args.benchmark}")
+        if args.eye_dir and args.benchmark != "casia":
+            raise EvalError(f"--eye-dir applies to casia, not {args.benchmark}")
         model_fn = load_model(args.checkpoint, args.device)
         res = evaluate_benchmark(args.benchmark, args.root, model_fn, folds=args.folds, protocol=args.protocol,
                                  aligned=args.aligned, align_fallback=args.align_fallback,
@@ -62,7 +64,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
                                  allow_missing=args.allow_missing,
                                  save_scores=args.save_scores, out_dir=args.out, batch_size=args.batch_size,
                                  flip=not args.no_flip, device=args.device, vr_rule=args.vr_rule,
-                                 **_subjects_kwargs(args.subjects))
+                                 **_subjects_kwargs(args.subjects),
+                                 **({"eye_dir": args.eye_dir} if args.eye_dir else {}))
     except (EvalError, ProtocolError, AlignmentError, FileNotFoundError, ValueError) as exc:
         print(f"nirvis eval: error: {exc}", file=sys.stderr)
         return 2
@@ -134,6 +137,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--align-cache", metavar="DIR",
                    help="--align: crop cache (default ~/.cache/nirvis/aligned/<benchmark>-<root hash>)")
     p.add_argument("--no-align-cache", action="store_true", help="--align: do not read or write the crop cache")
+    p.add_argument("--eye-dir", metavar="DIR",
+                   help="--align, CASIA: the .pos eye annotations (default ROOT/annotations, or next to each image), "
+                        "used where no face is detected")
     p.add_argument("--subjects", metavar="A,B,...|@FILE",
                    help="Oulu / BUAA: the test subjects' folder names (an official split), comma-separated or "
                         "one per line in FILE")

@@ -123,10 +123,14 @@ def _lines(path: Path, rows: Sequence[str], crlf: bool = False) -> None:
 
 
 def write_casia(root, subjects: int = 6, test_subjects: int = 4, vis_per_subject: int = 2,
-                nir_per_subject: int = 3, images: str = "pattern") -> dict:
+                nir_per_subject: int = 3, images: str = "pattern", eye_positions: bool = False) -> dict:
     """CASIA NIR-VIS 2.0 layout: ``s{1,2}/VIS|NIR/<id>/<nnn>.jpg|bmp`` + ``protocols/`` lists of
     View 2 folds 1..10 and dev (backslash entries, CRLF). Fold k tests ``test_subjects``
-    subjects starting at subject k-1 (cyclically); dev starts at subject 0."""
+    subjects starting at subject k-1 (cyclically); dev starts at subject 0. ``eye_positions``
+    (``raw_faces`` only): also the data set's ``annotations/<session>/<modality>/<id>/<nnn>.pos``
+    files with the true eye centres (``re_x re_y le_x le_y``, subject's right eye first)."""
+    if eye_positions and images != "raw_faces":
+        raise ValueError("write_casia: eye_positions needs images='raw_faces' (the only frames with known eyes)")
     root = Path(root)
     ids = [10001 + s for s in range(subjects)]
     vis, nir = {}, {}
@@ -134,10 +138,14 @@ def write_casia(root, subjects: int = 6, test_subjects: int = 4, vis_per_subject
         sess = f"s{1 + s % 2}"
         vis[sid] = [f"{sess}\\VIS\\{sid}\\{i + 1:03d}.jpg" for i in range(vis_per_subject)]
         nir[sid] = [f"{sess}\\NIR\\{sid}\\{i + 1:03d}.bmp" for i in range(nir_per_subject)]
-        for i, e in enumerate(vis[sid]):
-            _write(root / e.replace("\\", "/"), _image(s, i, "VIS", images))
-        for i, e in enumerate(nir[sid]):
-            _write(root / e.replace("\\", "/"), _image(s, i, "NIR", images))
+        for mod, entries in (("VIS", vis[sid]), ("NIR", nir[sid])):
+            for i, e in enumerate(entries):
+                rel = e.replace("\\", "/")
+                _write(root / rel, _image(s, i, mod, images))
+                if eye_positions:
+                    eyes = raw_face_image(s, i, mod)[1][:2]
+                    _lines(root / "annotations" / Path(rel).with_suffix(".pos"),
+                           [" ".join(f"{v:.2f}" for v in eyes.ravel())])
     expected = {}
     for k in [str(i) for i in range(1, 11)] + ["dev"]:
         start = 0 if k == "dev" else int(k) - 1

@@ -129,10 +129,11 @@ def _alignment_lines(al: dict) -> list[str]:
              f"Detector {al['detector']} (5 points: iris centres, nose tip, mouth corners), similarity warp to the "
              f"ArcFace 112x112 template; alignment version {al['align_version']}; "
              f"{al['cached']} of {al['images']} image(s) from the cache `{al.get('cache_dir')}`.", "",
-             "| modality | images | detected | after CLAHE | after padding | no face |", "|---|---|---|---|---|---|"]
+             "| modality | images | detected | after CLAHE | after padding | data set's eyes | no face |",
+             "|---|---|---|---|---|---|---|"]
     for mod, c in al["by_modality"].items():
         lines.append(f"| {mod} | {c['images']} | {c['detected']} | {c['enhanced']} | {c['padded']} | "
-                     f"{c['no_face_total']} |")
+                     f"{c.get('eyes', 0)} | {c['no_face_total']} |")
     lines.append("")
     missed = [(mod, c) for mod, c in al["by_modality"].items() if c["no_face_total"]]
     if missed:

@@ -53,7 +53,8 @@ def load_images(protocol: Protocol, lst: ImageList, grey: bool, allow_missing: b
             keep.append(False)
             continue
         if aligner is not None:
-            a, rec = aligner.align(a, p, lst.modality)
+            eyes = (lambda p=p: protocol.eyes(p)) if protocol.eyes is not None else None
+            a, rec = aligner.align(a, p, lst.modality, eyes=eyes)
             if rec.method == "fallback":
                 no_face.append(p)
             if a is None:

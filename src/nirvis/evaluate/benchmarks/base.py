@@ -84,6 +84,9 @@ class Protocol:
     expected: dict = field(default_factory=dict)
     notes: str = ""
     read_image: Callable[[str], Optional[np.ndarray]] = field(default=read_image_file, repr=False)
+    #: the data set's own eye positions of an image (float [2, 2] (x, y), OpenCV pixel convention)
+    #: or None; used by raw-image alignment when no face is detected (CASIA ``.pos`` files)
+    eyes: Optional[Callable[[str], Optional[np.ndarray]]] = field(default=None, repr=False)
 
     def counts(self) -> list[dict]:
         return [{"fold": f.name, "gallery": len(f.gallery), "probes": len(f.probe),

@@ -13,6 +13,11 @@ List lines name images relative to ROOT with backslashes (``s2\\NIR\\10153\\001.
 followed by a label; without a label the subject folder (``10153``) is the label. Modality comes
 from the list (vis_gallery -> VIS, nir_probe -> NIR), never from the path.
 
+Eye positions: the data set's ``.pos`` annotations (first line ``re_x re_y le_x le_y``, one file
+per image, mirroring the image's relative path without its extension) are looked up in
+``eye_dir`` (default ``ROOT/annotations``) and next to the image. Raw-image alignment
+(``--align``) uses them for images where no face is detected.
+
 Aligned crops: pass ``image_root`` (a tree of 112x112 crops with the same relative paths) and,
 if the crops were re-encoded, ``image_ext`` (e.g. ``".png"``) to replace each entry's extension.
 
@@ -24,6 +29,8 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Optional
+
+import numpy as np
 
 from nirvis.evaluate.benchmarks.base import (Fold, ImageList, PathLike, Protocol, ProtocolError,
                                              apply_missing_policy, native_path, read_list_file, select_folds)
@@ -52,8 +59,40 @@ def _read(list_path: Path, image_root: Path, modality: str, image_ext: Optional[
     return ImageList(tuple(paths), tuple(labels), modality)
 
 
+def read_pos_file(path: Path) -> Optional[np.ndarray]:
+    """Eye positions of a CASIA ``.pos`` file: float64 [2, 2] (x, y), or None if absent or malformed."""
+    try:
+        first = path.read_text(encoding="utf-8-sig", errors="strict").splitlines()[0].split()
+        v = np.array([float(x) for x in first[:4]], np.float64)
+    except (OSError, IndexError, ValueError, UnicodeDecodeError):
+        return None
+    if v.size != 4 or not np.isfinite(v).all():
+        return None
+    return v.reshape(2, 2)
+
+
+def eye_lookup(image_root: Path, eye_dir: Optional[Path]):
+    """``eyes(image_path)`` for a CASIA tree: ``<eye_dir>/<relative path>.pos``, else ``<image>.pos``."""
+
+    def eyes(path: str) -> Optional[np.ndarray]:
+        p = Path(path)
+        candidates = []
+        try:
+            rel = p.relative_to(image_root).with_suffix(".pos")
+            candidates.append((eye_dir or image_root / "annotations") / rel)
+        except ValueError:
+            pass
+        candidates.append(p.with_suffix(".pos"))
+        for c in candidates:
+            if c.is_file():
+                return read_pos_file(c)
+        return None
+
+    return eyes
+
+
 def load(root: PathLike, folds="all", allow_missing: bool = False, image_root: Optional[PathLike] = None,
-         image_ext: Optional[str] = None, **_ignored) -> Protocol:
+         image_ext: Optional[str] = None, eye_dir: Optional[PathLike] = None, **_ignored) -> Protocol:
     """The View 2 protocol (folds "1".."10", "all" = those ten) or the dev split (``folds="dev"``)."""
     root = Path(root)
     proto = root / "protocols"
@@ -66,4 +105,5 @@ def load(root: PathLike, folds="all", allow_missing: bool = False, image_root: O
     out, missing = apply_missing_policy("casia", out, allow_missing)
     return Protocol("casia", "view2" if "dev" not in names else "view2+dev", str(root), out, missing,
                     expected={k: {"gallery": EXPECTED["gallery"], "probes": EXPECTED["probes"][k]} for k in names},
-                    notes="gallery = one VIS image per subject, probes = NIR, per the protocol lists")
+                    notes="gallery = one VIS image per subject, probes = NIR, per the protocol lists",
+                    eyes=eye_lookup(iroot, Path(eye_dir) if eye_dir else None))
