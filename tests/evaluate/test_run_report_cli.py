@@ -176,6 +176,7 @@ def test_cli_eval_fixture_and_subjects(monkeypatch, tmp_path, capsys):
     assert rc == 0, capsys.readouterr().err
     doc = json.loads((tmp_path / "o" / "report.json").read_text())
     assert doc["counts"][0]["gallery_subjects"] == 3
+    assert "eval-fixture" in doc["notes"] and "not the real benchmark" in (tmp_path / "o" / "report.md").read_text()
     rc = ecli.main(["eval", "casia", "--root", str(root), "--checkpoint", "x.pt", "--subjects", "a",
                     "--out", str(tmp_path / "o")])
     assert rc == 2 and "--subjects applies to oulu and buaa" in capsys.readouterr().err

@@ -241,6 +241,11 @@ def evaluate_benchmark(name: str, root, model_fn: Callable, folds="all", protoco
                                     save_scores=save_scores, out_dir=out_dir, batch_size=batch_size, flip=flip,
                                     channels=channels, grey=True if grey is None else grey, device=device,
                                     fars=fars, vr_rule=vr_rule)
+    fixture = Path(root) / "fixture.json"
+    if n != "vis_bin" and fixture.is_file() and '"benchmark"' in fixture.read_text(errors="replace"):
+        results["notes"] = ((results.get("notes") or "") + "; " if results.get("notes") else "") + (
+            f"{root} is a `nirvis eval-fixture` data set of rendered faces, not the real benchmark: the "
+            "documented counts and published numbers do not apply to it")
     if out_dir is not None:
         from nirvis.evaluate.report import write_report
 
