@@ -180,3 +180,22 @@ def test_cli_eval_fixture_and_subjects(monkeypatch, tmp_path, capsys):
     rc = ecli.main(["eval", "casia", "--root", str(root), "--checkpoint", "x.pt", "--subjects", "a",
                     "--out", str(tmp_path / "o")])
     assert rc == 2 and "--subjects applies to oulu and buaa" in capsys.readouterr().err
+
+
+def test_cli_benchmark_spellings_and_bin_set(monkeypatch, lamp_ds, tmp_path, capsys):
+    """The issue's names (lamp-hq, vis-bin) work on the command line, as do the module names."""
+    stub = types.ModuleType("stub")
+    stub.load_embedding_model = lambda path, device="cpu": RandomProjection()
+    monkeypatch.setitem(__import__("sys").modules, "nirvis.train.checkpoint", stub)
+    for name in ("lamp-hq", "lamp_hq"):
+        rc = ecli.main(["eval", name, "--root", str(lamp_ds[0]), "--checkpoint", "x.pt", "--folds", "1",
+                        "--out", str(tmp_path / name)])
+        assert rc == 0, capsys.readouterr().err
+    F.write_vis_bin(tmp_path / "bins" / "cfp_fp.bin", pairs=20)
+    rc = ecli.main(["eval", "vis-bin", "--bin-set", "cfp_fp", "--root", str(tmp_path / "bins"), "--checkpoint", "x.pt",
+                    "--out", str(tmp_path / "vb")])
+    assert rc == 0, capsys.readouterr().err
+    assert json.loads((tmp_path / "vb" / "report.json").read_text())["benchmark"] == "cfp_fp"
+    rc = ecli.main(["eval", "casia", "--bin-set", "lfw", "--root", str(tmp_path), "--checkpoint", "x.pt",
+                    "--out", str(tmp_path / "x")])
+    assert rc == 2 and "--bin-set applies to vis-bin" in capsys.readouterr().err

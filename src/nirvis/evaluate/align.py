@@ -411,3 +411,79 @@ class Aligner:
             rows.append(f"{r.key}\t{r.modality}\t{r.method}\t{r.fallback}\t{pts}")
         _write_atomic(Path(path), ("\n".join(rows) + "\n").encode())
 
+
+
+# ------------------------------------------------------------------------------------ a whole tree
+
+def align_tree(src, out, fallback: str = "center", cache_dir=None, detector=None, progress: bool = True,
+               examples: bool = True) -> dict:
+    """Align every image under ``src`` into ``out`` with the same relative paths (``.png``, lossless).
+
+    For fine-tuning on real benchmark lists (``nirvis train`` reads 112x112 crops) and for
+    evaluating with ``--aligned --image-root OUT --image-ext .png``. Images are grouped as
+    "colour" or "grey" (three channels that differ, or one channel) in the summary; nothing is
+    inferred from path names. ``out`` appears only when complete (written under a temporary
+    name, then renamed); it must not exist yet. Writes ``out/alignment.tsv``,
+    ``out/alignment.json`` (the summary) and ``out/alignment_examples.png``.
+
+    Returns:
+        The summary (``Aligner.summary``) plus ``written`` (crops written) and ``unreadable``.
+    """
+    import shutil
+
+    import cv2
+
+    from nirvis.evaluate.benchmarks.base import IMAGE_EXTS, read_image_file
+
+    src, out = Path(src), Path(out)
+    if not src.is_dir():
+        raise AlignmentError(f"{src}: not a directory")
+    if out.exists():
+        raise AlignmentError(f"{out}: exists; choose a new output directory")
+    files = sorted(p for p in src.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
+    if not files:
+        raise AlignmentError(f"{src}: no images ({', '.join(IMAGE_EXTS)})")
+    aligner = Aligner(cache_dir=cache_dir, fallback=fallback, detector=detector)
+    aligner.detector  # fail before any work if it cannot load
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    written, unreadable, no_face = 0, [], []
+    try:
+        it = files
+        if progress:
+            from tqdm import tqdm
+
+            it = tqdm(files, desc=f"align {src.name}", unit="img")
+        for p in it:
+            rel = p.relative_to(src)
+            img = read_image_file(str(p))
+            if img is None:
+                unreadable.append(str(rel))
+                continue
+            colour = img.ndim == 3 and not (np.array_equal(img[..., 0], img[..., 1])
+                                            and np.array_equal(img[..., 1], img[..., 2]))
+            crop, rec = aligner.align(img, str(rel), "colour" if colour else "grey")
+            if rec.method == "fallback":
+                no_face.append(str(rel))
+                if fallback == "error":
+                    raise AlignmentError(f"{p}: no face found (--fallback center|drop aligns the rest and lists it)")
+            if crop is None:
+                continue
+            dst = (tmp / rel).with_suffix(".png")
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            if not cv2.imwrite(str(dst), crop[..., ::-1] if crop.ndim == 3 else crop):
+                raise OSError(f"could not write {dst}")
+            written += 1
+        summary = aligner.summary(show=50)
+        summary.update({"source": str(src), "written": written, "unreadable": unreadable})
+        aligner.write_landmarks(tmp / "alignment.tsv")
+        (tmp / "alignment.json").write_text(json.dumps(summary, indent=1) + "\n")
+        if examples and aligner.examples:
+            from nirvis.evaluate.report import write_alignment_sheet
+
+            write_alignment_sheet(aligner, tmp)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return summary

@@ -57,6 +57,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
             raise EvalError(f"--subjects applies to oulu and buaa, not {args.benchmark}")
         if args.eye_dir and args.benchmark != "casia":
             raise EvalError(f"--eye-dir applies to casia, not {args.benchmark}")
+        from nirvis.evaluate.benchmarks import canonical
+
+        if args.bin_set and canonical(args.benchmark) != "vis_bin":
+            raise EvalError(f"--bin-set applies to vis-bin, not {args.benchmark}")
+        if (args.image_root or args.image_ext) and canonical(args.benchmark) not in ("casia", "lamp_hq"):
+            raise EvalError(f"--image-root/--image-ext apply to casia and lamp-hq (for {args.benchmark}, point --root "
+                            "at the aligned tree)")
         model_fn = load_model(args.checkpoint, args.device)
         res = evaluate_benchmark(args.benchmark, args.root, model_fn, folds=args.folds, protocol=args.protocol,
                                  aligned=args.aligned, align_fallback=args.align_fallback,
@@ -65,7 +72,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
                                  save_scores=args.save_scores, out_dir=args.out, batch_size=args.batch_size,
                                  flip=not args.no_flip, device=args.device, vr_rule=args.vr_rule,
                                  **_subjects_kwargs(args.subjects),
-                                 **({"eye_dir": args.eye_dir} if args.eye_dir else {}))
+                                 **({"eye_dir": args.eye_dir} if args.eye_dir else {}),
+                                 **({"image_root": args.image_root} if args.image_root else {}),
+                                 **({"image_ext": args.image_ext} if args.image_ext else {}),
+                                 **({"set": args.bin_set} if args.bin_set else {}))
     except (EvalError, ProtocolError, AlignmentError, FileNotFoundError, ValueError) as exc:
         print(f"nirvis eval: error: {exc}", file=sys.stderr)
         return 2
@@ -109,7 +119,38 @@ def cmd_eval_fixture(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_align(args: argparse.Namespace) -> int:
+    """Align a tree of raw images into 112x112 ArcFace crops with the same relative paths."""
+    from nirvis.evaluate.align import AlignmentError, align_tree, default_cache_dir
+
+    cache = None if args.no_align_cache else (args.align_cache or default_cache_dir("tree", args.src))
+    try:
+        s = align_tree(args.src, args.out, fallback=args.fallback, cache_dir=cache, progress=not args.quiet)
+    except (AlignmentError, ValueError) as exc:
+        print(f"nirvis align: error: {exc}", file=sys.stderr)
+        return 2
+    parts = []
+    for group, c in s["by_modality"].items():
+        found = c["detected"] + c["enhanced"] + c["padded"]
+        parts.append(f"{group}: {found}/{c['images']} faces found ({c['enhanced']} after CLAHE, {c['padded']} after "
+                     f"padding), {c['no_face_total']} without")
+    print(f"align: {s['written']} crops -> {args.out} ({'; '.join(parts)}; {len(s['unreadable'])} unreadable; "
+          f"no-face policy {args.fallback}); landmarks in alignment.tsv")
+    return 0
+
+
 def register(subparsers) -> argparse.ArgumentParser:
+    a = subparsers.add_parser("align", help="align a tree of raw face images into 112x112 ArcFace crops "
+                                           "(same relative paths, .png)")
+    a.add_argument("src", help="directory of raw images (searched recursively)")
+    a.add_argument("--out", required=True, help="output directory (must not exist; appears when complete)")
+    a.add_argument("--fallback", default="center", choices=["center", "drop", "error"],
+                   help="images with no face found: central square (default), leave out, or stop")
+    a.add_argument("--align-cache", metavar="DIR", help="crop cache (default ~/.cache/nirvis/aligned/tree-<hash>)")
+    a.add_argument("--no-align-cache", action="store_true", help="do not read or write the crop cache")
+    a.add_argument("--quiet", action="store_true", help="no progress bar")
+    a.set_defaults(func=cmd_align)
+
     f = subparsers.add_parser("eval-fixture", help="write a tiny data set in a benchmark's native layout "
                                                   "(rendered faces) to try nirvis eval")
     f.add_argument("benchmark", choices=["casia", "lamp-hq", "oulu", "buaa"])
@@ -121,7 +162,10 @@ def register(subparsers) -> argparse.ArgumentParser:
     f.set_defaults(func=cmd_eval_fixture)
 
     p = subparsers.add_parser("eval", help="evaluate a checkpoint on a NIR-VIS (or VIS .bin) benchmark")
-    p.add_argument("benchmark", choices=BENCHMARKS, help="benchmark name")
+    p.add_argument("benchmark", choices=sorted(set(BENCHMARKS) | {b.replace("_", "-") for b in BENCHMARKS}),
+                   help="benchmark name (- and _ are interchangeable)")
+    p.add_argument("--bin-set", choices=["lfw", "cfp_fp", "agedb_30"],
+                   help="vis-bin: which ROOT/<name>.bin to evaluate (default lfw)")
     p.add_argument("--root", required=True, help="data set root in its native layout")
     p.add_argument("--checkpoint", required=True, help="trained model checkpoint")
     p.add_argument("--folds", default="all", help="'all' (default), '1,2', or 'dev' (CASIA)")
@@ -140,6 +184,11 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--eye-dir", metavar="DIR",
                    help="--align, CASIA: the .pos eye annotations (default ROOT/annotations, or next to each image), "
                         "used where no face is detected")
+    p.add_argument("--image-root", metavar="DIR",
+                   help="CASIA / LAMP-HQ: read the listed images from this tree instead of ROOT (e.g. the output of "
+                        "`nirvis align`)")
+    p.add_argument("--image-ext", metavar=".EXT", help="CASIA / LAMP-HQ: replace each listed file's extension "
+                                                       "(e.g. .png for `nirvis align` output)")
     p.add_argument("--subjects", metavar="A,B,...|@FILE",
                    help="Oulu / BUAA: the test subjects' folder names (an official split), comma-separated or "
                         "one per line in FILE")

@@ -207,7 +207,8 @@ def evaluate_benchmark(name: str, root, model_fn: Callable, folds="all", protoco
 
         if not aligned:
             raise ValueError("the .bin verification sets hold aligned 112x112 crops already: use --aligned")
-        set_name = name.lower().replace("-", "_") if name.lower() != "vis_bin" else loader_kwargs.get("set", "lfw")
+        set_name = name.lower().replace("-", "_")
+        set_name = loader_kwargs.get("set", "lfw") if set_name == "vis_bin" else set_name
         set_name = {"agedb": "agedb_30"}.get(set_name, set_name)
         r = evaluate_bin(bin_path(root, set_name), model_fn, batch_size=batch_size, flip=flip,
                          channels=channels or int(getattr(model_fn, "in_channels", 3)),

@@ -20,7 +20,7 @@ BENCHMARKS = sorted(list(PROTOCOL_BENCHMARKS) + ["vis_bin", "lfw", "cfp_fp", "ag
 
 def canonical(name: str) -> str:
     n = name.lower()
-    n = ALIASES.get(n, n)
+    n = ALIASES.get(n, ALIASES.get(n.replace("-", "_"), n.replace("-", "_")))
     if n not in PROTOCOL_BENCHMARKS and n != "vis_bin":
         raise ValueError(f"unknown benchmark {name!r}; choose from {BENCHMARKS}")
     return n
