@@ -280,10 +280,11 @@ def landmarks(v: np.ndarray, f: np.ndarray, parts: np.ndarray, groups: np.ndarra
         span on the upper and lower arcs.
       * inner lips 60-67: likewise the loop between mouth-cavity and skin faces (corners = x-extremes,
         lid-like points at 1/4, 1/2, 3/4 of the span); outer-lip corners 48/54 share those corners.
-      * outer lips 49-53 / 55-59: the vermilion border is not an edge of the mesh; it is taken as
-        the outermost vertex (highest for the upper lip, lowest for the lower) among the vertices
-        that the upper-/lower-lip volume targets move by at least half their peak, at the 300-W
-        x-stations (1/6 .. 5/6 of the mouth width).
+      * outer lips 49-53 / 55-59: the vermilion border is not an edge of the mesh; among the
+        vertices that the upper-/lower-lip volume targets move by at least a quarter of their peak,
+        the border is their outer envelope (highest for the upper lip, lowest for the lower),
+        interpolated at the 300-W x-stations (1/6 .. 5/6 of the mouth width), and the landmark is
+        the vertex nearest that point (the midline station: the outermost midline vertex).
       * nose: 30 (tip) = front-most vertex near the midline; 27-29 = front-most midline vertices at
         4 equal heights from the inner-eye-corner level down to the tip; 33 (subnasale) = deepest
         midline vertex between the tip and the upper lip; 31/35 = the vertices the nose-width target
@@ -329,12 +330,22 @@ def landmarks(v: np.ndarray, f: np.ndarray, parts: np.ndarray, groups: np.ndarra
     def outer_lip(target, pick_max_y, fractions):
         idx, mag = target_vertices(target)
         cand = idx[mag >= 0.25 * mag.max()]
+        sign = 1.0 if pick_max_y else -1.0
+        # the border's outer envelope: candidates with no candidate further out (higher for the
+        # upper lip, lower for the lower lip) within 1.5 mm in x; the mesh's lip columns are
+        # sparse (none within 2.5 mm of some stations), so the envelope is interpolated in x
+        env = np.array([i for i in cand if not np.any((np.abs(v[cand, 0] - v[i, 0]) < 1.5)
+                                                      & (sign * (v[cand, 1] - v[i, 1]) > 1e-6))])
+        env = env[np.argsort(v[env, 0])]
         out = []
         for t in fractions:
             x = xl + t * (xr - xl)
-            # the midline station takes midline vertices only (the cupid's bow peaks sit beside it)
-            near = cand[np.abs(v[cand, 0]) < 0.5] if abs(t - 0.5) < 1e-9 else cand[np.abs(v[cand, 0] - x) < 2.5]
-            out.append(int(near[np.argmax(v[near, 1])] if pick_max_y else near[np.argmin(v[near, 1])]))
+            if abs(t - 0.5) < 1e-9:  # the midline station takes midline vertices only (the cupid's bow peaks sit beside it)
+                near = cand[np.abs(v[cand, 0]) < 0.5]
+                out.append(int(near[np.argmax(sign * v[near, 1])]))
+                continue
+            y = np.interp(x, v[env, 0], v[env, 1])
+            out.append(int(cand[np.argmin(np.hypot(v[cand, 0] - x, v[cand, 1] - y))]))
         return out
 
     lm[49:54] = outer_lip("local/mouth-upperlip-volume-incr", True, [1 / 6, 2 / 6, 3 / 6, 4 / 6, 5 / 6])

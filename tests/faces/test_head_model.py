@@ -117,6 +117,10 @@ def test_landmarks_are_anatomically_ordered_and_symmetric(model):
     assert lm[17:27, 1].min() > lm[36:48, 1].max()
     assert lm[36:48, 1].min() > lm[30, 1] > lm[51, 1] > lm[57, 1] > lm[8, 1]
     assert lm[30, 2] == lm[27:36, 2].max()  # the nose tip protrudes most
+    # the outer lip contour (vermilion border) lies outside the inner one: upper 49-53 above
+    # 61-63, lower 55-59 below 65-67 (a border point on the inner line made a fanged lip mask)
+    assert lm[49:54, 1].min() > lm[61:64, 1].max() + 2.0
+    assert lm[55:60, 1].max() < lm[65:68, 1].min() - 2.0
     five = model.template.vertices[model.landmark_vertices["5"]]
     assert 25 < five[1, 0] < 40 and five[0, 0] == pytest.approx(-five[1, 0], abs=0.5)
     assert five[2].tolist() == lm[30].tolist() and five[3].tolist() == lm[48].tolist()

@@ -38,9 +38,32 @@ def test_regions_are_masks_in_the_right_places():
     assert lm[48, 0] < c[0] < lm[54, 0] and lm[57, 1] - 3 < c[1] < lm[51, 1] + 3
     assert centroid(masks["brows"])[1] > lm[36:48, 1].max()
     assert centroid(masks["beard"])[1] < lm[33, 1]
+    # the lips mask covers the whole lower lip: from the mouth line down to the vermilion border
+    lips_at = masks["lips"][geo.covered]
+    p = geo.position[geo.covered]
+    lower = (np.abs(p[:, 0]) < 6) & (p[:, 1] < lm[66, 1] - 1.5) & (p[:, 1] > lm[57, 1] + 1.5) & (p[:, 2] > lm[66, 2])
+    assert lower.sum() > 10 and lips_at[lower].min() > 0.5
+    # scalp hair area: above the forehead and on the back of the head, not on the face
+    hair_at = masks["hair"][geo.covered]
+    assert hair_at[(p[:, 1] > lm[19, 1] + 80)].min() > 0.9
+    assert hair_at[(p[:, 1] < lm[19, 1] + 30) & (p[:, 2] > lm[36, 2])].max() < 0.05
+
     # iris and pupil lie on the eyeballs, nested inside the sclera's complement
     eye = geo.part == 3
     assert masks["iris"][~eye].max() == 0 and masks["pupil"][~eye].max() == 0
     assert masks["iris"].sum() > masks["pupil"].sum() > 0
     total = masks["iris"] + masks["pupil"] + masks["sclera"]
     np.testing.assert_allclose(total[eye], 1.0, atol=1e-5)
+
+
+def test_hairline_recession_and_crown():
+    from nirvis.faces.regions import hairline_mask
+
+    model = load_head_model()
+    lm = model.template.vertices[model.landmark_vertices["68"]]
+    v = model.template.vertices
+    front = np.array([[0.0, lm[19, 1] + 60.0, 15.0]])      # mid-forehead, 60 mm above the brows
+    crown = np.array([[0.0, v[:, 1].max() - 8.0, -95.0]])  # top-back of the skull
+    assert hairline_mask(front, lm, front_mm=50.0)[0] > 0.95 and hairline_mask(front, lm, front_mm=70.0)[0] < 0.05
+    assert hairline_mask(front, lm, front_mm=50.0, recession=1.0)[0] < 0.05
+    assert hairline_mask(crown, lm)[0] > 0.95 and hairline_mask(crown, lm, crown=1.0)[0] < 0.05

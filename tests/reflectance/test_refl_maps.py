@@ -10,7 +10,8 @@ from nirvis.reflectance.maps import procedural_face_asset, procedural_reflectanc
 
 
 def _skin_mean(maps):
-    skin = face_regions(128)["skin"] > 0.99
+    r = face_regions(128)
+    skin = (r["skin"] > 0.99) & (r["hair"] < 0.01)  # skin tone: not under scalp hair
     return maps.diffuse_vis[skin].mean(0), maps.diffuse_nir[skin].mean()
 
 
@@ -56,3 +57,22 @@ def test_procedural_face_asset_records_appearance():
     asset = procedural_face_asset(sample_identity(4), resolution=128, led_nm=940)
     assert asset.metadata["nir_led_nm"] == 940.0 and "melanin" in asset.metadata["appearance"]
     assert asset.maps.diffuse_nir.shape == (128, 128)
+
+
+def test_scalp_hair_per_identity():
+    """Short scalp hair: women keep full coverage; some older men recede or go bald on the crown;
+    the identity's own hair map is attached; dark hair is darker than skin in both spectra."""
+    from nirvis.reflectance.maps import sample_appearance
+
+    apps = [(ident, sample_appearance(ident)) for ident in (sample_identity(identity_seed(2, k)) for k in range(200))]
+    women = [a for i, a in apps if i.gender < 0.5]
+    old_men = [a for i, a in apps if i.gender > 0.5 and i.age_years > 50]
+    assert women and all(a.scalp_hair >= 0.85 and a.hair_recession == 0 == a.crown_baldness for a in women)
+    assert any(a.crown_baldness > 0 for a in old_men) and any(a.hair_recession > 0.3 for a in old_men)
+    ident = next(i for i, a in apps if a.scalp_hair > 0.8 and a.hair_eumelanin > 0.8 and a.crown_baldness == 0)
+    maps, app = procedural_reflectance(ident, 128)
+    hair = maps.regions["hair"] > 0.7
+    skin = (face_regions(128)["skin"] > 0.99) & (face_regions(128)["hair"] < 0.01)
+    assert hair.sum() > 200
+    assert maps.diffuse_vis[hair].mean() < 0.7 * maps.diffuse_vis[skin].mean()
+    assert maps.diffuse_nir[hair].mean() < maps.diffuse_nir[skin].mean()

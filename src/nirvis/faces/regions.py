@@ -1,4 +1,4 @@
-"""Region masks of the procedural head in UV space (skin, lips, brows, beard, iris, sclera, ...).
+"""Region masks of the procedural head in UV space (skin, lips, brows, beard, hair, iris, sclera, ...).
 
 Regions are defined geometrically on the template head, from its landmarks and mesh parts, and
 rasterised through the UV layout; since every procedural head shares that layout, the masks apply
@@ -16,8 +16,13 @@ from nirvis.faces.mesh import PART_NAMES
 from nirvis.faces.uv import UvGeometry, uv_geometry
 
 #: Names of the masks returned by ``face_regions``.
-REGION_NAMES = ("skin", "lips", "brows", "beard", "iris", "pupil", "sclera", "teeth", "eye_cavity",
+REGION_NAMES = ("skin", "lips", "brows", "beard", "hair", "iris", "pupil", "sclera", "teeth", "eye_cavity",
                 "mouth_cavity")
+
+#: Scalp hairline of the template head (mm): the front hairline's height above the brows spans
+#: about 45-70 mm in adults; the region ``hair`` is the scalp above the lowest of these.
+HAIRLINE_FRONT_MM = (45.0, 70.0)
+_HEAD_CENTRE_Z = -60.0   # the template skull's vertical axis (z, mm), between the nose tip and the occiput
 
 IRIS_RADIUS_MM = 5.9     # human iris diameter ~11.8 mm
 PUPIL_RADIUS_MM = 1.8
@@ -43,6 +48,50 @@ def _soft(x: np.ndarray, width: float) -> np.ndarray:
     """0 -> 1 ramp of ``x`` over [-width/2, width/2] (smoothstep)."""
     t = np.clip(x / width + 0.5, 0.0, 1.0)
     return t * t * (3.0 - 2.0 * t)
+
+
+def hairline_mask(points: np.ndarray, landmarks68: np.ndarray, front_mm: float = HAIRLINE_FRONT_MM[0],
+                  recession: float = 0.0, crown: float = 0.0, softness_mm: float = 2.0) -> np.ndarray:
+    """Scalp-hair coverage in [0, 1] at template-head points: 1 above the hairline.
+
+    The hairline is a height per azimuth around the skull's vertical axis (0 deg = the face,
+    180 deg = the back): ``front_mm`` above the brows at the forehead, a little lower at the
+    temples, just above the ears at the sides (12 mm above the highest eye landmark) and down to
+    mouth level at the nape, joined by smoothsteps.
+
+    Args:
+        points: float [N, 3] template-head positions (mm; +y up, +z towards the face).
+        landmarks68: float [68, 3] template landmarks.
+        front_mm: forehead height from brows to hairline.
+        recession: 0..1, receding temples and front (male-pattern hair loss): raises the front by
+            up to 25 mm and the temples by up to 45 mm.
+        crown: 0..1, a bald crown of up to 70 mm radius around the top-back of the skull.
+        softness_mm: width of the hairline's transition.
+
+    Returns:
+        float32 [N] coverage.
+    """
+    p = np.asarray(points, np.float64)
+    lm = np.asarray(landmarks68, np.float64)
+    brow_y = lm[[19, 24], 1].mean()
+    phi = np.degrees(np.arctan2(np.abs(p[:, 0]), p[:, 2] - _HEAD_CENTRE_Z))
+
+    def step(x, a, b):
+        t = np.clip((x - a) / (b - a), 0.0, 1.0)
+        return t * t * (3.0 - 2.0 * t)
+
+    y_front = brow_y + front_mm + 25.0 * recession
+    y_temple = brow_y + 0.75 * front_mm + 45.0 * recession
+    y_side = lm[36:48, 1].max() + 12.0
+    y_back = lm[48:60, 1].mean()
+    y_line = (y_front + (y_temple - y_front) * step(phi, 10, 40) + (y_side - y_temple) * step(phi, 45, 75)
+              + (y_back - y_side) * step(phi, 100, 150))
+    cover = 1.0 / (1.0 + np.exp(np.clip(-(p[:, 1] - y_line) / softness_mm, -60, 60)))
+    if crown > 0:
+        top = np.array([0.0, p[:, 1].max() - 10.0, _HEAD_CENTRE_Z - 35.0])
+        r = 70.0 * crown
+        cover = cover * (1.0 - 1.0 / (1.0 + np.exp(np.clip((np.linalg.norm(p - top, axis=1) - r) / 6.0, -60, 60))))
+    return cover.astype(np.float32)
 
 
 def regions_from_geometry(geo: UvGeometry, model: HeadModel) -> dict[str, np.ndarray]:
@@ -92,6 +141,9 @@ def regions_from_geometry(geo: UvGeometry, model: HeadModel) -> dict[str, np.nda
                           & (flat_p[:, 0] > lm[0, 0]) & (flat_p[:, 0] < lm[16, 0]))
     out["beard"][cand] = 1.0 - out["lips"][cand]
 
+    # scalp hair area: skin above the lowest hairline (identities draw their own hairline in it)
+    out["hair"][skin] = hairline_mask(flat_p[skin], lm, front_mm=HAIRLINE_FRONT_MM[0])
+
     # eyes: iris and pupil are discs around each cornea apex (5-point eye landmarks)
     eye = np.flatnonzero(part_f == idx["eyeball"])
     d_apex = np.min([np.linalg.norm(flat_p[eye] - c, axis=1) for c in five[:2]], axis=0)
@@ -116,8 +168,8 @@ def template_uv_geometry(resolution: int) -> UvGeometry:
 def face_regions(resolution: int) -> dict[str, np.ndarray]:
     """Region masks of the procedural head, float32 [H, W] in [0, 1] with H = W = ``resolution``.
 
-    Keys: see ``REGION_NAMES``. ``skin`` excludes lips; ``brows`` and ``beard`` lie on top of skin
-    (hair density areas); ``iris``, ``pupil``, ``sclera`` partition the eyeballs. Cached; do not
+    Keys: see ``REGION_NAMES``. ``skin`` excludes lips; ``brows``, ``beard`` and ``hair`` (the
+    scalp above the lowest hairline, see ``hairline_mask``) lie on top of skin (hair density areas); ``iris``, ``pupil``, ``sclera`` partition the eyeballs. Cached; do not
     modify the returned arrays.
     """
     masks = regions_from_geometry(template_uv_geometry(resolution), load_head_model())

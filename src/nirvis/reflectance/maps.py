@@ -22,7 +22,7 @@ import torch
 
 from nirvis.faces import Expression, FaceAsset, IdentityParams, ReflectanceMaps, load_head_model
 from nirvis.faces.procedural import procedural_asset
-from nirvis.faces.regions import face_regions, template_uv_geometry
+from nirvis.faces.regions import face_regions, hairline_mask, template_uv_geometry
 from nirvis.reflectance import spectra
 from nirvis.reflectance.sensors import skin_albedo_nir, skin_albedo_vis, spectrum_to_nir, spectrum_to_vis_rgb
 from nirvis.reflectance.skin import SkinParams
@@ -54,6 +54,10 @@ class SkinAppearance:
     iris_melanin: float
     lip_blood: float
     oiliness: float
+    scalp_hair: float = 0.0          # scalp hair coverage (0 bald/shaved .. 1 full)
+    hairline_mm: float = 55.0        # forehead height, brows to hairline
+    hair_recession: float = 0.0      # 0..1 receding temples and front
+    crown_baldness: float = 0.0      # 0..1 bald crown radius
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -86,7 +90,27 @@ def sample_appearance(identity: IdentityParams) -> SkinAppearance:
         iris_melanin=float(np.exp(rng.uniform(math.log(2.0), math.log(800.0)) * (1 - dark) + math.log(600.0) * dark)),
         lip_blood=float(rng.uniform(2.0, 4.0)),
         oiliness=float(rng.uniform(0.0, 1.0)),
+        **_sample_scalp(rng, identity),
     )
+
+
+def _sample_scalp(rng: np.random.Generator, identity: IdentityParams) -> dict[str, float]:
+    """Scalp hair (drawn after every other appearance choice, so adding it changed none of them).
+
+    Short hair only (the mesh has no hair geometry): coverage, forehead height, and for men
+    age-dependent male-pattern loss (receding front and temples, bald crown) and a few shaved heads.
+    """
+    male = identity.gender > 0.5
+    aged = float(np.clip((identity.age_years - 20.0) / 50.0, 0.0, 1.0))
+    u = rng.uniform(0.0, 1.0, size=6)
+    if not male:
+        return {"scalp_hair": float(0.85 + 0.15 * u[0]), "hairline_mm": float(45.0 + 18.0 * u[1]),
+                "hair_recession": 0.0, "crown_baldness": 0.0}
+    shaved = u[2] < 0.08
+    recession = float(u[3] ** 1.5 * (0.2 + 0.8 * aged)) if u[4] < 0.75 else 0.0
+    crown = float(0.3 + 0.7 * u[5]) if u[5] < 0.45 * aged else 0.0
+    return {"scalp_hair": float(0.15 + 0.2 * u[0] if shaved else 0.8 + 0.2 * u[0]),
+            "hairline_mm": float(50.0 + 20.0 * u[1]), "hair_recession": recession, "crown_baldness": crown}
 
 
 def _noise3d(points: torch.Tensor, rng: np.random.Generator, scale_mm: float, octaves: int = 3) -> torch.Tensor:
@@ -151,8 +175,8 @@ def procedural_reflectance(identity: IdentityParams, resolution: int = 512,
     blood = blood * (1.0 + 0.6 * app.cheek_redness * torch.exp(-((pos - lm[30]).norm(dim=1) / 12.0) ** 2))
     lips = reg["lips"]
     blood = blood * (1.0 + (app.lip_blood - 1.0) * lips)
-    melanin = melanin * (1.0 - 0.5 * lips)
-    thickness = app.epidermis_thickness_um * (1.0 - 0.6 * lips)
+    melanin = melanin * (1.0 - 0.25 * lips)
+    thickness = app.epidermis_thickness_um * (1.0 - 0.35 * lips)
     skin_params = SkinParams(melanin=melanin.clamp(1e-4, 0.6), eumelanin_share=app.eumelanin_share,
                              blood=blood.clamp(1e-4, 0.3), oxygen_saturation=app.oxygen_saturation,
                              epidermis_thickness_um=thickness.clamp(5.0, 300.0))
@@ -170,9 +194,14 @@ def procedural_reflectance(identity: IdentityParams, resolution: int = 512,
     strands = (0.5 + 0.5 * torch.tanh(1.5 * _noise3d(pos, rng, 0.6, octaves=1))).clamp(0, 1)
     brow = (reg["brows"] * app.brow_density * (0.55 + 0.45 * strands)).clamp(0, 1)
     stubble = (reg["beard"] * app.stubble * 0.6 * (0.3 + 0.7 * strands)).clamp(0, 1)
-    hair_cover = torch.maximum(brow, stubble).unsqueeze(-1)
-    vis = vis * (1 - hair_cover) + hair_v * hair_cover
-    nir = nir * (1 - hair_cover[:, 0]) + hair_n * hair_cover[:, 0]
+    fine = _noise3d(pos, rng, 0.35, octaves=1)
+    scalp_area = torch.from_numpy(hairline_mask(pos.numpy(), lm.numpy(), app.hairline_mm, app.hair_recession,
+                                                app.crown_baldness)) * reg["skin"]
+    scalp = (scalp_area * app.scalp_hair * (0.8 + 0.3 * torch.tanh(fine))).clamp(0, 1)
+    hair_cover = torch.maximum(torch.maximum(brow, stubble), scalp).unsqueeze(-1)
+    sheen = (1.0 + 0.25 * torch.tanh(_noise3d(pos, rng, 3.0, octaves=2)) * (scalp > 0.05)).unsqueeze(-1)
+    vis = vis * (1 - hair_cover) + (hair_v * sheen).clamp(0, 1) * hair_cover
+    nir = nir * (1 - hair_cover[:, 0]) + (hair_n * sheen[:, 0]).clamp(0, 1) * hair_cover[:, 0]
     iris_v, iris_n = tissue(lambda wl: iris_reflectance_spectrum(app.iris_melanin, 0.7, 250.0, wl))
     sclera_v, sclera_n = tissue(sclera_reflectance_spectrum)
     teeth_v, teeth_n = tissue(teeth_reflectance_spectrum)
@@ -205,10 +234,11 @@ def procedural_reflectance(identity: IdentityParams, resolution: int = 512,
         out[covered] = values.float()
         return fill_uncovered(out, covered).clamp(0, 1).numpy()
 
+    regions_out = {k: np.array(v) for k, v in face_regions(resolution).items()}
+    regions_out["hair"] = to_map(scalp, 0.0)  # this identity's scalp hair, not the template's hair area
     maps = ReflectanceMaps(
         diffuse_vis=to_map(vis, 0.3), specular_vis=to_map(spec, SKIN_F0), roughness=to_map(rough, 0.5),
-        diffuse_nir=to_map(nir, 0.5), specular_nir=to_map(spec, SKIN_F0),
-        regions={k: np.array(v) for k, v in face_regions(resolution).items()})
+        diffuse_nir=to_map(nir, 0.5), specular_nir=to_map(spec, SKIN_F0), regions=regions_out)
     return maps, app
 
 

@@ -37,7 +37,10 @@ from nirvis.render.shading import (SSS_SIGMA_MM, fresnel_schlick, ggx_specular, 
                                    vertex_normals)
 from nirvis.render.texture import MipStack, build_mips, texture, uv_footprint
 
-RENDERER_VERSION = "2"
+#: Bumped whenever the same (face, params) would render other bytes. 3: procedural identities
+#: gained scalp hair, their lips mask covers the whole lower lip (landmarks 56/58 fixed), lips
+#: keep more melanin (they were paler than the skin).
+RENDERER_VERSION = "3"
 #: Channel layout of ``PreparedFace.material``.
 MATERIAL_CHANNELS = ("vis_r", "vis_g", "vis_b", "nir", "vis_specular", "nir_specular", "roughness")
 
