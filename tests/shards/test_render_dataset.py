@@ -35,6 +35,16 @@ def test_two_workers_give_identical_shards(reference, tiny_yaml, tmp_path):
     assert (out / "manifest.json").read_bytes() == (reference / "manifest.json").read_bytes()
 
 
+def test_batch_size_changes_no_byte(reference, tiny_yaml, tmp_path):
+    """batch_size is execution only: another value gives the same shards and manifest, and a
+    half-finished data set may be resumed with another batch size."""
+    out = tmp_path / "b3"
+    assert cli(["render-dataset", "--config", tiny_yaml, "--out", out, "--batch-size", "3", "--quiet"]) == 0
+    assert shard_bytes(out) == shard_bytes(reference)
+    assert (out / "manifest.json").read_bytes() == (reference / "manifest.json").read_bytes()
+    assert cli(["render-dataset", "--config", tiny_yaml, "--out", out, "--batch-size", "1", "--quiet"]) == 0
+
+
 def test_kill9_then_rerun_gives_the_same_bytes(reference, tiny_yaml, tmp_path):
     out = tmp_path / "killed"
     proc = subprocess.Popen(cli_command("render-dataset", "--config", tiny_yaml, "--out", out, "--quiet"),

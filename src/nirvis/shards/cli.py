@@ -117,7 +117,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--device", help="cpu or cuda (cuda:LOCAL_RANK under torchrun)")
     p.add_argument("--workers", type=int, help="CPU worker processes (results do not depend on it)")
     p.add_argument("--shard-size", type=int, help="pairs per shard")
-    p.add_argument("--batch-size", type=int, help="pairs rendered together (part of the data set's identity)")
+    p.add_argument("--batch-size", type=int, help="pairs rendered together (memory/speed only: the bytes are the same for any value)")
     p.add_argument("--seed", type=int, help="global seed")
     p.add_argument("--identity-source", help="'procedural' or a directory of face assets (nirvis identities --out)")
     p.add_argument("--force", action="store_true", help="replace an output directory holding a different config")

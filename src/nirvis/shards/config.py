@@ -34,7 +34,7 @@ DEVICES = ("cpu", "cuda")
 NIR_METHODS = ("spectral", "red", "luma")
 #: Fields that change how a data set is produced but never its bytes (left out of the
 #: "same config?" comparison and the shard fingerprints).
-EXECUTION_FIELDS = ("workers",)
+EXECUTION_FIELDS = ("workers", "batch_size")
 MAX_IDENTITIES = 10_000_000      # labels are written with 7 digits
 MAX_IMAGES_PER_IDENTITY = 10_000  # pair indices with 4 digits
 
@@ -45,7 +45,8 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class RenderDatasetConfig:
-    """Everything that decides a rendered data set (plus ``workers``, which never changes bytes).
+    """Everything that decides a rendered data set (plus ``workers`` and ``batch_size``, which never
+    change bytes).
 
     Attributes:
         identities: number of identities; labels 0 .. identities - 1.
@@ -53,8 +54,8 @@ class RenderDatasetConfig:
         resolution: side of the aligned output crops; only 112 (ArcFace template) for now.
         seed: global seed; identity k and pair (k, i) draw their own seeds from it.
         shard_size: samples (pairs) per tar shard; shards hold samples in (label, index) order.
-        batch_size: pairs rendered together; batches are fixed chunks of each shard, so the
-            bytes never depend on workers or ranks.
+        batch_size: pairs rendered together (execution only: a pair's bytes never depend on the
+            batch it is rendered in, so any value gives the same data set; tested).
         workers: CPU worker processes (execution only: results are identical for any value).
         backend: rasteriser, ``auto`` | ``gl`` | ``cuda`` | ``torch`` (saved resolved).
         device: ``cpu`` or ``cuda`` (``cuda:LOCAL_RANK`` under torchrun).
