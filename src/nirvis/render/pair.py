@@ -31,7 +31,7 @@ from nirvis.render.lights import (LightingConfig, sample_nir_lighting, sample_vi
                                   sh_irradiance)
 from nirvis.render.occlusion import orthographic_light_clip, vertex_ambient_occlusion
 from nirvis.render.pixels import PixelList, gather_pixels, pixel_list, scatter_pixels
-from nirvis.render.raster import rasterize, rasterize_depth, rasterize_ids, resolve_backend
+from nirvis.render.raster import rasterize_depth, rasterize_ids, resolve_backend
 from nirvis.render.raster.common import barycentrics_from_ids, pixel_centres_ndc
 from nirvis.render.sensor import (NirSensorConfig, NirSensorParams, VisSensorConfig, VisSensorParams, apply_nir_sensor,
                                   apply_vis_sensor, sample_nir_sensor, sample_vis_sensor, to_uint8)
