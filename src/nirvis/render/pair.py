@@ -385,7 +385,7 @@ class GBuffer:
     """Everything the shaders need from one geometry pass (shared by VIS and NIR when paired).
 
     Surface attributes are stored for the covered pixels only (``pixels``, layout [B, 1, N, C],
-    see ``nirvis.render.pixels``); padding slots have ``mask`` 0 there and are never written back.
+    see ``nirvis.render.pixels``); padding slots have ``skin`` 0 and are never written back.
     Lens attributes likewise for the lens pixels (``lens_pixels``, [B, 1, NL, C]).
     """
 
