@@ -146,8 +146,8 @@ def bench_render(batch: int = 32, repeats: int = 3, backends: tuple[str, ...] = 
 class _profiled:
     """Accumulate wall time of the renderer's main stages (monkey-patched timers)."""
 
-    STAGES = ("rasterize", "interpolate", "texture", "masked_blur", "_shadow", "antialias", "_auto_exposure",
-              "apply_vis_sensor", "apply_nir_sensor", "_views_geometry", "_vis_background")
+    STAGES = ("rasterize_ids", "_rasterize_pixels", "interpolate", "texture", "masked_blur", "_shadow", "antialias",
+              "_auto_exposure", "apply_vis_sensor", "apply_nir_sensor", "_views_geometry", "_vis_background")
 
     def __enter__(self) -> dict[str, float]:
         from nirvis.render import pair as pair_mod

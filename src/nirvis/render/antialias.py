@@ -62,6 +62,7 @@ def antialias(color: torch.Tensor, rast: torch.Tensor, clip_pos: torch.Tensor, t
     facing = area.detach() > 0
     nbc = nb.clamp(min=0)
     silhouette = (nb < 0).unsqueeze(0) | (facing.unsqueeze(-1) != facing[:, nbc])   # [B, F, 3]
+    has_silhouette = silhouette.any(-1)                                 # [B, F]
     ids = rast[..., 3].long()
     depth = rast[..., 2]
     px, py = pixel_centres_ndc(h, w, clip_pos.device, clip_pos.dtype)
@@ -80,6 +81,11 @@ def antialias(color: torch.Tensor, rast: torch.Tensor, clip_pos: torch.Tensor, t
         id_a, id_b = ids[bi, yi, xi], ids[bi, yb, xb]
         a_front = (id_b == 0) | ((id_a > 0) & (depth[bi, yi, xi] < depth[bi, yb, xb]))
         f = torch.where(a_front, id_a, id_b) - 1
+        # only a front triangle with a silhouette edge can blend: drop interior pairs early
+        keep = has_silhouette[bi, f].nonzero()[:, 0]
+        if len(keep) == 0:
+            continue
+        bi, yi, xi, yb, xb, a_front, f = bi[keep], yi[keep], xi[keep], yb[keep], xb[keep], a_front[keep], f[keep]
         pa = torch.stack([px[xi], py[yi]], -1)
         pb = torch.stack([px[xb], py[yb]], -1)
         p_front = torch.where(a_front.unsqueeze(-1), pa, pb)

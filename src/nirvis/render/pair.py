@@ -30,7 +30,9 @@ from nirvis.render.interpolate import interpolate
 from nirvis.render.lights import (LightingConfig, sample_nir_lighting, sample_vis_lighting,
                                   sh_irradiance)
 from nirvis.render.occlusion import orthographic_light_clip, vertex_ambient_occlusion
-from nirvis.render.raster import rasterize, rasterize_depth, resolve_backend
+from nirvis.render.pixels import PixelList, gather_pixels, pixel_list, scatter_pixels
+from nirvis.render.raster import rasterize_depth, rasterize_ids, resolve_backend
+from nirvis.render.raster.common import barycentrics_from_ids, pixel_centres_ndc
 from nirvis.render.sensor import (NirSensorConfig, NirSensorParams, VisSensorConfig, VisSensorParams, apply_nir_sensor,
                                   apply_vis_sensor, sample_nir_sensor, sample_vis_sensor, to_uint8)
 from nirvis.render.shading import (SSS_SIGMA_MM, fresnel_schlick, ggx_specular, masked_blur, shadow_lookup,
@@ -383,25 +385,31 @@ def _vis_background(params: Sequence[SampleParams], res: int, device) -> torch.T
 
 @dataclass(frozen=True, eq=False)
 class GBuffer:
-    """Everything the shaders need from one geometry pass (shared by VIS and NIR when paired)."""
+    """Everything the shaders need from one geometry pass (shared by VIS and NIR when paired).
+
+    Surface attributes are stored for the covered pixels only (``pixels``, layout [B, 1, N, C],
+    see ``nirvis.render.pixels``); padding slots have ``skin`` 0 and are never written back.
+    Lens attributes likewise for the lens pixels (``lens_pixels``, [B, 1, NL, C]).
+    """
 
     world: torch.Tensor        # [B, V + Vg, 3] mm, world frame (head, then glasses)
     tri: torch.Tensor          # [F, 3] opaque triangles (head + glasses frame)
     clip: torch.Tensor         # [B, V + Vg, 4]
     rast: torch.Tensor         # [B, H, W, 4]
-    mask: torch.Tensor         # [B, H, W, 1]
-    pos: torch.Tensor          # [B, H, W, 3] mm
-    normal: torch.Tensor       # [B, H, W, 3] unit
-    view_dir: torch.Tensor     # [B, H, W, 3] unit, surface -> camera
-    ao: torch.Tensor           # [B, H, W, 1]
-    skin: torch.Tensor         # [B, H, W, 1]
-    material: torch.Tensor     # [B, H, W, 7] (MATERIAL_CHANNELS)
+    mask: torch.Tensor         # [B, H, W, 1] image
+    pixels: PixelList          # covered pixels (N per image, padded)
+    pos: torch.Tensor          # [B, 1, N, 3] mm
+    normal: torch.Tensor       # [B, 1, N, 3] unit
+    view_dir: torch.Tensor     # [B, 1, N, 3] unit, surface -> camera
+    ao: torch.Tensor           # [B, 1, N, 1]
+    skin: torch.Tensor         # [B, 1, N, 1] subsurface weight (0 on padding)
+    material: torch.Tensor     # [B, 1, N, 7] (MATERIAL_CHANNELS)
     cam_pos: torch.Tensor      # [B, 3]
     mm_per_px: torch.Tensor    # [B]
-    lens: Optional[torch.Tensor] = None         # [B, H, W, 1] lens coverage in front of the scene
-    lens_normal: Optional[torch.Tensor] = None  # [B, H, W, 3]
-    lens_view: Optional[torch.Tensor] = None    # [B, H, W, 3]
-    lens_pos: Optional[torch.Tensor] = None     # [B, H, W, 3]
+    lens_pixels: Optional[PixelList] = None     # pixels where a lens lies in front of the scene
+    lens_normal: Optional[torch.Tensor] = None  # [B, 1, NL, 3]
+    lens_view: Optional[torch.Tensor] = None    # [B, 1, NL, 3]
+    lens_pos: Optional[torch.Tensor] = None     # [B, 1, NL, 3]
 
 
 @functools.lru_cache(maxsize=1)
@@ -419,53 +427,78 @@ def _geometry_pass(faces: Sequence[PreparedFace], views: Sequence[View], res: in
     tri = torch.cat([pf0.faces, frame_f.to(dev) + n_head])
     world = _views_geometry(faces, views, glasses)
     clip, fpx = _clip(world, views, res)
-    rast = rasterize(clip, tri, (res, res), backend=backend)
+    ids = rasterize_ids(clip, tri, (res, res), backend=backend)
+    pixels = pixel_list(ids > 0)
+    rast_px = _rasterize_pixels(clip, tri, ids, pixels)                  # [B, 1, N, 4]
+    rast = scatter_pixels(rast_px, pixels)
     mask = (rast[..., 3:4] > 0).to(world.dtype)
+    mask_px = pixels.valid.to(world.dtype).view(-1, 1, pixels.count, 1)
     # one gather for every per-vertex attribute: position (3), normal (3), AO, skin, glasses frame
     b = len(faces)
     head_attr = torch.stack([torch.cat([pf.ao, pf.skin_vertex, torch.zeros_like(pf.ao)], -1) for pf in faces])
     glass_attr = torch.tensor([1.0, 0.0, 1.0], device=dev).expand(b, n_glasses, 3)
     per_vertex = torch.cat([head_attr, glass_attr], 1)
-    attrs = interpolate(torch.cat([world, vertex_normals(world, tri), per_vertex], -1), rast, tri)
+    attrs = interpolate(torch.cat([world, vertex_normals(world, tri), per_vertex], -1), rast_px, tri)
     pos = attrs[..., 0:3]
     normal = F.normalize(attrs[..., 3:6], dim=-1, eps=1e-12)
     frame = attrs[..., 8:9]
     uvs = torch.cat([pf0.uvs, pf0.uvs.new_zeros(1, 2)])
     uv_faces = torch.cat([pf0.uv_faces, torch.full_like(frame_f, len(pf0.uvs)).to(dev)])
-    uv = interpolate(uvs, rast, uv_faces)
-    material = _sample_materials(faces, uv, uv_footprint(uv, (mask[..., 0] > 0) & (frame[..., 0] < 0.5)))
+    uv = interpolate(uvs, rast_px, uv_faces)
+    # the footprint needs image neighbours: UVs and the textured area go back to images for it
+    textured = scatter_pixels(torch.cat([uv, (frame < 0.5).to(uv.dtype)], -1), pixels)
+    footprint = uv_footprint(textured[..., :2], (mask[..., 0] > 0) & (textured[..., 2] > 0))
+    material = _sample_materials(faces, uv, gather_pixels(footprint.unsqueeze(-1), pixels)[..., 0])
     frame_mat = torch.tensor([[*g.frame_vis_rgb, g.frame_nir, 0.04, 0.04, 0.3] for g in glasses],
                              dtype=material.dtype, device=dev).view(b, 1, 1, 7)
     material = material * (1 - frame) + frame_mat * frame
     cam_pos = torch.tensor([[0.0, 0.0, vw.distance_mm] for vw in views], dtype=world.dtype, device=world.device)
     view_dir = F.normalize(cam_pos.view(-1, 1, 1, 3) - pos, dim=-1, eps=1e-12)
     mm_per_px = torch.tensor([vw.distance_mm for vw in views], dtype=world.dtype, device=world.device) / fpx
-    lens = lens_normal = lens_view = lens_pos = None
+    lens_pixels = lens_normal = lens_view = lens_pos = None
     if any(g.enabled for g in glasses):
         lens_tri = lens_f.to(dev) + n_head
-        lrast = rasterize(clip, lens_tri, (res, res), backend=backend)
-        in_front = (lrast[..., 3:4] > 0) & ((mask == 0) | (lrast[..., 2:3] < rast[..., 2:3]))
-        lens = in_front.to(world.dtype)
+        lids = rasterize_ids(clip, lens_tri, (res, res), backend=backend)
+        candidates = pixel_list(lids > 0)
+        lrast_c = _rasterize_pixels(clip, lens_tri, lids, candidates)
+        in_front = (lrast_c[..., 3] > 0) & ((gather_pixels(mask, candidates)[..., 0] == 0)
+                                            | (lrast_c[..., 2] < gather_pixels(rast[..., 2:3], candidates)[..., 0]))
+        lens_pixels = pixel_list(scatter_pixels(in_front.to(world.dtype).unsqueeze(-1), candidates)[..., 0] > 0)
+        lrast = gather_pixels(scatter_pixels(lrast_c, candidates), lens_pixels)
         lattr = interpolate(torch.cat([world, vertex_normals(world, lens_tri)], -1), lrast, lens_tri)
         lens_pos = lattr[..., 0:3]
         lens_view = F.normalize(cam_pos.view(-1, 1, 1, 3) - lens_pos, dim=-1, eps=1e-12)
         n = F.normalize(lattr[..., 3:6], dim=-1, eps=1e-12)
         lens_normal = torch.where((n * lens_view).sum(-1, keepdim=True) < 0, -n, n)   # face the camera
-    return GBuffer(world=world, tri=tri, clip=clip, rast=rast, mask=mask, pos=pos, normal=normal, view_dir=view_dir,
-                   ao=attrs[..., 6:7], skin=attrs[..., 7:8] * mask * (1 - frame), material=material, cam_pos=cam_pos,
-                   mm_per_px=mm_per_px, lens=lens, lens_normal=lens_normal, lens_view=lens_view, lens_pos=lens_pos)
+    return GBuffer(world=world, tri=tri, clip=clip, rast=rast, mask=mask, pixels=pixels, pos=pos, normal=normal,
+                   view_dir=view_dir, ao=attrs[..., 6:7], skin=attrs[..., 7:8] * mask_px * (1 - frame),
+                   material=material, cam_pos=cam_pos, mm_per_px=mm_per_px, lens_pixels=lens_pixels,
+                   lens_normal=lens_normal, lens_view=lens_view, lens_pos=lens_pos)
+
+
+def _rasterize_pixels(clip: torch.Tensor, tri: torch.Tensor, ids: torch.Tensor, pixels: PixelList) -> torch.Tensor:
+    """Differentiable rasteriser output [B, 1, N, 4] (u, v, z/w, id + 1) at the listed pixels of
+    the triangle-id image ``ids`` int32 [B, H, W] (what ``rasterize`` gives there)."""
+    h, w = ids.shape[1:]
+    px, py = pixel_centres_ndc(h, w, clip.device, clip.dtype)
+    rows, cols = pixels.rows_cols()
+    ids_px = gather_pixels(ids.unsqueeze(-1), pixels)[..., 0]             # [B, 1, N]
+    return barycentrics_from_ids(clip, tri, ids_px, (px[cols].unsqueeze(1), py[rows].unsqueeze(1)))
 
 
 def _lens_layer(kind: str, color: torch.Tensor, g: GBuffer, params: Sequence[SampleParams],
                 glasses: Sequence[GlassesParams], scale: torch.Tensor) -> torch.Tensor:
     """Composite the clear lenses over ``color``: transmission and a glossy reflection (F0 0.04)."""
-    if g.lens is None:
+    if g.lens_pixels is None:
         return color
     idx = torch.tensor([k for k, gl in enumerate(glasses) if gl.enabled], device=color.device)
+    pixels = g.lens_pixels.subset(idx)
+    lens = pixels.valid.to(color.dtype).view(len(idx), 1, -1, 1)
+    over = _lens_over(kind, gather_pixels(color[idx], pixels), lens, g.lens_normal[idx], g.lens_view[idx],
+                      g.lens_pos[idx], g.cam_pos[idx], [params[i] for i in idx.tolist()],
+                      [glasses[i] for i in idx.tolist()], scale[idx])
     out = color.clone()
-    out[idx] = _lens_over(kind, color[idx], g.lens[idx], g.lens_normal[idx], g.lens_view[idx], g.lens_pos[idx],
-                          g.cam_pos[idx], [params[i] for i in idx.tolist()], [glasses[i] for i in idx.tolist()],
-                          scale[idx])
+    out[idx] = scatter_pixels(over, pixels, color[idx])
     return out
 
 
@@ -500,14 +533,19 @@ def _params_tensor(params: Sequence[SampleParams], group: str, key: str, like: t
 
 
 def _subsurface(irradiance: torch.Tensor, g: GBuffer, spectrum: str) -> torch.Tensor:
-    """Blur diffuse irradiance over the skin with the spectrum's widths (mm -> px)."""
+    """Blur diffuse irradiance [B, 1, N, C] (covered pixels) over the skin with the spectrum's
+    widths (mm -> px); the blur runs on images, the result comes back per covered pixel."""
     sigma_mm = torch.tensor(SSS_SIGMA_MM[spectrum], dtype=irradiance.dtype, device=irradiance.device)
     sigma_px = sigma_mm.view(1, -1) / g.mm_per_px.view(-1, 1)
-    return masked_blur(irradiance, g.skin, sigma_px.expand(irradiance.shape[0], irradiance.shape[-1]))
+    img = scatter_pixels(irradiance, g.pixels)
+    skin = scatter_pixels(g.skin, g.pixels)
+    blurred = masked_blur(img, skin, sigma_px.expand(irradiance.shape[0], irradiance.shape[-1]))
+    return gather_pixels(blurred, g.pixels)
 
 
 def _shade_vis(g: GBuffer, params: Sequence[SampleParams], tri: torch.Tensor) -> torch.Tensor:
-    """Linear-RGB radiance [B, H, W, 3]: SH environment + directional lights (shadowed), SSS, GGX."""
+    """Linear-RGB radiance [B, 1, N, 3] of the covered pixels: SH environment + directional lights
+    (shadowed), SSS, GGX."""
     albedo, spec, rough = g.material[..., 0:3], g.material[..., 4:5], g.material[..., 6:7]
     sh = _params_tensor(params, "vis_lighting", "sh", g.pos)
     dirs = _params_tensor(params, "vis_lighting", "directions", g.pos)
@@ -528,7 +566,8 @@ def _shade_vis(g: GBuffer, params: Sequence[SampleParams], tri: torch.Tensor) ->
 
 
 def _shade_nir(g: GBuffer, params: Sequence[SampleParams]) -> torch.Tensor:
-    """Linear NIR radiance [B, H, W, 1]: LED ring at the camera (inverse-square) + ambient share."""
+    """Linear NIR radiance [B, 1, N, 1] of the covered pixels: LED ring at the camera
+    (inverse-square) + ambient share."""
     albedo, spec, rough = g.material[..., 3:4], g.material[..., 5:6], g.material[..., 6:7]
     inten = _params_tensor(params, "nir_lighting", "led_intensity", g.pos)
     offset = _params_tensor(params, "nir_lighting", "led_offset_mm", g.pos)
@@ -544,7 +583,8 @@ def _shade_nir(g: GBuffer, params: Sequence[SampleParams]) -> torch.Tensor:
 
 def _shadow(world: torch.Tensor, tri: torch.Tensor, direction: torch.Tensor, pos: torch.Tensor,
             res: int = 128) -> torch.Tensor:
-    """Directional-light visibility [B, H, W, 1] of surface points ``pos`` through a shadow map.
+    """Directional-light visibility [B, H, W, 1] of surface points ``pos`` [B, H, W, 3] (or a
+    covered-pixel list [B, 1, N, 3]) through a shadow map.
     Each sample's map covers its own head (extent from its own vertices), so a pair never depends
     on the batch it is rendered in."""
     half = world.abs().amax(dim=(1, 2)) * 1.05                           # [B]
@@ -555,12 +595,16 @@ def _shadow(world: torch.Tensor, tri: torch.Tensor, direction: torch.Tensor, pos
 
 
 def _auto_exposure(img: torch.Tensor, mask: torch.Tensor, target: float = 0.45) -> torch.Tensor:
-    """Per-image exposure scale [B] putting the 90th percentile of the face's luminance at ``target``."""
+    """Per-image exposure scale [B] putting the 90th percentile of the face's luminance at ``target``.
+
+    ``img`` [B, H, W, C] radiance of the covered pixels (``[B, 1, N, C]`` lists; the background
+    is black before compositing, so the brightest pixel is the fallback with few face pixels),
+    ``mask`` [B, H, W, 1] face weights."""
     lum = img.mean(-1) if img.shape[-1] > 1 else img[..., 0]
     scales = []
     for k in range(img.shape[0]):
         vals = lum[k][mask[k, ..., 0] > 0]
-        ref = torch.quantile(vals, 0.9) if vals.numel() > 16 else lum[k].max()
+        ref = torch.quantile(vals, 0.9) if vals.numel() > 16 else lum[k].max().clamp(min=0)
         scales.append(target / ref.clamp(min=1e-6))
     return torch.stack(scales)
 
@@ -624,7 +668,7 @@ def render_batch(faces: Sequence[PreparedFace], params: Sequence[SampleParams], 
             fall = (1.0 - 0.5 * (xx ** 2 + yy ** 2)).clamp(min=0).to(color)
             bg = torch.tensor([p.background["nir_level"] for p in params]).to(color).view(-1, 1, 1, 1) * fall[..., None]
         scale = _auto_exposure(color, g.skin)
-        color = torch.where(mask > 0, color * scale.view(-1, 1, 1, 1), bg)
+        color = scatter_pixels(color * scale.view(-1, 1, 1, 1), g.pixels, bg)
         color = _lens_layer(kind, color, g, params, glasses, scale)
         color = antialias(color, rast, clip, g.tri)
         # each image's noise comes from its own generator: a pair never depends on its batch
@@ -644,8 +688,8 @@ def render_batch(faces: Sequence[PreparedFace], params: Sequence[SampleParams], 
         out[kind] = (to_uint8(aligned), align_mod.transform_points(lm5, m),
                      align_mod.transform_points(lm68, m) if lm68 is not None else None)
         if kind == "vis" and passes:
-            depth = (g.cam_pos[:, 2].view(-1, 1, 1, 1) - g.pos[..., 2:3]) * mask
-            avail = {"mask": mask, "depth_mm": depth, "normal": g.normal * mask}
+            depth = scatter_pixels(g.cam_pos[:, 2].view(-1, 1, 1, 1) - g.pos[..., 2:3], g.pixels)
+            avail = {"mask": mask, "depth_mm": depth, "normal": scatter_pixels(g.normal, g.pixels)}
             for name in passes:
                 if name not in avail:
                     raise ValueError(f"passes: unknown pass {name!r}; choose from {sorted(avail)}")

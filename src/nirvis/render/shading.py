@@ -80,13 +80,39 @@ def masked_blur(img: torch.Tensor, mask: torch.Tensor, sigma_px: torch.Tensor) -
         sigma_px: float [B, C] Gaussian sigma in pixels.
 
     Returns:
-        float [B, H, W, C]: sum(k * mask * img) / sum(k * mask) inside the mask, ``img`` outside.
+        float [B, H, W, C]: sum(k * mask * img) / sum(k * mask) inside the mask, ``img`` outside
+        (``img`` must be finite: only the box around the mask, widened by the kernel radius, is
+        convolved).
     """
     if img.shape[0] > 1:
         # one image at a time, so an image's kernel size never depends on the rest of the batch
         return torch.cat([masked_blur(img[k:k + 1], mask[k:k + 1], sigma_px[k:k + 1]) for k in range(img.shape[0])])
     b, h, w, c = img.shape
     radius = int(min(max(1, math.ceil(3.0 * float(sigma_px.max()))), max(h, w) // 2))
+    support = mask[0, ..., 0] != 0
+    rows, cols = support.any(1).nonzero()[:, 0], support.any(0).nonzero()[:, 0]
+    if len(rows) == 0:
+        return img
+    y0, y1 = max(0, int(rows[0]) - radius), min(h, int(rows[-1]) + radius + 1)
+    x0, x1 = max(0, int(cols[0]) - radius), min(w, int(cols[-1]) + radius + 1)
+    if (y0, y1, x0, x1) != (0, h, 0, w):
+        # outside the mask's box widened by the radius every input is 0 (and the crop's border
+        # pixels too, so replicate padding there adds the same zeros): blur the box only
+        inner = _masked_blur_one(img[:, y0:y1, x0:x1], mask[:, y0:y1, x0:x1], sigma_px, radius)
+        return _paste(img, inner, y0, x0)
+    return _masked_blur_one(img, mask, sigma_px, radius)
+
+
+def _paste(img: torch.Tensor, inner: torch.Tensor, y0: int, x0: int) -> torch.Tensor:
+    """``img`` with ``inner`` written at rows y0.., columns x0.. (differentiable)."""
+    out = img.clone()
+    out[:, y0:y0 + inner.shape[1], x0:x0 + inner.shape[2]] = inner
+    return out
+
+
+def _masked_blur_one(img: torch.Tensor, mask: torch.Tensor, sigma_px: torch.Tensor, radius: int) -> torch.Tensor:
+    """``masked_blur`` of one image [1, H, W, C] with a given kernel radius."""
+    b, h, w, c = img.shape
     k = gaussian_kernel1d(sigma_px.reshape(-1), radius)                 # [B*C, K]
     x = torch.cat([img * mask, mask.expand(-1, -1, -1, c)], dim=-1)     # [B, H, W, 2C]
     x = x.permute(0, 3, 1, 2).reshape(1, b * 2 * c, h, w)

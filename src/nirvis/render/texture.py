@@ -105,6 +105,8 @@ def texture(mips: MipStack, uv: torch.Tensor, footprint: torch.Tensor | None = N
     lod = torch.log2((footprint * max(h, w)).clamp(min=1e-8)).clamp(0.0, len(mips.levels) - 1.0)
     lo = lod.floor()
     frac = (lod - lo).unsqueeze(-1)
+    if mips.levels[0].shape[0] == 1:
+        return _trilinear_shared(mips, grid, lo.long(), frac)
     used = torch.unique(lo.long()).tolist()
     out = torch.zeros(*uv.shape[:3], mips.levels[0].shape[1], dtype=mips.levels[0].dtype, device=uv.device)
     for k in used:  # a handful of levels per image, never a per-pixel loop
@@ -113,3 +115,33 @@ def texture(mips: MipStack, uv: torch.Tensor, footprint: torch.Tensor | None = N
         c = sample(mips.levels[min(k + 1, len(mips.levels) - 1)])
         out = out + sel * (a * (1.0 - frac) + c * frac)
     return out
+
+
+def _trilinear_shared(mips: MipStack, grid: torch.Tensor, lo: torch.Tensor, frac: torch.Tensor) -> torch.Tensor:
+    """Trilinear lookups in a texture shared by the batch, each pixel sampled on its own two levels only.
+
+    Args:
+        mips: MipStack with batch 1; grid: float [B, H, W, 2] grid_sample coordinates.
+        lo: int64 [B, H, W] lower mip level; frac: float [B, H, W, 1] blend towards level lo + 1.
+
+    Returns:
+        float [B, H, W, C] (same values as blending every used level over the whole image).
+    """
+    c = mips.levels[0].shape[1]
+    n_levels = len(mips.levels)
+    flat_grid, flat_lo, flat_frac = grid.reshape(-1, 2), lo.reshape(-1), frac.reshape(-1, 1)
+    out = torch.zeros(flat_lo.shape[0], c, dtype=mips.levels[0].dtype, device=grid.device)
+    used = torch.bincount(flat_lo, minlength=n_levels).nonzero()[:, 0].tolist()
+
+    def sample(level: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        s = F.grid_sample(level, g.to(level.dtype).view(1, 1, -1, 2), mode="bilinear", padding_mode="border",
+                          align_corners=False)                                 # [1, C, 1, S]
+        return s[0, :, 0].t()
+
+    for k in used:
+        sel = (flat_lo == k).nonzero()[:, 0]
+        g, f = flat_grid[sel], flat_frac[sel]
+        a = sample(mips.levels[k], g)
+        b = sample(mips.levels[min(k + 1, n_levels - 1)], g)
+        out = out.index_copy(0, sel, a * (1.0 - f) + b * f)
+    return out.view(*grid.shape[:3], c)

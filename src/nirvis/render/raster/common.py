@@ -27,19 +27,25 @@ def pixel_centres_ndc(height: int, width: int, device, dtype=torch.float32) -> t
     return x, y
 
 
-def barycentrics_from_ids(clip_pos: torch.Tensor, tri: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+def barycentrics_from_ids(clip_pos: torch.Tensor, tri: torch.Tensor, ids: torch.Tensor,
+                          centres: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
     """Perspective-correct barycentrics and depth for known visible triangles, in plain torch.
 
     Args:
         clip_pos: float [B, V, 4] clip positions (gradients flow to them).
         tri: int [F, 3].
         ids: int32 [B, H, W], triangle id + 1 (0 = background).
+        centres: NDC (x, y) of the samples, each broadcastable to [B, H, W] in clip_pos's dtype
+            (e.g. a covered-pixel list in ``[B, 1, N]`` layout); default: the pixel centres of
+            the H x W grid.
 
     Returns:
         [B, H, W, 4] (u, v, z/w, id + 1) in clip_pos's dtype; zeros where ids == 0.
     """
     b, h, w = ids.shape
-    px, py = pixel_centres_ndc(h, w, clip_pos.device, clip_pos.dtype)
+    if centres is None:
+        px, py = pixel_centres_ndc(h, w, clip_pos.device, clip_pos.dtype)
+        centres = (px.view(1, 1, w), py.view(1, h, 1))
     covered = ids > 0
     tid = (ids.long() - 1).clamp(min=0)
     corner = tri.long()[tid]                                     # [B, H, W, 3]
@@ -47,8 +53,7 @@ def barycentrics_from_ids(clip_pos: torch.Tensor, tri: torch.Tensor, ids: torch.
     p = clip_pos[bidx, corner]                                   # [B, H, W, 3, 4]
     wv = p[..., 3]
     sx, sy, sz = p[..., 0] / wv, p[..., 1] / wv, p[..., 2] / wv  # screen-space vertex positions
-    qx = px.view(1, 1, w)
-    qy = py.view(1, h, 1)
+    qx, qy = centres
     # screen-space barycentrics via edge functions (signed areas)
     def edge(ax, ay, bx, by, cx, cy):
         return (bx - ax) * (cy - ay) - (by - ay) * (cx - ax)
