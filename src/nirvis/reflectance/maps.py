@@ -13,6 +13,7 @@ position map), so it is continuous across UV seams. Everything is deterministic 
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass
 from typing import Any, Optional
@@ -228,34 +229,52 @@ def procedural_reflectance(identity: IdentityParams, resolution: int = 512,
     spec = spec * (1 - reg["teeth"]) + 0.04 * reg["teeth"]
     rough = rough * (1 - reg["teeth"]) + 0.25 * reg["teeth"]
 
-    def to_map(values: torch.Tensor, fill: float) -> np.ndarray:
-        shape = (resolution, resolution) + tuple(values.shape[1:])
-        out = torch.full(shape, fill, dtype=torch.float32)
-        out[covered] = values.float()
-        return fill_uncovered(out, covered).clamp(0, 1).numpy()
+    # all maps are grown into the empty texels together (one fill over the stacked channels)
+    channels = [(vis, 0.3), (nir, 0.5), (spec, SKIN_F0), (rough, 0.5), (scalp, 0.0)]
+    fills = torch.tensor([f for v, f in channels for _ in range(v.shape[1] if v.ndim == 2 else 1)])
+    stacked = torch.full((resolution, resolution, len(fills)), 0.0, dtype=torch.float32)
+    stacked[...] = fills
+    stacked[covered] = torch.cat([(v if v.ndim == 2 else v.unsqueeze(-1)).float() for v, _ in channels], dim=1)
+    filled = fill_uncovered(stacked, covered).clamp(0, 1).numpy()
+    vis_m, nir_m, spec_m, rough_m, scalp_m = filled[..., :3], filled[..., 3], filled[..., 4], filled[..., 5], filled[..., 6]
 
     regions_out = {k: np.array(v) for k, v in face_regions(resolution).items()}
-    regions_out["hair"] = to_map(scalp, 0.0)  # this identity's scalp hair, not the template's hair area
+    regions_out["hair"] = np.ascontiguousarray(scalp_m)  # this identity's scalp hair, not the template's area
     maps = ReflectanceMaps(
-        diffuse_vis=to_map(vis, 0.3), specular_vis=to_map(spec, SKIN_F0), roughness=to_map(rough, 0.5),
-        diffuse_nir=to_map(nir, 0.5), specular_nir=to_map(spec, SKIN_F0), regions=regions_out)
+        diffuse_vis=np.ascontiguousarray(vis_m), specular_vis=np.ascontiguousarray(spec_m),
+        roughness=np.ascontiguousarray(rough_m), diffuse_nir=np.ascontiguousarray(nir_m),
+        specular_nir=np.ascontiguousarray(spec_m), regions=regions_out)
     return maps, app
+
+
+@functools.lru_cache(maxsize=8)
+def _fill_plan(covered_bytes: bytes, shape: tuple[int, int], iterations: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Per growth step: (texels that get filled [1, 1, H, W] bool, their covered-neighbour counts)."""
+    covered = torch.from_numpy(np.frombuffer(covered_bytes, dtype=bool).reshape(shape).copy())
+    known = covered.float().view(1, 1, *shape)
+    kernel = torch.ones(1, 1, 3, 3)
+    plan = []
+    for _ in range(iterations):
+        weight = torch.nn.functional.conv2d(known, kernel, padding=1)
+        grow = (known == 0) & (weight > 0)
+        plan.append((grow, weight.clamp(min=1)))
+        known = torch.maximum(known, grow.float())
+    return plan
 
 
 def fill_uncovered(values: torch.Tensor, covered: torch.Tensor, iterations: int = 24) -> torch.Tensor:
     """Extend UV islands into the empty texels around them (repeated 3x3 averaging of covered
     neighbours), so mip-mapped and bilinear lookups near island borders see island colours, not
-    the background fill. values [H, W] or [H, W, C]; covered bool [H, W]."""
+    the background fill. values [H, W] or [H, W, C]; covered bool [H, W]. The growth pattern
+    depends on ``covered`` only and is computed once per layout."""
     x = values if values.ndim == 3 else values.unsqueeze(-1)
     x = x.permute(2, 0, 1).unsqueeze(0).clone()                         # [1, C, H, W]
+    cov = covered.cpu().numpy().astype(bool)
     known = covered.float().view(1, 1, *covered.shape)
-    kernel = torch.ones(1, 1, 3, 3)
-    for _ in range(iterations):
-        weight = torch.nn.functional.conv2d(known, kernel, padding=1)
-        summed = torch.nn.functional.conv2d(x * known, kernel.expand(x.shape[1], 1, 3, 3), padding=1,
-                                            groups=x.shape[1])
-        grow = (known == 0) & (weight > 0)
-        x = torch.where(grow, summed / weight.clamp(min=1), x)
+    kernel = torch.ones(1, 1, 3, 3).expand(x.shape[1], 1, 3, 3)
+    for grow, weight in _fill_plan(cov.tobytes(), cov.shape, iterations):
+        summed = torch.nn.functional.conv2d(x * known, kernel, padding=1, groups=x.shape[1])
+        x = torch.where(grow, summed / weight, x)
         known = torch.maximum(known, grow.float())
     out = x[0].permute(1, 2, 0)
     return out if values.ndim == 3 else out[..., 0]
