@@ -4,8 +4,9 @@
 
 Writes ``head_model_landmarks.png`` (the template head, front and three-quarter views: the 68
 landmarks as red dots, region masks in colour: lips red, brows black, beard area blue, scalp hair
-brown, irises green) and ``render_pairs.png`` (``nirvis render-preview`` of 6 procedural
-identities x 2 poses, VIS | NIR). Deterministic: the same code and assets give the same images.
+brown, irises green), ``albedo_vis_nir.png`` (the face part of the procedural VIS albedo, sRGB,
+and NIR 850 nm albedo maps of six identities) and ``render_pairs.png`` (``nirvis render-preview``
+of 6 procedural identities x 2 poses, VIS | NIR). Deterministic: the same code and assets give the same images.
 """
 
 from __future__ import annotations
@@ -45,6 +46,34 @@ def head_model_figure(out: Path, size: int = 512) -> None:
     sheet.save(out / "head_model_landmarks.png", optimize=True)
 
 
+def albedo_figure(out: Path, resolution: int = 512, tile: int = 210) -> None:
+    from nirvis.faces import identity_seed, load_head_model, sample_identity
+    from nirvis.faces.preview import contact_sheet
+    from nirvis.reflectance.maps import procedural_reflectance
+
+    from nirvis.faces.regions import template_uv_geometry
+
+    model = load_head_model()
+    lm = model.template.vertices[model.landmark_vertices["68"]]
+    geo = template_uv_geometry(resolution)
+    p = geo.position
+    # the face's box in UV space: texels of the frontal face (between the jaw ends, chin to brows + 30 mm)
+    face = (geo.covered & (geo.part == 0) & (np.abs(p[..., 0]) < lm[16, 0]) & (p[..., 1] > lm[8, 1]) & (p[..., 1] < lm[19, 1] + 30)
+            & (p[..., 2] > lm[0, 2]))
+    r, c = np.nonzero(face)
+    rows, cols = slice(r.min(), r.max() + 1), slice(c.min(), c.max() + 1)
+    tiles, labels = [], []
+    for k in range(6):
+        maps, app = procedural_reflectance(sample_identity(identity_seed(0, k)), resolution)
+        vis = np.clip(maps.diffuse_vis[rows, cols], 0, 1)
+        srgb = np.where(vis <= 0.0031308, 12.92 * vis, 1.055 * vis ** (1 / 2.4) - 0.055)
+        nir = np.clip(maps.diffuse_nir[rows, cols], 0, 1)
+        for img, label in ((srgb, f"id{k} VIS mel={app.melanin:.3f}"), (np.repeat(nir[..., None], 3, 2), "NIR850")):
+            tiles.append(Image.fromarray((img * 255 + 0.5).astype(np.uint8)).resize((tile, tile)))
+            labels.append(label)
+    contact_sheet(tiles, columns=4, labels=labels).save(out / "albedo_vis_nir.png", optimize=True)
+
+
 def render_figure(out: Path) -> None:
     from nirvis.cli import main as cli_main
 
@@ -59,8 +88,9 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     head_model_figure(out)
+    albedo_figure(out)
     render_figure(out)
-    print(f"wrote {out / 'head_model_landmarks.png'} and {out / 'render_pairs.png'}")
+    print(f"wrote {out / 'head_model_landmarks.png'}, {out / 'albedo_vis_nir.png'} and {out / 'render_pairs.png'}")
 
 
 if __name__ == "__main__":
