@@ -367,20 +367,23 @@ def _sample_materials(faces: Sequence[PreparedFace], uv: torch.Tensor, footprint
 
 
 def _vis_background(params: Sequence[SampleParams], res: int, device) -> torch.Tensor:
-    """Smooth two-colour gradients with low-frequency noise, linear RGB [B, H, W, 3]."""
-    out = []
+    """Smooth two-colour gradients with low-frequency noise, linear RGB float32 [B, H, W, 3].
+
+    Built for the whole batch at once: every step is elementwise (or one bicubic upsampling per
+    image plane), so a sample's background is the same whatever batch it is in."""
+    b = len(params)
     ys, xs = torch.meshgrid(torch.linspace(-1, 1, res), torch.linspace(-1, 1, res), indexing="ij")
-    for p in params:
-        bg = p.background
-        a = math.radians(bg["vis_angle_deg"])
-        t = ((xs * math.cos(a) + ys * math.sin(a)) * 0.5 + 0.5).unsqueeze(-1)
-        c0, c1 = torch.tensor(bg["vis_colors"][0]), torch.tensor(bg["vis_colors"][1])
-        g = torch.Generator().manual_seed(bg["vis_noise_seed"])
-        noise = F.interpolate(torch.rand(1, 1, 6, 6, generator=g), size=(res, res), mode="bicubic",
-                              align_corners=False)[0, 0].unsqueeze(-1)
-        img = (c0 * (1 - t) + c1 * t) * (0.6 + 0.8 * noise)
-        out.append((img.clamp(0, 1) ** 2.2) * 0.6)
-    return torch.stack(out).to(device)
+    angles = [math.radians(p.background["vis_angle_deg"]) for p in params]
+    cos = torch.tensor([math.cos(a) for a in angles]).view(b, 1, 1)
+    sin = torch.tensor([math.sin(a) for a in angles]).view(b, 1, 1)
+    t = ((xs * cos + ys * sin) * 0.5 + 0.5).unsqueeze(-1)               # [B, H, W, 1]
+    colors = torch.tensor([p.background["vis_colors"] for p in params])  # [B, 2, 3]
+    c0, c1 = colors[:, 0].view(b, 1, 1, 3), colors[:, 1].view(b, 1, 1, 3)
+    coarse = torch.cat([torch.rand(1, 1, 6, 6, generator=torch.Generator().manual_seed(p.background["vis_noise_seed"]))
+                        for p in params])                               # [B, 1, 6, 6], each its own seed
+    noise = F.interpolate(coarse, size=(res, res), mode="bicubic", align_corners=False)[:, 0].unsqueeze(-1)
+    img = (c0 * (1 - t) + c1 * t) * (0.6 + 0.8 * noise)
+    return ((img.clamp(0, 1) ** 2.2) * 0.6).to(device)
 
 
 @dataclass(frozen=True, eq=False)
