@@ -55,16 +55,21 @@ def antialias(color: torch.Tensor, rast: torch.Tensor, clip_pos: torch.Tensor, t
     nb = _edge_neighbours(tri64.numpy().tobytes(), len(tri64)).to(clip_pos.device)
     tri_d = tri.long().to(clip_pos.device)
     screen = clip_pos[..., :2] / clip_pos[..., 3:4]                     # [B, V, 2]
-    corners = screen[:, tri_d]                                          # [B, F, 3, 2]
+    n_tri = tri_d.shape[0]
+    corners = screen.index_select(1, tri_d.reshape(-1)).view(b, n_tri, 3, 2)   # [B, F, 3, 2]
     e1 = corners[:, :, 1] - corners[:, :, 0]
     e2 = corners[:, :, 2] - corners[:, :, 0]
     area = e1[..., 0] * e2[..., 1] - e1[..., 1] * e2[..., 0]            # [B, F]
     facing = area.detach() > 0
     nbc = nb.clamp(min=0)
-    silhouette = (nb < 0).unsqueeze(0) | (facing.unsqueeze(-1) != facing[:, nbc])   # [B, F, 3]
-    has_silhouette = silhouette.any(-1)                                 # [B, F]
+    facing_nb = facing.index_select(1, nbc.reshape(-1)).view(b, n_tri, 3)
+    silhouette = (nb < 0).unsqueeze(0) | (facing.unsqueeze(-1) != facing_nb)   # [B, F, 3]
+    has_silhouette = silhouette.any(-1).reshape(-1)                     # [B * F], flat (b, f)
     ids = rast[..., 3].long()
     depth = rast[..., 2]
+    # per-pixel and per-triangle lookups below index flattened tensors with one int64 index
+    # (much cheaper than multi-tensor advanced indexing; the same values)
+    ids_flat, depth_flat = ids.reshape(-1), depth.reshape(-1)
     px, py = pixel_centres_ndc(h, w, clip_pos.device, clip_pos.dtype)
     out = color
     deltas = []
@@ -78,20 +83,23 @@ def antialias(color: torch.Tensor, rast: torch.Tensor, clip_pos: torch.Tensor, t
             continue
         bi, yi, xi = cand.unbind(1)
         yb, xb = (yi, xi + 1) if axis == 2 else (yi + 1, xi)
-        id_a, id_b = ids[bi, yi, xi], ids[bi, yb, xb]
-        a_front = (id_b == 0) | ((id_a > 0) & (depth[bi, yi, xi] < depth[bi, yb, xb]))
-        f = torch.where(a_front, id_a, id_b) - 1
+        pix_a = (bi * h + yi) * w + xi                                  # flat pixel indices
+        pix_b = pix_a + (1 if axis == 2 else w)
+        id_a, id_b = ids_flat.index_select(0, pix_a), ids_flat.index_select(0, pix_b)
+        a_front = (id_b == 0) | ((id_a > 0) & (depth_flat.index_select(0, pix_a) < depth_flat.index_select(0, pix_b)))
+        bf_idx = bi * n_tri + torch.where(a_front, id_a, id_b) - 1      # flat (b, front triangle)
         # only a front triangle with a silhouette edge can blend: drop interior pairs early
-        keep = has_silhouette[bi, f].nonzero()[:, 0]
+        keep = has_silhouette.index_select(0, bf_idx).nonzero()[:, 0]
         if len(keep) == 0:
             continue
-        bi, yi, xi, yb, xb, a_front, f = bi[keep], yi[keep], xi[keep], yb[keep], xb[keep], a_front[keep], f[keep]
+        bi, yi, xi, yb, xb, a_front, bf_idx = (bi[keep], yi[keep], xi[keep], yb[keep], xb[keep], a_front[keep],
+                                               bf_idx[keep])
         pa = torch.stack([px[xi], py[yi]], -1)
         pb = torch.stack([px[xb], py[yb]], -1)
         p_front = torch.where(a_front.unsqueeze(-1), pa, pb)
         p_other = torch.where(a_front.unsqueeze(-1), pb, pa)
-        c = corners[bi, f]                                              # [P, 3, 2]
-        ar = area[bi, f]
+        c = corners.view(-1, 3, 2)[bf_idx]                              # [P, 3, 2]
+        ar = area.reshape(-1)[bf_idx]
         ar = torch.where(ar.abs() < 1e-12, torch.full_like(ar, 1e-12), ar)
 
         def bary(p):
@@ -104,7 +112,7 @@ def antialias(color: torch.Tensor, rast: torch.Tensor, clip_pos: torch.Tensor, t
             return torch.stack(out_k, -1)
 
         bf, bo = bary(p_front), bary(p_other)                           # [P, 3]
-        crossing = silhouette[bi, f] & (bo < 0) & (bf >= 0)
+        crossing = silhouette.view(-1, 3)[bf_idx] & (bo < 0) & (bf >= 0)
         t = bf / (bf - bo).clamp(min=1e-12)                             # 0 at front centre, 1 at other
         t = torch.where(crossing, t, torch.full_like(t, 2.0)).min(-1).values
         valid = t <= 1.0
@@ -122,7 +130,7 @@ def antialias(color: torch.Tensor, rast: torch.Tensor, clip_pos: torch.Tensor, t
         deltas.append((bi, yi, xi, d_a))
         deltas.append((bi, yb, xb, d_b))
     if deltas:
-        out = color.clone()
+        out = color.clone()                                             # one copy, accumulated in place
         for bi, yi, xi, d in deltas:
-            out = out.index_put((bi, yi, xi), d, accumulate=True)
+            out.index_put_((bi, yi, xi), d, accumulate=True)
     return out

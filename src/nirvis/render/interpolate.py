@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from nirvis.render.raster.common import gather_corners
+
 
 def interpolate(attr: torch.Tensor, rast: torch.Tensor, tri: torch.Tensor) -> torch.Tensor:
     """Interpolate per-vertex attributes at every pixel with the rasteriser's barycentrics.
@@ -35,13 +37,8 @@ def interpolate(attr: torch.Tensor, rast: torch.Tensor, tri: torch.Tensor) -> to
         raise ValueError(f"attr: batch {attr.shape[0]} does not match rast batch {b}")
     ids = rast[..., 3].long()
     covered = (ids > 0).unsqueeze(-1)
-    corner = tri.long()[(ids - 1).clamp(min=0)]                    # [B, H, W, 3]
-    if attr.ndim == 2:
-        vals = attr[corner]                                        # [B, H, W, 3, C]
-    else:
-        a = attr.expand(b, -1, -1)
-        bidx = torch.arange(b, device=attr.device).view(b, 1, 1, 1)
-        vals = a[bidx, corner]
+    corner = gather_corners(tri.long(), (ids - 1).clamp(min=0))    # [B, H, W, 3]
+    vals = gather_corners(attr, corner)                            # [B, H, W, 3, C]
     u, v = rast[..., 0:1], rast[..., 1:2]
     out = u * vals[..., 0, :] + v * vals[..., 1, :] + (1.0 - u - v) * vals[..., 2, :]
     return out * covered.to(out.dtype)

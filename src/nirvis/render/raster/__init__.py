@@ -131,8 +131,7 @@ def rasterize_depth(clip_pos: torch.Tensor, tri: torch.Tensor, resolution: tuple
             return rasterize_ids_torch(clip_pos.detach(), tri, resolution, with_depth=True)[1]
         if name == "gl":
             from nirvis.render.raster.gl import GlRasterizer
-            return GlRasterizer.shared().rasterize_ids(clip_pos.detach(), tri, resolution, with_depth=True)[1].to(
-                clip_pos.device)
+            return GlRasterizer.shared().rasterize_depth(clip_pos.detach(), tri, resolution).to(clip_pos.device)
         from nirvis.render.raster.cuda import rasterize_ids_cuda
         return rasterize_ids_cuda(clip_pos.detach(), tri, resolution, with_depth=True)[1]
 

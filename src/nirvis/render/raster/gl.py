@@ -23,6 +23,12 @@ _FRAGMENT = """
 out int tri_id;
 void main() { tri_id = gl_PrimitiveID + 1; }
 """
+#: Depth-only passes (shadow maps) write no colour: no primitive id to assemble per triangle,
+#: which is most of llvmpipe's per-triangle cost besides setup.
+_FRAGMENT_DEPTH = """
+#version 330
+void main() { }
+"""
 
 
 class GlRasterizer:
@@ -35,8 +41,10 @@ class GlRasterizer:
 
         self.ctx = moderngl.create_context(standalone=True, backend="egl")
         self.prog = self.ctx.program(vertex_shader=_VERTEX, fragment_shader=_FRAGMENT)
+        self.depth_prog = self.ctx.program(vertex_shader=_VERTEX, fragment_shader=_FRAGMENT_DEPTH)
         self._fbo: dict[tuple[int, int], object] = {}
-        self._buffers: Optional[tuple] = None
+        self._depth_fbo: dict[tuple[int, int], object] = {}
+        self._buffers: dict[str, tuple] = {}
         self.renderer = self.ctx.info.get("GL_RENDERER", "unknown")
 
     @classmethod
@@ -56,17 +64,30 @@ class GlRasterizer:
             self._fbo[(h, w)] = fbo
         return fbo
 
-    def _vao(self, n_vertices: int, tri: np.ndarray):
+    def _depth_framebuffer(self, h: int, w: int):
+        """A framebuffer with a depth attachment only (for ``rasterize_depth``)."""
+        fbo = self._depth_fbo.get((h, w))
+        if fbo is None:
+            fbo = self.ctx.framebuffer(depth_attachment=self.ctx.depth_renderbuffer((w, h)))
+            self._depth_fbo[(h, w)] = fbo
+        return fbo
+
+    def _vao(self, n_vertices: int, tri: np.ndarray, depth_only: bool = False):
+        """(vertex buffer, vertex array) for ``tri`` with the id program (or the depth-only one);
+        the last mesh of each program stays cached."""
+        prog_name = "depth" if depth_only else "ids"
         key = (n_vertices, tri.shape[0], hash(tri.tobytes()))
-        if self._buffers is not None and self._buffers[0] == key:
-            return self._buffers[1], self._buffers[2]
-        if self._buffers is not None:
-            for obj in self._buffers[1:]:
+        cached = self._buffers.get(prog_name)
+        if cached is not None and cached[0] == key:
+            return cached[1], cached[2]
+        if cached is not None:
+            for obj in cached[1:]:
                 obj.release()
         vbo = self.ctx.buffer(reserve=n_vertices * 16)
         ibo = self.ctx.buffer(tri.astype(np.int32).tobytes())
-        vao = self.ctx.vertex_array(self.prog, [(vbo, "4f", "in_pos")], index_buffer=ibo, index_element_size=4)
-        self._buffers = (key, vbo, vao, ibo)
+        prog = self.depth_prog if depth_only else self.prog
+        vao = self.ctx.vertex_array(prog, [(vbo, "4f", "in_pos")], index_buffer=ibo, index_element_size=4)
+        self._buffers[prog_name] = (key, vbo, vao, ibo)
         return vbo, vao
 
     def rasterize_ids(self, clip_pos: torch.Tensor, tri: torch.Tensor, resolution: tuple[int, int],
@@ -96,3 +117,27 @@ class GlRasterizer:
                 depth[b] = np.where(out[b] > 0, d * 2.0 - 1.0, np.inf)  # window depth [0, 1] -> NDC
         ids = torch.from_numpy(out)
         return (ids, torch.from_numpy(depth)) if with_depth else ids
+
+    def rasterize_depth(self, clip_pos: torch.Tensor, tri: torch.Tensor, resolution: tuple[int, int]) -> torch.Tensor:
+        """float32 [B, H, W] NDC depth of the nearest surface (+inf where empty), row 0 at the top.
+
+        The same values as ``rasterize_ids(..., with_depth=True)[1]``, drawn without a colour
+        target and read back once per image: under the ``<`` test against a buffer cleared to
+        1.0, a pixel is covered exactly when its stored window depth is below 1.0."""
+        import moderngl
+
+        h, w = int(resolution[0]), int(resolution[1])
+        pos = clip_pos.detach().to("cpu", torch.float32).contiguous().numpy()
+        fbo = self._depth_framebuffer(h, w)
+        vbo, vao = self._vao(pos.shape[1], tri.detach().to("cpu").numpy(), depth_only=True)
+        fbo.use()
+        self.ctx.enable(moderngl.DEPTH_TEST)
+        self.ctx.depth_func = "<"
+        depth = np.empty((pos.shape[0], h, w), np.float32)
+        for b in range(pos.shape[0]):  # one draw call per image
+            vbo.write(pos[b].tobytes())
+            fbo.clear(depth=1.0)
+            vao.render(moderngl.TRIANGLES)
+            d = np.frombuffer(fbo.read(components=1, attachment=-1, dtype="f4"), np.float32).reshape(h, w)[::-1]
+            depth[b] = np.where(d < 1.0, d * 2.0 - 1.0, np.inf)  # window depth [0, 1] -> NDC
+        return torch.from_numpy(depth)
