@@ -18,15 +18,6 @@ from nirvis.evaluate.run import evaluate_benchmark  # noqa: E402
 from nirvis.render.align import ARCFACE_TEMPLATE_112  # noqa: E402
 
 
-def crop_error_px(points: np.ndarray, truth: np.ndarray) -> float:
-    """Mean distance (112-crop pixels) between where the true landmarks land in the crop made
-    from ``points`` and in the crop made from the truth: the alignment error a model sees."""
-    a, b = AL.arcface_affine(points), AL.arcface_affine(truth)
-    qa = truth @ a[:, :2].T + a[:, 2]
-    qb = truth @ b[:, :2].T + b[:, 2]
-    return float(np.linalg.norm(qa - qb, axis=1).mean())
-
-
 class CountingDetector:
     """The real detector, counting its calls and optionally refusing the first ``refuse`` calls."""
 
@@ -56,7 +47,7 @@ def test_detector_aligns_rendered_faces_in_both_spectra(raw_frames):
                 missed += 1
                 continue
             assert pts[0, 0] < pts[1, 0] and pts[3, 0] < pts[4, 0], "insightface order: subject's right = image left"
-            errors.append(crop_error_px(pts, truth))
+            errors.append(AL.alignment_error_px(pts, truth))
         assert missed <= 1, f"{modality}: {missed} of 6 rendered faces missed"
         assert np.mean(errors) < 3.0, f"{modality}: mean alignment error {np.mean(errors):.2f} px in the 112 crop"
 
@@ -73,10 +64,10 @@ def test_real_photo_rgb_grey_and_dark():
     assert np.abs(pts[[0, 1, 3, 4]] - [[203, 101], [246, 103], [201, 139], [245, 140]]).max() < 6
     grey = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)  # what a NIR camera delivers: one channel
     pg, _ = AL.detect_five_points(grey, det)
-    assert crop_error_px(pg, pts) < 1.5
+    assert AL.alignment_error_px(pg, pts) < 1.5
     dark = (grey * 0.15).astype(np.uint8)  # an under-exposed NIR frame
     pd, how_dark = AL.detect_five_points(dark, det)
-    assert pd is not None and crop_error_px(pd, pts) < 2.5, how_dark
+    assert pd is not None and AL.alignment_error_px(pd, pts) < 2.5, how_dark
 
 
 def test_padded_attempt_maps_points_back(raw_frames):
@@ -86,7 +77,7 @@ def test_padded_attempt_maps_points_back(raw_frames):
     # the padded copy is a different input to the mesh model (landmarks move by a few pixels),
     # but mapped back its eyes must land on the true eyes
     assert np.abs(pts[:2] - truth[:2]).max() < 3.0
-    assert crop_error_px(pts, truth) < 4.0
+    assert AL.alignment_error_px(pts, truth) < 4.0
 
 
 def test_fallback_policies_and_center_crop(tmp_path):

@@ -37,6 +37,7 @@ landmarks and the method. A cache never serves a crop for changed pixels or anot
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -47,6 +48,8 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 import numpy as np
+
+from nirvis.shards.format import atomic_write_bytes
 
 #: Bumped whenever the crops for the same pixels and detector would change.
 ALIGN_VERSION = 1
@@ -218,6 +221,14 @@ def arcface_affine(points: np.ndarray) -> np.ndarray:
     return to_cv2_affine(m)[0].numpy()
 
 
+def alignment_error_px(points: np.ndarray, truth: np.ndarray) -> float:
+    """Mean distance (112-crop pixels) between where the true landmarks ``truth`` [5, 2] land in
+    the crop made from ``points`` [5, 2] and in the crop made from ``truth`` itself: the
+    alignment error a recognition model sees (OpenCV pixel convention for both)."""
+    a, b = arcface_affine(points), arcface_affine(truth)
+    return float(np.linalg.norm((truth @ a[:, :2].T + a[:, 2]) - (truth @ b[:, :2].T + b[:, 2]), axis=1).mean())
+
+
 def center_affine(height: int, width: int) -> np.ndarray:
     """float64 ``[2, 3]`` OpenCV affine that maps the central square of an ``height x width``
     image onto the 112 x 112 crop (pixel edges onto edges)."""
@@ -253,19 +264,6 @@ def _pixels_key(image: np.ndarray, detector_id: str) -> str:
     return h.hexdigest()
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 class Aligner:
     """Aligns raw images to 112 x 112 ArcFace crops with a crop cache and a record per image.
 
@@ -293,15 +291,10 @@ class Aligner:
             self._detector = default_detector()
         return self._detector
 
-    def _detector_id(self) -> str:
-        d = self._detector
-        if d is None:  # the default detector: identify it without loading the models
-            try:
-                from importlib.metadata import version
-
-                return f"{MediaPipeFivePoints.name}-{version('mediapipe')}"
-            except Exception:
-                d = self.detector
+    @functools.cached_property
+    def detector_id(self) -> str:
+        """``<name>-<version>`` of the detector (part of every cache key)."""
+        d = self.detector
         return f"{getattr(d, 'name', type(d).__name__)}-{getattr(d, 'version', '0')}"
 
     def align(self, image: np.ndarray, key: str, modality: str,
@@ -321,7 +314,7 @@ class Aligner:
         """
         if image.dtype != np.uint8 or image.ndim not in (2, 3):
             raise ValueError(f"{key}: expected a uint8 [H, W] or [H, W, 3] image, got {image.dtype} {image.shape}")
-        ck = _pixels_key(image, self._detector_id()) if self.cache_dir is not None else None
+        ck = _pixels_key(image, self.detector_id) if self.cache_dir is not None else None
         hit = self._cache_get(ck, image) if ck else None
         if hit is not None:
             points, method, crop = hit
@@ -380,18 +373,19 @@ class Aligner:
         import cv2
 
         d = self.cache_dir / ck[:2]
+        d.mkdir(parents=True, exist_ok=True)
         if crop is not None:
             ok, buf = cv2.imencode(".png", crop[..., ::-1] if crop.ndim == 3 else crop)
             if ok:
-                _write_atomic(d / f"{ck}.png", buf.tobytes())
+                atomic_write_bytes(d / f"{ck}.png", buf.tobytes(), fsync=False)
         meta = {"points": None if points is None else points.tolist(), "method": method,
                 "shape": list(image.shape), "align_version": ALIGN_VERSION}
-        _write_atomic(d / f"{ck}.json", json.dumps(meta).encode())
+        atomic_write_bytes(d / f"{ck}.json", json.dumps(meta).encode(), fsync=False)
 
     def summary(self, keys: Optional[Sequence[str]] = None, show: int = 20) -> dict:
         """Counts per modality and method, and the images where no face was found."""
         recs = [self.records[k] for k in (keys if keys is not None else self.records) if k in self.records]
-        out: dict = {"fallback_policy": self.fallback, "detector": self._detector_id(),
+        out: dict = {"fallback_policy": self.fallback, "detector": self.detector_id,
                      "align_version": ALIGN_VERSION, "cache_dir": str(self.cache_dir) if self.cache_dir else None,
                      "images": len(recs), "cached": sum(r.cached for r in recs), "by_modality": {}}
         for mod in sorted({r.modality for r in recs}):
@@ -409,7 +403,7 @@ class Aligner:
             vals = [v for p in (r.points or ()) for v in p]
             pts = "\t".join([f"{v:.3f}" for v in vals] + ["nan"] * (10 - len(vals)))
             rows.append(f"{r.key}\t{r.modality}\t{r.method}\t{r.fallback}\t{pts}")
-        _write_atomic(Path(path), ("\n".join(rows) + "\n").encode())
+        atomic_write_bytes(Path(path), ("\n".join(rows) + "\n").encode())
 
 
 

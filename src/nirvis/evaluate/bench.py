@@ -16,17 +16,10 @@ from typing import Any
 import numpy as np
 
 
-def _crop_error_px(points: np.ndarray, truth: np.ndarray) -> float:
-    from nirvis.evaluate.align import arcface_affine
-
-    a, b = arcface_affine(points), arcface_affine(truth)
-    return float(np.linalg.norm((truth @ a[:, :2].T + a[:, 2]) - (truth @ b[:, :2].T + b[:, 2]), axis=1).mean())
-
-
 def bench_align(count: int = 24, seed: int = 0) -> dict[str, Any]:
     """Detection rate by attempt, alignment error and images/s per modality on ``count`` rendered
     identities (one VIS and one NIR frame each, independent poses)."""
-    from nirvis.evaluate.align import Aligner, center_affine, default_detector, detect_five_points, warp_crop
+    from nirvis.evaluate.align import Aligner, alignment_error_px, center_affine, default_detector, detect_five_points, warp_crop
     from nirvis.evaluate.fixtures import raw_face_image
 
     t0 = time.perf_counter()
@@ -45,7 +38,7 @@ def bench_align(count: int = 24, seed: int = 0) -> dict[str, Any]:
         for (pts, how), (_, truth) in zip(found, items):
             methods[how or "none"] += 1
             if pts is not None:
-                errors.append(_crop_error_px(pts, truth))
+                errors.append(alignment_error_px(pts, truth))
                 iod.append(float(np.linalg.norm(pts - truth, axis=1).mean() / np.linalg.norm(truth[0] - truth[1])))
         t0 = time.perf_counter()
         for img, _ in items:
@@ -81,7 +74,7 @@ def bench_align(count: int = 24, seed: int = 0) -> dict[str, Any]:
         pts, how = detect_five_points(img, det)
         pg, how_g = detect_five_points(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY), det)
         out["real_photo"] = {"image": "skimage astronaut (512x512 RGB)", "rgb": how or "none", "grey": how_g or "none",
-                             "grey_vs_rgb_crop_px": round(_crop_error_px(pg, pts), 3)
+                             "grey_vs_rgb_crop_px": round(alignment_error_px(pg, pts), 3)
                              if pts is not None and pg is not None else None}
     except ImportError:
         out["real_photo"] = None

@@ -29,10 +29,33 @@ def load_model(checkpoint: str, device: str) -> Callable:
     return load_embedding_model(checkpoint, device=device)
 
 
-def _subjects_kwargs(spec: Optional[str]) -> dict:
-    """``--subjects A,B`` or ``--subjects @file`` (one name per line) -> loader kwargs."""
-    if not spec:
-        return {}
+#: Loader options of ``nirvis eval``: (argparse dest, loader keyword, benchmarks it applies to).
+LOADER_OPTIONS = (("subjects", "subjects", ("oulu", "buaa")), ("eye_dir", "eye_dir", ("casia",)),
+                  ("image_root", "image_root", ("casia", "lamp_hq")), ("image_ext", "image_ext", ("casia", "lamp_hq")),
+                  ("bin_set", "set", ("vis_bin",)))
+
+
+def _loader_kwargs(args: argparse.Namespace) -> dict:
+    """The loader keywords of the given options; an option given for a benchmark it does not
+    apply to is an EvalError naming both."""
+    from nirvis.evaluate.benchmarks import canonical
+
+    name = canonical(args.benchmark)
+    out = {}
+    for dest, key, applies in LOADER_OPTIONS:
+        value = getattr(args, dest)
+        if not value:
+            continue
+        if name not in applies:
+            flag = "--" + dest.replace("_", "-")
+            raise EvalError(f"{flag} applies to {' and '.join(a.replace('_', '-') for a in applies)}, "
+                            f"not {args.benchmark}")
+        out[key] = _subjects(value) if dest == "subjects" else value
+    return out
+
+
+def _subjects(spec: str) -> list[str]:
+    """``--subjects A,B`` or ``--subjects @file`` (one name per line) -> subject folder names."""
     if spec.startswith("@"):
         from pathlib import Path
 
@@ -44,7 +67,7 @@ def _subjects_kwargs(spec: Optional[str]) -> dict:
         names = [n.strip() for n in spec.split(",") if n.strip()]
     if not names:
         raise EvalError("--subjects: no subject names given")
-    return {"subjects": names}
+    return names
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -53,17 +76,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from nirvis.evaluate.run import evaluate_benchmark
 
     try:
-        if args.subjects and args.benchmark not in ("oulu", "buaa"):
-            raise EvalError(f"--subjects applies to oulu and buaa, not {args.benchmark}")
-        if args.eye_dir and args.benchmark != "casia":
-            raise EvalError(f"--eye-dir applies to casia, not {args.benchmark}")
-        from nirvis.evaluate.benchmarks import canonical
-
-        if args.bin_set and canonical(args.benchmark) != "vis_bin":
-            raise EvalError(f"--bin-set applies to vis-bin, not {args.benchmark}")
-        if (args.image_root or args.image_ext) and canonical(args.benchmark) not in ("casia", "lamp_hq"):
-            raise EvalError(f"--image-root/--image-ext apply to casia and lamp-hq (for {args.benchmark}, point --root "
-                            "at the aligned tree)")
+        loader_kwargs = _loader_kwargs(args)  # option mistakes are reported before the model loads
         model_fn = load_model(args.checkpoint, args.device)
         res = evaluate_benchmark(args.benchmark, args.root, model_fn, folds=args.folds, protocol=args.protocol,
                                  aligned=args.aligned, align_fallback=args.align_fallback,
@@ -71,11 +84,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
                                  allow_missing=args.allow_missing,
                                  save_scores=args.save_scores, out_dir=args.out, batch_size=args.batch_size,
                                  flip=not args.no_flip, device=args.device, vr_rule=args.vr_rule,
-                                 **_subjects_kwargs(args.subjects),
-                                 **({"eye_dir": args.eye_dir} if args.eye_dir else {}),
-                                 **({"image_root": args.image_root} if args.image_root else {}),
-                                 **({"image_ext": args.image_ext} if args.image_ext else {}),
-                                 **({"set": args.bin_set} if args.bin_set else {}))
+                                 **loader_kwargs)
     except (EvalError, ProtocolError, AlignmentError, FileNotFoundError, ValueError) as exc:
         print(f"nirvis eval: error: {exc}", file=sys.stderr)
         return 2
@@ -93,6 +102,7 @@ def cmd_eval_fixture(args: argparse.Namespace) -> int:
     import tempfile
     from pathlib import Path
 
+    from nirvis.cli import publish_dir
     from nirvis.evaluate import fixtures as F
 
     out = Path(args.out)
@@ -106,9 +116,7 @@ def cmd_eval_fixture(args: argparse.Namespace) -> int:
         counts = writers[args.benchmark](tmp, images=args.images)
         (tmp / "fixture.json").write_text(json.dumps({"benchmark": args.benchmark, "images": args.images,
                                                       "counts": counts}, indent=1, default=str) + "\n")
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
+        publish_dir(tmp, out, args.force)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

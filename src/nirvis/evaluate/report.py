@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from nirvis.shards.format import atomic_write_bytes
+
 # Published numbers (percent), from the methods' public READMEs (docs/reference facts).
 PUBLISHED = {
     "casia": {"columns": ["rank1", "vr@0.001"],
@@ -182,12 +184,7 @@ def _plots(results: dict, out: Path) -> list[str]:
     ax.set_ylabel("Verification rate (TPR)")
     ax.set_title(f"ROC: {results['benchmark']}")
     ax.grid(True, which="both", alpha=0.3)
-    if len(folds) <= 10:
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out / "roc.png")
-    plt.close(fig)
-    files.append("roc.png")
+    files.append(_finish_plot(fig, ax, out / "roc.png", legend=len(folds) <= 10))
 
     fig, ax = plt.subplots(figsize=(5, 4), dpi=100)
     eps = 1e-6
@@ -205,19 +202,22 @@ def _plots(results: dict, out: Path) -> list[str]:
     ax.set_ylabel("False reject rate")
     ax.set_title(f"DET: {results['benchmark']}")
     ax.grid(True, alpha=0.3)
-    if len(folds) <= 10:
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out / "det.png")
-    plt.close(fig)
-    files.append("det.png")
+    files.append(_finish_plot(fig, ax, out / "det.png", legend=len(folds) <= 10))
     return files
 
 
-def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
+def _finish_plot(fig, ax, path: Path, legend: bool) -> str:
+    """Legend, layout, save through a temporary file and a rename, close; returns the file name."""
+    import matplotlib.pyplot as plt
+
+    if legend:
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp)
+    plt.close(fig)
     os.replace(tmp, path)
+    return path.name
 
 
 def write_report(results: dict, out_dir) -> list[str]:
@@ -226,6 +226,6 @@ def write_report(results: dict, out_dir) -> list[str]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     doc = {k: v for k, v in results.items() if k != "report_files"}
-    _write_text_atomic(out / "report.json", json.dumps(_jsonable(doc), indent=1, allow_nan=False) + "\n")
-    _write_text_atomic(out / "report.md", markdown(results))
+    atomic_write_bytes(out / "report.json", (json.dumps(_jsonable(doc), indent=1, allow_nan=False) + "\n").encode())
+    atomic_write_bytes(out / "report.md", markdown(results).encode())
     return ["report.json", "report.md"] + _plots(results, out)

@@ -175,6 +175,16 @@ def evaluate_protocol(protocol: Protocol, model_fn: Callable, *, aligner: Option
     return out
 
 
+def _is_eval_fixture(root: Path) -> bool:
+    """``root`` was written by ``nirvis eval-fixture`` (its fixture.json names a benchmark)."""
+    import json
+
+    try:
+        return "benchmark" in json.loads((root / "fixture.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, TypeError):
+        return False
+
+
 def evaluate_benchmark(name: str, root, model_fn: Callable, folds="all", protocol: Optional[str] = None,
                        aligned: bool = True, align_fallback: str = "center", align_cache="default",
                        aligner: Optional[Aligner] = None, allow_missing: bool = False, save_scores: bool = False,
@@ -242,8 +252,7 @@ def evaluate_benchmark(name: str, root, model_fn: Callable, folds="all", protoco
                                     save_scores=save_scores, out_dir=out_dir, batch_size=batch_size, flip=flip,
                                     channels=channels, grey=True if grey is None else grey, device=device,
                                     fars=fars, vr_rule=vr_rule)
-    fixture = Path(root) / "fixture.json"
-    if n != "vis_bin" and fixture.is_file() and '"benchmark"' in fixture.read_text(errors="replace"):
+    if n != "vis_bin" and _is_eval_fixture(Path(root)):
         results["notes"] = ((results.get("notes") or "") + "; " if results.get("notes") else "") + (
             f"{root} is a `nirvis eval-fixture` data set of rendered faces, not the real benchmark: the "
             "documented counts and published numbers do not apply to it")

@@ -232,8 +232,7 @@ def procedural_reflectance(identity: IdentityParams, resolution: int = 512,
     # all maps are grown into the empty texels together (one fill over the stacked channels)
     channels = [(vis, 0.3), (nir, 0.5), (spec, SKIN_F0), (rough, 0.5), (scalp, 0.0)]
     fills = torch.tensor([f for v, f in channels for _ in range(v.shape[1] if v.ndim == 2 else 1)])
-    stacked = torch.full((resolution, resolution, len(fills)), 0.0, dtype=torch.float32)
-    stacked[...] = fills
+    stacked = fills.float().expand(resolution, resolution, len(fills)).clone()
     stacked[covered] = torch.cat([(v if v.ndim == 2 else v.unsqueeze(-1)).float() for v, _ in channels], dim=1)
     filled = fill_uncovered(stacked, covered).clamp(0, 1).numpy()
     vis_m, nir_m, spec_m, rough_m, scalp_m = filled[..., :3], filled[..., 3], filled[..., 4], filled[..., 5], filled[..., 6]

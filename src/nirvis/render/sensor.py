@@ -497,12 +497,16 @@ class VisSensorConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "exposure", _check_range(self.exposure, "exposure", 0.0, 100.0, positive=True))
         object.__setattr__(self, "wb_kelvin", _check_range(self.wb_kelvin, "wb_kelvin", 1000.0, 40000.0))
-        object.__setattr__(self, "shot", _check_range(self.shot, "shot", 0.0, 1.0, positive=True))
-        object.__setattr__(self, "read", _check_range(self.read, "read", 0.0, 1.0))
-        object.__setattr__(self, "blur_sigma_px", _check_range(self.blur_sigma_px, "blur_sigma_px", 0.0, 100.0))
-        if self.jpeg_quality is not None:
-            object.__setattr__(self, "jpeg_quality",
-                               _check_range(self.jpeg_quality, "jpeg_quality", 0, 100, integer=True))
+        _check_noise_blur_jpeg(self)
+
+
+def _check_noise_blur_jpeg(cfg: "VisSensorConfig | NirSensorConfig") -> None:
+    """Validate (and normalise in place) the ranges both sensor configs share."""
+    object.__setattr__(cfg, "shot", _check_range(cfg.shot, "shot", 0.0, 1.0, positive=True))
+    object.__setattr__(cfg, "read", _check_range(cfg.read, "read", 0.0, 1.0))
+    object.__setattr__(cfg, "blur_sigma_px", _check_range(cfg.blur_sigma_px, "blur_sigma_px", 0.0, 100.0))
+    if cfg.jpeg_quality is not None:
+        object.__setattr__(cfg, "jpeg_quality", _check_range(cfg.jpeg_quality, "jpeg_quality", 0, 100, integer=True))
 
 
 @dataclass(frozen=True)
@@ -535,12 +539,7 @@ class NirSensorConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "gain", _check_range(self.gain, "gain", 0.0, 100.0, positive=True))
         object.__setattr__(self, "vignetting", _check_range(self.vignetting, "vignetting", 0.0, 1.0))
-        object.__setattr__(self, "shot", _check_range(self.shot, "shot", 0.0, 1.0, positive=True))
-        object.__setattr__(self, "read", _check_range(self.read, "read", 0.0, 1.0))
-        object.__setattr__(self, "blur_sigma_px", _check_range(self.blur_sigma_px, "blur_sigma_px", 0.0, 100.0))
-        if self.jpeg_quality is not None:
-            object.__setattr__(self, "jpeg_quality",
-                               _check_range(self.jpeg_quality, "jpeg_quality", 0, 100, integer=True))
+        _check_noise_blur_jpeg(self)
 
 
 def _to_jsonable(v: Any) -> Any:

@@ -8,7 +8,6 @@ machines the context is Mesa's llvmpipe; on GPU machines the vendor's EGL.
 from __future__ import annotations
 
 import threading
-from typing import Optional
 
 import numpy as np
 import torch
