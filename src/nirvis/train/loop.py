@@ -3,8 +3,9 @@
 Stage I (``optim.stage1_epochs``): the backbone is frozen (eval mode, no gradient) and only the
 class weights learn from CE(CosFace). Stage II (``optim.stage2_epochs``): all parameters, loss =
 CE + ``loss.idmmd_weight`` * ID-MMD on the L2-normalised embeddings. SGD with momentum and weight
-decay; lr = ``optim.lr`` * ``optim.lr_gamma`` ** (epoch // ``optim.lr_step_epochs``) on the global
-epoch counter of the identity sampler. Epochs are passes over the streaming data.
+decay; lr = ``optim.lr`` in stage I and ``optim.lr`` * ``optim.lr_gamma`` ** (j // ``optim.lr_step_epochs``)
+in stage-II epoch j = 1, 2, ... (counted from the start of stage II, as the reference does; see
+``lr_at``). Epochs are passes over the streaming data.
 
 Outputs in ``RUN_DIR`` (see ``nirvis.train.checkpoint``): ``config.yaml``, ``log.csv`` (one row
 per step), TensorBoard events in ``tb/`` when tensorboard is importable, checkpoints every
@@ -134,7 +135,14 @@ def _prefetch(it: Iterator[Batch], depth: int) -> Iterator[Batch]:
 
 
 def lr_at(cfg: TrainConfig, epoch: int) -> float:
-    return cfg.optim.lr * cfg.optim.lr_gamma ** (epoch // cfg.optim.lr_step_epochs)
+    """Learning rate of the 0-based global ``epoch`` (the sampler's epoch counter), as the reference
+    schedules it (``train.py`` + ``utils.adjust_learning_rate``): constant ``optim.lr`` in stage I;
+    stage II numbers its epochs j = 1, 2, ... afresh and uses ``lr * lr_gamma ** (j // lr_step_epochs)``
+    (reference recipe, 4 + 10 epochs, step 5: [lr] * 4, then lr x [1, 1, 1, 1, g, g, g, g, g, g^2])."""
+    o = cfg.optim
+    if epoch < o.stage1_epochs:
+        return o.lr
+    return o.lr * o.lr_gamma ** ((epoch - o.stage1_epochs + 1) // o.lr_step_epochs)
 
 
 def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
