@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from nirvis.train.checkpoint import load_trained
-from nirvis.train.evaluate import evaluate_synthetic
+from nirvis.evaluate.run import evaluate_benchmark
+from nirvis.train.checkpoint import load_embedding_model, load_trained
 from nirvis.train.config import load_config
 from nirvis.train.loop import TrainError, lr_at, train
 from nirvis.train.sampler import IdentityBatchSampler, ShardGroupSource
@@ -57,11 +57,13 @@ def test_resume_reproduces_uninterrupted_losses(tiny_data, tmp_path):
         for k in ("ce", "idmmd", "loss", "lr"):
             assert float(ra[k]) == pytest.approx(float(rb[k]), abs=1e-6), (ra["step"], k)
     assert float(a[-1]["idmmd"]) > 0
-    # the saved model loads back and evaluates
+    # the saved model loads back and evaluates on the synthetic benchmark
     backbone, head, cfg = load_trained(tmp_path / "split")
     assert cfg.optim.max_steps == 6 and head.weight.shape[0] == 6
-    res = evaluate_synthetic(tmp_path / "split", [tiny_data], held_out_labels=[0, 1, 2, 3, 4, 5])
-    assert 0.0 <= res["rank1"] <= 1.0 and res["identities"] == 6 and res["probes"] == 18
+    res = evaluate_benchmark("synthetic", tiny_data, load_embedding_model(tmp_path / "split"), held_out=range(6))
+    fold = res["folds"][0]
+    assert 0.0 <= res["summary"]["rank1"]["mean"] <= 1.0
+    assert (fold["n_gallery"], fold["n_probes"]) == (6, 18), fold
 
 
 def test_resume_refuses_changed_config(tiny_data, tmp_path):

@@ -36,6 +36,7 @@ from nirvis.train.checkpoint import build_model, latest_checkpoint, load_pretrai
 from nirvis.train.config import TrainConfig, config_from_dict, dump_yaml
 from nirvis.train.lists import ImageList
 from nirvis.train.losses import id_mmd
+from nirvis.train.preprocess import training_input
 from nirvis.train.sampler import Batch, IdentityBatchSampler, ShardGroupSource
 
 LOG_FIELDS = ("step", "epoch", "stage", "lr", "ce", "idmmd", "loss", "images_per_s")
@@ -82,20 +83,6 @@ def build_sources(cfg: TrainConfig, data: Sequence[str], rank: int = 0, world_si
     if not sources:
         raise TrainError("no training data (give --data DIR and/or data.lists)")
     return sources, weights, offset
-
-
-def to_tensor(images: list[np.ndarray], modality: str, in_channels: int, mean: float, std: float) -> torch.Tensor:
-    """uint8 images -> float [N, C, H, W] in model input scale ((x / 255 - mean) / std).
-    Grey models take VIS as ITU-R 601 luma; RGB models take NIR replicated to 3 channels."""
-    a = np.stack(images).astype(np.float32) / 255.0
-    if a.ndim == 3:
-        a = a[..., None]
-    if in_channels == 1 and a.shape[-1] == 3:
-        a = a @ np.array([[0.299], [0.587], [0.114]], np.float32)
-    elif in_channels == 3 and a.shape[-1] == 1:
-        a = np.repeat(a, 3, axis=-1)
-    t = torch.from_numpy(np.ascontiguousarray(a.transpose(0, 3, 1, 2)))
-    return (t - mean) / std if (mean != 0.0 or std != 1.0) else t
 
 
 def _prefetch(it: Iterator[Batch], depth: int) -> Iterator[Batch]:
@@ -213,8 +200,8 @@ def init_head_from_means(backbone: nn.Module, head: nn.Module, sources, cfg: Tra
     for batch in sampler:
         if batch.state["epoch"] >= 4 or (batch.state["epoch"] >= 1 and bool((counts > 0).all())):
             break
-        x = torch.cat([to_tensor(batch.vis, "vis", cfg.model.in_channels, m.mean, m.std),
-                       to_tensor(batch.nir, "nir", cfg.model.in_channels, m.mean, m.std)]).to(device)
+        x = torch.cat([training_input(batch.vis, cfg.model.in_channels, m.mean, m.std),
+                       training_input(batch.nir, cfg.model.in_channels, m.mean, m.std)]).to(device)
         labels = torch.from_numpy(np.concatenate([batch.labels_vis, batch.labels_nir])).to(device).long()
         feats = F.normalize(backbone(x).float(), dim=1)
         sums.index_add_(0, labels, feats)
@@ -359,8 +346,8 @@ def train(cfg: TrainConfig, data: Sequence[str], out: str | os.PathLike, resume:
             for g in optimizer.param_groups:
                 g["lr"] = lr
             m = cfg.data
-            x = torch.cat([to_tensor(batch.vis, "vis", cfg.model.in_channels, m.mean, m.std),
-                           to_tensor(batch.nir, "nir", cfg.model.in_channels, m.mean, m.std)]).to(device)
+            x = torch.cat([training_input(batch.vis, cfg.model.in_channels, m.mean, m.std),
+                           training_input(batch.nir, cfg.model.in_channels, m.mean, m.std)]).to(device)
             lv = torch.from_numpy(batch.labels_vis).to(device)
             ln = torch.from_numpy(batch.labels_nir).to(device)
             labels = torch.cat([lv, ln])
