@@ -12,8 +12,12 @@ per step), TensorBoard events in ``tb/`` when tensorboard is importable, checkpo
 ``run.checkpoint_every`` steps and at the end. ``resume=True`` continues from the latest
 checkpoint exactly (model, head, optimizer, sampler position, RNG state).
 
-Under ``torchrun`` (WORLD_SIZE > 1) the process group is initialised, shards are split by rank
-and backbone/head are wrapped in DistributedDataParallel; rank 0 writes logs and checkpoints.
+Under ``torchrun`` (WORLD_SIZE > 1) the process group is initialised, the batches are split
+between ranks by identity groups (every rank reads all shards and takes its batch of each round
+of WORLD_SIZE batches; see ``nirvis.train.sampler``), so every rank runs the same steps whatever
+the number of shards, and backbone/head are wrapped in DistributedDataParallel; rank 0 writes
+logs and checkpoints. The summary's ``weights_sha256`` (a digest of the final backbone and head
+tensors, ``weights_digest``) is computed on every rank: equal digests mean equal weights.
 AMP (bf16 autocast) is used on CUDA only.
 """
 
@@ -25,7 +29,7 @@ import queue
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator, Optional, Sequence
+from typing import Any, Iterator, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
@@ -37,7 +41,7 @@ from nirvis.train.config import TrainConfig, config_from_dict, dump_yaml
 from nirvis.train.lists import ImageList
 from nirvis.train.losses import id_mmd
 from nirvis.train.preprocess import training_input
-from nirvis.train.sampler import Batch, IdentityBatchSampler, ShardGroupSource
+from nirvis.train.sampler import Batch, IdentityBatchSampler, NoBatchError, ShardGroupSource
 
 LOG_FIELDS = ("step", "epoch", "stage", "lr", "ce", "idmmd", "loss", "images_per_s")
 #: Fields that may differ between the saved config and a resumed run.
@@ -52,10 +56,10 @@ class TrainError(ValueError):
 # ------------------------------------------------------------------------------ data
 
 
-def build_sources(cfg: TrainConfig, data: Sequence[str], rank: int = 0, world_size: int = 1
-                  ) -> tuple[list[Any], list[float], int]:
+def build_sources(cfg: TrainConfig, data: Sequence[str]) -> tuple[list[Any], list[float], int]:
     """(group sources, mixing weights, num_classes): each shard directory and each list gets a
-    label offset after the previous ones."""
+    label offset after the previous ones. Every rank reads all sources; the sampler splits the
+    batches between ranks."""
     from nirvis.shards.reader import count_pairs
 
     group = max(cfg.data.vis_per_identity, cfg.data.nir_per_identity)
@@ -64,7 +68,7 @@ def build_sources(cfg: TrainConfig, data: Sequence[str], rank: int = 0, world_si
     offset = 0
     for d in data:
         try:
-            src = ShardGroupSource([d], group, offset, cfg.data.shuffle_buffer, rank, world_size)
+            src = ShardGroupSource([d], group, offset, cfg.data.shuffle_buffer)
         except FileNotFoundError as exc:
             raise TrainError(str(exc)) from None
         n = src.num_classes()
@@ -130,6 +134,20 @@ def lr_at(cfg: TrainConfig, epoch: int) -> float:
     if epoch < o.stage1_epochs:
         return o.lr
     return o.lr * o.lr_gamma ** ((epoch - o.stage1_epochs + 1) // o.lr_step_epochs)
+
+
+def weights_digest(tensors: Mapping[str, torch.Tensor]) -> str:
+    """sha256 hex digest of named tensors (name, dtype, shape and bytes, in name order). ``train``
+    reports it for ``{"backbone." + k: ..., "head." + k: ...}`` of the final state dicts, the key
+    layout of ``model.safetensors``, so a checkpoint's tensors give the same digest."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
 
 
 def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
@@ -229,7 +247,9 @@ def _starting_point(run_dir: Path, backbone: nn.Module, resume: bool, main: bool
 def train(cfg: TrainConfig, data: Sequence[str], out: str | os.PathLike, resume: bool = False) -> dict[str, Any]:
     """Train according to ``cfg`` on rendered shard directories ``data`` (plus ``cfg.data.lists``).
 
-    Returns a summary: run_dir, steps, epochs, last ce / idmmd, seconds, images_per_s, checkpoint.
+    Returns a summary: run_dir, steps, epoch, last (the last step's log row), num_classes, seconds,
+    images_per_s, checkpoint (rank 0; None on the others), weights_sha256 (``weights_digest`` of
+    the final backbone and head), rank, world_size.
     Raises ``TrainError`` for user errors (missing data, an existing run without ``resume``, ...).
     """
     import yaml
@@ -266,7 +286,7 @@ def train(cfg: TrainConfig, data: Sequence[str], out: str | os.PathLike, resume:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.yaml").write_text(dump_yaml(cfg))
 
-    sources, weights, num_classes = build_sources(cfg, data, rank, world)
+    sources, weights, num_classes = build_sources(cfg, data)
     if cfg.head.num_classes:
         if cfg.head.num_classes < num_classes:
             raise TrainError(f"head.num_classes {cfg.head.num_classes} is below the data's {num_classes} labels")
@@ -292,7 +312,7 @@ def train(cfg: TrainConfig, data: Sequence[str], out: str | os.PathLike, resume:
     optimizer = torch.optim.SGD(params, lr=cfg.optim.lr, momentum=cfg.optim.momentum,
                                 weight_decay=cfg.optim.weight_decay)
     sampler = IdentityBatchSampler(sources, cfg.data.identities_per_batch, cfg.data.vis_per_identity,
-                                   cfg.data.nir_per_identity, cfg.run.seed, weights)
+                                   cfg.data.nir_per_identity, cfg.run.seed, weights, rank, world)
     step = 0
     if resume:
         from safetensors.torch import load_file
@@ -334,7 +354,10 @@ def train(cfg: TrainConfig, data: Sequence[str], out: str | os.PathLike, resume:
     try:
         t_prev = time.perf_counter()
         while max_steps is None or step < max_steps:
-            batch = next(batches)
+            try:
+                batch = next(batches)
+            except NoBatchError as exc:
+                raise TrainError(str(exc)) from None
             epoch = batch.state["epoch"]
             if epoch >= total_epochs:
                 break
@@ -391,9 +414,19 @@ def train(cfg: TrainConfig, data: Sequence[str], out: str | os.PathLike, resume:
     finally:
         bar.close()
         logger.close()
+    if world > 1:
+        # DDP keeps parameters equal; buffers (BatchNorm running statistics) are broadcast from
+        # rank 0 before each forward, then updated locally by it: give every rank rank 0's, the
+        # ones its checkpoints hold, so all ranks end with the saved model.
+        import torch.distributed as dist
+        for buf in list(backbone.buffers()) + list(head.buffers()):
+            dist.broadcast(buf, 0)
     if main and (saved_at is None or not saved_at.name.endswith(f"{step:08d}")):
         saved_at = checkpoint()
     seconds = time.perf_counter() - t_start
+    final = {f"backbone.{k}": v for k, v in backbone.state_dict().items()}
+    final.update({f"head.{k}": v for k, v in head.state_dict().items()})
     return {"run_dir": str(run_dir), "steps": step, "epoch": sampler_state["epoch"], "last": last,
             "num_classes": num_classes, "seconds": seconds, "images_per_s": images_done / max(seconds, 1e-9),
-            "checkpoint": str(saved_at) if saved_at else None}
+            "checkpoint": str(saved_at) if saved_at else None, "weights_sha256": weights_digest(final),
+            "rank": rank, "world_size": world}
