@@ -24,7 +24,13 @@ PUBLISHED = {
 }
 RULE_TEXT = {
     "interpolated": "VR@FAR = TPR linearly interpolated on the exact ROC at FPR = FAR",
-    "nearest": "VR@FAR = TPR of the ROC point with the FPR closest to the FAR, no interpolation (the reference's rule)",
+    "nearest": "VR@FAR = TPR of the point of scikit-learn's default (thinned) ROC with the FPR closest to the FAR, "
+               "the highest TPR among equally close points, no interpolation (the reference's rule)",
+}
+RANK1_TIES_TEXT = {
+    "first": "Rank-1 ties for the best score: the first tied gallery entry counts",
+    "reference": "Rank-1 ties for the best score: the entry numpy's default sort puts first "
+                 "(`np.argsort(-scores)[:, 0]`, the reference's; may differ across numpy versions and CPUs)",
 }
 LABELS = {"rank1": "Rank-1", "eer": "EER", "auc": "AUC", "accuracy": "Accuracy"}
 
@@ -62,8 +68,11 @@ def markdown(results: dict) -> str:
         lines += ["10-fold verification accuracy (threshold chosen on 9 folds, applied to the 10th).", ""]
     else:
         rule = results.get("vr_rule", "interpolated")
-        lines += [f"VR rule: **{rule}** — {RULE_TEXT[rule]}. Both rules are stored in report.json.",
-                  f"Features: L2-normalise(f(x){' + f(flip(x))' if results.get('flip') else ''}), "
+        ties = results.get("rank1_ties", "first")
+        lines += [f"VR rule: **{rule}** — {RULE_TEXT[rule]}. Both rules are stored in report.json. "
+                  f"{RANK1_TIES_TEXT[ties]}.",
+                  "Features: " + ("n(n(f(x)) + n(f(flip(x)))), n = L2-normalise" if results.get("flip")
+                                  else "L2-normalise(f(x))") + ", "
                   f"{'grey' if results.get('grey') else 'RGB'} input, cosine scores, every probe vs every gallery image.",
                   ""]
     summ = results["summary"]
