@@ -75,6 +75,12 @@ def markdown(results: dict) -> str:
                                   else "L2-normalise(f(x))") + ", "
                   f"{'grey' if results.get('grey') else 'RGB'} input, cosine scores, every probe vs every gallery image.",
                   ""]
+    model = results.get("model")
+    if model:
+        extra = [f"epoch {model['epoch']}"] if model.get("epoch") is not None else []
+        extra += [f"ignored classifier {', '.join(model['ignored'])}"] if model.get("ignored") else []
+        lines += [f"Model: `{model.get('checkpoint')}` ({model.get('format')}, {model.get('backbone')}"
+                  + "".join(f"; {e}" for e in extra) + ").", ""]
     summ = results["summary"]
     keys = [k for k in summ if k == "rank1" or k == "accuracy" or (k.startswith("vr@"))] + \
            [k for k in ("eer", "auc") if k in summ]

@@ -265,6 +265,8 @@ def evaluate_benchmark(name: str, root, model_fn: Callable, folds="all", protoco
                                     save_scores=save_scores, out_dir=out_dir, batch_size=batch_size, flip=flip,
                                     channels=channels, grey=True if grey is None else grey, device=device,
                                     fars=fars, vr_rule=vr_rule)
+    if getattr(model_fn, "info", None):
+        results["model"] = dict(model_fn.info)
     if n != "vis_bin" and _is_eval_fixture(Path(root)):
         results["notes"] = ((results.get("notes") or "") + "; " if results.get("notes") else "") + (
             f"{root} is a `nirvis eval-fixture` data set of rendered faces, not the real benchmark: the "
