@@ -200,6 +200,33 @@ def test_infer_backbone_and_errors(tmp_path):
     (tmp_path / "run").mkdir()
     with pytest.raises(CheckpointError, match="no checkpoint found.*weights file"):
         load_embedding_model(tmp_path / "run")
+    from safetensors.torch import save_file
+
+    save_file({f"module.{k}": v.contiguous() for k, v in sd.items()}, str(tmp_path / "plain.safetensors"))
+    info = load_embedding_model(tmp_path / "plain.safetensors").info
+    assert (info["format"], info["backbone"], info["ignored"]) == ("weights file", "lightcnn29", [])
     (tmp_path / "junk.pth").write_bytes(b"junk")
     with pytest.raises(CheckpointError, match="cannot read as a torch checkpoint"):
         load_embedding_model(tmp_path / "junk.pth")
+
+
+def test_trainer_checkpoints_still_load(tmp_path):
+    from train_helpers import tiny_config
+
+    from nirvis.train.checkpoint import build_model, save_checkpoint
+    from nirvis.train.config import dump_yaml
+
+    cfg = tiny_config()
+    torch.manual_seed(0)
+    backbone, head = build_model(cfg, num_classes=5)
+    step_dir = save_checkpoint(tmp_path / "run", 3, backbone, head, {}, dump_yaml(cfg))
+    backbone.eval()
+    x = torch.rand(2, cfg.model.in_channels, 112, 112)
+    for where in (tmp_path / "run", step_dir, step_dir / "model.safetensors"):
+        model_fn = load_embedding_model(where)
+        assert model_fn.info["format"] == "nirvis run" and model_fn.info["backbone"] == cfg.model.backbone
+        with torch.no_grad():
+            want = backbone((x - cfg.data.mean) / cfg.data.std)
+        torch.testing.assert_close(model_fn(x), want)
+    with pytest.raises(CheckpointError, match="this run trained 'mobilefacenet'"):
+        load_embedding_model(tmp_path / "run", backbone="lightcnn29")

@@ -56,9 +56,9 @@ def rank1(scores, probe_labels, gallery_labels, ties: str = "first") -> float:
         ``"first"``: the lowest gallery index among the tied ones counts (``np.argmax``); the same
             on every machine.
         ``"reference"``: the reference's ``np.argsort(-scores)[:, 0]`` on the scores as given (their
-            own dtype if float or signed int), numpy's default (unstable) sort: which tied entry comes first is whatever that
-            sort leaves first, and may change with the numpy version and the CPU's SIMD sort kernels.
-            Without ties both rules agree.
+            own dtype if float or signed int), numpy's default (unstable) sort: the tied entry that
+            sort leaves first counts, which may change with the numpy version and the CPU's SIMD
+            sort kernels. Without ties both rules agree.
     Raises ValueError if a probe's label is absent from the gallery (not a closed-set problem; the
     reference would count such a probe as a miss).
     """

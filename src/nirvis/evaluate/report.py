@@ -73,7 +73,8 @@ def markdown(results: dict) -> str:
                   f"{RANK1_TIES_TEXT[ties]}.",
                   "Features: " + ("n(n(f(x)) + n(f(flip(x)))), n = L2-normalise" if results.get("flip")
                                   else "L2-normalise(f(x))") + ", "
-                  f"{'grey' if results.get('grey') else 'RGB'} input, cosine scores, every probe vs every gallery image.",
+                  f"{'grey' if results.get('grey') else 'RGB'} input, cosine scores, every probe vs every "
+                  "gallery image.",
                   ""]
     model = results.get("model")
     if model:

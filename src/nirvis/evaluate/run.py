@@ -174,7 +174,8 @@ def evaluate_protocol(protocol: Protocol, model_fn: Callable, *, aligner: Option
     scalar = [{k: v for k, v in f.items() if isinstance(v, float) and not k.startswith("n_")
                and k != "far_resolution"} for f in folds]
     out = {"benchmark": protocol.benchmark, "protocol": protocol.name, "root": protocol.root, "kind": "nir_vis",
-           "vr_rule": vr_rule, "rank1_ties": rank1_ties(vr_rule), "fars": [float(f) for f in fars], "flip": flip, "channels": channels, "grey": grey,
+           "vr_rule": vr_rule, "rank1_ties": rank1_ties(vr_rule), "fars": [float(f) for f in fars], "flip": flip,
+           "channels": channels, "grey": grey,
            "folds": folds, "summary": M.summarize_folds(scalar), "counts": protocol.counts(),
            "expected": protocol.expected, "missing": list(protocol.missing), "unreadable": sorted(set(unreadable)),
            "notes": protocol.notes, "aligned_input": aligner is None}

@@ -403,11 +403,12 @@ def load_embedding_model(path: PathLike, device: str = "cpu", backbone: Optional
                                   f"{cfg.model.backbone!r} (leave the backbone out for trainer checkpoints)")
         net.eval()
         mean, std, in_ch = float(cfg.data.mean), float(cfg.data.std), int(cfg.model.in_channels)
-        info = {"checkpoint": str(p), "format": "nirvis run", "backbone": cfg.model.backbone, "ignored": [],
-                "input_mean": mean, "input_std": std}
+        info: dict[str, Any] = {"checkpoint": str(p), "format": "nirvis run", "backbone": cfg.model.backbone,
+                                "ignored": [], "input_mean": mean, "input_std": std}
     else:
         net, info = load_weights_file(p, backbone=backbone, device=device)
-        mean, std, in_ch = info["input_mean"], info["input_std"], int(net.in_channels)
+        mean, std = float(info["input_mean"]), float(info["input_std"])
+        in_ch = int(info["kwargs"]["in_channels"])
 
     @torch.no_grad()
     def model_fn(x: torch.Tensor) -> torch.Tensor:
