@@ -47,9 +47,11 @@ def test_weak_model_metrics_consistent(casia_ds, tmp_path):
     r = evaluate_benchmark("casia", root, weak, folds=[3], vr_rule="nearest", save_scores=True, out_dir=tmp_path)
     f = r["folds"][0]
     z = np.load(tmp_path / f["scores_file"])
-    assert f["rank1"] == M.rank1(z["scores"], z["probe_labels"], z["gallery_labels"])
+    assert f["rank1"] == M.rank1(z["scores"], z["probe_labels"], z["gallery_labels"], ties="reference")
     assert f["vr@0.01"] == f["vr_nearest@0.01"]
-    assert "VR rule: **nearest**" in (tmp_path / "report.md").read_text()
+    assert r["rank1_ties"] == "reference"
+    md = (tmp_path / "report.md").read_text()
+    assert "VR rule: **nearest**" in md and "np.argsort(-scores)[:, 0]" in md
 
 
 @pytest.mark.parametrize("name", ["lamp_hq", "oulu", "buaa", "synthetic"])
