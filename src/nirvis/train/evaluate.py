@@ -1,7 +1,8 @@
 """``evaluate_synthetic``: cross-modal Rank-1 on rendered identities (to show training works).
 
 Gallery: one VIS image per identity (its lowest pair index); probes: the NIR images of that
-identity's other pairs. Features: normalize(f(x) + f(flip(x))); identification by cosine.
+identity's other pairs. Features: n(n(f(x)) + n(f(flip(x)))), n = L2-normalise (each view normalised
+first, as ``nirvis.evaluate.features.embed`` and the reference do); identification by cosine.
 """
 
 from __future__ import annotations
@@ -20,14 +21,14 @@ from nirvis.shards.reader import iter_pairs
 @torch.no_grad()
 def embed(backbone: nn.Module, images: list[np.ndarray], modality: str, in_channels: int, mean: float = 0.0,
           std: float = 1.0, batch_size: int = 64, device: str = "cpu") -> torch.Tensor:
-    """L2-normalised flip-summed embeddings [N, D] of uint8 images."""
+    """Embeddings float32 [N, D] of uint8 images: n(n(f(x)) + n(f(flip(x)))), n = L2-normalise."""
     from nirvis.train.loop import to_tensor
 
     backbone.eval()
     out = []
     for i in range(0, len(images), batch_size):
         x = to_tensor(images[i:i + batch_size], modality, in_channels, mean, std).to(device)
-        f = backbone(x) + backbone(torch.flip(x, dims=[3]))
+        f = F.normalize(backbone(x).float(), dim=1) + F.normalize(backbone(torch.flip(x, dims=[3])).float(), dim=1)
         out.append(F.normalize(f.float(), dim=1).cpu())
     return torch.cat(out) if out else torch.zeros(0, 1)
 
