@@ -104,6 +104,7 @@ def bench_render(batch: int = 32, repeats: int = 3, backends: tuple[str, ...] = 
     preparing a procedural face (mesh, biophysical VIS/NIR maps at 256, AO, mips). Stage timings
     (first backend) show where the time goes."""
     from nirvis.render import pair as pair_mod
+    from nirvis.render.geometry import project_views, views_geometry
     from nirvis.render.raster import available_backends, rasterize_ids
 
     # the cuda backend needs faces and parameters on a CUDA device; this benchmark renders on the
@@ -123,8 +124,8 @@ def bench_render(batch: int = 32, repeats: int = 3, backends: tuple[str, ...] = 
         pair_mod.render_batch(batch_faces[:2], params[:2], backend=name)  # warm-up (contexts, caches)
         e2e = best_of(lambda: pair_mod.render_batch(batch_faces, params, backend=name), repeats)
         views = [p.vis_view for p in params]
-        world = pair_mod._views_geometry(batch_faces, views)
-        clip, _ = pair_mod._clip(world, views, space.raw_resolution)
+        world = views_geometry(batch_faces, views)
+        clip, _ = project_views(world, views, space.raw_resolution)
         tri = batch_faces[0].faces
         raster = best_of(lambda: rasterize_ids(clip, tri, (space.raw_resolution,) * 2, backend=name), repeats)
         result["backends"][name] = {
@@ -144,33 +145,56 @@ def bench_render(batch: int = 32, repeats: int = 3, backends: tuple[str, ...] = 
 
 
 class _profiled:
-    """Accumulate wall time of the renderer's main stages (monkey-patched timers)."""
+    """Accumulate wall time of the renderer's main stages (monkey-patched timers).
 
-    STAGES = ("rasterize_ids", "_rasterize_pixels", "interpolate", "texture", "masked_blur", "_shadow", "antialias",
-              "_auto_exposure", "apply_vis_sensor", "apply_nir_sensor", "_views_geometry", "_vis_background")
+    ``STAGES``: (key, module, function) patched where the renderer looks the function up; each
+    spectrum's ``shade``, ``background`` and ``sensor`` are timed as ``<name>.<member>`` (by
+    swapping ``pair.SPECTRA`` for wrapped copies). Nested stages overlap (e.g. ``vis.shade``
+    contains ``shadow`` and ``masked_blur``)."""
+
+    STAGES = (("rasterize_ids", "nirvis.render.geometry", "rasterize_ids"),
+              ("rasterize_pixels", "nirvis.render.geometry", "rasterize_pixels"),
+              ("interpolate", "nirvis.render.geometry", "interpolate"),
+              ("texture", "nirvis.render.geometry", "texture"),
+              ("views_geometry", "nirvis.render.geometry", "views_geometry"),
+              ("masked_blur", "nirvis.render.spectrum", "masked_blur"),
+              ("shadow", "nirvis.render.vis", "directional_shadow"),
+              ("antialias", "nirvis.render.pair", "antialias"),
+              ("auto_exposure", "nirvis.render.pair", "auto_exposure"))
+    SPECTRUM_MEMBERS = ("shade", "background", "sensor")
+
+    def _timed(self, fn: Callable[..., Any], key: str) -> Callable[..., Any]:
+        def wrapped(*a, **k):
+            t = time.perf_counter()
+            try:
+                return fn(*a, **k)
+            finally:
+                self.times[key] = self.times.get(key, 0.0) + time.perf_counter() - t
+        return wrapped
 
     def __enter__(self) -> dict[str, float]:
+        import dataclasses
+        import importlib
+
         from nirvis.render import pair as pair_mod
 
-        self.mod = pair_mod
-        self.saved = {}
         self.times: dict[str, float] = {}
-        for name in self.STAGES:
-            fn = getattr(pair_mod, name)
-            self.saved[name] = fn
-
-            def wrapped(*a, __fn=fn, __name=name, **k):
-                t = time.perf_counter()
-                try:
-                    return __fn(*a, **k)
-                finally:
-                    self.times[__name] = self.times.get(__name, 0.0) + time.perf_counter() - t
-            setattr(pair_mod, name, wrapped)
+        self.saved: list[tuple[Any, str, Any]] = []
+        for key, module, name in self.STAGES:
+            mod = importlib.import_module(module)
+            self.saved.append((mod, name, getattr(mod, name)))
+            setattr(mod, name, self._timed(getattr(mod, name), key))
+        self.saved.append((pair_mod, "SPECTRA", pair_mod.SPECTRA))
+        timed = []
+        for s in pair_mod.SPECTRA:
+            members: dict[str, Any] = {m: self._timed(getattr(s, m), f"{s.name}.{m}") for m in self.SPECTRUM_MEMBERS}
+            timed.append(dataclasses.replace(s, **members))
+        pair_mod.SPECTRA = tuple(timed)
         return self.times
 
     def __exit__(self, *exc) -> None:
-        for name, fn in self.saved.items():
-            setattr(self.mod, name, fn)
+        for mod, name, fn in reversed(self.saved):
+            setattr(mod, name, fn)
 
 
 def bench_render_all(batch: int = 32, dataset_identities: int = 16, dataset_images: int = 4) -> dict[str, Any]:

@@ -35,13 +35,51 @@ def test_embed_is_flip_sum_normalised_and_batch_independent():
     np.testing.assert_allclose(f1, f2, atol=1e-5)
     np.testing.assert_allclose(np.linalg.norm(f1, axis=1), 1, atol=1e-5)
     x = torch.from_numpy(imgs[:, None]).float() / 255
-    ref = (m(x) + m(torch.flip(x, dims=[3]))).numpy()
-    ref /= np.linalg.norm(ref, axis=1, keepdims=True)
+    ref = _unit(_unit(m(x).numpy()) + _unit(m(torch.flip(x, dims=[3])).numpy()))
     np.testing.assert_allclose(f1, ref, atol=1e-5)
     # flipped input gives the same feature with flip=True
     np.testing.assert_allclose(embed(imgs[:, :, ::-1], m, channels=1), f1, atol=1e-5)
     nf = embed(imgs, m, channels=1, flip=False)
     assert not np.allclose(nf, f1)
+
+
+def _unit(f):
+    return f / np.linalg.norm(f, axis=1, keepdims=True)
+
+
+class _Uneven:
+    """A model whose output norm depends on the image (and differs between an image and its
+    flip): the weight of each view in a raw sum would follow that norm."""
+
+    in_channels = 1
+
+    def __init__(self):
+        g = torch.Generator().manual_seed(4)
+        self.w = torch.randn(16 * 16, 8, generator=g)
+
+    def __call__(self, x):
+        p = torch.nn.functional.adaptive_avg_pool2d(x, 16).flatten(1)
+        left = x[..., :56].mean(dim=(1, 2, 3))  # the flip swaps the halves: a different norm
+        return (p - p.mean(1, keepdim=True)) @ self.w * (1 + 20 * left[:, None] ** 2)
+
+
+def test_flip_feature_adds_normalised_views():
+    """embed = normalise(n(f(x)) + n(f(flip x))), as the reference, not normalise(f(x) + f(flip x))."""
+    rng = np.random.default_rng(7)
+    imgs = rng.integers(0, 256, (4, 112, 112), dtype=np.uint8)
+    imgs[:, :, :56] //= 4  # dark left half: the flipped image has a very different output norm
+    m = _Uneven()
+    x = torch.from_numpy(imgs[:, None]).float() / 255
+    a, b = m(x).numpy(), m(torch.flip(x, dims=[3])).numpy()
+    ratio = np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    assert (np.abs(np.log(ratio)) > 0.5).all()  # the two views' norms do differ
+    got = embed(imgs, m, channels=1)
+    np.testing.assert_allclose(got, _unit(_unit(a) + _unit(b)), atol=1e-6)
+    assert np.abs(got - _unit(a + b)).max() > 0.05  # the raw sum is a different feature
+    np.testing.assert_allclose(embed(imgs, m, channels=1, flip_sum="raw"), _unit(a + b), atol=1e-6)
+    np.testing.assert_allclose(embed(imgs, m, channels=1, flip=False), _unit(a), atol=1e-6)
+    with pytest.raises(ValueError, match="flip_sum"):
+        embed(imgs, m, channels=1, flip_sum="mean")
 
 
 def test_embed_errors_and_scores():

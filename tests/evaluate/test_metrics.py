@@ -41,13 +41,62 @@ def test_roc_and_auc_match_sklearn(name, s, pl, gl):
     assert M.auc(s, pl, gl) == pytest.approx(roc_auc_score(y, flat), abs=1e-12)
 
 
+def _reference_nearest(y, flat, far):
+    """The reference's rule restated: sklearn's default ROC, reversed, min over (|fpr - far|, index)."""
+    fpr, tpr, _ = sk_roc(y, flat)
+    fpr, tpr = np.flipud(fpr), np.flipud(tpr)
+    return tpr[min(zip(abs(fpr - far), range(len(fpr))))[1]]
+
+
 @pytest.mark.parametrize("name,s,pl,gl", _cases(), ids=[c[0] for c in _cases()])
-def test_nearest_rule_is_reference_argmin_on_sklearn_roc(name, s, pl, gl):
+def test_nearest_rule_is_the_reference_rule(name, s, pl, gl):
     y, flat = _flat(s, pl, gl)
-    fpr, tpr, _ = sk_roc(y, flat)  # the reference: default drop_intermediate, closest FPR, first on ties
+    if y.min() == y.max():
+        return  # one class only: no ROC
     got = M.vr_at_far(s, pl, gl, fars=(0.5, 0.1, 1e-2, 1e-3), rule="nearest")
     for far, v in got.items():
-        assert v == tpr[np.argmin(np.abs(fpr - far))]
+        assert v == _reference_nearest(y, flat, far)
+
+
+@pytest.mark.parametrize("name,s,pl,gl", _cases(), ids=[c[0] for c in _cases()])
+def test_thinned_roc_is_sklearns_default(name, s, pl, gl):
+    y, flat = _flat(s, pl, gl)
+    fpr, tpr, thr = M.roc_curve(s, pl, gl, drop_intermediate=True)
+    sfpr, stpr, sthr = sk_roc(y, flat)
+    # the same float64 values, not merely close: equally near points must tie the same way
+    np.testing.assert_array_equal(fpr, sfpr)
+    np.testing.assert_array_equal(tpr, stpr)
+    np.testing.assert_array_equal(thr, sthr)
+
+
+def test_thinning_keeps_a_point_where_only_the_fps_step_changes():
+    # counts (fps, tps) at the distinct thresholds: (0,1) (1,2) (3,3) (5,4): tps steps 1,1,1 but
+    # fps steps 1,2,2; sklearn keeps (1,2) (fps corner), drops (3,3) (both steps equal)
+    gen = np.array([10.0, 9.0, 8.0, 7.0])
+    imp = np.array([9.0, 8.0, 8.0, 7.0, 7.0])
+    c = M.roc_counts(gen, imp)
+    np.testing.assert_array_equal(c.fps, [0, 1, 3, 5])
+    np.testing.assert_array_equal(c.tps, [1, 2, 3, 4])
+    fpr, tpr, _ = M.roc_from_counts(c, drop_intermediate=True)
+    np.testing.assert_array_equal(fpr * 5, [0, 0, 1, 5])
+    np.testing.assert_array_equal(tpr * 4, [0, 1, 2, 4])
+
+
+def test_nearest_ties_take_the_highest_tpr():
+    # perfectly separated: the points (0, 0), (0, 1/2) and (0, 1) are equally near any small FAR;
+    # the reference takes the last of them (TPR 1), not the first (TPR 0)
+    s = np.array([[0.9, 0.1, 0.2], [0.8, 0.3, 0.4]])
+    pl, gl = np.array([0, 0]), np.array([0, 1, 2])
+    assert M.vr_at_far(s, pl, gl, fars=(1e-3, 1e-4), rule="nearest") == {1e-3: 1.0, 1e-4: 1.0}
+    # equally near points on both sides of the FAR: FPR .25 and .75 around .5 (4 impostors)
+    s = np.array([[0.9, 0.8, 0.6, 0.4, 0.1]])
+    pl, gl = np.array([0]), np.array([0, 1, 2, 3, 4])
+    # exact ROC (0,0) (0,1) (.25,1) (.5,1) (.75,1) (1,1); thinned (0,0) (0,1) (1,1): FAR .5 is
+    # equally near FPR 0 and 1 -> the highest TPR
+    assert M.vr_at_far(s, pl, gl, fars=(0.5,), rule="nearest") == {0.5: 1.0}
+    s = np.array([[0.5, 0.9, 0.6, 0.4, 0.1]])  # genuine between impostors
+    assert M.vr_at_far(s, pl, gl, fars=(0.5,), rule="nearest")[0.5] == _reference_nearest(
+        *_flat(s, pl, gl), 0.5)
 
 
 def test_interpolated_rule_exact_values():
@@ -62,8 +111,10 @@ def test_interpolated_rule_exact_values():
     np.testing.assert_allclose(tpr, [0, .5, .5, .5, 1, 1, 1])
     vi = M.vr_at_far(s, pl, gl, fars=(0.0, 0.25, 0.4, 0.5, 0.6), rule="interpolated")
     assert vi == {0.0: 0.5, 0.25: 0.5, 0.4: 0.5, 0.5: 1.0, 0.6: 1.0}
+    # nearest: sklearn's thinned ROC is (0,0) (0,.5) (.5,.5) (.5,1) (1,1); at FAR .5 and .4 the
+    # points (.5,.5) and (.5,1) are equally near: the reference takes the higher TPR
     vn = M.vr_at_far(s, pl, gl, fars=(0.5, 0.4), rule="nearest")
-    assert vn == {0.5: 0.5, 0.4: 0.5}  # first point at FPR .5 (the reference's argmin)
+    assert vn == {0.5: 1.0, 0.4: 1.0}
 
 
 def test_interpolated_with_tie_segment():
@@ -110,6 +161,22 @@ def test_rank1():
     s = np.array([[0.9, 0.1, 0.2], [0.3, 0.2, 0.8], [0.5, 0.5, 0.1]])
     assert M.rank1(s, [0, 1, 1], [0, 1, 2]) == pytest.approx(1 / 3)  # 2nd wrong; 3rd tie -> first (0) wrong
     assert M.rank1(s[:1], [0], [0, 1, 2]) == 1.0
+    with pytest.raises(ValueError, match="tie rule"):
+        M.rank1(s, [0, 1, 1], [0, 1, 2], ties="last")
+
+
+def test_rank1_reference_ties_are_numpy_default_argsort():
+    # many tied best scores in long rows (numpy's default sort is not stable there); the
+    # "reference" rule is whatever np.argsort(-s)[:, 0] picks on the scores as given
+    rng = np.random.default_rng(3)
+    gl = np.arange(64)
+    pl = rng.integers(0, 64, 200)
+    for dtype in (np.float32, np.float64, np.int64):
+        s = rng.integers(0, 3, (200, 64)).astype(dtype)
+        top = np.argsort(-s)[:, 0]
+        expect = np.mean(pl == gl[top])
+        assert M.rank1(s, pl, gl, ties="reference") == expect
+        assert M.rank1(s, pl, gl, ties="first") == np.mean(pl == gl[np.argmax(s, axis=1)])
 
 
 def test_errors_are_clear():
@@ -141,10 +208,11 @@ def test_summarize_folds():
 
 
 def test_far_below_resolution_rules_differ():
-    # 2 genuine above every impostor; 4 impostors: FAR 1e-3 is below the ROC resolution (0.25)
-    s = np.array([[0.9, 0.1, 0.2], [0.8, 0.3, 0.4]])
-    pl, gl = np.array([0, 0]), np.array([0, 1, 2])
-    # interpolated: a threshold above every impostor accepts both genuine pairs at FPR 0
-    assert M.vr_at_far(s, pl, gl, fars=(1e-3,))[1e-3] == 1.0
-    # nearest (the reference): the first point at FPR 0 is (0, 0) at threshold +inf
-    assert M.vr_at_far(s, pl, gl, fars=(1e-3,), rule="nearest")[1e-3] == 0.0
+    # 1 genuine pair tied with the best of 4 impostors: one ROC segment from (0, 0) to (.25, 1);
+    # FAR .2 lies inside it
+    s = np.array([[0.9, 0.9, 0.3, 0.2, 0.1]])
+    pl, gl = np.array([0]), np.array([0, 1, 2, 3, 4])
+    # interpolated: 4/5 of the way from (0, 0) to (.25, 1)
+    assert M.vr_at_far(s, pl, gl, fars=(0.2,))[0.2] == pytest.approx(0.8)
+    # nearest (the reference): the point (.25, 1), at a false accept rate above the one asked
+    assert M.vr_at_far(s, pl, gl, fars=(0.2,), rule="nearest")[0.2] == 1.0

@@ -47,9 +47,11 @@ def test_weak_model_metrics_consistent(casia_ds, tmp_path):
     r = evaluate_benchmark("casia", root, weak, folds=[3], vr_rule="nearest", save_scores=True, out_dir=tmp_path)
     f = r["folds"][0]
     z = np.load(tmp_path / f["scores_file"])
-    assert f["rank1"] == M.rank1(z["scores"], z["probe_labels"], z["gallery_labels"])
+    assert f["rank1"] == M.rank1(z["scores"], z["probe_labels"], z["gallery_labels"], ties="reference")
     assert f["vr@0.01"] == f["vr_nearest@0.01"]
-    assert "VR rule: **nearest**" in (tmp_path / "report.md").read_text()
+    assert r["rank1_ties"] == "reference"
+    md = (tmp_path / "report.md").read_text()
+    assert "VR rule: **nearest**" in md and "np.argsort(-scores)[:, 0]" in md
 
 
 @pytest.mark.parametrize("name", ["lamp_hq", "oulu", "buaa", "synthetic"])
@@ -199,3 +201,45 @@ def test_cli_benchmark_spellings_and_bin_set(monkeypatch, lamp_ds, tmp_path, cap
     rc = ecli.main(["eval", "casia", "--bin-set", "lfw", "--root", str(tmp_path), "--checkpoint", "x.pt",
                     "--out", str(tmp_path / "x")])
     assert rc == 2 and "--bin-set applies to vis-bin" in capsys.readouterr().err
+
+
+def test_cli_evaluates_a_reference_checkpoint_file(casia_ds, tmp_path, capsys):
+    """`nirvis eval --checkpoint X.pth.tar` with a fine-tuned reference checkpoint (DataParallel
+    keys, CosFace class weights): the head is ignored with a note, the scores are those of the
+    network it holds; a mismatching file exits 2 naming the key and shapes."""
+    import torch
+
+    from nirvis.train.backbones.lightcnn import LightCNN29
+
+    torch.manual_seed(3)
+    net = LightCNN29(width=0.125).eval()
+    sd = {f"module.{k}": v for k, v in net.state_dict().items()}
+    sd["module.weight"] = torch.randn(10, 256)
+    torch.save({"epoch": 4, "state_dict": sd}, tmp_path / "casia_final.pth.tar")
+    out = tmp_path / "o"
+    rc = ecli.main(["eval", "casia", "--root", str(casia_ds[0]), "--checkpoint", str(tmp_path / "casia_final.pth.tar"),
+                    "--folds", "1", "--vr-rule", "nearest", "--save-scores", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    assert "note:" in err and "ignored the classifier weight [10, 256]" in err
+    doc = json.loads((out / "report.json").read_text())
+    assert doc["model"]["backbone"] == "lightcnn29" and doc["model"]["kwargs"]["width"] == 0.125
+    assert doc["model"]["epoch"] == 4 and doc["rank1_ties"] == "reference" and doc["channels"] == 1
+    assert "Model: `" in (out / "report.md").read_text()
+
+    def direct(x):  # the same network, called directly
+        with torch.no_grad():
+            return net(x)
+
+    direct.in_channels = 1
+    r = evaluate_benchmark("casia", casia_ds[0], direct, folds="1", save_scores=True, out_dir=tmp_path / "d")
+    np.testing.assert_allclose(np.load(out / "scores_casia_1.npz")["scores"],
+                               np.load(tmp_path / "d" / "scores_casia_1.npz")["scores"], atol=1e-6)
+    assert r["folds"][0]["vr_nearest@0.01"] == doc["folds"][0]["vr@0.01"]
+
+    sd["module.fc.filter.weight"] = torch.zeros(512, 99)
+    torch.save({"epoch": 4, "state_dict": sd}, tmp_path / "bad.pth.tar")
+    rc = ecli.main(["eval", "casia", "--root", str(casia_ds[0]), "--checkpoint", str(tmp_path / "bad.pth.tar"),
+                    "--out", str(tmp_path / "b")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "'fc.filter.weight' has shape [512, 99] in the checkpoint but [512, 784]" in err

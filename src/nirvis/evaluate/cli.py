@@ -18,15 +18,23 @@ class EvalError(Exception):
     """A user-facing error of ``nirvis eval`` (one line, exit code 2)."""
 
 
-def load_model(checkpoint: str, device: str) -> Callable:
-    """The embedding model_fn of a checkpoint, through ``nirvis.train.checkpoint.load_embedding_model``."""
+def load_model(checkpoint: str, device: str, backbone: Optional[str] = None) -> Callable:
+    """The embedding model_fn of a checkpoint (a trainer run, or a weights file such as the
+    reference's ``*.pth.tar``; ``backbone`` names a weights file's architecture, else inferred),
+    through ``nirvis.train.checkpoint.load_embedding_model``. Classifier weights the file carries
+    are left out with a note on stderr."""
     try:
         from nirvis.train.checkpoint import load_embedding_model
     except ImportError as exc:
         raise EvalError("cannot load checkpoints: nirvis.train.checkpoint.load_embedding_model is not available "
                         f"in this build ({exc}); the evaluation API (nirvis.evaluate.run.evaluate_benchmark) takes "
                         "any model_fn") from None
-    return load_embedding_model(checkpoint, device=device)
+    model_fn = load_embedding_model(checkpoint, device=device, **({"backbone": backbone} if backbone else {}))
+    info = getattr(model_fn, "info", None) or {}
+    if info.get("ignored"):
+        print(f"nirvis eval: note: {checkpoint}: ignored the classifier {', '.join(info['ignored'])} (not part of "
+              f"the {info.get('backbone', 'backbone')} backbone; only the embedding is evaluated)", file=sys.stderr)
+    return model_fn
 
 
 #: Loader options of ``nirvis eval``: (argparse dest, loader keyword, benchmarks it applies to).
@@ -77,7 +85,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     try:
         loader_kwargs = _loader_kwargs(args)  # option mistakes are reported before the model loads
-        model_fn = load_model(args.checkpoint, args.device)
+        model_fn = load_model(args.checkpoint, args.device, args.backbone)
         res = evaluate_benchmark(args.benchmark, args.root, model_fn, folds=args.folds, protocol=args.protocol,
                                  aligned=args.aligned, align_fallback=args.align_fallback,
                                  align_cache=None if args.no_align_cache else (args.align_cache or "default"),
@@ -175,7 +183,13 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--bin-set", choices=["lfw", "cfp_fp", "agedb_30"],
                    help="vis-bin: which ROOT/<name>.bin to evaluate (default lfw)")
     p.add_argument("--root", required=True, help="data set root in its native layout")
-    p.add_argument("--checkpoint", required=True, help="trained model checkpoint")
+    p.add_argument("--checkpoint", required=True,
+                   help="a `nirvis train` run directory (or step directory / model.safetensors), or a weights file: "
+                        "the reference's *.pth.tar ({'epoch', 'state_dict'} with DataParallel 'module.' keys, "
+                        "pre-trained or fine-tuned; classifier weights are ignored), an arcface_torch backbone.pth, "
+                        "a safetensors state dict; read without running code (torch weights_only)")
+    p.add_argument("--backbone", choices=["lightcnn29", "iresnet18", "iresnet50", "iresnet100", "mobilefacenet"],
+                   help="architecture of a weights file (default: inferred from its keys)")
     p.add_argument("--folds", default="all", help="'all' (default), '1,2', or 'dev' (CASIA)")
     p.add_argument("--protocol", choices=["finetune", "zeroshot"], help="Oulu-CASIA test set (default finetune)")
     g = p.add_mutually_exclusive_group()

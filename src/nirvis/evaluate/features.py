@@ -12,8 +12,12 @@ grey channel is repeated to ``channels`` channels (1 for a grey model, 3 for an 
 ``grey=False`` RGB images go in as RGB (``channels`` must be 3) and grey images are repeated to 3
 channels.
 
-Feature = L2-normalise(f(x) + f(flip(x))) with ``flip=True`` (horizontal flip), else
-L2-normalise(f(x)).
+Feature = n(n(f(x)) + n(f(flip(x)))) with ``flip=True`` (horizontal flip), n = L2-normalise
+per image, else n(f(x)): each view's feature is normalised before the two are added, as the
+reference does (its LightCNN returns L2-normalised features in eval mode; ``eval_casia_112.py``
+adds the image's and the flipped image's and normalises the sum), so a view with a larger raw
+norm does not outweigh the other. ``flip_sum="raw"`` adds the raw outputs instead, as insightface's
+``.bin`` verification (``arcface_torch/eval/verification.py``) does: n(f(x) + f(flip(x))).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from nirvis.train.preprocess import model_input as prepare_batch, to_grey  # noqa: F401 - re-exported
 
@@ -45,14 +50,21 @@ def l2_normalize(f: np.ndarray, eps: float = 1e-12) -> np.ndarray:
     return f / np.maximum(n, eps)
 
 
+FLIP_SUMS = ("normalised", "raw")
+
+
 def embed(images: np.ndarray, model_fn: ModelFn, batch_size: int = 64, flip: bool = True, channels: int = 3,
-          grey: bool = True, device: Any = None) -> np.ndarray:
+          grey: bool = True, device: Any = None, flip_sum: str = "normalised") -> np.ndarray:
     """L2-normalised features float32 [N, D] of uint8 images [N, 112, 112(, C)].
 
     Each batch is converted as in :func:`prepare_batch`, moved to ``device`` (if given) and fed to
-    ``model_fn``; with ``flip`` the horizontally flipped batch too, and the two outputs are summed
-    before normalisation.
+    ``model_fn``; with ``flip`` the horizontally flipped batch too: each output is L2-normalised,
+    the two are added and the sum normalised again (the NIR-VIS reference's flip feature;
+    ``flip_sum="raw"``: the raw outputs are added, insightface's ``.bin`` verification).
     """
+    if flip_sum not in FLIP_SUMS:
+        raise ValueError(f"flip_sum must be one of {FLIP_SUMS}, got {flip_sum!r}")
+    view = (lambda f: F.normalize(f, dim=1)) if flip_sum == "normalised" else (lambda f: f)
     a = np.asarray(images)
     if a.ndim not in (3, 4) or a.shape[1:3] != (IMAGE_SIZE, IMAGE_SIZE):
         raise ValueError(f"images must be [N, {IMAGE_SIZE}, {IMAGE_SIZE}(, C)] aligned crops, got shape {a.shape}")
@@ -63,9 +75,9 @@ def embed(images: np.ndarray, model_fn: ModelFn, batch_size: int = 64, flip: boo
         x = prepare_batch(a[s:s + batch_size], channels=channels, grey=grey)
         if device is not None:
             x = x.to(device)
-        f = _run(model_fn, x)
+        f = view(_run(model_fn, x))
         if flip:
-            f = f + _run(model_fn, torch.flip(x, dims=[3]))
+            f = f + view(_run(model_fn, torch.flip(x, dims=[3])))
         out.append(f.numpy())
     if not out:
         raise ValueError("embed: no images")

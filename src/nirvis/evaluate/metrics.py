@@ -8,13 +8,19 @@ probe is compared with every gallery entry (the reference NIR-VIS protocol).
 The ROC is the exact empirical one (as ``sklearn.metrics.roc_curve(..., drop_intermediate=False)``):
 one point per distinct score threshold, scores >= threshold accepted, tied scores entering
 together (so a tie between a genuine and an impostor score makes a diagonal ROC segment, and
-the AUC counts such ties as 1/2, as ``roc_auc_score`` does).
+the AUC counts such ties as 1/2, as ``roc_auc_score`` does). The reference's VR rule
+(``vr_at_far(..., rule="nearest")``) works on that ROC thinned as scikit-learn's default
+``drop_intermediate=True`` thins it (``roc_curve(..., drop_intermediate=True)``).
+
+Reference parity (insightface ``recognition/idmmd``, ``evaluate/eval_ops.py``): with
+``rank1(..., ties="reference")`` and ``vr_at_far(..., rule="nearest")`` the values equal the
+reference's on the same score matrix, ties included (tested on random matrices).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
@@ -39,31 +45,59 @@ def _as_inputs(scores, probe_labels, gallery_labels) -> tuple[np.ndarray, np.nda
     return s, p[:, None] == g[None, :]
 
 
-def rank1(scores, probe_labels, gallery_labels) -> float:
+RANK1_TIES = ("first", "reference")
+
+
+def rank1(scores, probe_labels, gallery_labels, ties: str = "first") -> float:
     """Share of probes whose best-scoring gallery entry has the probe's label (closed set).
 
-    Ties for the best score: the first gallery entry among the tied ones counts (``argmax``).
-    Raises ValueError if a probe's label is absent from the gallery (not a closed-set problem).
+    ``scores``: [P, G] (any real dtype; float32 from ``features.cosine_scores``).
+    Ties for the best score (``ties``):
+        ``"first"``: the lowest gallery index among the tied ones counts (``np.argmax``); the same
+            on every machine.
+        ``"reference"``: the reference's ``np.argsort(-scores)[:, 0]`` on the scores as given (their
+            own dtype if float or signed int), numpy's default (unstable) sort: the tied entry that
+            sort leaves first counts, which may change with the numpy version and the CPU's SIMD
+            sort kernels. Without ties both rules agree.
+    Raises ValueError if a probe's label is absent from the gallery (not a closed-set problem; the
+    reference would count such a probe as a miss).
     """
+    if ties not in RANK1_TIES:
+        raise ValueError(f"unknown Rank-1 tie rule {ties!r}; choose from {RANK1_TIES}")
     s, same = _as_inputs(scores, probe_labels, gallery_labels)
     absent = ~same.any(axis=1)
     if absent.any():
         bad = np.asarray(probe_labels)[absent]
         raise ValueError(f"rank1: {int(absent.sum())} probe(s) have labels absent from the gallery "
                          f"(closed-set identification needs every probe identity enrolled), e.g. {list(bad[:5])}")
-    best = np.argmax(s, axis=1)
+    if ties == "reference":
+        given = np.asarray(scores)  # signed int / float: sorted as given; other kinds as float64
+        best = np.argsort(-(given if given.dtype.kind in "fi" else s))[:, 0]
+    else:
+        best = np.argmax(s, axis=1)
     return float(np.mean(same[np.arange(len(best)), best]))
 
 
 def genuine_impostor(scores, probe_labels, gallery_labels) -> tuple[np.ndarray, np.ndarray]:
-    """(genuine scores, impostor scores), both 1-D."""
+    """(genuine scores, impostor scores), both 1-D float64."""
     s, same = _as_inputs(scores, probe_labels, gallery_labels)
     return s[same], s[~same]
 
 
-def roc_from_scores(genuine: np.ndarray, impostor: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Exact ROC of genuine vs impostor scores: (fpr, tpr, thresholds), thresholds decreasing,
-    starting at (0, 0) with threshold +inf. Raises ValueError without genuine or impostor scores."""
+class RocCounts(NamedTuple):
+    """Accepted pairs at each distinct score threshold, thresholds decreasing (scores >= threshold
+    accepted), without the (0, 0) start: what ``sklearn.metrics.confusion_matrix_at_thresholds``
+    returns. ``fps`` / ``tps``: float64 [T] whole numbers (impostor / genuine pairs accepted),
+    ``thresholds``: float64 [T]; ``fps[-1]`` = impostor pairs, ``tps[-1]`` = genuine pairs."""
+
+    fps: np.ndarray
+    tps: np.ndarray
+    thresholds: np.ndarray
+
+
+def roc_counts(genuine: np.ndarray, impostor: np.ndarray) -> RocCounts:
+    """:class:`RocCounts` of genuine vs impostor scores. Raises ValueError without genuine or
+    impostor scores."""
     genuine = np.asarray(genuine, dtype=np.float64).ravel()
     impostor = np.asarray(impostor, dtype=np.float64).ravel()
     if genuine.size == 0:
@@ -72,46 +106,66 @@ def roc_from_scores(genuine: np.ndarray, impostor: np.ndarray) -> tuple[np.ndarr
         raise ValueError("ROC undefined: there are no impostor pairs (every pair has the same label; "
                          "a verification rate at a false accept rate needs at least two identities)")
     values = np.concatenate([genuine, impostor])
-    is_gen = np.concatenate([np.ones(genuine.size, bool), np.zeros(impostor.size, bool)])
-    order = np.argsort(-values, kind="mergesort")
+    is_gen = np.concatenate([np.ones(genuine.size, np.float64), np.zeros(impostor.size, np.float64)])
+    order = np.argsort(-values, kind="stable")
     values, is_gen = values[order], is_gen[order]
-    tp = np.cumsum(is_gen)
-    fp = np.cumsum(~is_gen)
     last = np.r_[np.flatnonzero(np.diff(values) != 0), values.size - 1]  # last index of each distinct value
-    tpr = np.r_[0.0, tp[last] / genuine.size]
-    fpr = np.r_[0.0, fp[last] / impostor.size]
-    thr = np.r_[np.inf, values[last]]
-    return fpr, tpr, thr
+    tps = np.cumsum(is_gen)[last]
+    fps = 1.0 + last - tps
+    return RocCounts(fps, tps, values[last])
 
 
-def roc_curve(scores, probe_labels, gallery_labels) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Exact ROC over all genuine and impostor pairs of a score matrix: (fpr, tpr, thresholds).
+def roc_from_counts(counts: RocCounts, drop_intermediate: bool = False
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(fpr, tpr, thresholds) float64, thresholds decreasing, starting at (0, 0) with threshold +inf.
 
-    Equal to ``sklearn.metrics.roc_curve(y, s, drop_intermediate=False)`` on the flattened pairs
-    (one point per distinct score, ties entering together; first point (0, 0) at +inf).
+    ``drop_intermediate=False``: the exact ROC, one point per distinct score.
+    ``drop_intermediate=True``: thinned exactly as ``sklearn.metrics.roc_curve``'s default does
+    (scikit-learn 1.9.1 checked): of the distinct-threshold points, the first, the last and every
+    point where the second difference of ``fps`` or of ``tps`` is non-zero are kept (an interior
+    point goes only when both its steps in fps and in tps equal the previous ones), then (0, 0)
+    is put first. FPR = fps / impostor pairs, TPR = tps / genuine pairs, as sklearn divides."""
+    fps, tps, thr = counts
+    if drop_intermediate and fps.shape[0] > 2:
+        keep = np.r_[True, np.logical_or(np.diff(fps, 2) != 0, np.diff(tps, 2) != 0), True]
+        fps, tps, thr = fps[keep], tps[keep], thr[keep]
+    fps, tps = np.r_[0.0, fps], np.r_[0.0, tps]
+    return fps / fps[-1], tps / tps[-1], np.r_[np.inf, thr]
+
+
+def roc_from_scores(genuine: np.ndarray, impostor: np.ndarray, drop_intermediate: bool = False
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """ROC of genuine vs impostor scores: (fpr, tpr, thresholds), see :func:`roc_from_counts`.
+    Raises ValueError without genuine or impostor scores."""
+    return roc_from_counts(roc_counts(genuine, impostor), drop_intermediate)
+
+
+def roc_curve(scores, probe_labels, gallery_labels, drop_intermediate: bool = False
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """ROC over all genuine and impostor pairs of a score matrix: (fpr, tpr, thresholds).
+
+    Equal to ``sklearn.metrics.roc_curve(y, s, drop_intermediate=...)`` on the flattened pairs;
+    the default here is the exact ROC (``drop_intermediate=False``: one point per distinct score,
+    ties entering together; first point (0, 0) at +inf).
     """
-    return roc_from_scores(*genuine_impostor(scores, probe_labels, gallery_labels))
+    return roc_from_scores(*genuine_impostor(scores, probe_labels, gallery_labels), drop_intermediate)
 
 
-def reference_roc_points(fpr: np.ndarray, tpr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The exact ROC thinned as ``sklearn.metrics.roc_curve``'s default ``drop_intermediate=True``
-    does (scikit-learn 1.9.1 checked): of each run of thresholds with the same TPR (a horizontal
-    segment) only the first and the last point are kept. The point (0, 0) stays first."""
-    fpr, tpr = np.asarray(fpr), np.asarray(tpr)
-    f, t = fpr[1:], tpr[1:]
-    if len(f) > 2:
-        keep = np.r_[True, np.logical_or(np.diff(t[:-1]) != 0, np.diff(t[1:]) != 0), True]
-        f, t = f[keep], t[keep]
-    return np.r_[fpr[:1], f], np.r_[tpr[:1], t]
+def _nearest_index(fpr: np.ndarray, far: float) -> int:
+    """The reference's choice on its ROC: the point with the smallest ``|fpr - far|``; among equally
+    near points the last one (``min(zip(d, range(n)))`` over the reversed curve picks the lowest
+    index there), i.e. the highest threshold index = the highest TPR."""
+    d = np.abs(fpr - far)
+    return len(d) - 1 - int(np.argmin(d[::-1]))
 
 
-def _vr_from_roc(fpr: np.ndarray, tpr: np.ndarray, far: float, rule: str) -> float:
+def _vr(exact: tuple[np.ndarray, np.ndarray], thinned: tuple[np.ndarray, np.ndarray], far: float,
+        rule: str) -> float:
     if rule == "nearest":
-        # The reference: sklearn's default (thinned) ROC, the point whose FPR is closest to the FAR,
-        # the first one on ties (np.argmin)
-        rf, rt = reference_roc_points(fpr, tpr)
-        return float(rt[int(np.argmin(np.abs(rf - far)))])
+        rf, rt = thinned
+        return float(rt[_nearest_index(rf, far)])
     if rule == "interpolated":
+        fpr, tpr = exact
         i = int(np.searchsorted(fpr, far, side="right")) - 1  # last point with fpr <= far
         if fpr[i] == far or i == len(fpr) - 1:
             return float(tpr[i])
@@ -120,17 +174,34 @@ def _vr_from_roc(fpr: np.ndarray, tpr: np.ndarray, far: float, rule: str) -> flo
     raise ValueError(f"unknown VR rule {rule!r}; choose from {VR_RULES}")
 
 
+def vr_from_counts(counts: RocCounts, fars: Sequence[float] = DEFAULT_FARS,
+                   rules: Sequence[str] = ("interpolated",)) -> dict[str, dict[float, float]]:
+    """``{rule: {far: VR}}`` from precomputed :class:`RocCounts` (see :func:`vr_at_far`)."""
+    for rule in rules:
+        if rule not in VR_RULES:
+            raise ValueError(f"unknown VR rule {rule!r}; choose from {VR_RULES}")
+    for far in fars:
+        if not 0.0 <= float(far) <= 1.0:
+            raise ValueError(f"FAR must lie in [0, 1], got {far}")
+    exact = roc_from_counts(counts)[:2]
+    thinned = roc_from_counts(counts, drop_intermediate=True)[:2] if "nearest" in rules else exact
+    return {rule: {float(f): _vr(exact, thinned, float(f), rule) for f in fars} for rule in rules}
+
+
 def vr_at_far(scores, probe_labels, gallery_labels, fars: Sequence[float] = DEFAULT_FARS,
               rule: str = "interpolated") -> dict[float, float]:
     """Verification rate (TAR = TPR) at each false accept rate in ``fars``.
 
     Rules:
-        ``"nearest"``: TPR of the ROC point whose FPR is closest to the FAR, without interpolation,
-            as the reference scripts do: ``np.argmin(abs(fpr - far))`` (the first point on ties)
-            over the points ``sklearn.metrics.roc_curve`` returns with its defaults (the exact ROC
-            thinned by ``drop_intermediate=True``: see :func:`reference_roc_points`). Its value
-            depends on that thinning (older scikit-learn releases thinned differently) and, when the
-            closest point has FPR > FAR, it reports a TPR at a higher false accept rate than asked.
+        ``"nearest"``: the reference's (``evaluate/eval_ops.py``): on the ROC that
+            ``sklearn.metrics.roc_curve`` returns with its defaults (the exact ROC thinned by
+            ``drop_intermediate=True``, see :func:`roc_from_counts`), the TPR of the point whose FPR
+            is closest to the FAR, without interpolation; among equally close points the one with
+            the highest TPR (the reference takes ``min(zip(|fpr - far|, index))`` over the reversed
+            curve). FPR and TPR are the same float64 values sklearn computes, so ties tie the same
+            way. Its value depends on that thinning (older scikit-learn releases thinned
+            differently) and, when the closest point has FPR > FAR, it reports a TPR at a higher
+            false accept rate than asked (e.g. 1.0 at FAR 1e-4 for perfectly separated scores).
         ``"interpolated"``: TPR at exactly FPR = FAR by linear interpolation between the two
             consecutive ROC points around it (at a FAR hit exactly, the highest TPR reached at that
             FPR). This is the operating point of a randomised threshold and never reports a TPR
@@ -141,19 +212,8 @@ def vr_at_far(scores, probe_labels, gallery_labels, fars: Sequence[float] = DEFA
     """
     if rule not in VR_RULES:
         raise ValueError(f"unknown VR rule {rule!r}; choose from {VR_RULES}")
-    fpr, tpr, _ = roc_curve(scores, probe_labels, gallery_labels)
-    out = {}
-    for far in fars:
-        if not 0.0 <= float(far) <= 1.0:
-            raise ValueError(f"FAR must lie in [0, 1], got {far}")
-        out[float(far)] = _vr_from_roc(fpr, tpr, float(far), rule)
-    return out
-
-
-def vr_from_roc(fpr, tpr, fars: Sequence[float] = DEFAULT_FARS, rule: str = "interpolated") -> dict[float, float]:
-    """:func:`vr_at_far` on a precomputed ROC (fpr increasing, in threshold order)."""
-    fpr, tpr = np.asarray(fpr, np.float64), np.asarray(tpr, np.float64)
-    return {float(f): _vr_from_roc(fpr, tpr, float(f), rule) for f in fars}
+    counts = roc_counts(*genuine_impostor(scores, probe_labels, gallery_labels))
+    return vr_from_counts(counts, fars, (rule,))[rule]
 
 
 def eer_from_roc(fpr, tpr) -> float:

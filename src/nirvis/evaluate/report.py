@@ -24,7 +24,13 @@ PUBLISHED = {
 }
 RULE_TEXT = {
     "interpolated": "VR@FAR = TPR linearly interpolated on the exact ROC at FPR = FAR",
-    "nearest": "VR@FAR = TPR of the ROC point with the FPR closest to the FAR, no interpolation (the reference's rule)",
+    "nearest": "VR@FAR = TPR of the point of scikit-learn's default (thinned) ROC with the FPR closest to the FAR, "
+               "the highest TPR among equally close points, no interpolation (the reference's rule)",
+}
+RANK1_TIES_TEXT = {
+    "first": "Rank-1 ties for the best score: the first tied gallery entry counts",
+    "reference": "Rank-1 ties for the best score: the entry numpy's default sort puts first "
+                 "(`np.argsort(-scores)[:, 0]`, the reference's; may differ across numpy versions and CPUs)",
 }
 LABELS = {"rank1": "Rank-1", "eer": "EER", "auc": "AUC", "accuracy": "Accuracy"}
 
@@ -62,10 +68,20 @@ def markdown(results: dict) -> str:
         lines += ["10-fold verification accuracy (threshold chosen on 9 folds, applied to the 10th).", ""]
     else:
         rule = results.get("vr_rule", "interpolated")
-        lines += [f"VR rule: **{rule}** — {RULE_TEXT[rule]}. Both rules are stored in report.json.",
-                  f"Features: L2-normalise(f(x){' + f(flip(x))' if results.get('flip') else ''}), "
-                  f"{'grey' if results.get('grey') else 'RGB'} input, cosine scores, every probe vs every gallery image.",
+        ties = results.get("rank1_ties", "first")
+        lines += [f"VR rule: **{rule}** — {RULE_TEXT[rule]}. Both rules are stored in report.json. "
+                  f"{RANK1_TIES_TEXT[ties]}.",
+                  "Features: " + ("n(n(f(x)) + n(f(flip(x)))), n = L2-normalise" if results.get("flip")
+                                  else "L2-normalise(f(x))") + ", "
+                  f"{'grey' if results.get('grey') else 'RGB'} input, cosine scores, every probe vs every "
+                  "gallery image.",
                   ""]
+    model = results.get("model")
+    if model:
+        extra = [f"epoch {model['epoch']}"] if model.get("epoch") is not None else []
+        extra += [f"ignored classifier {', '.join(model['ignored'])}"] if model.get("ignored") else []
+        lines += [f"Model: `{model.get('checkpoint')}` ({model.get('format')}, {model.get('backbone')}"
+                  + "".join(f"; {e}" for e in extra) + ").", ""]
     summ = results["summary"]
     keys = [k for k in summ if k == "rank1" or k == "accuracy" or (k.startswith("vr@"))] + \
            [k for k in ("eer", "auc") if k in summ]

@@ -90,13 +90,24 @@ def _downsample_roc(fpr: np.ndarray, tpr: np.ndarray, n: int = ROC_POINTS) -> di
     return {"fpr": fpr[idx].tolist(), "tpr": tpr[idx].tolist()}
 
 
+def rank1_ties(vr_rule: str) -> str:
+    """The Rank-1 tie rule that goes with a VR rule: the reference's ``np.argsort(-s)[:, 0]``
+    (``"reference"``) with its ``"nearest"`` VR rule, else the first gallery entry (``"first"``,
+    machine-independent); see ``metrics.rank1``."""
+    return "reference" if vr_rule == "nearest" else "first"
+
+
 def fold_metrics(scores: np.ndarray, probe_labels: Sequence, gallery_labels: Sequence,
                  fars: Sequence[float] = M.DEFAULT_FARS, vr_rule: str = "interpolated") -> dict[str, Any]:
+    """Metrics of one fold's score matrix [P probes, G gallery] (see ``metrics``): rank1 (tie rule
+    :func:`rank1_ties` of ``vr_rule``), VR@FAR under both rules (``vr_<rule>@F``; ``vr@F`` = the
+    ``vr_rule`` one), EER, AUC, pair counts, and a down-sampled exact ROC."""
     gen, imp = M.genuine_impostor(scores, probe_labels, gallery_labels)
-    fpr, tpr, _ = M.roc_from_scores(gen, imp)
-    out: dict[str, Any] = {"rank1": M.rank1(scores, probe_labels, gallery_labels)}
-    for rule in M.VR_RULES:
-        for far, v in M.vr_from_roc(fpr, tpr, fars, rule).items():
+    counts = M.roc_counts(gen, imp)
+    fpr, tpr, _ = M.roc_from_counts(counts)
+    out: dict[str, Any] = {"rank1": M.rank1(scores, probe_labels, gallery_labels, ties=rank1_ties(vr_rule))}
+    for rule, vrs in M.vr_from_counts(counts, fars, M.VR_RULES).items():
+        for far, v in vrs.items():
             out[_metric_key(far, rule)] = v
             if rule == vr_rule:
                 out[_metric_key(far)] = v
@@ -163,7 +174,8 @@ def evaluate_protocol(protocol: Protocol, model_fn: Callable, *, aligner: Option
     scalar = [{k: v for k, v in f.items() if isinstance(v, float) and not k.startswith("n_")
                and k != "far_resolution"} for f in folds]
     out = {"benchmark": protocol.benchmark, "protocol": protocol.name, "root": protocol.root, "kind": "nir_vis",
-           "vr_rule": vr_rule, "fars": [float(f) for f in fars], "flip": flip, "channels": channels, "grey": grey,
+           "vr_rule": vr_rule, "rank1_ties": rank1_ties(vr_rule), "fars": [float(f) for f in fars], "flip": flip,
+           "channels": channels, "grey": grey,
            "folds": folds, "summary": M.summarize_folds(scalar), "counts": protocol.counts(),
            "expected": protocol.expected, "missing": list(protocol.missing), "unreadable": sorted(set(unreadable)),
            "notes": protocol.notes, "aligned_input": aligner is None}
@@ -209,6 +221,8 @@ def evaluate_benchmark(name: str, root, model_fn: Callable, folds="all", protoco
         out_dir: when given, ``write_report`` writes report.json / report.md / roc.png / det.png there.
         grey: convert images to grey (default True for NIR-VIS, False for the VIS .bin sets).
         vr_rule: "interpolated" or "nearest" (see ``metrics.vr_at_far``); both are always stored.
+            "nearest" (the reference's rule) also takes Rank-1 ties as the reference does
+            (``np.argsort(-s)[:, 0]``), "interpolated" the first tied gallery entry.
         loader_kwargs: passed to the loader (image_root, image_ext, subjects, held_out, ...).
     """
     n = canonical(name)
@@ -252,6 +266,8 @@ def evaluate_benchmark(name: str, root, model_fn: Callable, folds="all", protoco
                                     save_scores=save_scores, out_dir=out_dir, batch_size=batch_size, flip=flip,
                                     channels=channels, grey=True if grey is None else grey, device=device,
                                     fars=fars, vr_rule=vr_rule)
+    if getattr(model_fn, "info", None):
+        results["model"] = dict(model_fn.info)
     if n != "vis_bin" and _is_eval_fixture(Path(root)):
         results["notes"] = ((results.get("notes") or "") + "; " if results.get("notes") else "") + (
             f"{root} is a `nirvis eval-fixture` data set of rendered faces, not the real benchmark: the "

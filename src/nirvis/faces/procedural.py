@@ -1,4 +1,11 @@
-"""The embedded identity source: procedural heads as FaceAssets, no data needed."""
+"""The embedded identity source: procedural heads as FaceAssets, no data needed.
+
+``procedural_asset`` builds the head mesh, landmarks and provenance; the skin comes from the
+caller's maps. Rendered identities get their biophysical VIS/NIR maps from
+``nirvis.reflectance.maps.procedural_face_asset`` (``nirvis.render.prepared_face.
+procedural_identity_asset`` for identity ``label`` of a data set): the default maps here are a
+flat grey placeholder that would give every identity the same skin.
+"""
 
 from __future__ import annotations
 
@@ -16,9 +23,10 @@ def procedural_asset(identity: IdentityParams, expression: Optional[Expression] 
     Args:
         identity: head model weights (e.g. from ``sample_identity(seed)``).
         expression: optional face-unit weights.
-        maps: reflectance maps in the head model's UV layout; default: flat grey albedo
-            (0.5 linear), specular albedo 0.04, roughness 0.5, with the region masks of
-            ``face_regions`` attached.
+        maps: reflectance maps in the head model's UV layout; default: a placeholder of flat grey
+            albedo (0.5 linear), specular albedo 0.04, roughness 0.5, with the region masks of
+            ``face_regions`` attached (geometry tests and benchmarks; not for rendering identities,
+            see the module docstring).
         resolution: map size when ``maps`` is None.
 
     Returns:

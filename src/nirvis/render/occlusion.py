@@ -1,4 +1,5 @@
-"""Per-vertex ambient occlusion from depth maps seen from many directions (computed once per mesh)."""
+"""Occlusion of light: per-vertex ambient occlusion from depth maps seen from many directions
+(computed once per mesh), and directional-light shadow maps per rendered sample."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import math
 
 import torch
 
-from nirvis.render.raster import rasterize
+from nirvis.render.raster import rasterize, rasterize_depth
+from nirvis.render.shading import shadow_lookup
 
 
 def fibonacci_sphere(n: int) -> torch.Tensor:
@@ -62,3 +64,25 @@ def vertex_ambient_occlusion(vertices: torch.Tensor, faces: torch.Tensor, normal
     cosw = (normals.unsqueeze(0) * dirs.unsqueeze(1)).sum(-1).clamp(min=0)
     ao = (visible * cosw).sum(0) / cosw.sum(0).clamp(min=1e-6)
     return ao.unsqueeze(-1)
+
+
+def directional_shadow(world: torch.Tensor, tri: torch.Tensor, direction: torch.Tensor, pos: torch.Tensor,
+                       res: int = 128) -> torch.Tensor:
+    """Directional-light visibility [B, H, W, 1] in [0, 1] of surface points ``pos`` [B, H, W, 3]
+    (or a covered-pixel list [B, 1, N, 3]) through a ``res`` x ``res`` shadow map of the meshes
+    ``world`` [B, V, 3] (mm) / ``tri`` [F, 3], lit from unit ``direction`` [B, 3] (towards the light).
+    Each sample's map covers its own head (extent from its own vertices), so a pair never depends
+    on the batch it is rendered in.
+
+    Example:
+        >>> quad = torch.tensor([[[-50., -50., 0.], [50., -50., 0.], [-50., 50., 0.], [50., 50., 0.]]])
+        >>> tri = torch.tensor([[0, 1, 2], [1, 3, 2]])
+        >>> points = torch.tensor([[[[0., 0., 20.], [0., 0., -20.]]]])   # above and under it, lit from +z
+        >>> directional_shadow(quad, tri, torch.tensor([[0., 0., 1.]]), points, res=32).flatten().tolist()
+        [1.0, 0.0]
+    """
+    half = world.abs().amax(dim=(1, 2)) * 1.05                           # [B]
+    depth = rasterize_depth(orthographic_light_clip(world, direction, half, half), tri, (res, res))
+    b, h, w, _ = pos.shape
+    p_l = orthographic_light_clip(pos.reshape(b, -1, 3), direction, half, half)[..., :3].reshape(b, h, w, 3)
+    return shadow_lookup(p_l, depth, bias=6.0 / res)                     # 3 texels of depth

@@ -35,6 +35,7 @@ def bench_render_dataset(identities: int = 16, images_per_identity: int = 4, wor
     import torch
 
     from nirvis.render import pair as pair_mod
+    from nirvis.render.geometry import project_views, views_geometry
     from nirvis.render.raster import rasterize_ids
     from nirvis.shards.config import RenderDatasetConfig
     from nirvis.shards.format import read_json
@@ -67,8 +68,8 @@ def bench_render_dataset(identities: int = 16, images_per_identity: int = 4, wor
     params = [pair_mod.sample_params(cfg.sample_space, pair_mod.pair_seed(seed, label, i)) for label, i in samples]
     views = [p.vis_view for p in params]
     with torch.no_grad():
-        world = pair_mod._views_geometry(faces, views)
-        clip, _ = pair_mod._clip(world, views, res)
+        world = views_geometry(faces, views)
+        clip, _ = project_views(world, views, res)
         tri = faces[0].faces
         rasterize_ids(clip, tri, (res, res), backend=eff.backend)  # warm-up
         raster_s = best_of(lambda: rasterize_ids(clip, tri, (res, res), backend=eff.backend), repeats)

@@ -105,31 +105,35 @@ class _ShardRenderer:
 
             torch.cuda.set_device(torch.device(job.device))
 
+    def identity_asset(self, label: int) -> tuple[Any, Optional[int]]:
+        """The FaceAsset of ``label`` and its identity seed (None when the asset records none):
+        procedural identity ``label`` of the config's seed (``procedural_identity_asset``:
+        biophysical VIS and NIR maps), or the asset directory of that label. The same asset
+        whatever the job's device: the device only decides where ``face`` puts the tensors."""
+        from nirvis.faces import identity_seed, load_asset
+        from nirvis.render.prepared_face import procedural_identity_asset
+
+        c = self.cfg
+        if self.job.asset_dirs is None:
+            asset = procedural_identity_asset(c.seed, label, resolution=c.texture_resolution,
+                                              led_nm=c.sample_space.led_nm)
+            return asset, identity_seed(c.seed, label)
+        asset = load_asset(self.job.asset_dirs[label])
+        ident = asset.metadata.get("identity") if isinstance(asset.metadata, dict) else None
+        return asset, ident.get("seed") if isinstance(ident, dict) else None
+
     def face(self, label: int):
+        """(PreparedFace on the job's device, identity seed, topology key) of ``label``, cached."""
         hit = self._faces.get(label)
         if hit is not None:
             self._faces.move_to_end(label)
             return hit
-        from nirvis.faces import identity_seed, load_asset, sample_identity
-        from nirvis.faces.procedural import procedural_asset
-        from nirvis.render.pair import prepare_face, prepare_procedural_face
+        from nirvis.render.prepared_face import prepare_face
 
-        c, ss = self.cfg, self.cfg.sample_space
-        if self.job.asset_dirs is None:
-            seed = identity_seed(c.seed, label)
-            if self.job.device == "cpu":
-                pf = prepare_procedural_face(c.seed, label, resolution=c.texture_resolution, led_nm=ss.led_nm,
-                                             nir_method=c.nir_method, backend=c.backend)
-            else:  # same recipe as prepare_procedural_face, on the rank's device
-                asset = procedural_asset(sample_identity(seed), resolution=c.texture_resolution)
-                pf = prepare_face(asset, led_nm=ss.led_nm, nir_method=c.nir_method, backend=c.backend,
-                                  device=self.job.device)
-        else:
-            asset = load_asset(self.job.asset_dirs[label])
-            ident = asset.metadata.get("identity") if isinstance(asset.metadata, dict) else None
-            seed = ident.get("seed") if isinstance(ident, dict) else None
-            pf = prepare_face(asset, led_nm=ss.led_nm, nir_method=c.nir_method, backend=c.backend,
-                              device=self.job.device)
+        c = self.cfg
+        asset, seed = self.identity_asset(label)
+        pf = prepare_face(asset, led_nm=c.sample_space.led_nm, nir_method=c.nir_method, backend=c.backend,
+                          device=self.job.device)
         tri = pf.faces.detach().cpu().contiguous()
         topo = (tuple(tri.shape), hash(tri.numpy().tobytes()))
         entry = (pf, seed, topo)

@@ -9,11 +9,15 @@ Run directory layout::
     RUN_DIR/checkpoints/latest                             name of the newest complete checkpoint
 
 Pretrained backbones (``load_pretrained``): LightCNN ``.pth.tar`` (a dict with ``state_dict``, keys
-prefixed ``module.``) and insightface ``arcface_torch`` ``backbone.pth`` (a plain state dict).
-Keys are mapped (``module.`` stripped, classifier ``fc2.*`` dropped), shapes checked, and a
-mismatch raises ``CheckpointError`` naming the key, both shapes and the likely reason. A 3-channel
-``conv1`` loads into a grey (1-channel) model by summing over input channels (exact for grey
-images replicated to RGB).
+prefixed ``module.``; the reference's pre-trained and fine-tuned ones) and insightface
+``arcface_torch`` ``backbone.pth`` (a plain state dict). Keys are mapped (``module.`` stripped,
+classifiers dropped: ``fc2.*``, the fine-tuned CosFace ``weight``), shapes checked, and a mismatch
+raises ``CheckpointError`` naming the key, both shapes and the likely reason. A 3-channel ``conv1``
+loads into a grey (1-channel) model by summing over input channels (exact for grey images
+replicated to RGB). Files are read with ``torch.load(weights_only=True)``: reading never runs code.
+
+Evaluation (``load_embedding_model``) takes a trainer checkpoint or such a weights file, whose
+backbone is named or inferred from its keys (``infer_backbone``).
 """
 
 from __future__ import annotations
@@ -135,23 +139,71 @@ def load_trained(path: PathLike, device: str = "cpu") -> tuple[nn.Module, nn.Mod
 # ----------------------------------------------------------------------------- pretrained weights
 
 
-def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+def _read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """(state dict, other entries that are plain numbers/strings, e.g. ``{"epoch": 30}``) of a
+    safetensors file, a plain state dict or a ``{'state_dict': ..., 'epoch': ...}`` dict, read
+    without running code (``torch.load(..., weights_only=True)``)."""
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
-        return load_file(str(path))
+        try:
+            return load_file(str(path)), {}
+        except Exception as exc:  # noqa: BLE001 - a corrupt file is a user-facing error here
+            raise CheckpointError(f"{path}: cannot read as safetensors ({type(exc).__name__}: {exc})") from None
+    import pickle
+    import re
+
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unpickling error is a user-facing one here
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+        what = f" (e.g. {found.group(1)})" if found else ""
+        raise CheckpointError(
+            f"{path}: refused: the file holds Python objects other than tensors and plain containers{what}. "
+            "Checkpoints are read with torch.load(weights_only=True) so that reading one cannot run code. If "
+            "you trust the file, re-save its weights alone: torch.save({'state_dict': torch.load(PATH, "
+            "weights_only=False)['state_dict']}, NEW_PATH)") from None
+    except Exception as exc:  # noqa: BLE001 - any other read error is a user-facing one here
         raise CheckpointError(f"{path}: cannot read as a torch checkpoint ({type(exc).__name__}: "
                               f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+    extra: dict[str, Any] = {}
     if isinstance(obj, Mapping) and "state_dict" in obj and isinstance(obj["state_dict"], Mapping):
+        extra = {k: v for k, v in obj.items() if k != "state_dict" and isinstance(v, (int, float, str))}
         obj = obj["state_dict"]
     if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise CheckpointError(f"{path}: expected a state dict (or a dict with 'state_dict') of tensors")
-    return dict(obj)
+    return dict(obj), extra
+
+
+def _strip_prefixes(raw: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Keys without DataParallel's ``module.`` and the trainer's ``backbone.`` prefixes."""
+    sd = {}
+    for k, v in raw.items():
+        for prefix in ("module.", "backbone."):
+            if k.startswith(prefix):
+                k = k[len(prefix):]
+        sd[k] = v
+    return sd
+
+
+def _head_keys(sd: Mapping[str, torch.Tensor], backbone: nn.Module) -> list[str]:
+    """Keys of classifiers that released checkpoints carry next to the backbone: LightCNN's
+    ``fc2.weight`` / ``fc2.bias`` (pre-trained), the reference's CosFace class weights ``weight``
+    [num_classes, embedding_size] (fine-tuned ``network_29layers_cosface``) and the trainer's
+    ``head.*``. A ``weight`` of another shape is not a head (a real mismatch)."""
+    own = backbone.state_dict()
+    emb = int(getattr(backbone, "embedding_size", -1))
+    out = []
+    for k, v in sd.items():
+        if k in own:
+            continue
+        if k in _CLASSIFIER_KEYS or k.startswith("head."):
+            out.append(k)
+        elif k == "weight" and v.dim() == 2 and v.shape[1] == emb:
+            out.append(k)
+    return out
 
 
 def _reason(key: str, got: tuple[int, ...], want: tuple[int, ...]) -> str:
@@ -164,29 +216,32 @@ def _reason(key: str, got: tuple[int, ...], want: tuple[int, ...]) -> str:
     return "different architecture or width (check model.backbone / model.width / model.embedding_size)"
 
 
-def load_pretrained(backbone: nn.Module, path: PathLike) -> dict[str, list[str]]:
-    """Load a LightCNN ``.pth.tar`` / arcface_torch ``backbone.pth`` / safetensors into ``backbone``.
+def _shape(t: torch.Tensor) -> str:
+    return str(list(t.shape))
 
-    Returns ``{"dropped": [...]}`` (classifier keys ignored). Raises ``CheckpointError`` on a key
-    or shape mismatch."""
+
+def load_pretrained(backbone: nn.Module, path: PathLike) -> dict[str, Any]:
+    """Load a LightCNN ``.pth.tar`` (pre-trained or the reference's fine-tuned ones) /
+    arcface_torch ``backbone.pth`` / safetensors into ``backbone``.
+
+    Returns ``{"dropped": [keys], "dropped_shapes": {key: shape}, "epoch": int or None}``: the
+    classifier keys that were ignored (see :func:`_head_keys`) and the checkpoint's epoch. Raises
+    ``CheckpointError`` on a key or shape mismatch, naming the key and the shapes."""
     path = Path(path)
-    raw = _read_state_dict(path)
-    sd = {}
-    for k, v in raw.items():
-        for prefix in ("module.", "backbone."):
-            if k.startswith(prefix):
-                k = k[len(prefix):]
-        sd[k] = v
+    raw, extra = _read_checkpoint(path)
+    sd = _strip_prefixes(raw)
     own = backbone.state_dict()
-    dropped = [k for k in sd if k not in own and k in _CLASSIFIER_KEYS]
-    unexpected = [k for k in sd if k not in own and k not in _CLASSIFIER_KEYS]
+    dropped = _head_keys(sd, backbone)
+    unexpected = [k for k in sd if k not in own and k not in dropped]
     missing = [k for k in own if k not in sd and not k.endswith("num_batches_tracked")]
     if unexpected or missing:
         parts = []
         if missing:
-            parts.append(f"missing {len(missing)} key(s), e.g. {missing[0]!r}")
+            parts.append(f"missing {len(missing)} key(s), e.g. {missing[0]!r} (shape {_shape(own[missing[0]])} "
+                         "in the model)")
         if unexpected:
-            parts.append(f"unexpected {len(unexpected)} key(s), e.g. {unexpected[0]!r}")
+            parts.append(f"unexpected {len(unexpected)} key(s), e.g. {unexpected[0]!r} (shape "
+                         f"{_shape(sd[unexpected[0]])} in the checkpoint)")
         raise CheckpointError(f"{path}: does not match backbone {type(backbone).__name__}: " + "; ".join(parts))
     out = {}
     for k, want in own.items():
@@ -203,21 +258,162 @@ def load_pretrained(backbone: nn.Module, path: PathLike) -> dict[str, list[str]]
                                       f"{list(want.shape)} in the model: {_reason(k, tuple(v.shape), tuple(want.shape))}")
         out[k] = v.to(want.dtype)
     backbone.load_state_dict(out)
-    return {"dropped": dropped}
+    epoch = extra.get("epoch")
+    return {"dropped": dropped, "dropped_shapes": {k: list(sd[k].shape) for k in dropped},
+            "epoch": int(epoch) if isinstance(epoch, (int, float)) else None}
 
 
-def load_embedding_model(path: PathLike, device: str = "cpu"):
+# ----------------------------------------------------------------------------- weights files for evaluation
+
+#: Input scaling (mean, std) of weights files by backbone family: the reference LightCNN takes
+#: pixel / 255 as it is; arcface_torch models take (pixel / 255 - 0.5) / 0.5.
+WEIGHTS_INPUT_SCALING = {"lightcnn29": (0.0, 1.0), "iresnet18": (0.5, 0.5), "iresnet50": (0.5, 0.5),
+                         "iresnet100": (0.5, 0.5), "mobilefacenet": (0.5, 0.5)}
+_IRESNET_DEPTHS = {(2, 2, 2, 2): "iresnet18", (3, 4, 14, 3): "iresnet50", (3, 13, 30, 3): "iresnet100"}
+
+
+def _count_blocks(sd: Mapping[str, torch.Tensor], prefix: str) -> int:
+    return len({k[len(prefix):].split(".")[0] for k in sd if k.startswith(prefix)})
+
+
+def infer_backbone(sd: Mapping[str, torch.Tensor], name: Optional[str] = None) -> tuple[str, dict[str, Any]]:
+    """(backbone name, constructor keywords) that fit a state dict (keys without ``module.``).
+
+    LightCNN-29 (``conv1.filter.weight`` [2 * 48 * width, C, 5, 5], ``fc.filter.weight``
+    [2 * embedding, ...]), IResNet 18/50/100 (blocks per ``layerN``; ``features.weight``
+    [embedding]) and MobileFaceNet (``conv1.0.weight`` [64 * width, C, 3, 3], ``linear.weight``).
+    With ``name`` given only its keywords are inferred (defaults where its keys are absent, so the
+    load then names the mismatch). Raises ``CheckpointError`` when the keys fit none."""
+    def first(*keys: str) -> Optional[torch.Tensor]:
+        return next((sd[k] for k in keys if k in sd), None)
+
+    if name is None:
+        if "conv1.filter.weight" in sd and "fc.filter.weight" in sd:
+            name = "lightcnn29"
+        elif "layer1.0.conv1.weight" in sd and "features.weight" in sd:
+            depth = tuple(_count_blocks(sd, f"layer{i}.") for i in range(1, 5))
+            if depth not in _IRESNET_DEPTHS:
+                raise CheckpointError(f"IResNet with {depth} blocks per stage is not one of "
+                                      f"{', '.join(f'{v} {k}' for k, v in _IRESNET_DEPTHS.items())}")
+            name = _IRESNET_DEPTHS[depth]
+        elif "dw_conv1.0.weight" in sd and "linear.weight" in sd:
+            name = "mobilefacenet"
+        else:
+            some = ", ".join(repr(k) for k in list(sd)[:3])
+            raise CheckpointError(f"cannot tell the backbone from the checkpoint's keys (first: {some}); name it "
+                                  f"(--backbone, one of {', '.join(WEIGHTS_INPUT_SCALING)})")
+    if name not in WEIGHTS_INPUT_SCALING:
+        raise CheckpointError(f"unknown backbone {name!r} (known: {', '.join(WEIGHTS_INPUT_SCALING)})")
+    kw: dict[str, Any] = {}
+    if name == "lightcnn29":
+        conv, fc = first("conv1.filter.weight"), first("fc.filter.weight")
+        if conv is not None and conv.dim() == 4:
+            kw.update(in_channels=int(conv.shape[1]), width=conv.shape[0] / 2 / 48)
+        if fc is not None and fc.dim() == 2:
+            kw["embedding_size"] = int(fc.shape[0] // 2)
+    elif name.startswith("iresnet"):
+        conv, feat = first("conv1.weight"), first("features.weight")
+        if conv is not None and conv.dim() == 4:
+            kw["in_channels"] = int(conv.shape[1])
+        if feat is not None:
+            kw["embedding_size"] = int(feat.shape[0])
+    else:
+        conv, lin = first("conv1.0.weight"), first("linear.weight")
+        if conv is not None and conv.dim() == 4:
+            kw.update(in_channels=int(conv.shape[1]), width=conv.shape[0] / 64)
+        if lin is not None:
+            kw["embedding_size"] = int(lin.shape[0])
+    kw.setdefault("in_channels", 1 if name == "lightcnn29" else 3)
+    return name, kw
+
+
+def load_weights_file(path: PathLike, backbone: Optional[str] = None, device: str = "cpu"
+                      ) -> tuple[nn.Module, dict[str, Any]]:
+    """A backbone built for a weights file and loaded from it, in eval mode on ``device``, and a
+    description: ``{"checkpoint", "format", "backbone", "kwargs", "epoch", "ignored", "input_mean",
+    "input_std"}``.
+
+    The file: a reference checkpoint as insightface ``recognition/idmmd`` ``utils.save_checkpoint``
+    writes it (``torch.save({'epoch': N, 'state_dict': model.state_dict()})`` of a DataParallel
+    model, keys ``module.conv1.filter.weight`` ...; pre-trained ``network_29layers`` with the
+    classifier ``fc2.*``, fine-tuned ``network_29layers_cosface`` with the class weights
+    ``weight``), an arcface_torch ``backbone.pth``, or a safetensors state dict. Read without
+    running code (``weights_only=True``). The backbone is ``backbone`` or inferred from the keys
+    (:func:`infer_backbone`); classifier keys are ignored (listed under ``ignored`` and logged),
+    any other key or shape mismatch raises ``CheckpointError`` naming the key and the shapes."""
+    import logging
+
+    path = Path(path)
+    sd = _strip_prefixes(_read_checkpoint(path)[0])
+    name, kw = infer_backbone(sd, backbone)
+    model = build_backbone(name, **kw)
+    try:
+        info = load_pretrained(model, path)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{exc} (backbone {name} {kw}{'' if backbone else ', inferred from the keys'})") \
+            from None
+    ignored = [f"{k} {info['dropped_shapes'][k]}" for k in info["dropped"]]
+    if ignored:
+        logging.getLogger(__name__).info("%s: ignored the classifier %s (not part of the backbone)", path,
+                                         ", ".join(ignored))
+    mean, std = WEIGHTS_INPUT_SCALING[name]
+    desc = {"checkpoint": str(path), "format": "weights file", "backbone": name, "kwargs": kw,
+            "epoch": info["epoch"], "ignored": ignored, "input_mean": mean, "input_std": std}
+    return model.to(device).eval(), desc
+
+
+def _trainer_checkpoint(path: Path) -> bool:
+    """``path`` is a trainer checkpoint (a directory, or a ``model.safetensors`` whose metadata
+    holds the run config) rather than a weights file."""
+    if path.is_dir():
+        return True
+    if path.is_file() and path.suffix == ".safetensors":
+        from safetensors import safe_open
+
+        try:
+            with safe_open(str(path), "pt") as f:
+                return "config" in (f.metadata() or {})
+        except Exception:  # noqa: BLE001 - not readable as safetensors: reported by the weights reader
+            return False
+    return False
+
+
+def load_embedding_model(path: PathLike, device: str = "cpu", backbone: Optional[str] = None):
     """An embedding function for ``nirvis.evaluate``: ``model_fn(x)`` with x float [B, C, 112, 112]
-    in [0, 1] (C = ``model_fn.in_channels``, grey by ITU-R 601 luma when 1) -> features [B, D],
-    applying the checkpoint's own input scaling ((x - mean) / std) and running the backbone in
-    eval mode without gradients."""
-    backbone, _, cfg = load_trained(path, device=device)
-    backbone.eval()
-    mean, std = float(cfg.data.mean), float(cfg.data.std)
+    in [0, 1] (C = ``model_fn.in_channels``, grey by ITU-R 601 luma when 1) -> features [B, D]
+    (raw backbone output; ``evaluate.features.embed`` normalises), applying the input scaling
+    ((x - mean) / std) and running the backbone in eval mode without gradients.
+
+    ``path``: a trainer checkpoint (run directory, step directory or its ``model.safetensors``;
+    scaling from its config) or a weights file (see :func:`load_weights_file`: e.g. the
+    reference's ``*.pth.tar``; ``backbone`` names the architecture, else it is inferred from the
+    keys). ``model_fn.info`` describes what was loaded (``ignored``: classifier keys left out)."""
+    p = Path(path)
+    if not p.exists():
+        raise CheckpointError(f"{p}: no such file or directory (expected a trainer run directory, a step "
+                              "directory, or a weights file such as the reference's *.pth.tar)")
+    if _trainer_checkpoint(p):
+        if p.is_dir() and latest_checkpoint(p) is None and not (p / "model.safetensors").is_file():
+            raise CheckpointError(f"{p}: no checkpoint found (expected a trainer run directory with "
+                                  f"{CKPT_DIR}/{LATEST}, a step directory, or a weights file such as the "
+                                  "reference's *.pth.tar)")
+        net, _, cfg = load_trained(p, device=device)
+        if backbone is not None and backbone != cfg.model.backbone:
+            raise CheckpointError(f"{p}: backbone {backbone!r} was asked for, but this run trained "
+                                  f"{cfg.model.backbone!r} (leave the backbone out for trainer checkpoints)")
+        net.eval()
+        mean, std, in_ch = float(cfg.data.mean), float(cfg.data.std), int(cfg.model.in_channels)
+        info: dict[str, Any] = {"checkpoint": str(p), "format": "nirvis run", "backbone": cfg.model.backbone,
+                                "ignored": [], "input_mean": mean, "input_std": std}
+    else:
+        net, info = load_weights_file(p, backbone=backbone, device=device)
+        mean, std = float(info["input_mean"]), float(info["input_std"])
+        in_ch = int(info["kwargs"]["in_channels"])
 
     @torch.no_grad()
     def model_fn(x: torch.Tensor) -> torch.Tensor:
-        return backbone(((x.to(device) - mean) / std).float())
+        return net(((x.to(device) - mean) / std).float())
 
-    model_fn.in_channels = int(cfg.model.in_channels)  # type: ignore[attr-defined]
+    model_fn.in_channels = in_ch  # type: ignore[attr-defined]
+    model_fn.info = info  # type: ignore[attr-defined]
     return model_fn

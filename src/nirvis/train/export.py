@@ -2,7 +2,8 @@
 
 The exported graph maps float ``[N, C, 112, 112]`` input in model scale ((pixel / 255 - mean) /
 std, C = model.in_channels; grey models take luma) to the raw embedding ``[N, D]``; L2-normalise
-it (optionally after adding the embedding of the flipped image) before comparing faces. The input
+it before comparing faces (with the flipped image as well: normalise both embeddings, add them,
+normalise the sum, as ``nirvis eval`` does). The input
 format is written next to the file as ``FILE.json``.
 """
 

@@ -11,7 +11,8 @@ Pickles can run code when loaded: only read files from a source you trust.
 Accuracy: 10-fold cross-validation as insightface does it (folds = 10 contiguous blocks of pairs,
 no shuffling): for each fold the cosine-similarity threshold that maximises accuracy on the other
 9 folds is applied to the held-out fold; reported as mean +- std (population) of the 10
-accuracies.
+accuracies. Flip feature as insightface's: n(f(x) + f(flip(x))) of the raw outputs
+(``features.embed(..., flip_sum="raw")``; the NIR-VIS benchmarks normalise each view first).
 """
 
 from __future__ import annotations
@@ -113,7 +114,9 @@ def evaluate_bin(path: PathLike, model_fn, batch_size: int = 64, flip: bool = Tr
     from nirvis.evaluate.features import embed
 
     images, issame, dropped = load_bin(path, allow_missing=allow_missing)
-    f = embed(images, model_fn, batch_size=batch_size, flip=flip, channels=channels, grey=grey, device=device)
+    # insightface's verification adds the raw outputs of the image and its flip, then normalises
+    f = embed(images, model_fn, batch_size=batch_size, flip=flip, channels=channels, grey=grey, device=device,
+              flip_sum="raw")
     sims = np.sum(f[0::2] * f[1::2], axis=1)
     out = verification_accuracy(sims, issame, n_folds)
     out.update({"set": Path(path).stem, "dropped_pairs": dropped, "sims": sims, "issame": issame})

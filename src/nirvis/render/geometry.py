@@ -1,0 +1,241 @@
+"""The geometry pass: posed meshes -> a ``GBuffer`` of everything the spectra shade from.
+
+``geometry_pass(faces, views, res, backend, glasses)`` builds each (face, view)'s world-frame
+vertices (expression, glasses, pose), projects them (``project_views``), rasterises triangle ids,
+lists the covered pixels once (``nirvis.render.pixels``), and interpolates there every surface
+attribute (position, normal, ambient occlusion, skin weight, packed material of both spectra;
+plus the clear lenses in front of the scene). A pixel-aligned pair runs it once for both spectra.
+Nothing here depends on the spectrum.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from nirvis.faces import Expression, build_heads
+from nirvis.render._linalg import batched_matvec
+from nirvis.render.accessories import GlassesParams, glasses_topology, glasses_vertices
+from nirvis.render.camera import (PerspectiveCamera, clip_to_pixels, focal_length_px, model_view_projection,
+                                  pose_rotation, to_clip)
+from nirvis.render.interpolate import interpolate
+from nirvis.render.pixels import PixelList, gather_pixels, pixel_list, scatter_pixels
+from nirvis.render.prepared_face import PreparedFace
+from nirvis.render.raster import rasterize_ids
+from nirvis.render.raster.common import barycentrics_from_ids, pixel_centres_ndc
+from nirvis.render.sampling import View
+from nirvis.render.shading import vertex_normals
+from nirvis.render.texture import texture, uv_footprint
+
+
+@dataclass(frozen=True, eq=False)
+class GBuffer:
+    """Everything the shaders need from one geometry pass (shared by VIS and NIR when paired).
+
+    Surface attributes are stored for the covered pixels only (``pixels``, layout [B, 1, N, C],
+    see ``nirvis.render.pixels``); padding slots have ``skin`` 0 and are never written back.
+    Lens attributes likewise for the lens pixels (``lens_pixels``, [B, 1, NL, C]). All float
+    tensors are float32 on the faces' device.
+    """
+
+    world: torch.Tensor        # [B, V + Vg, 3] mm, world frame (head, then glasses)
+    tri: torch.Tensor          # [F, 3] opaque triangles (head + glasses frame)
+    clip: torch.Tensor         # [B, V + Vg, 4]
+    rast: torch.Tensor         # [B, H, W, 4]
+    mask: torch.Tensor         # [B, H, W, 1] image
+    pixels: PixelList          # covered pixels (N per image, padded)
+    pos: torch.Tensor          # [B, 1, N, 3] mm
+    normal: torch.Tensor       # [B, 1, N, 3] unit
+    view_dir: torch.Tensor     # [B, 1, N, 3] unit, surface -> camera
+    ao: torch.Tensor           # [B, 1, N, 1]
+    skin: torch.Tensor         # [B, 1, N, 1] subsurface weight (0 on padding)
+    material: torch.Tensor     # [B, 1, N, 7] (MATERIAL_CHANNELS)
+    cam_pos: torch.Tensor      # [B, 3]
+    mm_per_px: torch.Tensor    # [B]
+    lens_pixels: Optional[PixelList] = None     # pixels where a lens lies in front of the scene
+    lens_normal: Optional[torch.Tensor] = None  # [B, 1, NL, 3]
+    lens_view: Optional[torch.Tensor] = None    # [B, 1, NL, 3]
+    lens_pos: Optional[torch.Tensor] = None     # [B, 1, NL, 3]
+
+
+def views_geometry(faces: Sequence[PreparedFace], views: Sequence[View],
+                   glasses: Optional[Sequence[GlassesParams]] = None) -> torch.Tensor:
+    """World-frame vertices float32 [B, V (+ Vg), 3] (mm) for each (face, view): expression,
+    glasses (appended after the head's vertices when ``glasses`` is given), then pose.
+
+    Example:
+        >>> from nirvis.render.prepared_face import prepare_procedural_face
+        >>> from nirvis.render.sampling import SampleSpace, sample_params
+        >>> face = prepare_procedural_face(0, 0, resolution=16)
+        >>> views = [sample_params(SampleSpace(), k).vis_view for k in range(2)]
+        >>> world = views_geometry([face, face], views)
+        >>> world.shape == (2, face.vertices.shape[0], 3), world.dtype
+        (True, torch.float32)
+    """
+    dev = faces[0].vertices.device
+    verts = []
+    expressive = {k: pf.identity for k, (pf, vw) in enumerate(zip(faces, views))
+                  if pf.identity is not None and vw.expression}
+    built = {}
+    for k, identity in expressive.items():  # one head at a time: BLAS rounding must not depend on the batch
+        out = build_heads([identity], [Expression(views[k].expression)])
+        built[k] = torch.from_numpy(out[0]).to(dev)
+    for k, pf in enumerate(faces):
+        verts.append(built.get(k, pf.vertices))
+    v = torch.stack(verts)
+    if glasses is not None:
+        fi, bary = faces[0].landmarks5
+        eyes = (v[:, faces[0].faces[fi[:2]]] * bary[:2].view(1, 2, 3, 1)).sum(2)          # [B, 2, 3]
+        band = (v[..., 1] - eyes[:, :1, 1]).abs() < 25.0
+        half = torch.where(band, v[..., 0].abs(), torch.zeros_like(v[..., 0])).amax(1) * 0.92
+        v = torch.cat([v, glasses_vertices(list(glasses), eyes, half)], 1)
+    rot = pose_rotation(torch.tensor([vw.yaw_deg for vw in views]), torch.tensor([vw.pitch_deg for vw in views]),
+                        torch.tensor([vw.roll_deg for vw in views])).to(v)
+    return batched_matvec(rot, v)
+
+
+def project_views(world: torch.Tensor, views: Sequence[View], res: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Clip positions float [B, V, 4] of world points [B, V, 3] (mm) seen by each view's camera
+    (``res`` x ``res`` pixels), and the focal lengths in pixels [B].
+
+    Example:
+        >>> from nirvis.render.sampling import View
+        >>> view = View(0.0, 0.0, 0.0, distance_mm=600.0, focal_mm=50.0, expression={})
+        >>> clip, fpx = project_views(torch.zeros(1, 1, 3), [view], 64)
+        >>> clip.shape, [round(float(c), 3) for c in clip[0, 0, :2] / clip[0, 0, 3]]   # centre of the image
+        (torch.Size([1, 1, 4]), [0.0, 0.0])
+    """
+    mvps, fpx = [], []
+    eye = torch.eye(3).unsqueeze(0)
+    for vw in views:
+        cam = PerspectiveCamera(distance_mm=vw.distance_mm, focal_mm=vw.focal_mm, resolution=(res, res),
+                                near_mm=max(50.0, vw.distance_mm - 400.0), far_mm=vw.distance_mm + 600.0)
+        mvps.append(model_view_projection(cam, eye, torch.zeros(1, 3))[0])
+        fpx.append(focal_length_px(cam))
+    mvp = torch.stack(mvps).to(world)
+    return to_clip(world, mvp), torch.tensor(fpx, dtype=world.dtype, device=world.device)
+
+
+def project_landmarks(world: torch.Tensor, lm: tuple[torch.Tensor, torch.Tensor], tri: torch.Tensor,
+                      views: Sequence[View], res: int) -> torch.Tensor:
+    """Pixel positions float [B, K, 2] (renderer pixel convention) of the surface landmarks
+    ``lm`` = (face index int64 [K], barycentric [K, 3]) of the posed vertices ``world`` [B, V, 3]."""
+    fi, bary = lm
+    pts = (world[:, tri[fi]] * bary.view(1, -1, 3, 1)).sum(2)          # [B, K, 3]
+    clip, _ = project_views(pts, views, res)
+    return clip_to_pixels(clip, (res, res))
+
+
+def sample_materials(faces: Sequence[PreparedFace], uv: torch.Tensor, footprint: torch.Tensor) -> torch.Tensor:
+    """Packed material [B, H, W, 7] (``MATERIAL_CHANNELS``) at texture coordinates ``uv``
+    [B, H, W, 2] with mip footprints [B, H, W]: one texture lookup per distinct face in the batch
+    (textures are never copied into a batch tensor)."""
+    groups: dict[int, list[int]] = {}
+    for k, pf in enumerate(faces):
+        groups.setdefault(id(pf), []).append(k)
+    out = None
+    for ids in groups.values():
+        sel = torch.tensor(ids, device=uv.device)
+        m = texture(faces[ids[0]].material, uv[sel], footprint[sel])
+        if out is None:
+            out = m.new_zeros(*uv.shape[:3], m.shape[-1])
+        out[sel] = m
+    assert out is not None  # faces is never empty
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def _glasses_faces() -> tuple[int, torch.Tensor, torch.Tensor]:
+    n, f, is_lens = glasses_topology()
+    return n, torch.from_numpy(f[~is_lens]), torch.from_numpy(f[is_lens])
+
+
+def rasterize_pixels(clip: torch.Tensor, tri: torch.Tensor, ids: torch.Tensor, pixels: PixelList) -> torch.Tensor:
+    """Differentiable rasteriser output [B, 1, N, 4] (u, v, z/w, id + 1) at the listed pixels of
+    the triangle-id image ``ids`` int32 [B, H, W] (what ``rasterize`` gives there)."""
+    h, w = ids.shape[1:]
+    px, py = pixel_centres_ndc(h, w, clip.device, clip.dtype)
+    rows, cols = pixels.rows_cols()
+    ids_px = gather_pixels(ids.unsqueeze(-1), pixels)[..., 0]             # [B, 1, N]
+    return barycentrics_from_ids(clip, tri, ids_px, (px[cols].unsqueeze(1), py[rows].unsqueeze(1)))
+
+
+def geometry_pass(faces: Sequence[PreparedFace], views: Sequence[View], res: int, backend: str,
+                  glasses: Sequence[GlassesParams]) -> GBuffer:
+    """The GBuffer of B (face, view, glasses) triples at ``res`` x ``res`` pixels.
+
+    Args:
+        faces: B PreparedFaces sharing one mesh topology.
+        views: B Views (pose, expression, camera).
+        res: image side in pixels.
+        backend: concrete rasterisation backend (``gl``, ``torch`` or ``cuda``).
+        glasses: B GlassesParams (``enabled=False`` collapses them).
+
+    Example:
+        >>> from nirvis.render.prepared_face import prepare_procedural_face
+        >>> from nirvis.render.raster import resolve_backend
+        >>> from nirvis.render.sampling import SampleSpace, glasses_params, sample_params
+        >>> face = prepare_procedural_face(0, 0, resolution=16)
+        >>> p = sample_params(SampleSpace(), 0)
+        >>> g = geometry_pass([face], [p.vis_view], 64, resolve_backend("auto"), glasses_params([p]))
+        >>> g.mask.shape, g.material.shape[-1], g.pixels.count == int(g.mask.sum())
+        (torch.Size([1, 64, 64, 1]), 7, True)
+    """
+    pf0 = faces[0]
+    n_head = pf0.vertices.shape[0]
+    n_glasses, frame_f, lens_f = _glasses_faces()
+    dev = pf0.vertices.device
+    tri = torch.cat([pf0.faces, frame_f.to(dev) + n_head])
+    world = views_geometry(faces, views, glasses)
+    clip, fpx = project_views(world, views, res)
+    ids = rasterize_ids(clip, tri, (res, res), backend=backend)
+    pixels = pixel_list(ids > 0)
+    rast_px = rasterize_pixels(clip, tri, ids, pixels)                   # [B, 1, N, 4]
+    rast = scatter_pixels(rast_px, pixels)
+    mask = (rast[..., 3:4] > 0).to(world.dtype)
+    mask_px = pixels.valid.to(world.dtype).view(-1, 1, pixels.count, 1)
+    # one gather for every per-vertex attribute: position (3), normal (3), AO, skin, glasses frame
+    b = len(faces)
+    head_attr = torch.stack([torch.cat([pf.ao, pf.skin_vertex, torch.zeros_like(pf.ao)], -1) for pf in faces])
+    glass_attr = torch.tensor([1.0, 0.0, 1.0], device=dev).expand(b, n_glasses, 3)
+    per_vertex = torch.cat([head_attr, glass_attr], 1)
+    attrs = interpolate(torch.cat([world, vertex_normals(world, tri), per_vertex], -1), rast_px, tri)
+    pos = attrs[..., 0:3]
+    normal = F.normalize(attrs[..., 3:6], dim=-1, eps=1e-12)
+    frame = attrs[..., 8:9]
+    uvs = torch.cat([pf0.uvs, pf0.uvs.new_zeros(1, 2)])
+    uv_faces = torch.cat([pf0.uv_faces, torch.full_like(frame_f, len(pf0.uvs)).to(dev)])
+    uv = interpolate(uvs, rast_px, uv_faces)
+    # the footprint needs image neighbours: UVs and the textured area go back to images for it
+    textured = scatter_pixels(torch.cat([uv, (frame < 0.5).to(uv.dtype)], -1), pixels)
+    footprint = uv_footprint(textured[..., :2], (mask[..., 0] > 0) & (textured[..., 2] > 0))
+    material = sample_materials(faces, uv, gather_pixels(footprint.unsqueeze(-1), pixels)[..., 0])
+    frame_mat = torch.tensor([[*g.frame_vis_rgb, g.frame_nir, 0.04, 0.04, 0.3] for g in glasses],
+                             dtype=material.dtype, device=dev).view(b, 1, 1, 7)
+    material = material * (1 - frame) + frame_mat * frame
+    cam_pos = torch.tensor([[0.0, 0.0, vw.distance_mm] for vw in views], dtype=world.dtype, device=world.device)
+    view_dir = F.normalize(cam_pos.view(-1, 1, 1, 3) - pos, dim=-1, eps=1e-12)
+    mm_per_px = torch.tensor([vw.distance_mm for vw in views], dtype=world.dtype, device=world.device) / fpx
+    lens_pixels = lens_normal = lens_view = lens_pos = None
+    if any(g.enabled for g in glasses):
+        lens_tri = lens_f.to(dev) + n_head
+        lids = rasterize_ids(clip, lens_tri, (res, res), backend=backend)
+        candidates = pixel_list(lids > 0)
+        lrast_c = rasterize_pixels(clip, lens_tri, lids, candidates)
+        in_front = (lrast_c[..., 3] > 0) & ((gather_pixels(mask, candidates)[..., 0] == 0)
+                                            | (lrast_c[..., 2] < gather_pixels(rast[..., 2:3], candidates)[..., 0]))
+        lens_pixels = pixel_list(scatter_pixels(in_front.to(world.dtype).unsqueeze(-1), candidates)[..., 0] > 0)
+        lrast = gather_pixels(scatter_pixels(lrast_c, candidates), lens_pixels)
+        lattr = interpolate(torch.cat([world, vertex_normals(world, lens_tri)], -1), lrast, lens_tri)
+        lens_pos = lattr[..., 0:3]
+        lens_view = F.normalize(cam_pos.view(-1, 1, 1, 3) - lens_pos, dim=-1, eps=1e-12)
+        n = F.normalize(lattr[..., 3:6], dim=-1, eps=1e-12)
+        lens_normal = torch.where((n * lens_view).sum(-1, keepdim=True) < 0, -n, n)   # face the camera
+    return GBuffer(world=world, tri=tri, clip=clip, rast=rast, mask=mask, pixels=pixels, pos=pos, normal=normal,
+                   view_dir=view_dir, ao=attrs[..., 6:7], skin=attrs[..., 7:8] * mask_px * (1 - frame),
+                   material=material, cam_pos=cam_pos, mm_per_px=mm_per_px, lens_pixels=lens_pixels,
+                   lens_normal=lens_normal, lens_view=lens_view, lens_pos=lens_pos)

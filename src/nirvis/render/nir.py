@@ -1,0 +1,78 @@
+"""The near-infrared (NIR) spectrum: how an NIR camera with an LED ring sees the face.
+
+Everything NIR-specific lives here (``NIR``, a ``nirvis.render.spectrum.Spectrum``): an active
+LED at the camera (inverse-square falloff) plus a weak ambient SH share, subsurface scattering
+wider than any VIS channel, GGX specular; a dark background falling off from the centre (little
+LED light reaches it); LED highlights on the lenses; the NIR sensor pipeline
+(``apply_nir_sensor``). Radiance is linear, float32 [..., 1].
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+
+from nirvis.render.geometry import GBuffer
+from nirvis.render.lights import sh_irradiance
+from nirvis.render.sampling import SampleParams
+from nirvis.render.sensor import NirSensorParams, apply_nir_sensor
+from nirvis.render.shading import SSS_SIGMA_MM, ggx_specular
+from nirvis.render.spectrum import Spectrum, params_tensor, stack_sample_dicts, subsurface
+
+
+def shade(g: GBuffer, params: Sequence[SampleParams]) -> torch.Tensor:
+    """Linear NIR radiance [B, 1, N, 1] of the covered pixels: LED ring at the camera
+    (inverse-square) + ambient share."""
+    albedo, spec, rough = g.material[..., 3:4], g.material[..., 5:6], g.material[..., 6:7]
+    inten = params_tensor(params, "nir_lighting", "led_intensity", g.pos)
+    offset = params_tensor(params, "nir_lighting", "led_offset_mm", g.pos)
+    amb = params_tensor(params, "nir_lighting", "ambient_sh", g.pos)
+    to_led = (g.cam_pos + offset).view(-1, 1, 1, 3) - g.pos
+    dist = to_led.norm(dim=-1, keepdim=True).clamp(min=1.0)
+    l = to_led / dist
+    e_led = inten.view(-1, 1, 1, 1) * (1000.0 / dist) ** 2
+    irr = e_led * (g.normal * l).sum(-1, keepdim=True).clamp(min=0) + sh_irradiance(g.normal, amb).clamp(min=0) * g.ao
+    specular = e_led * ggx_specular(g.normal, g.view_dir, l, rough, spec)
+    return albedo * subsurface(irr, g, SSS_SIGMA_MM["nir"]) / math.pi + specular
+
+
+def background(params: Sequence[SampleParams], res: int, like: torch.Tensor) -> torch.Tensor:
+    """Dark background falling off from the centre, linear float [B, res, res, 1] with ``like``'s
+    dtype and device: each pair's ``background["nir_level"]`` times ``1 - r^2 / 2``.
+
+    Example:
+        >>> from nirvis.render.sampling import SampleSpace, sample_params
+        >>> p = sample_params(SampleSpace(), 0)
+        >>> bg = background([p], 17, torch.zeros(()))
+        >>> bg.shape, bool(torch.isclose(bg[0, 8, 8, 0], torch.tensor(p.background["nir_level"])))
+        (torch.Size([1, 17, 17, 1]), True)
+    """
+    yy, xx = torch.meshgrid(torch.linspace(-1, 1, res), torch.linspace(-1, 1, res), indexing="ij")
+    fall = (1.0 - 0.5 * (xx ** 2 + yy ** 2)).clamp(min=0).to(like)
+    return torch.tensor([p.background["nir_level"] for p in params]).to(like).view(-1, 1, 1, 1) * fall[..., None]
+
+
+def lens_reflection(n: torch.Tensor, v: torch.Tensor, lens_pos: torch.Tensor, cam_pos: torch.Tensor,
+                    params: Sequence[SampleParams], f0: torch.Tensor, rough: torch.Tensor,
+                    fres: torch.Tensor) -> torch.Tensor:
+    """Linear NIR radiance [B, 1, NL, 1] the lenses reflect: GGX highlights of the LED ring
+    (inverse-square), no environment term."""
+    inten = params_tensor(params, "nir_lighting", "led_intensity", n)
+    offset = params_tensor(params, "nir_lighting", "led_offset_mm", n)
+    to_led = (cam_pos + offset).view(-1, 1, 1, 3) - lens_pos
+    dist = to_led.norm(dim=-1, keepdim=True).clamp(min=1.0)
+    return inten.view(-1, 1, 1, 1) * (1000.0 / dist) ** 2 * ggx_specular(n, v, to_led / dist, rough, f0)
+
+
+def sensor(img: torch.Tensor, params: Sequence[SampleParams], generators: Sequence[torch.Generator]) -> torch.Tensor:
+    """NIR camera values [B, H, W, 1] in [0, 1] (linear) from exposed radiance ``img``
+    [B, H, W, 1] in [0, 1] with each pair's ``nir_sensor`` settings (``apply_nir_sensor``)."""
+    settings = NirSensorParams.from_dict(stack_sample_dicts([p.nir_sensor for p in params]))
+    return apply_nir_sensor(img, settings, generators)
+
+
+#: The NIR spectrum of a pair.
+NIR = Spectrum(name="nir", channels=1, noise_stream=1, view=lambda p: p.nir_view, shade=shade, background=background,
+               lens_reflection=lens_reflection, sensor=sensor)

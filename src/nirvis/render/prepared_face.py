@@ -1,0 +1,173 @@
+"""Face preparation: a ``FaceAsset`` turned into render-ready tensors, once per identity.
+
+``prepare_face(asset, device=...)`` builds a ``PreparedFace`` (mesh, per-vertex ambient occlusion
+and skin weights, one mip-mapped material texture packing both spectra, landmark sets) on any
+device; ``prepare_procedural_face(global_seed, label, device=...)`` does the same for the embedded
+procedural identities, whose asset comes from ``procedural_identity_asset`` (biophysical VIS and
+NIR maps). The device only decides where the tensors live: every path builds the same asset.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+import torch
+
+from nirvis.faces import FaceAsset, IdentityParams, load_head_model
+from nirvis.render.occlusion import vertex_ambient_occlusion
+from nirvis.render.raster import resolve_backend
+from nirvis.render.shading import vertex_normals
+from nirvis.render.texture import MipStack, build_mips
+
+#: Channel layout of ``PreparedFace.material``.
+MATERIAL_CHANNELS = ("vis_r", "vis_g", "vis_b", "nir", "vis_specular", "nir_specular", "roughness")
+
+
+@dataclass(frozen=True, eq=False)
+class PreparedFace:
+    """A FaceAsset turned into render-ready tensors (build once per identity, reuse per pair).
+
+    Attributes:
+        vertices: float32 [V, 3] mm (neutral expression).
+        faces, uv_faces: int64 [F, 3]; uvs: float32 [T, 2].
+        ao: float32 [V, 1] ambient occlusion of the neutral mesh.
+        material: MipStack of the packed maps, channels ``MATERIAL_CHANNELS`` (one trilinear
+            lookup serves both spectra).
+        skin_vertex: float32 [V, 1], 1 for skin vertices (where subsurface blur applies).
+        landmarks5, landmarks68: (face_index int64 [K], barycentric float32 [K, 3]).
+        identity: the procedural identity (expressions can be applied) or None.
+        led_nm: the NIR LED wavelength the NIR albedo is for.
+    """
+
+    vertices: torch.Tensor
+    faces: torch.Tensor
+    uv_faces: torch.Tensor
+    uvs: torch.Tensor
+    ao: torch.Tensor
+    material: MipStack
+    skin_vertex: torch.Tensor
+    landmarks5: tuple[torch.Tensor, torch.Tensor]
+    landmarks68: Optional[tuple[torch.Tensor, torch.Tensor]]
+    identity: Optional[IdentityParams]
+    led_nm: int
+
+
+def template_ao(backend: str, device: str | torch.device = "cpu") -> torch.Tensor:
+    """Ambient occlusion float32 [V, 1] in [0, 1] of the head model's neutral template, computed
+    once per (backend, device) and shared by every procedural identity.
+
+    It is computed on ``device`` when ``backend`` is ``cuda`` (that rasteriser needs CUDA
+    tensors), on the CPU otherwise, and returned on ``device``.
+
+    Example:
+        >>> backend = resolve_backend("auto")        # gl where EGL works, else torch
+        >>> ao = template_ao(backend)
+        >>> ao.shape[1], ao.dtype, bool(((ao >= 0) & (ao <= 1)).all())
+        (1, torch.float32, True)
+        >>> template_ao(backend) is ao    # cached
+        True
+    """
+    dev = torch.device(device)
+    where = dev if backend == "cuda" else torch.device("cpu")
+    ao = _template_ao(backend, str(where))
+    return ao if ao.device == dev else ao.to(dev)
+
+
+@functools.lru_cache(maxsize=4)
+def _template_ao(backend: str, device: str) -> torch.Tensor:
+    t = load_head_model().template
+    v = torch.from_numpy(t.vertices).to(device)
+    f = torch.from_numpy(t.faces).long().to(device)
+    return vertex_ambient_occlusion(v, f, vertex_normals(v[None], f)[0], backend=backend)
+
+
+def prepare_face(asset: FaceAsset, led_nm: int = 850, nir_method: str = "spectral", backend: str = "auto",
+                 device: str | torch.device = "cpu") -> PreparedFace:
+    """Render-ready tensors of ``asset`` on ``device``; computes the NIR albedo with
+    ``nirvis.reflectance`` when the asset has none for ``led_nm`` (``nir_method``: ``spectral``,
+    ``red`` or ``luma``). ``backend`` rasterises the ambient-occlusion maps.
+
+    Example:
+        >>> from nirvis.faces import sample_identity
+        >>> from nirvis.faces.procedural import procedural_asset
+        >>> face = prepare_face(procedural_asset(sample_identity(1), resolution=16), nir_method="red")
+        >>> face.vertices.shape[1], face.faces.dtype, face.material.levels[0].shape[:2]
+        (3, torch.int64, torch.Size([1, 7]))
+        >>> face.landmarks5[0].shape, face.identity.seed
+        (torch.Size([5]), 1)
+    """
+    from nirvis.reflectance.invert import nir_reflectance_maps
+
+    if "5" not in asset.landmarks:
+        raise ValueError("prepare_face: the asset has no 5-point landmarks (needed for ArcFace alignment)")
+    maps = asset.maps
+    stored_led = asset.metadata.get("nir_led_nm")
+    if maps.diffuse_nir is None or maps.specular_nir is None or (stored_led is not None and stored_led != led_nm):
+        maps = nir_reflectance_maps(maps, led_nm=led_nm, method=nir_method)
+    assert maps.diffuse_nir is not None and maps.specular_nir is not None
+    dev = torch.device(device)
+    m = asset.mesh
+    v = torch.from_numpy(m.vertices).to(dev)
+    f = torch.from_numpy(m.faces).long().to(dev)
+    model = load_head_model()
+    procedural = asset.metadata.get("source") == "procedural" and len(m.vertices) == len(model.template.vertices)
+    if procedural:
+        ao = template_ao(resolve_backend(backend), dev)
+    else:
+        ao = vertex_ambient_occlusion(v, f, vertex_normals(v[None], f)[0], backend=backend)
+    skin = torch.zeros(len(v), 1, device=dev)
+    skin[f[torch.from_numpy(m.face_parts == 0).to(dev)].reshape(-1)] = 1.0
+
+    packed = np.concatenate([maps.diffuse_vis, maps.diffuse_nir[..., None], maps.specular_vis[..., None],
+                             maps.specular_nir[..., None], maps.roughness[..., None]], axis=-1)
+
+    def lm(name: str):
+        if name not in asset.landmarks:
+            return None
+        p = asset.landmarks[name]
+        return torch.from_numpy(p.face_index).long().to(dev), torch.from_numpy(p.barycentric).to(dev)
+
+    identity = IdentityParams.from_dict(asset.metadata["identity"]) if procedural else None
+    return PreparedFace(
+        vertices=v, faces=f, uv_faces=torch.from_numpy(m.uv_faces).long().to(dev), uvs=torch.from_numpy(m.uvs).to(dev),
+        ao=ao, material=build_mips(torch.from_numpy(packed).to(dev)), skin_vertex=skin, landmarks5=lm("5"),
+        landmarks68=lm("68"), identity=identity, led_nm=led_nm)
+
+
+def procedural_identity_asset(global_seed: int, label: int, resolution: int = 256, led_nm: int = 850) -> FaceAsset:
+    """The FaceAsset of procedural identity ``label`` of a data set seeded with ``global_seed``
+    (deterministic per (global_seed, label)): head mesh plus biophysical VIS and NIR reflectance
+    maps (``nirvis.reflectance.maps.procedural_face_asset``) at ``resolution`` for ``led_nm``.
+
+    This is the one recipe for procedural identities, whatever device they are rendered on.
+
+    Example:
+        >>> asset = procedural_identity_asset(0, 3, resolution=16)
+        >>> asset.maps.diffuse_vis.shape, asset.maps.diffuse_nir.shape, asset.metadata["nir_led_nm"]
+        ((16, 16, 3), (16, 16), 850.0)
+    """
+    from nirvis.faces import identity_seed, sample_identity
+    from nirvis.reflectance.maps import procedural_face_asset
+
+    identity = sample_identity(identity_seed(global_seed, label))
+    return procedural_face_asset(identity, resolution=resolution, led_nm=led_nm)
+
+
+def prepare_procedural_face(global_seed: int, label: int, resolution: int = 256, led_nm: int = 850,
+                            nir_method: str = "spectral", backend: str = "auto",
+                            device: str | torch.device = "cpu") -> PreparedFace:
+    """The PreparedFace of procedural identity ``label`` of a data set seeded with ``global_seed``
+    (the embedded identity source), on ``device``: ``prepare_face`` of
+    ``procedural_identity_asset``. Its NIR albedo comes from the biophysical parameters directly
+    (``nirvis.reflectance.maps``); ``nir_method`` only matters for assets without a matching NIR map.
+
+    Example:
+        >>> face = prepare_procedural_face(0, 3, resolution=16)
+        >>> face.identity is not None, face.led_nm, face.vertices.device.type
+        (True, 850, 'cpu')
+    """
+    asset = procedural_identity_asset(global_seed, label, resolution=resolution, led_nm=led_nm)
+    return prepare_face(asset, led_nm=led_nm, nir_method=nir_method, backend=backend, device=device)
