@@ -8,7 +8,8 @@ import torch.nn.functional as F
 from train_helpers import tiny_config
 
 from nirvis.train.checkpoint import build_model, load_trained
-from nirvis.train.loop import TrainError, build_sources, init_head_from_means, to_tensor, train
+from nirvis.train.loop import TrainError, build_sources, init_head_from_means, train
+from nirvis.train.preprocess import training_input
 from nirvis.train.sampler import IdentityBatchSampler
 
 
@@ -27,7 +28,7 @@ def test_class_weights_start_at_identity_means(tiny_data):
     for batch in sampler:
         if batch.state["epoch"] >= 1:
             break
-        x = torch.cat([to_tensor(batch.vis, "vis", 1, 0.0, 1.0), to_tensor(batch.nir, "nir", 1, 0.0, 1.0)])
+        x = torch.cat([training_input(batch.vis, 1), training_input(batch.nir, 1)])
         labels = torch.cat([torch.from_numpy(batch.labels_vis), torch.from_numpy(batch.labels_nir)])
         with torch.no_grad():
             cos = F.normalize(backbone(x), dim=1) @ F.normalize(head.weight, dim=1).T

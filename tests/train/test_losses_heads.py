@@ -56,10 +56,68 @@ def test_id_mmd_gradient_flows():
         assert nir.grad.abs().sum() > 0
 
 
+def reference_rule(vis, nir, labels, kind):
+    """The reference's IDMMD.forward restated (insightface recognition/idmmd losses.py): VIS and NIR
+    rows share one label vector; centroids per label; linear = mean of the diagonal of the
+    clamped expanded squared-distance matrix; rbf = 5 Gaussian kernels, bandwidth = sum of all
+    pairwise squared distances (detached) / (N^2 - N) / 2^2, times 2^i."""
+    ids = sorted(set(labels.tolist()))
+    cv = torch.stack([vis[labels == i].mean(0) for i in ids])
+    cn = torch.stack([nir[labels == i].mean(0) for i in ids])
+    if kind == "linear":
+        dist = (cv ** 2).sum(1, keepdim=True) + (cn ** 2).sum(1, keepdim=True).t() - 2 * cv @ cn.t()
+        return dist.clamp(min=1e-12).diag().mean()
+    b = len(ids)
+    total = torch.cat([cv, cn])
+    d = ((total[None] - total[:, None]) ** 2).sum(2)
+    bw = d.detach().sum() / (len(total) ** 2 - len(total)) / 4
+    k = sum(torch.exp(-d / (bw * 2 ** i)) for i in range(5))
+    return (k[:b, :b] + k[b:, b:] - k[:b, b:] - k[b:, :b]).mean()
+
+
+@pytest.mark.parametrize("kind", ["rbf", "linear"])
+@pytest.mark.parametrize("identities", [1, 2, 5])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_id_mmd_matches_reference_rule_values_and_gradients(kind, identities, seed):
+    g = torch.Generator().manual_seed(seed)
+    per = 3
+    labels = torch.arange(identities).repeat_interleave(per) * 7 + 3  # arbitrary label values
+    vis = torch.nn.functional.normalize(torch.randn(len(labels), 16, generator=g), dim=1).requires_grad_()
+    nir = torch.nn.functional.normalize(torch.randn(len(labels), 16, generator=g), dim=1).requires_grad_()
+    ours = id_mmd(vis, nir, labels, labels, kind=kind)
+    ref = reference_rule(vis, nir, labels, kind)
+    assert float(ours.detach()) == pytest.approx(float(ref.detach()), abs=1e-6)
+    assert float(ours.detach()) > 0.01  # random centroids are far apart: the test could fail
+    g_ours = torch.autograd.grad(ours, [vis, nir])
+    g_ref = torch.autograd.grad(ref, [vis, nir])
+    for a, b in zip(g_ours, g_ref):
+        assert a.abs().max() > 0
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+
+
+def test_id_mmd_one_identity_rbf_is_the_reference_constant():
+    g = torch.Generator().manual_seed(3)
+    vis, nir = torch.randn(4, 8, generator=g), torch.randn(4, 8, generator=g)
+    lab = torch.zeros(4, dtype=torch.long)
+    want = 10 - 2 * sum(math.exp(-4 / 2 ** i) for i in range(5))  # s0 = D_12 / 4 whatever the features
+    assert float(id_mmd(vis, nir, lab, lab)) == pytest.approx(want, rel=1e-6)
+    assert float(id_mmd(vis, vis.clone(), lab, lab)) == 0.0  # coinciding centroids: clamped bandwidth, 0
+
+
+def test_id_mmd_linear_is_per_identity_not_of_the_overall_means():
+    # two identities whose VIS-NIR offsets cancel in the overall means: the reference's linear
+    # MMD (per identity) is 1, the squared distance of the overall means would be 0
+    vis = torch.tensor([[1.0, 0.0], [0.0, 0.0]])
+    nir = torch.tensor([[0.0, 0.0], [1.0, 0.0]])
+    lab = torch.tensor([0, 1])
+    assert float(id_mmd(vis, nir, lab, lab, kind="linear")) == pytest.approx(1.0)
+
+
 def test_id_mmd_degenerate_inputs():
     f = torch.randn(2, 4, requires_grad=True)
-    assert float(id_mmd(f, f, torch.tensor([0, 0]), torch.tensor([1, 1])).detach()) == 0.0  # no common identity
-    assert float(id_mmd(f, f, torch.tensor([0, 0]), torch.tensor([0, 0])).detach()) == 0.0  # one identity
+    for kind in ("rbf", "linear"):  # no common identity
+        assert float(id_mmd(f, f, torch.tensor([0, 0]), torch.tensor([1, 1]), kind=kind).detach()) == 0.0
+    assert float(id_mmd(f, f, torch.tensor([0, 0]), torch.tensor([0, 0]), kind="linear").detach()) == pytest.approx(1e-12)
     with pytest.raises(ValueError):
         id_mmd(f, f, torch.tensor([0, 0]), torch.tensor([0, 0]), kind="nope")
 

@@ -4,12 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from nirvis.train.checkpoint import load_trained
-from nirvis.train.evaluate import evaluate_synthetic
-from nirvis.train.loop import TrainError, train
+from nirvis.evaluate.run import evaluate_benchmark
+from nirvis.train.checkpoint import load_embedding_model, load_trained
+from nirvis.train.config import load_config
+from nirvis.train.loop import TrainError, lr_at, train
 from nirvis.train.sampler import IdentityBatchSampler, ShardGroupSource
 
-from train_helpers import tiny_config
+from train_helpers import ROOT, tiny_config
 
 
 def read_log(run_dir):
@@ -56,11 +57,13 @@ def test_resume_reproduces_uninterrupted_losses(tiny_data, tmp_path):
         for k in ("ce", "idmmd", "loss", "lr"):
             assert float(ra[k]) == pytest.approx(float(rb[k]), abs=1e-6), (ra["step"], k)
     assert float(a[-1]["idmmd"]) > 0
-    # the saved model loads back and evaluates
+    # the saved model loads back and evaluates on the synthetic benchmark
     backbone, head, cfg = load_trained(tmp_path / "split")
     assert cfg.optim.max_steps == 6 and head.weight.shape[0] == 6
-    res = evaluate_synthetic(tmp_path / "split", [tiny_data], held_out_labels=[0, 1, 2, 3, 4, 5])
-    assert 0.0 <= res["rank1"] <= 1.0 and res["identities"] == 6 and res["probes"] == 18
+    res = evaluate_benchmark("synthetic", tiny_data, load_embedding_model(tmp_path / "split"), held_out=range(6))
+    fold = res["folds"][0]
+    assert 0.0 <= res["summary"]["rank1"]["mean"] <= 1.0
+    assert (fold["n_gallery"], fold["n_probes"]) == (6, 18), fold
 
 
 def test_resume_refuses_changed_config(tiny_data, tmp_path):
@@ -89,3 +92,56 @@ def test_stage_one_trains_head_only(tiny_data, tmp_path):
 def test_missing_data_is_a_user_error(tmp_path):
     with pytest.raises(TrainError, match="no such data set"):
         train(tiny_config(), [str(tmp_path / "nope")], tmp_path / "run")
+
+
+def reference_epoch_lrs(lr, gamma, step, stage1_epochs, stage2_epochs):
+    """The reference's schedule restated (train.py + utils.adjust_learning_rate): stage I runs at
+    lr; stage II gets a fresh optimizer at lr and, for epoch = 1..N, multiplies every group's lr
+    by gamma in place when epoch % step == 0."""
+    out = [lr] * stage1_epochs
+    group_lr = lr
+    for epoch in range(1, stage2_epochs + 1):
+        if epoch % step == 0:
+            group_lr *= gamma
+        out.append(group_lr)
+    return out
+
+
+def test_lr_schedule_counts_stage_two_epochs_from_one_like_the_reference():
+    cfg = load_config(ROOT / "configs" / "train" / "lightcnn_idmmd.yaml")
+    o = cfg.optim
+    got = [lr_at(cfg, e) for e in range(o.stage1_epochs + o.stage2_epochs)]
+    g = o.lr_gamma
+    assert got == pytest.approx([o.lr] * 4 + [o.lr * g ** p for p in (0, 0, 0, 0, 1, 1, 1, 1, 1, 2)], rel=1e-12)
+    assert got == pytest.approx(reference_epoch_lrs(o.lr, g, 5, 4, 10), rel=1e-12)
+    for s1, s2, step in ((0, 10, 5), (2, 7, 3), (1, 4, 1)):
+        c = tiny_config(**{"optim.stage1_epochs": s1, "optim.stage2_epochs": s2, "optim.lr_step_epochs": step})
+        got = [lr_at(c, e) for e in range(s1 + s2)]
+        assert got == pytest.approx(reference_epoch_lrs(c.optim.lr, c.optim.lr_gamma, step, s1, s2), rel=1e-12)
+
+
+def test_logged_lr_follows_the_stage_two_schedule_across_a_resume(tiny_data, tmp_path):
+    # 2 stage-I epochs then 1 stage-II epoch with step 1: the reference gives lr, lr, lr * g (the
+    # global-epoch rule would give lr, lr * g, lr * g^2)
+    over = {"optim.stage1_epochs": 2, "optim.stage2_epochs": 1, "optim.lr_step_epochs": 1, "optim.max_steps": 0,
+            "data.identities_per_batch": 6, "run.checkpoint_every": 100}
+    cfg = tiny_config(**over)
+    train(cfg, [str(tiny_data)], tmp_path / "full")
+    rows = read_log(tmp_path / "full")
+    assert sorted({int(r["epoch"]) for r in rows}) == [0, 1, 2]
+    lr, g = cfg.optim.lr, cfg.optim.lr_gamma
+    want = {0: lr, 1: lr, 2: lr * g}
+    for r in rows:
+        assert float(r["lr"]) == pytest.approx(want[int(r["epoch"])], rel=1e-7), r
+        assert r["stage"] == ("2" if r["epoch"] == "2" else "1")
+    # stop in stage I, resume: the same steps, lrs and losses as the uninterrupted run
+    cut = sum(r["epoch"] != "2" for r in rows) - 1
+    train(tiny_config(**{**over, "optim.max_steps": cut}), [str(tiny_data)], tmp_path / "split")
+    train(cfg, [str(tiny_data)], tmp_path / "split", resume=True)
+    split = read_log(tmp_path / "split")
+    assert [r["step"] for r in split] == [r["step"] for r in rows]
+    for ra, rb in zip(rows, split):
+        for k in ("epoch", "stage", "lr"):
+            assert ra[k] == rb[k]
+        for k in ("ce", "idmmd", "loss"):
+            assert float(ra[k]) == pytest.approx(float(rb[k]), abs=1e-6), (ra["step"], k)

@@ -4,12 +4,13 @@
 [0, 1] and returning features [B, D] (a tensor or an array). Normalisation to the model's own
 input range (e.g. (x - 0.5) / 0.5) is the model_fn's job.
 
-Grey conversion (``grey=True``, the default, as the reference NIR-VIS evaluation reads every
-image as grey): RGB images become one grey channel with the ITU-R BT.601 weights
-0.299 R + 0.587 G + 0.114 B (OpenCV's ``COLOR_RGB2GRAY``), rounded to uint8 like ``cv2.imread(...,
-IMREAD_GRAYSCALE)``; grey images stay as they are. The grey channel is then repeated to
-``channels`` channels (1 for a grey model, 3 for an RGB model). With ``grey=False`` RGB images go
-in as RGB (``channels`` must be 3) and grey images are repeated to 3 channels.
+Input conversion is the trainer's own (``nirvis.train.preprocess.model_input``, re-exported here
+as ``prepare_batch``; ``to_grey`` likewise), so a model sees the same tensor in training and in
+evaluation: with ``grey=True`` (the default, as the reference NIR-VIS evaluation reads every
+image as grey) RGB becomes BT.601 luma rounded to uint8 as PIL's ``convert('L')`` does, and the
+grey channel is repeated to ``channels`` channels (1 for a grey model, 3 for an RGB model). With
+``grey=False`` RGB images go in as RGB (``channels`` must be 3) and grey images are repeated to 3
+channels.
 
 Feature = n(n(f(x)) + n(f(flip(x)))) with ``flip=True`` (horizontal flip), n = L2-normalise
 per image, else n(f(x)): each view's feature is normalised before the two are added, as the
@@ -27,38 +28,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from nirvis.train.preprocess import model_input as prepare_batch, to_grey  # noqa: F401 - re-exported
+
 ModelFn = Callable[[torch.Tensor], Any]
 IMAGE_SIZE = 112
-
-
-def to_grey(images: np.ndarray) -> np.ndarray:
-    """uint8 [N, H, W, 3] RGB (or [N, H, W, 1] / [N, H, W]) -> uint8 [N, H, W] (BT.601, rounded)."""
-    a = np.asarray(images)
-    if a.ndim == 3:
-        return a
-    if a.ndim == 4 and a.shape[-1] == 1:
-        return a[..., 0]
-    if a.ndim == 4 and a.shape[-1] == 3:
-        g = a[..., 0].astype(np.float32) * 0.299 + a[..., 1] * 0.587 + a[..., 2] * 0.114
-        return np.clip(np.rint(g), 0, 255).astype(np.uint8)
-    raise ValueError(f"images must be [N, H, W], [N, H, W, 1] or [N, H, W, 3], got shape {a.shape}")
-
-
-def prepare_batch(images: np.ndarray, channels: int = 3, grey: bool = True) -> torch.Tensor:
-    """uint8 images [N, H, W(, C)] -> float32 tensor [N, channels, H, W] in [0, 1] (see module doc)."""
-    if channels not in (1, 3):
-        raise ValueError(f"channels must be 1 or 3, got {channels}")
-    a = np.asarray(images)
-    if a.dtype != np.uint8:
-        raise ValueError(f"images must be uint8, got {a.dtype}")
-    if grey or a.ndim == 3 or a.shape[-1] == 1:
-        g = to_grey(a)[:, None]  # [N, 1, H, W]
-        x = np.repeat(g, channels, axis=1)
-    else:
-        if channels != 3:
-            raise ValueError("grey=False with RGB images needs channels=3")
-        x = a.transpose(0, 3, 1, 2)
-    return torch.from_numpy(np.ascontiguousarray(x)).float().div_(255.0)
 
 
 def _run(model_fn: ModelFn, x: torch.Tensor) -> torch.Tensor:

@@ -8,9 +8,11 @@ Public API:
     lists.ImageList                                          real ``path label [VIS|NIR]`` lists
     config.load_config(path, overrides) -> TrainConfig       typed YAML config
     loop.train(cfg, data, out, resume=False) -> dict         the training loop
+    preprocess.model_input / training_input                  uint8 images -> model input (shared with evaluate)
     checkpoint.load_pretrained / load_trained                weights in and out
     export.export_model(run_dir, format, out)                ONNX / TorchScript
-    evaluate.evaluate_synthetic(model, shard_dirs, labels)   cross-modal Rank-1
     bench.bench_train(cfg, data) -> dict                     loader / step throughput
     cli.register(subparsers)                                 ``nirvis train`` / ``nirvis export-model``
+
+Held-out cross-modal Rank-1 of a trained model: ``nirvis eval synthetic`` (``nirvis.evaluate``).
 """

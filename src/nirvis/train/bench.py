@@ -10,8 +10,9 @@ import torch.nn.functional as F
 
 from nirvis.train.checkpoint import build_model
 from nirvis.train.config import TrainConfig
-from nirvis.train.loop import build_sources, to_tensor
+from nirvis.train.loop import build_sources
 from nirvis.train.losses import id_mmd
+from nirvis.train.preprocess import training_input
 from nirvis.train.sampler import IdentityBatchSampler
 
 
@@ -53,8 +54,8 @@ def bench_train(cfg: TrainConfig, data: Sequence[str], steps: int = 10, warmup: 
         sync()
         t0 = time.perf_counter()
         b = next(it)
-        x = torch.cat([to_tensor(b.vis, "vis", cfg.model.in_channels, d.mean, d.std),
-                       to_tensor(b.nir, "nir", cfg.model.in_channels, d.mean, d.std)]).to(device)
+        x = torch.cat([training_input(b.vis, cfg.model.in_channels, d.mean, d.std),
+                       training_input(b.nir, cfg.model.in_channels, d.mean, d.std)]).to(device)
         lv, ln = torch.from_numpy(b.labels_vis).to(device), torch.from_numpy(b.labels_nir).to(device)
         labels = torch.cat([lv, ln])
         feats = backbone(x).float()

@@ -70,11 +70,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     except (TrainConfigError, TrainError, CheckpointError, ListError, FileNotFoundError) as exc:
         return _error("train", str(exc))
     last = summary["last"]
+    where = (f"checkpoint {summary['checkpoint']}" if summary["checkpoint"] else
+             f"rank {summary['rank']} of {summary['world_size']} (rank 0 writes the checkpoint)")
     if last:
         print(f"trained {summary['steps']} steps ({summary['images_per_s']:.1f} images/s): ce {last['ce']:.4f}, "
-              f"idmmd {last['idmmd']:.5f}; checkpoint {summary['checkpoint']}")
+              f"idmmd {last['idmmd']:.5f}; {where}")
     else:
-        print(f"nothing to train (already at step {summary['steps']}); checkpoint {summary['checkpoint']}")
+        print(f"nothing to train (already at step {summary['steps']}); {where}")
     return 0
 
 

@@ -64,8 +64,8 @@ class OptimConfig:
     lr: float = 5e-3
     momentum: float = 0.9
     weight_decay: float = 2e-4
-    lr_gamma: float = 0.457305
-    lr_step_epochs: int = 5            # lr *= gamma every this many epochs (global epoch counter)
+    lr_gamma: float = 0.457305051927326  # the reference's factor (utils.adjust_learning_rate)
+    lr_step_epochs: int = 5            # stage-II epoch j (1, 2, ...) uses lr * gamma ** (j // this); stage I: lr
     stage1_epochs: int = 4             # head only, no ID-MMD
     stage2_epochs: int = 10            # all parameters
     max_steps: int = 0                 # > 0: stop after this many steps (whatever the epochs)

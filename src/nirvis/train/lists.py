@@ -8,7 +8,8 @@ Modality rule (documented, never guessed from a substring of the path):
 
 Any other line is an error naming the file and line. Blank lines and ``#`` comments are skipped.
 Paths are relative to ``root`` (default: the list file's directory). Images are read with
-OpenCV, converted to grey / RGB and resized to 112x112 if needed (they should be aligned already).
+OpenCV as RGB and resized to 112x112 if needed (they should be aligned already); NIR images are
+then made grey with ``nirvis.train.preprocess.to_grey`` (the luma the evaluation uses).
 Identities lacking either modality are dropped (``ImageList.dropped`` counts them).
 """
 
@@ -29,16 +30,20 @@ class ListError(ValueError):
 
 
 def _load_image(path: str, modality: str) -> np.ndarray:
+    """VIS -> uint8 RGB [112, 112, 3]; NIR -> uint8 grey [112, 112], converted from RGB by the
+    trainer's and the evaluation's own luma (``nirvis.train.preprocess.to_grey``), not by the
+    image decoder, so a colour-stored NIR file gives the same grey in training and evaluation."""
     import cv2
 
-    img = cv2.imread(path, cv2.IMREAD_COLOR if modality == "vis" else cv2.IMREAD_GRAYSCALE)
+    from nirvis.train.preprocess import to_grey
+
+    img = cv2.imread(path, cv2.IMREAD_COLOR)
     if img is None:
         raise FileNotFoundError(f"{path}: cannot read image")
     if img.shape[0] != 112 or img.shape[1] != 112:
         img = cv2.resize(img, (112, 112), interpolation=cv2.INTER_AREA)
-    if img.ndim == 3:
-        img = img[:, :, ::-1].copy()  # BGR -> RGB
-    return img
+    img = np.ascontiguousarray(img[:, :, ::-1])  # BGR -> RGB
+    return to_grey(img[None])[0] if modality == "nir" else img
 
 
 class ImageList:

@@ -3,16 +3,21 @@
 Stage I (``optim.stage1_epochs``): the backbone is frozen (eval mode, no gradient) and only the
 class weights learn from CE(CosFace). Stage II (``optim.stage2_epochs``): all parameters, loss =
 CE + ``loss.idmmd_weight`` * ID-MMD on the L2-normalised embeddings. SGD with momentum and weight
-decay; lr = ``optim.lr`` * ``optim.lr_gamma`` ** (epoch // ``optim.lr_step_epochs``) on the global
-epoch counter of the identity sampler. Epochs are passes over the streaming data.
+decay; lr = ``optim.lr`` in stage I and ``optim.lr`` * ``optim.lr_gamma`` ** (j // ``optim.lr_step_epochs``)
+in stage-II epoch j = 1, 2, ... (counted from the start of stage II, as the reference does; see
+``lr_at``). Epochs are passes over the streaming data.
 
 Outputs in ``RUN_DIR`` (see ``nirvis.train.checkpoint``): ``config.yaml``, ``log.csv`` (one row
 per step), TensorBoard events in ``tb/`` when tensorboard is importable, checkpoints every
 ``run.checkpoint_every`` steps and at the end. ``resume=True`` continues from the latest
 checkpoint exactly (model, head, optimizer, sampler position, RNG state).
 
-Under ``torchrun`` (WORLD_SIZE > 1) the process group is initialised, shards are split by rank
-and backbone/head are wrapped in DistributedDataParallel; rank 0 writes logs and checkpoints.
+Under ``torchrun`` (WORLD_SIZE > 1) the process group is initialised, the batches are split
+between ranks by identity groups (every rank reads all shards and takes its batch of each round
+of WORLD_SIZE batches; see ``nirvis.train.sampler``), so every rank runs the same steps whatever
+the number of shards, and backbone/head are wrapped in DistributedDataParallel; rank 0 writes
+logs and checkpoints. The summary's ``weights_sha256`` (a digest of the final backbone and head
+tensors, ``weights_digest``) is computed on every rank: equal digests mean equal weights.
 AMP (bf16 autocast) is used on CUDA only.
 """
 
@@ -24,7 +29,7 @@ import queue
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator, Optional, Sequence
+from typing import Any, Iterator, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
@@ -35,7 +40,8 @@ from nirvis.train.checkpoint import build_model, latest_checkpoint, load_pretrai
 from nirvis.train.config import TrainConfig, config_from_dict, dump_yaml
 from nirvis.train.lists import ImageList
 from nirvis.train.losses import id_mmd
-from nirvis.train.sampler import Batch, IdentityBatchSampler, ShardGroupSource
+from nirvis.train.preprocess import training_input
+from nirvis.train.sampler import Batch, IdentityBatchSampler, NoBatchError, ShardGroupSource
 
 LOG_FIELDS = ("step", "epoch", "stage", "lr", "ce", "idmmd", "loss", "images_per_s")
 #: Fields that may differ between the saved config and a resumed run.
@@ -50,10 +56,10 @@ class TrainError(ValueError):
 # ------------------------------------------------------------------------------ data
 
 
-def build_sources(cfg: TrainConfig, data: Sequence[str], rank: int = 0, world_size: int = 1
-                  ) -> tuple[list[Any], list[float], int]:
+def build_sources(cfg: TrainConfig, data: Sequence[str]) -> tuple[list[Any], list[float], int]:
     """(group sources, mixing weights, num_classes): each shard directory and each list gets a
-    label offset after the previous ones."""
+    label offset after the previous ones. Every rank reads all sources; the sampler splits the
+    batches between ranks."""
     from nirvis.shards.reader import count_pairs
 
     group = max(cfg.data.vis_per_identity, cfg.data.nir_per_identity)
@@ -62,7 +68,7 @@ def build_sources(cfg: TrainConfig, data: Sequence[str], rank: int = 0, world_si
     offset = 0
     for d in data:
         try:
-            src = ShardGroupSource([d], group, offset, cfg.data.shuffle_buffer, rank, world_size)
+            src = ShardGroupSource([d], group, offset, cfg.data.shuffle_buffer)
         except FileNotFoundError as exc:
             raise TrainError(str(exc)) from None
         n = src.num_classes()
@@ -81,20 +87,6 @@ def build_sources(cfg: TrainConfig, data: Sequence[str], rank: int = 0, world_si
     if not sources:
         raise TrainError("no training data (give --data DIR and/or data.lists)")
     return sources, weights, offset
-
-
-def to_tensor(images: list[np.ndarray], modality: str, in_channels: int, mean: float, std: float) -> torch.Tensor:
-    """uint8 images -> float [N, C, H, W] in model input scale ((x / 255 - mean) / std).
-    Grey models take VIS as ITU-R 601 luma; RGB models take NIR replicated to 3 channels."""
-    a = np.stack(images).astype(np.float32) / 255.0
-    if a.ndim == 3:
-        a = a[..., None]
-    if in_channels == 1 and a.shape[-1] == 3:
-        a = a @ np.array([[0.299], [0.587], [0.114]], np.float32)
-    elif in_channels == 3 and a.shape[-1] == 1:
-        a = np.repeat(a, 3, axis=-1)
-    t = torch.from_numpy(np.ascontiguousarray(a.transpose(0, 3, 1, 2)))
-    return (t - mean) / std if (mean != 0.0 or std != 1.0) else t
 
 
 def _prefetch(it: Iterator[Batch], depth: int) -> Iterator[Batch]:
@@ -134,7 +126,28 @@ def _prefetch(it: Iterator[Batch], depth: int) -> Iterator[Batch]:
 
 
 def lr_at(cfg: TrainConfig, epoch: int) -> float:
-    return cfg.optim.lr * cfg.optim.lr_gamma ** (epoch // cfg.optim.lr_step_epochs)
+    """Learning rate of the 0-based global ``epoch`` (the sampler's epoch counter), as the reference
+    schedules it (``train.py`` + ``utils.adjust_learning_rate``): constant ``optim.lr`` in stage I;
+    stage II numbers its epochs j = 1, 2, ... afresh and uses ``lr * lr_gamma ** (j // lr_step_epochs)``
+    (reference recipe, 4 + 10 epochs, step 5: [lr] * 4, then lr x [1, 1, 1, 1, g, g, g, g, g, g^2])."""
+    o = cfg.optim
+    if epoch < o.stage1_epochs:
+        return o.lr
+    return o.lr * o.lr_gamma ** ((epoch - o.stage1_epochs + 1) // o.lr_step_epochs)
+
+
+def weights_digest(tensors: Mapping[str, torch.Tensor]) -> str:
+    """sha256 hex digest of named tensors (name, dtype, shape and bytes, in name order). ``train``
+    reports it for ``{"backbone." + k: ..., "head." + k: ...}`` of the final state dicts, the key
+    layout of ``model.safetensors``, so a checkpoint's tensors give the same digest."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
 
 
 def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
@@ -205,8 +218,8 @@ def init_head_from_means(backbone: nn.Module, head: nn.Module, sources, cfg: Tra
     for batch in sampler:
         if batch.state["epoch"] >= 4 or (batch.state["epoch"] >= 1 and bool((counts > 0).all())):
             break
-        x = torch.cat([to_tensor(batch.vis, "vis", cfg.model.in_channels, m.mean, m.std),
-                       to_tensor(batch.nir, "nir", cfg.model.in_channels, m.mean, m.std)]).to(device)
+        x = torch.cat([training_input(batch.vis, cfg.model.in_channels, m.mean, m.std),
+                       training_input(batch.nir, cfg.model.in_channels, m.mean, m.std)]).to(device)
         labels = torch.from_numpy(np.concatenate([batch.labels_vis, batch.labels_nir])).to(device).long()
         feats = F.normalize(backbone(x).float(), dim=1)
         sums.index_add_(0, labels, feats)
@@ -234,7 +247,9 @@ def _starting_point(run_dir: Path, backbone: nn.Module, resume: bool, main: bool
 def train(cfg: TrainConfig, data: Sequence[str], out: str | os.PathLike, resume: bool = False) -> dict[str, Any]:
     """Train according to ``cfg`` on rendered shard directories ``data`` (plus ``cfg.data.lists``).
 
-    Returns a summary: run_dir, steps, epochs, last ce / idmmd, seconds, images_per_s, checkpoint.
+    Returns a summary: run_dir, steps, epoch, last (the last step's log row), num_classes, seconds,
+    images_per_s, checkpoint (rank 0; None on the others), weights_sha256 (``weights_digest`` of
+    the final backbone and head), rank, world_size.
     Raises ``TrainError`` for user errors (missing data, an existing run without ``resume``, ...).
     """
     import yaml
@@ -271,7 +286,7 @@ def train(cfg: TrainConfig, data: Sequence[str], out: str | os.PathLike, resume:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.yaml").write_text(dump_yaml(cfg))
 
-    sources, weights, num_classes = build_sources(cfg, data, rank, world)
+    sources, weights, num_classes = build_sources(cfg, data)
     if cfg.head.num_classes:
         if cfg.head.num_classes < num_classes:
             raise TrainError(f"head.num_classes {cfg.head.num_classes} is below the data's {num_classes} labels")
@@ -297,7 +312,7 @@ def train(cfg: TrainConfig, data: Sequence[str], out: str | os.PathLike, resume:
     optimizer = torch.optim.SGD(params, lr=cfg.optim.lr, momentum=cfg.optim.momentum,
                                 weight_decay=cfg.optim.weight_decay)
     sampler = IdentityBatchSampler(sources, cfg.data.identities_per_batch, cfg.data.vis_per_identity,
-                                   cfg.data.nir_per_identity, cfg.run.seed, weights)
+                                   cfg.data.nir_per_identity, cfg.run.seed, weights, rank, world)
     step = 0
     if resume:
         from safetensors.torch import load_file
@@ -339,7 +354,10 @@ def train(cfg: TrainConfig, data: Sequence[str], out: str | os.PathLike, resume:
     try:
         t_prev = time.perf_counter()
         while max_steps is None or step < max_steps:
-            batch = next(batches)
+            try:
+                batch = next(batches)
+            except NoBatchError as exc:
+                raise TrainError(str(exc)) from None
             epoch = batch.state["epoch"]
             if epoch >= total_epochs:
                 break
@@ -351,8 +369,8 @@ def train(cfg: TrainConfig, data: Sequence[str], out: str | os.PathLike, resume:
             for g in optimizer.param_groups:
                 g["lr"] = lr
             m = cfg.data
-            x = torch.cat([to_tensor(batch.vis, "vis", cfg.model.in_channels, m.mean, m.std),
-                           to_tensor(batch.nir, "nir", cfg.model.in_channels, m.mean, m.std)]).to(device)
+            x = torch.cat([training_input(batch.vis, cfg.model.in_channels, m.mean, m.std),
+                           training_input(batch.nir, cfg.model.in_channels, m.mean, m.std)]).to(device)
             lv = torch.from_numpy(batch.labels_vis).to(device)
             ln = torch.from_numpy(batch.labels_nir).to(device)
             labels = torch.cat([lv, ln])
@@ -396,9 +414,19 @@ def train(cfg: TrainConfig, data: Sequence[str], out: str | os.PathLike, resume:
     finally:
         bar.close()
         logger.close()
+    if world > 1:
+        # DDP keeps parameters equal; buffers (BatchNorm running statistics) are broadcast from
+        # rank 0 before each forward, then updated locally by it: give every rank rank 0's, the
+        # ones its checkpoints hold, so all ranks end with the saved model.
+        import torch.distributed as dist
+        for buf in list(backbone.buffers()) + list(head.buffers()):
+            dist.broadcast(buf, 0)
     if main and (saved_at is None or not saved_at.name.endswith(f"{step:08d}")):
         saved_at = checkpoint()
     seconds = time.perf_counter() - t_start
+    final = {f"backbone.{k}": v for k, v in backbone.state_dict().items()}
+    final.update({f"head.{k}": v for k, v in head.state_dict().items()})
     return {"run_dir": str(run_dir), "steps": step, "epoch": sampler_state["epoch"], "last": last,
             "num_classes": num_classes, "seconds": seconds, "images_per_s": images_done / max(seconds, 1e-9),
-            "checkpoint": str(saved_at) if saved_at else None}
+            "checkpoint": str(saved_at) if saved_at else None, "weights_sha256": weights_digest(final),
+            "rank": rank, "world_size": world}

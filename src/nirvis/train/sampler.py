@@ -8,8 +8,16 @@ own groups. Several sources are mixed with label offsets.
 
 Determinism and resuming: epoch e of the stream is a function of (seed, e) only, and the images
 picked for batch b of epoch e use ``numpy.random.default_rng([seed, e, b, 7])``. The sampler state
-is ``{"epoch": e, "batch": b}`` (batches already consumed in epoch e); ``load_state_dict`` replays
-the epoch's group stream without decoding images up to that point.
+is ``{"epoch": e, "batch": b}`` (batches of the epoch's stream already consumed, by all ranks
+together); ``load_state_dict`` replays the epoch's group stream without decoding images up to
+that point.
+
+Distributed training (``world_size`` W > 1) splits by identity groups, not by shard: every rank
+reads the same group stream (PNG bytes, undecoded), builds the same sequence of K-identity
+batches and takes its share of each round of W consecutive batches (rank r: batch r of the
+round), decoding only its own. All ranks therefore run the same number of steps per epoch (an
+epoch's last incomplete round is dropped), and any data set that gives at least W batches per
+epoch trains on any number of ranks, however few shards it has.
 """
 
 from __future__ import annotations
@@ -83,6 +91,10 @@ def _mix(sources: Sequence[Any], seed: int, epoch: int, weights: Sequence[float]
             live.remove(j)
 
 
+class NoBatchError(RuntimeError):
+    """The sources cannot fill a batch (or, under W ranks, a round of W batches) in an epoch."""
+
+
 @dataclass
 class Batch:
     """``images`` uint8 list in order [VIS of id 1..K (n_vis each); NIR of id 1..K (n_nir each)]."""
@@ -98,14 +110,19 @@ class IdentityBatchSampler:
     """Infinite iterator of ``Batch`` objects: ``identities`` distinct labels per batch, each with
     ``n_vis`` VIS and ``n_nir`` NIR images (sampled with replacement inside a short group).
 
-    An epoch ends when the sources run dry (the last incomplete batch is dropped)."""
+    An epoch ends when the sources run dry (the last incomplete batch, and under W > 1 ranks the
+    last incomplete round of W batches, is dropped). ``rank`` / ``world_size``: this process's
+    share of each round (see the module docstring)."""
 
     def __init__(self, sources: Sequence[Any], identities: int, n_vis: int, n_nir: int, seed: int,
-                 weights: Optional[Sequence[float]] = None):
+                 weights: Optional[Sequence[float]] = None, rank: int = 0, world_size: int = 1):
         if identities < 1 or n_vis < 1 or n_nir < 1:
             raise ValueError("identities, n_vis and n_nir must be >= 1")
+        if world_size < 1 or not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is outside world_size {world_size}")
         self.sources = list(sources)
         self.k, self.n_vis, self.n_nir, self.seed = identities, n_vis, n_nir, int(seed)
+        self.rank, self.world_size = int(rank), int(world_size)
         self.weights = list(weights) if weights is not None else [1.0] * len(self.sources)
         self.epoch, self.batch = 0, 0
 
@@ -163,20 +180,35 @@ class IdentityBatchSampler:
 
     def __iter__(self) -> Iterator[Batch]:
         empty_epochs = 0
+        w = self.world_size
         while True:
             epoch, skip = self.epoch, self.batch
-            produced = False
+            produced, count = False, 0
+            round_: list[tuple[int, list[IdentityGroup]]] = []
             for index, groups in enumerate(self._epoch_batches(epoch)):
-                produced = True
+                count = index + 1
                 if index < skip:
+                    produced = True
                     continue
-                b = self._materialise(groups, epoch, index)
-                self.batch = index + 1
+                round_.append((index, groups))
+                if len(round_) < w:
+                    continue
+                produced = True
+                mine, last = round_[self.rank], round_[-1][0]
+                round_ = []
+                b = self._materialise(mine[1], epoch, mine[0])
+                b.state = {"epoch": epoch, "batch": last + 1}
+                self.batch = last + 1
                 yield b
             if not produced:
                 empty_epochs += 1
                 if empty_epochs >= 2:
-                    raise RuntimeError(f"the training data hold fewer than {self.k} identities with both VIS and "
+                    if w > 1 and count > 0:
+                        raise NoBatchError(
+                            f"the training data give {count} batch(es) of {self.k} identities per epoch, fewer "
+                            f"than the {w} ranks: train on at most {count} rank(s) or with a smaller "
+                            "data.identities_per_batch (or on more identities)")
+                    raise NoBatchError(f"the training data hold fewer than {self.k} identities with both VIS and "
                                        "NIR images: no batch can be built")
             else:
                 empty_epochs = 0
