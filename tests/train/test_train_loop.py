@@ -145,3 +145,27 @@ def test_logged_lr_follows_the_stage_two_schedule_across_a_resume(tiny_data, tmp
             assert ra[k] == rb[k]
         for k in ("ce", "idmmd", "loss"):
             assert float(ra[k]) == pytest.approx(float(rb[k]), abs=1e-6), (ra["step"], k)
+
+
+def test_stage_two_starts_with_fresh_optimizer_state(tiny_data, tmp_path, monkeypatch):
+    # The reference builds a new SGD optimizer for stage II: the class weights' momentum from
+    # stage I must not carry over. Record how many parameters hold state at each step() call.
+    seen = []
+
+    class RecordingSGD(torch.optim.SGD):
+        def step(self, closure=None):
+            seen.append(len(self.state))
+            return super().step(closure)
+
+    import nirvis.train.loop as loop
+
+    monkeypatch.setattr(loop.torch.optim, "SGD", RecordingSGD)
+    over = {"optim.stage1_epochs": 1, "optim.stage2_epochs": 1, "optim.max_steps": 0,
+            "data.identities_per_batch": 6, "run.checkpoint_every": 100}
+    train(tiny_config(**over), [str(tiny_data)], tmp_path / "run")
+    stages = [int(r["stage"]) for r in read_log(tmp_path / "run")]
+    first2 = stages.index(2)
+    assert first2 > 1 and len(seen) == len(stages)
+    assert seen[0] == 0 and all(n > 0 for n in seen[1:first2])  # stage I: the head's momentum builds up
+    assert seen[first2] == 0  # stage II begins from empty state, as a new optimizer does
+    assert all(n > seen[1] for n in seen[first2 + 1:])  # then the backbone learns too

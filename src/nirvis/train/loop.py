@@ -1,7 +1,10 @@
 """The training loop: one flat function driven by one ``TrainConfig`` (arcface_torch style).
 
 Stage I (``optim.stage1_epochs``): the backbone is frozen (eval mode, no gradient) and only the
-class weights learn from CE(CosFace). Stage II (``optim.stage2_epochs``): all parameters, loss =
+class weights learn from CE(CosFace) on dropout features. (The reference runs stage I in train mode;
+for its LightCNN, which has no BatchNorm, that differs only in wasted backbone gradients; for
+BatchNorm backbones eval mode keeps the pre-trained statistics.) Stage II starts with fresh
+optimizer state (momentum), as the reference's new stage-II optimizer does. Stage II (``optim.stage2_epochs``): all parameters, loss =
 CE + ``loss.idmmd_weight`` * ID-MMD on the L2-normalised embeddings. SGD with momentum and weight
 decay; lr = ``optim.lr`` in stage I and ``optim.lr`` * ``optim.lr_gamma`` ** (j // ``optim.lr_step_epochs``)
 in stage-II epoch j = 1, 2, ... (counted from the start of stage II, as the reference does; see
@@ -314,6 +317,7 @@ def train(cfg: TrainConfig, data: Sequence[str], out: str | os.PathLike, resume:
     sampler = IdentityBatchSampler(sources, cfg.data.identities_per_batch, cfg.data.vis_per_identity,
                                    cfg.data.nir_per_identity, cfg.run.seed, weights, rank, world)
     step = 0
+    prev_stage: Optional[int] = None  # stage of the previous step (None before the first one)
     if resume:
         from safetensors.torch import load_file
 
@@ -327,6 +331,7 @@ def train(cfg: TrainConfig, data: Sequence[str], out: str | os.PathLike, resume:
         if device.type == "cuda" and state.get("cuda_rng") is not None:
             torch.cuda.set_rng_state(state["cuda_rng"], device)
         step = int(state["step"])
+        prev_stage = state.get("stage")
     bb_train, hd_train = backbone, head
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel as DDP
@@ -346,7 +351,8 @@ def train(cfg: TrainConfig, data: Sequence[str], out: str | os.PathLike, resume:
 
     def checkpoint() -> Path:
         state = {"optimizer": optimizer.state_dict(), "sampler": sampler_state, "torch_rng": torch.get_rng_state(),
-                 "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None, "step": step}
+                 "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None, "step": step,
+                 "stage": prev_stage}
         return save_checkpoint(run_dir, step, backbone, head, state, config_yaml)
 
     saved_at = None
@@ -365,6 +371,10 @@ def train(cfg: TrainConfig, data: Sequence[str], out: str | os.PathLike, resume:
             keep_frozen = stage == 2 and (ft.unfreeze_epoch < 0 or epoch - cfg.optim.stage1_epochs < ft.unfreeze_epoch)
             for p in frozen:
                 p.requires_grad_(not keep_frozen)
+            if stage == 2 and prev_stage == 1:
+                # The reference builds a new SGD optimizer for stage II: momentum starts afresh.
+                optimizer.state.clear()
+            prev_stage = stage
             lr = lr_at(cfg, epoch)
             for g in optimizer.param_groups:
                 g["lr"] = lr
