@@ -22,8 +22,10 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from nirvis.crop import CROP_SIZE
+
 ModelFn = Callable[[torch.Tensor], Any]
-IMAGE_SIZE = 112
+IMAGE_SIZE = CROP_SIZE
 
 
 def to_grey(images: np.ndarray) -> np.ndarray:

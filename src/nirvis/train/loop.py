@@ -31,6 +31,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from nirvis.errors import NirvisError
 from nirvis.train.checkpoint import build_model, latest_checkpoint, load_pretrained, save_checkpoint
 from nirvis.train.config import TrainConfig, config_from_dict, dump_yaml
 from nirvis.train.lists import ImageList
@@ -43,7 +44,7 @@ RESUMABLE_CHANGES = ("optim.max_steps", "run.progress", "run.device", "run.log_e
                      "run.tensorboard", "data.prefetch", "run.amp")
 
 
-class TrainError(ValueError):
+class TrainError(NirvisError, ValueError):
     """A user-facing training error (bad data, a run directory in the way, ...)."""
 
 
