@@ -150,7 +150,7 @@ def luma_bt601(rgb: Any) -> np.ndarray:
     """Grey uint8 image of 8-bit RGB: ITU-R BT.601 luma, rounded exactly as PIL's ``convert("L")``.
 
     Args:
-        rgb: uint8 ``[..., 3]`` RGB (numpy array or anything ``np.asarray`` takes).
+        rgb: uint8 ``[..., 3]`` RGB (a numpy array; other dtypes are refused).
 
     Returns:
         uint8 ``[...]``: ``(19595 R + 38470 G + 7471 B + 32768) >> 16``, i.e.
