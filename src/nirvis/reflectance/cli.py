@@ -6,7 +6,7 @@ Wire it into the main parser with::
     nirvis.reflectance.cli.register(subparsers)
     ...
     args = parser.parse_args(argv)
-    return args.func(args)          # every handler returns an int exit code
+    return nirvis.errors.run_command(args)   # runs args.func, reports errors, returns the exit code
 
 Exit codes: 0 success, 2 bad input (missing/unreadable image, wrong shape, bad option value),
 1 failure while writing. Handlers raise ``UsageError`` / ``FaceDataError`` (2) or ``WriteError``
@@ -24,7 +24,6 @@ from typing import Any, Optional
 import numpy as np
 
 from nirvis.atomic import atomic_write
-
 from nirvis.errors import UsageError, WriteError
 
 __all__ = ["register", "run_plot", "run_to_nir", "EXIT_OK", "EXIT_FAILURE", "EXIT_BAD_INPUT"]

@@ -36,9 +36,7 @@ from typing import Any, BinaryIO, Iterator, Sequence, Union
 import numpy as np
 
 from nirvis.atomic import staged_dir
-
 from nirvis.crop import CROP_SIZE
-
 from nirvis.errors import NirvisError
 
 RECORDIO_MAGIC = 0xCED7230A
