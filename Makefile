@@ -40,6 +40,8 @@ demo: install
 	@echo "demo: identities/ + identities.png, pairs.png, dataset/ (64 x 4 pairs) + dataset.png, run/ (tiny model), eval_casia_raw/ (CASIA layout of raw rendered frames, --align), eval/report.md (held-out synthetic identities)"
 
 test: install
+	$(VENV)/bin/ruff check src tests tools
+	$(VENV)/bin/mypy
 	$(PY) -m pytest -q
 
 clean:

@@ -340,7 +340,8 @@ def landmarks(v: np.ndarray, f: np.ndarray, parts: np.ndarray, groups: np.ndarra
         out = []
         for t in fractions:
             x = xl + t * (xr - xl)
-            if abs(t - 0.5) < 1e-9:  # the midline station takes midline vertices only (the cupid's bow peaks sit beside it)
+            # the midline station takes midline vertices only (the cupid's bow peaks sit beside it)
+            if abs(t - 0.5) < 1e-9:
                 near = cand[np.abs(v[cand, 0]) < 0.5]
                 out.append(int(near[np.argmax(sign * v[near, 1])]))
                 continue

@@ -58,7 +58,8 @@ def albedo_figure(out: Path, resolution: int = 512, tile: int = 210) -> None:
     geo = template_uv_geometry(resolution)
     p = geo.position
     # the face's box in UV space: texels of the frontal face (between the jaw ends, chin to brows + 30 mm)
-    face = (geo.covered & (geo.part == 0) & (np.abs(p[..., 0]) < lm[16, 0]) & (p[..., 1] > lm[8, 1]) & (p[..., 1] < lm[19, 1] + 30)
+    face = (geo.covered & (geo.part == 0) & (np.abs(p[..., 0]) < lm[16, 0]) & (p[..., 1] > lm[8, 1])
+            & (p[..., 1] < lm[19, 1] + 30)
             & (p[..., 2] > lm[0, 2]))
     r, c = np.nonzero(face)
     rows, cols = slice(r.min(), r.max() + 1), slice(c.min(), c.max() + 1)

@@ -6,6 +6,7 @@ numbers on shared machines are noisy.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
@@ -16,6 +17,8 @@ from typing import Any, Callable
 import numpy as np
 
 from nirvis import __version__
+from nirvis.atomic import atomic_write_json
+from nirvis.crop import CROP_SIZE
 from nirvis.shards.bench import best_of
 
 
@@ -86,14 +89,9 @@ def run_bench(name: str, out: str | None, **kwargs: Any) -> dict[str, Any]:
     result = BENCHMARKS[name](**kwargs)
     result["machine"] = machine_info()
     result["date_utc"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    text = json.dumps(result, indent=1)
-    print(text)
+    print(json.dumps(result, indent=1))
     if out:
-        path = Path(out)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(text + "\n")
-        os.replace(tmp, path)
+        atomic_write_json(out, result, sort_keys=False)
     return result
 
 
@@ -118,16 +116,17 @@ def bench_render(batch: int = 32, repeats: int = 3, backends: tuple[str, ...] = 
     params = [pair_mod.sample_params(space, k) for k in range(batch)]
     batch_faces = [faces[k % n_id] for k in range(batch)]
     result: dict[str, Any] = {"benchmark": "render", "batch": batch, "raw_resolution": space.raw_resolution,
-                              "output_resolution": 112, "prepare_procedural_face_256_s": round(prepare_s, 3),
+                              "output_resolution": CROP_SIZE, "prepare_procedural_face_256_s": round(prepare_s, 3),
                               "backends": {}}
     for name in avail:
         pair_mod.render_batch(batch_faces[:2], params[:2], backend=name)  # warm-up (contexts, caches)
-        e2e = best_of(lambda: pair_mod.render_batch(batch_faces, params, backend=name), repeats)
+        e2e = best_of(functools.partial(pair_mod.render_batch, batch_faces, params, backend=name), repeats)
         views = [p.vis_view for p in params]
         world = views_geometry(batch_faces, views)
         clip, _ = project_views(world, views, space.raw_resolution)
         tri = batch_faces[0].faces
-        raster = best_of(lambda: rasterize_ids(clip, tri, (space.raw_resolution,) * 2, backend=name), repeats)
+        raster = best_of(functools.partial(rasterize_ids, clip, tri, (space.raw_resolution,) * 2, backend=name),
+                         repeats)
         result["backends"][name] = {
             "pairs_per_s": round(batch / e2e, 2),
             "raster_only_images_per_s": round(batch / raster, 1),
@@ -139,7 +138,7 @@ def bench_render(batch: int = 32, repeats: int = 3, backends: tuple[str, ...] = 
     result["baseline_backend"] = "torch"
     if "torch" in result["backends"]:
         base = result["backends"]["torch"]["pairs_per_s"]
-        for name, r in result["backends"].items():
+        for r in result["backends"].values():
             r["ratio_to_torch"] = round(r["pairs_per_s"] / base, 2)
     return result
 
@@ -222,7 +221,8 @@ def bench_align_cli(count: int = 24) -> dict[str, Any]:
 BENCHMARKS["align"] = bench_align_cli
 
 
-def bench_train_cli(config: str = "configs/train/tiny.yaml", data: str | None = None, steps: int = 10) -> dict[str, Any]:
+def bench_train_cli(config: str = "configs/train/tiny.yaml", data: str | None = None,
+                    steps: int = 10) -> dict[str, Any]:
     """``nirvis bench train``: loader-only images/s, full training-step images/s and the ID-MMD
     share of step time in one run (``nirvis.train.bench``). Without ``data`` a small data set
     (16 identities x 4 pairs) is rendered into a temporary directory first."""

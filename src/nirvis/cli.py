@@ -4,38 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Optional, Sequence
 
 from nirvis import __version__
-from nirvis.faces.preview import save_image_atomic
-
-
-class CliError(Exception):
-    """A user-facing error: printed as one line, exit code 2."""
-
-
-# ------------------------------------------------------------------------------------ helpers
-
-
-def publish_dir(tmp: Path, out: Path, force: bool) -> None:
-    """Move a finished temporary directory to ``out`` (replacing it only with ``force``)."""
-    if out.exists():
-        if not force:
-            raise CliError(f"{out}: already exists (use --force to replace it)")
-        shutil.rmtree(out) if out.is_dir() else out.unlink()
-    os.replace(tmp, out)
-
-
-def check_output_dir(out: Path, force: bool) -> None:
-    if out.exists() and not force and (not out.is_dir() or any(out.iterdir())):
-        raise CliError(f"{out}: already exists and is not empty (use --force to replace it)")
-
+from nirvis.atomic import check_output_path, save_image, staged_dir
+from nirvis.errors import UsageError, run_command
 
 # ----------------------------------------------------------------------------------- commands
 
@@ -48,22 +24,19 @@ def cmd_identities(args: argparse.Namespace) -> int:
     from nirvis.reflectance.maps import procedural_face_asset
 
     if args.count < 1:
-        raise CliError(f"--count must be >= 1, got {args.count}")
+        raise UsageError(f"--count must be >= 1, got {args.count}")
     if args.seed < 0:
-        raise CliError(f"--seed must be >= 0, got {args.seed}")
+        raise UsageError(f"--seed must be >= 0, got {args.seed}")
     if args.resolution not in (128, 256, 512, 1024, 2048):
-        raise CliError(f"--resolution must be one of 128, 256, 512, 1024, 2048; got {args.resolution}")
-    out = Path(args.out)
-    check_output_dir(out, args.force)
+        raise UsageError(f"--resolution must be one of 128, 256, 512, 1024, 2048; got {args.resolution}")
+    out = check_output_path(args.out, args.force)
     if args.preview and Path(args.preview).resolve().is_relative_to(out.resolve()):
-        raise CliError("--preview must lie outside --out (the output directory is replaced as a whole)")
+        raise UsageError("--preview must lie outside --out (the output directory is replaced as a whole)")
     model = load_head_model()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
     index = []
     previews = []
     start = time.perf_counter()
-    try:
+    with staged_dir(out, force=args.force) as tmp:
         for label in tqdm(range(args.count), desc="identities", unit="id", disable=args.quiet):
             identity = sample_identity(identity_seed(args.seed, label), model)
             asset = procedural_face_asset(identity, resolution=args.resolution)
@@ -78,15 +51,11 @@ def cmd_identities(args: argparse.Namespace) -> int:
         doc = {"nirvis_version": __version__, "count": args.count, "seed": args.seed,
                "resolution": args.resolution, "head_model": model.provenance, "identities": index}
         (tmp / "identities.json").write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
-        publish_dir(tmp, out, args.force)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     elapsed = time.perf_counter() - start
     if args.preview:
         labels = [f"#{e['label']} {'M' if e['gender'] > 0.5 else 'F'} {e['age_years']:.0f}y" for e in index]
         sheet = contact_sheet(previews, columns=min(8, len(previews)), labels=labels[: len(previews)])
-        save_image_atomic(sheet, Path(args.preview))
+        save_image(sheet, Path(args.preview))
     print(f"identities: wrote {args.count} face assets to {out} in {elapsed:.1f} s "
           f"({args.count / elapsed:.1f} identities/s)" + (f"; preview {args.preview}" if args.preview else ""))
     return 0
@@ -96,8 +65,7 @@ def cmd_import_face(args: argparse.Namespace) -> int:
     from nirvis.faces import save_asset
     from nirvis.faces.importer import import_reconstruction
 
-    out = Path(args.out)
-    check_output_dir(out, args.force)
+    out = check_output_path(args.out, args.force)
     asset = import_reconstruction(
         args.mesh, args.diffuse, specular_path=args.specular, normal_path=args.normal,
         roughness_path=args.roughness, units=args.units, diffuse_encoding=args.diffuse_encoding,
@@ -118,7 +86,7 @@ def cmd_render_preview(args: argparse.Namespace) -> int:
     from nirvis.render.pair import SampleSpace, prepare_procedural_face, render_batch, sample_params
 
     if args.identities < 1 or args.poses < 1:
-        raise CliError("--identities and --poses must be >= 1")
+        raise UsageError("--identities and --poses must be >= 1")
     space = SampleSpace(pairing=args.pairing, led_nm=args.led)
     faces = [prepare_procedural_face(args.seed, k, resolution=args.resolution, led_nm=args.led,
                                      nir_method=args.nir_method, backend=args.backend)
@@ -129,12 +97,13 @@ def cmd_render_preview(args: argparse.Namespace) -> int:
     out = render_batch(batch_faces, params, backend=args.backend)
     tiles, labels = [], []
     for k, p in enumerate(params):
-        vis = Image.fromarray(out.vis[k].numpy()).resize((args.tile, args.tile), Image.BICUBIC)
-        nir = Image.fromarray(out.nir[k].numpy()).convert("RGB").resize((args.tile, args.tile), Image.BICUBIC)
+        size, bicubic = (args.tile, args.tile), Image.Resampling.BICUBIC
+        vis = Image.fromarray(out.vis[k].numpy()).resize(size, bicubic)
+        nir = Image.fromarray(out.nir[k].numpy()).convert("RGB").resize(size, bicubic)
         tiles += [vis, nir]
         labels += [f"id{k // args.poses} VIS yaw{p.vis_view.yaw_deg:+.0f}", f"NIR {args.led}nm"]
     sheet = contact_sheet(tiles, columns=2 * args.poses, labels=labels)
-    save_image_atomic(sheet, Path(args.out))
+    save_image(sheet, Path(args.out))
     print(f"render-preview: wrote {args.out} ({args.identities} identities x {args.poses} poses, VIS | NIR)")
     return 0
 
@@ -230,18 +199,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    from nirvis.faces.errors import FaceDataError
-
+    """Run the ``nirvis`` command line; returns the exit code (0 ok, 2 a user error reported as
+    one line ``nirvis <command>: error: ...``; see ``nirvis.errors.run_command``)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except (CliError, FaceDataError, FileExistsError, FileNotFoundError, ValueError) as exc:
-        print(f"nirvis {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"nirvis {args.command}: interrupted", file=sys.stderr)
-        return 130
+    return run_command(args)
 
 
 if __name__ == "__main__":

@@ -111,7 +111,8 @@ def test_cache_serves_same_crop_without_detecting(raw_frames, tmp_path):
 @pytest.fixture(scope="module")
 def raw_casia(tmp_path_factory):
     root = tmp_path_factory.mktemp("raw_casia") / "NIR-VIS-2.0"
-    return root, F.write_casia(root, subjects=4, test_subjects=4, vis_per_subject=1, nir_per_subject=2, images="raw_faces")
+    return root, F.write_casia(root, subjects=4, test_subjects=4, vis_per_subject=1, nir_per_subject=2,
+                               images="raw_faces")
 
 
 def test_casia_raw_frames_end_to_end(raw_casia, tmp_path):

@@ -50,7 +50,7 @@ def test_rank1_and_nearest_vr_equal_the_reference_on_random_matrices():
     rng = np.random.default_rng(20240611)
     diffs = {"rank1": 0, "vr": 0, "fold_metrics": 0}
     kinds = [KINDS[i % len(KINDS)] for i in range(100)]
-    for k, kind in enumerate(kinds):
+    for kind in kinds:
         s, pl, gl = random_case(rng, kind)
         if (pl[:, None] != gl[None, :]).all() or (pl[:, None] == gl[None, :]).all():
             continue  # not reachable with >= 2 identities and probes drawn from the gallery

@@ -9,9 +9,10 @@ import cv2
 import numpy as np
 import pytest
 
+from nirvis.colour import decode_srgb
 from nirvis.faces import (FaceAsset, FaceDataError, ReflectanceMaps, load_asset, read_image, read_obj, sample_identity,
                           save_asset)
-from nirvis.faces.importer import import_reconstruction, srgb_to_linear
+from nirvis.faces.importer import import_reconstruction
 from nirvis.faces.procedural import procedural_asset
 
 # a unit quad split in two, plus a third triangle: small, UV-mapped, written by the tests
@@ -160,7 +161,7 @@ def test_import_reconstruction(tmp_path):
                                   normal_path=tmp_path / "normal.png", landmarks_path=tmp_path / "lm.json")
     assert asset.metadata["units"] == "m" and asset.metadata["units_guessed"]
     assert asset.mesh.vertices.max() == pytest.approx(100.0)  # 0.1 m -> 100 mm
-    expected = srgb_to_linear(np.array([200, 150, 100]) / 255.0)
+    expected = decode_srgb(np.array([200, 150, 100]) / 255.0)
     np.testing.assert_allclose(asset.maps.diffuse_vis[5, 5], expected, atol=1e-4)
     assert asset.maps.resolution == (32, 32)  # specular resampled to the diffuse size
     np.testing.assert_allclose(asset.maps.specular_vis, 60 / 255, atol=1e-3)

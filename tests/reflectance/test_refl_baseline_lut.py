@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from nirvis.reflectance import lut as lut_mod
-from nirvis.reflectance.baseline import METHODS, luma_nir, red_channel_nir, vis_to_nir
-from nirvis.reflectance.invert import vis_to_nir_albedo
+from nirvis.reflectance.baseline import METHODS, luma_nir, red_channel_nir
+from nirvis.reflectance.invert import vis_to_nir, vis_to_nir_albedo
 from nirvis.reflectance.regions import SkinRegionModel, SKIN_PRIOR, get_region
 from nirvis.reflectance.skin import SkinOpticsConstants
 

@@ -8,6 +8,7 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
+from nirvis.errors import run_command
 from nirvis.reflectance.cli import register
 
 
@@ -15,7 +16,7 @@ def _run(argv):
     parser = argparse.ArgumentParser(prog="nirvis")
     register(parser.add_subparsers(dest="command"))
     args = parser.parse_args(argv)
-    return args.func(args)
+    return run_command(args)
 
 
 def _skin_image(h=12, w=16, dtype=np.uint8):

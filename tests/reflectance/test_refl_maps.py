@@ -44,8 +44,11 @@ def test_regions_have_their_own_reflectance():
     maps, app = procedural_reflectance(sample_identity(identity_seed(2, 3)), 256)
     r = face_regions(256)
     skin, lips, brows = r["skin"] > 0.99, r["lips"] > 0.99, r["brows"] > 0.9
-    v, n = maps.diffuse_vis, maps.diffuse_nir
-    redness = lambda x: x[..., 0] / np.maximum(x[..., 1], 1e-6)
+    v = maps.diffuse_vis
+
+    def redness(x):
+        return x[..., 0] / np.maximum(x[..., 1], 1e-6)
+
     assert redness(v[lips]).mean() > redness(v[skin]).mean()          # lips redder in VIS
     if app.brow_density > 0.5:
         assert v[brows].mean() < v[skin].mean()                        # brows darker in VIS

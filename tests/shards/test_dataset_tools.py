@@ -45,7 +45,7 @@ def test_verify_without_manifest_is_a_user_error(reference, tmp_path, capsys):
 def test_reader_counts_shapes_and_metadata(reference):
     samples = list(iter_pairs(reference))
     assert len(samples) == 6 == count_pairs(reference)
-    assert [s.key for s in samples] == [f"{l:07d}_{i:04d}" for l in range(3) for i in range(2)]
+    assert [s.key for s in samples] == [f"{lab:07d}_{i:04d}" for lab in range(3) for i in range(2)]
     for s in samples:
         assert s.vis.shape == (112, 112, 3) and s.vis.dtype == np.uint8
         assert s.nir.shape == (112, 112) and s.nir.dtype == np.uint8
@@ -73,7 +73,7 @@ def test_reader_shuffle_is_deterministic_by_seed(reference):
 
 def test_identity_groups(reference):
     groups = list(iter_identity_groups(reference, 2, decode=False))
-    assert [[s.key for s in g] for g in groups] == [[f"{l:07d}_0000", f"{l:07d}_0001"] for l in range(3)]
+    assert [[s.key for s in g] for g in groups] == [[f"{lab:07d}_0000", f"{lab:07d}_0001"] for lab in range(3)]
     singles = list(iter_identity_groups(reference, 1, shuffle_buffer_size=4, seed=3, decode=False))
     assert sorted(s.key for g in singles for s in g) == [s.key for s in _pairs(reference)]
     assert list(iter_identity_groups(reference, 3, decode=False)) == []
@@ -98,7 +98,7 @@ def test_identity_groups_join_identities_across_shards(reference, tmp_path):
         kw = {} if seed is None else {"shuffle_buffer_size": 2, "seed": seed}
         groups = list(iter_identity_groups(tmp_path / "odd", 2, decode=False, **kw))
         assert sorted(tuple(sorted(s.key for s in g)) for g in groups) == [
-            (f"{l:07d}_0000", f"{l:07d}_0001") for l in range(3)]
+            (f"{lab:07d}_0000", f"{lab:07d}_0001") for lab in range(3)]
 
 
 def test_export_insightface_rec_round_trip(reference, tmp_path, capsys):

@@ -1,16 +1,10 @@
-import argparse
-
 import pytest
 
 from nirvis.train import cli as train_cli
 
 
 def run(argv):
-    parser = argparse.ArgumentParser(prog="nirvis")
-    sub = parser.add_subparsers(dest="command", required=True)
-    train_cli.register(sub)
-    args = parser.parse_args([str(a) for a in argv])
-    return args.func(args)
+    return train_cli.main([str(a) for a in argv])
 
 
 @pytest.fixture(scope="module")

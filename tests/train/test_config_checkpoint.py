@@ -21,7 +21,8 @@ def test_reference_recipe_values():
     cfg = load_config(CFG / "lightcnn_idmmd.yaml")
     assert (cfg.model.backbone, cfg.head.s, cfg.head.m, cfg.loss.idmmd_weight) == ("lightcnn29", 64.0, 0.4, 100.0)
     assert (cfg.data.identities_per_batch, cfg.data.vis_per_identity, cfg.data.nir_per_identity) == (16, 4, 4)
-    assert (cfg.optim.lr, cfg.optim.weight_decay, cfg.optim.lr_gamma, cfg.run.seed) == (5e-3, 2e-4, 0.457305051927326, 1000)
+    want = (5e-3, 2e-4, 0.457305051927326, 1000)
+    assert (cfg.optim.lr, cfg.optim.weight_decay, cfg.optim.lr_gamma, cfg.run.seed) == want
 
 
 @pytest.mark.parametrize("override,match", [

@@ -1,9 +1,11 @@
 """Raw benchmark images -> 112 x 112 ArcFace crops: detect the face, take 5 landmarks, warp.
 
     >>> from nirvis.evaluate.align import Aligner                                # doctest: +SKIP
-    >>> aligner = Aligner(cache_dir="~/.cache/nirvis/aligned/casia")
-    >>> crop, record = aligner.align(image, key="s2/NIR/10153/001.bmp", modality="NIR")
-    >>> record.method                                  # "detected", "enhanced", "padded" or "fallback"
+    >>> aligner = Aligner(cache_dir="~/.cache/nirvis/aligned/casia")              # doctest: +SKIP
+    >>> crop, record = aligner.align(image, key="s2/NIR/10153/001.bmp", modality="NIR")  # doctest: +SKIP
+    >>> record.method              # "detected", "enhanced", "padded" or "fallback"  # doctest: +SKIP
+
+(needs a raw image; ``tests/evaluate/test_raw_alignment.py`` runs this on rendered raw frames)
 
 Landmarks come from MediaPipe's face mesh (``mediapipe==0.10.14``, which ships its face detector
 and 468-point mesh models; see ``MediaPipeFivePoints``): the two iris centres, the nose tip
@@ -41,7 +43,6 @@ import functools
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,12 +50,13 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from nirvis.shards.format import atomic_write_bytes
+from nirvis.atomic import atomic_write_bytes, staged_dir
+from nirvis.crop import CROP_SIZE
+from nirvis.errors import NirvisError
+from nirvis.shapes import check_shape
 
 #: Bumped whenever the crops for the same pixels and detector would change.
 ALIGN_VERSION = 1
-#: Crop side (pixels): the ArcFace 112 x 112 input.
-CROP_SIZE = 112
 FALLBACKS = ("center", "drop", "error")
 #: Detection attempts in order (see the module docstring), then the data set's eye positions.
 ATTEMPTS = ("detected", "enhanced", "padded")
@@ -62,7 +64,7 @@ METHODS = ATTEMPTS + ("eyes", "fallback")
 _MIN_DETECT_SIDE = 256
 
 
-class AlignmentError(RuntimeError):
+class AlignmentError(NirvisError, RuntimeError):
     """Raw images cannot be aligned: no detector, or faces missed under ``fallback="error"``."""
 
 
@@ -124,8 +126,9 @@ class MediaPipeFivePoints:
                                         min_detection_confidence=min_detection_confidence)
 
     def __call__(self, rgb: np.ndarray) -> Optional[np.ndarray]:
-        if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
-            raise ValueError(f"MediaPipeFivePoints: expected uint8 [H, W, 3], got {rgb.dtype} {rgb.shape}")
+        check_shape(rgb, ["H", "W", 3], "MediaPipeFivePoints image", kind=np.ndarray)
+        if rgb.dtype != np.uint8:
+            raise ValueError(f"MediaPipeFivePoints image: expected uint8, got {rgb.dtype}")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             res = self._mesh.process(np.ascontiguousarray(rgb))
@@ -298,7 +301,8 @@ class Aligner:
         return f"{getattr(d, 'name', type(d).__name__)}-{getattr(d, 'version', '0')}"
 
     def align(self, image: np.ndarray, key: str, modality: str,
-              eyes: Optional[Callable[[], Optional[np.ndarray]]] = None) -> tuple[Optional[np.ndarray], AlignmentRecord]:
+              eyes: Optional[Callable[[], Optional[np.ndarray]]] = None
+              ) -> tuple[Optional[np.ndarray], AlignmentRecord]:
         """The crop of one image (None when dropped) and how it was made.
 
         Args:
@@ -423,8 +427,6 @@ def align_tree(src, out, fallback: str = "center", cache_dir=None, detector=None
     Returns:
         The summary (``Aligner.summary``) plus ``written`` (crops written) and ``unreadable``.
     """
-    import shutil
-
     import cv2
 
     from nirvis.evaluate.benchmarks.base import IMAGE_EXTS, read_image_file
@@ -438,11 +440,9 @@ def align_tree(src, out, fallback: str = "center", cache_dir=None, detector=None
     if not files:
         raise AlignmentError(f"{src}: no images ({', '.join(IMAGE_EXTS)})")
     aligner = Aligner(cache_dir=cache_dir, fallback=fallback, detector=detector)
-    aligner.detector  # fail before any work if it cannot load
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    _ = aligner.detector  # fail before any work if it cannot load
     written, unreadable, no_face = 0, [], []
-    try:
+    with staged_dir(out) as tmp:
         it = files
         if progress:
             from tqdm import tqdm
@@ -476,8 +476,4 @@ def align_tree(src, out, fallback: str = "center", cache_dir=None, detector=None
             from nirvis.evaluate.report import write_alignment_sheet
 
             write_alignment_sheet(aligner, tmp)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return summary

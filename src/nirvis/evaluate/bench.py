@@ -19,7 +19,8 @@ import numpy as np
 def bench_align(count: int = 24, seed: int = 0) -> dict[str, Any]:
     """Detection rate by attempt, alignment error and images/s per modality on ``count`` rendered
     identities (one VIS and one NIR frame each, independent poses)."""
-    from nirvis.evaluate.align import Aligner, alignment_error_px, center_affine, default_detector, detect_five_points, warp_crop
+    from nirvis.evaluate.align import (Aligner, alignment_error_px, center_affine, default_detector,
+                                       detect_five_points, warp_crop)
     from nirvis.evaluate.fixtures import raw_face_image
 
     t0 = time.perf_counter()

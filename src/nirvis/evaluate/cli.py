@@ -2,7 +2,7 @@
 
 Connect to the main parser with ``register(subparsers)``; ``main(argv)`` runs it standalone
 (``python -m nirvis.evaluate.cli``). Exit codes: 0 done, 2 user error (bad arguments, missing
-data, no checkpoint loader).
+data, no checkpoint loader), reported by ``nirvis.errors.run_command``.
 """
 
 from __future__ import annotations
@@ -11,11 +11,8 @@ import argparse
 import sys
 from typing import Callable, Optional, Sequence
 
+from nirvis.errors import UsageError, run_command
 from nirvis.evaluate.benchmarks import BENCHMARKS
-
-
-class EvalError(Exception):
-    """A user-facing error of ``nirvis eval`` (one line, exit code 2)."""
 
 
 def load_model(checkpoint: str, device: str, backbone: Optional[str] = None) -> Callable:
@@ -26,7 +23,7 @@ def load_model(checkpoint: str, device: str, backbone: Optional[str] = None) -> 
     try:
         from nirvis.train.checkpoint import load_embedding_model
     except ImportError as exc:
-        raise EvalError("cannot load checkpoints: nirvis.train.checkpoint.load_embedding_model is not available "
+        raise UsageError("cannot load checkpoints: nirvis.train.checkpoint.load_embedding_model is not available "
                         f"in this build ({exc}); the evaluation API (nirvis.evaluate.run.evaluate_benchmark) takes "
                         "any model_fn") from None
     model_fn = load_embedding_model(checkpoint, device=device, **({"backbone": backbone} if backbone else {}))
@@ -45,7 +42,7 @@ LOADER_OPTIONS = (("subjects", "subjects", ("oulu", "buaa")), ("eye_dir", "eye_d
 
 def _loader_kwargs(args: argparse.Namespace) -> dict:
     """The loader keywords of the given options; an option given for a benchmark it does not
-    apply to is an EvalError naming both."""
+    apply to is a UsageError naming both."""
     from nirvis.evaluate.benchmarks import canonical
 
     name = canonical(args.benchmark)
@@ -56,7 +53,7 @@ def _loader_kwargs(args: argparse.Namespace) -> dict:
             continue
         if name not in applies:
             flag = "--" + dest.replace("_", "-")
-            raise EvalError(f"{flag} applies to {' and '.join(a.replace('_', '-') for a in applies)}, "
+            raise UsageError(f"{flag} applies to {' and '.join(a.replace('_', '-') for a in applies)}, "
                             f"not {args.benchmark}")
         out[key] = _subjects(value) if dest == "subjects" else value
     return out
@@ -69,33 +66,27 @@ def _subjects(spec: str) -> list[str]:
 
         path = Path(spec[1:])
         if not path.is_file():
-            raise EvalError(f"--subjects: file {path} not found")
+            raise UsageError(f"--subjects: file {path} not found")
         names = [ln.strip() for ln in path.read_text(encoding="utf-8-sig").splitlines() if ln.strip()]
     else:
         names = [n.strip() for n in spec.split(",") if n.strip()]
     if not names:
-        raise EvalError("--subjects: no subject names given")
+        raise UsageError("--subjects: no subject names given")
     return names
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from nirvis.evaluate.align import AlignmentError
-    from nirvis.evaluate.benchmarks.base import ProtocolError
     from nirvis.evaluate.run import evaluate_benchmark
 
-    try:
-        loader_kwargs = _loader_kwargs(args)  # option mistakes are reported before the model loads
-        model_fn = load_model(args.checkpoint, args.device, args.backbone)
-        res = evaluate_benchmark(args.benchmark, args.root, model_fn, folds=args.folds, protocol=args.protocol,
-                                 aligned=args.aligned, align_fallback=args.align_fallback,
-                                 align_cache=None if args.no_align_cache else (args.align_cache or "default"),
-                                 allow_missing=args.allow_missing,
-                                 save_scores=args.save_scores, out_dir=args.out, batch_size=args.batch_size,
-                                 flip=not args.no_flip, device=args.device, vr_rule=args.vr_rule,
-                                 **loader_kwargs)
-    except (EvalError, ProtocolError, AlignmentError, FileNotFoundError, ValueError) as exc:
-        print(f"nirvis eval: error: {exc}", file=sys.stderr)
-        return 2
+    loader_kwargs = _loader_kwargs(args)  # option mistakes are reported before the model loads
+    model_fn = load_model(args.checkpoint, args.device, args.backbone)
+    res = evaluate_benchmark(args.benchmark, args.root, model_fn, folds=args.folds, protocol=args.protocol,
+                             aligned=args.aligned, align_fallback=args.align_fallback,
+                             align_cache=None if args.no_align_cache else (args.align_cache or "default"),
+                             allow_missing=args.allow_missing,
+                             save_scores=args.save_scores, out_dir=args.out, batch_size=args.batch_size,
+                             flip=not args.no_flip, device=args.device, vr_rule=args.vr_rule,
+                             **loader_kwargs)
     summ = res["summary"]
     shown = ", ".join(f"{k} {v['mean'] * 100:.2f}" + (f" ± {v['std'] * 100:.2f}" if v["n"] > 1 else "")
                       for k, v in summ.items() if k in ("rank1", "accuracy") or k.startswith("vr@"))
@@ -106,28 +97,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_eval_fixture(args: argparse.Namespace) -> int:
     """Write a tiny data set in a benchmark's native layout (to try ``nirvis eval`` without data)."""
     import json
-    import shutil
-    import tempfile
-    from pathlib import Path
 
-    from nirvis.cli import publish_dir
+    from nirvis.atomic import staged_dir
     from nirvis.evaluate import fixtures as F
 
-    out = Path(args.out)
-    if out.exists() and not args.force:
-        print(f"nirvis eval-fixture: error: {out} exists (use --force to replace it)", file=sys.stderr)
-        return 2
+    out = args.out
     writers = {"casia": F.write_casia, "lamp-hq": F.write_lamp_hq, "oulu": F.write_oulu, "buaa": F.write_buaa}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with staged_dir(out, force=args.force) as tmp:
         counts = writers[args.benchmark](tmp, images=args.images)
         (tmp / "fixture.json").write_text(json.dumps({"benchmark": args.benchmark, "images": args.images,
                                                       "counts": counts}, indent=1, default=str) + "\n")
-        publish_dir(tmp, out, args.force)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     extra = " --align" if args.images == "raw_faces" else ""
     sub = f" --protocol zeroshot --subjects {','.join(counts['subjects'])}" if args.benchmark == "oulu" else ""
     print(f"eval-fixture {args.benchmark} ({args.images}) written to {out}; try: nirvis eval {args.benchmark} "
@@ -137,14 +116,10 @@ def cmd_eval_fixture(args: argparse.Namespace) -> int:
 
 def cmd_align(args: argparse.Namespace) -> int:
     """Align a tree of raw images into 112x112 ArcFace crops with the same relative paths."""
-    from nirvis.evaluate.align import AlignmentError, align_tree, default_cache_dir
+    from nirvis.evaluate.align import align_tree, default_cache_dir
 
     cache = None if args.no_align_cache else (args.align_cache or default_cache_dir("tree", args.src))
-    try:
-        s = align_tree(args.src, args.out, fallback=args.fallback, cache_dir=cache, progress=not args.quiet)
-    except (AlignmentError, ValueError) as exc:
-        print(f"nirvis align: error: {exc}", file=sys.stderr)
-        return 2
+    s = align_tree(args.src, args.out, fallback=args.fallback, cache_dir=cache, progress=not args.quiet)
     parts = []
     for group, c in s["by_modality"].items():
         found = c["detected"] + c["enhanced"] + c["padded"]
@@ -231,7 +206,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     register(sub)
     args = parser.parse_args(argv)
-    return int(args.func(args) or 0)
+    return run_command(args)
 
 
 if __name__ == "__main__":

@@ -30,8 +30,10 @@ import torch.nn.functional as F
 
 from nirvis.train.preprocess import model_input as prepare_batch, to_grey  # noqa: F401 - re-exported
 
+from nirvis.crop import CROP_SIZE
+
 ModelFn = Callable[[torch.Tensor], Any]
-IMAGE_SIZE = 112
+IMAGE_SIZE = CROP_SIZE
 
 
 def _run(model_fn: ModelFn, x: torch.Tensor) -> torch.Tensor:

@@ -18,7 +18,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-SIZE = 112
+from nirvis.crop import CROP_SIZE
 
 
 def subject_image(subject: int, index: int, modality: str, seed: int = 0) -> np.ndarray:
@@ -26,7 +26,8 @@ def subject_image(subject: int, index: int, modality: str, seed: int = 0) -> np.
     import cv2
 
     base_rng = np.random.default_rng([seed, subject, 7])
-    base = cv2.resize(base_rng.uniform(0, 1, (6, 6)).astype(np.float32), (SIZE, SIZE), interpolation=cv2.INTER_CUBIC)
+    base = cv2.resize(base_rng.uniform(0, 1, (6, 6)).astype(np.float32), (CROP_SIZE, CROP_SIZE),
+                      interpolation=cv2.INTER_CUBIC)
     base = (base - base.min()) / max(float(base.max() - base.min()), 1e-6)
     rng = np.random.default_rng([seed, subject, index, 0 if modality == "VIS" else 1])
     dx, dy = rng.integers(-2, 3, 2)
@@ -61,7 +62,8 @@ def _prepared_face(seed: int, subject: int):
 def _rendered(seed: int, subject: int, index: int, modality: str, raw_size: int, align: bool):
     from nirvis.render.pair import SampleSpace, pair_seed, render_pair, sample_params
 
-    params = sample_params(SampleSpace(raw_resolution=raw_size), pair_seed(seed, subject, 2 * index + (modality == "NIR")))
+    params = sample_params(SampleSpace(raw_resolution=raw_size),
+                           pair_seed(seed, subject, 2 * index + (modality == "NIR")))
     out = render_pair(_prepared_face(seed, subject), params, align=align)
     img = (out.vis if modality == "VIS" else out.nir)[0].numpy()
     pts = (out.vis_landmarks5 if modality == "VIS" else out.nir_landmarks5)[0].numpy().astype(np.float64) - 0.5
@@ -237,8 +239,7 @@ def write_synthetic(root, labels: int = 4, pairs: int = 3, per_shard: int = 5, r
     samples = []
     for label in range(labels):
         if render:
-            from nirvis.render.pair import (SampleSpace, pair_seed, prepare_procedural_face, render_pair,
-                                            sample_params)
+            from nirvis.render.pair import SampleSpace, pair_seed, prepare_procedural_face, render_pair, sample_params
 
             face = prepare_procedural_face(seed, label, resolution=128, backend="torch")
             for i in range(pairs):

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import math
-import os
 from pathlib import Path
 from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 
-from nirvis.shards.format import atomic_write_bytes
+from nirvis.atomic import atomic_write, atomic_write_bytes, atomic_write_json
 
 # Published numbers (percent), from the methods' public READMEs (docs/reference facts).
 PUBLISHED = {
@@ -101,7 +99,8 @@ def markdown(results: dict) -> str:
         low = [f"{f['fold']}: {f['n_impostor']} impostor pairs" for f in folds
                if min(results.get("fars", [1])) < f["far_resolution"]]
         if low:
-            lines += ["Note: the smallest FAR is below the ROC resolution (1 / impostor pairs) in " + "; ".join(low), ""]
+            lines += ["Note: the smallest FAR is below the ROC resolution (1 / impostor pairs) in "
+                      + "; ".join(low), ""]
     pub = PUBLISHED.get(b)
     if pub:
         cols = pub["columns"]
@@ -158,7 +157,8 @@ def _alignment_lines(al: dict) -> list[str]:
         lines += [f"No face found (policy `{al['fallback_policy']}`: {FALLBACK_TEXT[al['fallback_policy']]}):", ""]
         for mod, c in missed:
             more = c["no_face_total"] - len(c["no_face"])
-            lines.append(f"- {mod}: " + ", ".join(f"`{k}`" for k in c["no_face"]) + (f" and {more} more" if more else ""))
+            lines.append(f"- {mod}: " + ", ".join(f"`{k}`" for k in c["no_face"])
+                         + (f" and {more} more" if more else ""))
         lines.append("")
     lines += ["Landmarks of every image: `alignment.tsv`; example crops: `alignment_examples.png`.", ""]
     return lines
@@ -168,12 +168,13 @@ def write_alignment_sheet(aligner, out_dir, name: str = "alignment_examples.png"
     """A contact sheet of example crops (per modality: detected faces, then no-face fallbacks)."""
     from PIL import Image
 
-    from nirvis.faces.preview import contact_sheet, save_image_atomic
+    from nirvis.atomic import save_image
+    from nirvis.faces.preview import contact_sheet
 
     ex = sorted(aligner.examples, key=lambda e: (e[0].modality, e[0].method == "fallback"))
     tiles = [Image.fromarray(crop) for _, crop in ex]
     labels = [f"{r.modality} {'no face' if r.method == 'fallback' else r.method}" for r, _ in ex]
-    save_image_atomic(contact_sheet(tiles, columns=8, labels=labels), Path(out_dir) / name)
+    save_image(contact_sheet(tiles, columns=8, labels=labels), Path(out_dir) / name)
     return name
 
 
@@ -229,10 +230,10 @@ def _finish_plot(fig, ax, path: Path, legend: bool) -> str:
     if legend:
         ax.legend(fontsize=7)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        atomic_write(path, lambda f: fig.savefig(f, format="png"))
+    finally:
+        plt.close(fig)
     return path.name
 
 
@@ -242,6 +243,6 @@ def write_report(results: dict, out_dir) -> list[str]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     doc = {k: v for k, v in results.items() if k != "report_files"}
-    atomic_write_bytes(out / "report.json", (json.dumps(_jsonable(doc), indent=1, allow_nan=False) + "\n").encode())
+    atomic_write_json(out / "report.json", _jsonable(doc), sort_keys=False, allow_nan=False)
     atomic_write_bytes(out / "report.md", markdown(results).encode())
     return ["report.json", "report.md"] + _plots(results, out)

@@ -1,8 +1,14 @@
 """Evaluate a feature extractor on a benchmark: protocol -> images -> features -> scores -> metrics.
 
-    >>> from nirvis.evaluate.run import evaluate_benchmark                      # doctest: +SKIP
-    >>> res = evaluate_benchmark("casia", "/data/NIR-VIS-2.0", model_fn, out_dir="eval/casia")
-    >>> res["summary"]["rank1"]          # {"mean": ..., "std": ..., "n": 10}
+    >>> import tempfile
+    >>> from nirvis.evaluate.features import RandomProjection
+    >>> from nirvis.evaluate.fixtures import write_casia
+    >>> from nirvis.evaluate.run import evaluate_benchmark
+    >>> root = tempfile.mkdtemp()
+    >>> _ = write_casia(root)                       # a tiny CASIA NIR-VIS 2.0 layout, separable patterns
+    >>> res = evaluate_benchmark("casia", root, RandomProjection(), folds="1")
+    >>> res["summary"]["rank1"]["mean"], res["summary"]["rank1"]["n"]
+    (1.0, 1)
 
 Images are pre-aligned 112x112 crops (``aligned=True``, the reference's input), or raw images
 that ``nirvis.evaluate.align.Aligner`` detects, aligns and caches first (``aligned=False``).
@@ -10,16 +16,19 @@ that ``nirvis.evaluate.align.Aligner`` detects, aligns and caches first (``align
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
+from nirvis.atomic import atomic_write
+from nirvis.crop import CROP_SIZE
 from nirvis.evaluate import metrics as M
 from nirvis.evaluate.benchmarks import canonical, load_protocol
 from nirvis.evaluate.align import Aligner, AlignmentError, default_cache_dir
 from nirvis.evaluate.benchmarks.base import ImageList, Protocol, ProtocolError
-from nirvis.evaluate.features import IMAGE_SIZE, embed, cosine_scores, to_grey
+from nirvis.evaluate.features import cosine_scores, embed, to_grey
 
 ROC_POINTS = 2000
 
@@ -60,14 +69,14 @@ def load_images(protocol: Protocol, lst: ImageList, grey: bool, allow_missing: b
             if a is None:
                 keep.append(False)
                 continue
-        elif a.shape[:2] != (IMAGE_SIZE, IMAGE_SIZE):
+        elif a.shape[:2] != (CROP_SIZE, CROP_SIZE):
             wrong.append(f"{p} ({a.shape[1]}x{a.shape[0]})")
             keep.append(False)
             continue
         imgs.append(_normalise_image(a, grey))
         keep.append(True)
     if wrong:
-        raise ProtocolError(f"{protocol.benchmark}: {len(wrong)} image(s) are not {IMAGE_SIZE}x{IMAGE_SIZE} aligned "
+        raise ProtocolError(f"{protocol.benchmark}: {len(wrong)} image(s) are not {CROP_SIZE}x{CROP_SIZE} aligned "
                             f"crops, e.g. {wrong[:3]} (pass aligned=False / --align to detect and align raw images)")
     if no_face and aligner is not None and aligner.fallback == "error":
         raise AlignmentError(f"{protocol.benchmark}: no face found in {len(no_face)} {lst.modality} image(s), e.g. "
@@ -164,11 +173,11 @@ def evaluate_protocol(protocol: Protocol, model_fn: Callable, *, aligner: Option
         if save_scores:
             if out_dir is None:
                 raise ValueError("save_scores needs out_dir")
-            Path(out_dir).mkdir(parents=True, exist_ok=True)
             path = Path(out_dir) / f"scores_{protocol.benchmark}_{fold.name}.npz"
-            np.savez_compressed(path, scores=scores.astype(np.float32), probe_labels=np.array(pl.labels),
-                                gallery_labels=np.array(gl.labels), probe_paths=np.array(pl.paths),
-                                gallery_paths=np.array(gl.paths))
+            arrays = {"scores": scores.astype(np.float32), "probe_labels": np.array(pl.labels),
+                      "gallery_labels": np.array(gl.labels), "probe_paths": np.array(pl.paths),
+                      "gallery_paths": np.array(gl.paths)}
+            atomic_write(path, functools.partial(np.savez_compressed, **arrays))
             m["scores_file"] = path.name
         folds.append(m)
     scalar = [{k: v for k, v in f.items() if isinstance(v, float) and not k.startswith("n_")
@@ -246,8 +255,8 @@ def evaluate_benchmark(name: str, root, model_fn: Callable, folds="all", protoco
         if save_scores:
             if out_dir is None:
                 raise ValueError("save_scores needs out_dir")
-            Path(out_dir).mkdir(parents=True, exist_ok=True)
-            np.savez_compressed(Path(out_dir) / f"scores_{set_name}.npz", sims=r["sims"], issame=r["issame"])
+            atomic_write(Path(out_dir) / f"scores_{set_name}.npz",
+                         functools.partial(np.savez_compressed, sims=r["sims"], issame=r["issame"]))
     else:
         if not aligned and n == "synthetic":
             raise ValueError("the synthetic benchmark's shards hold aligned 112x112 crops already: use --aligned")
@@ -255,7 +264,7 @@ def evaluate_benchmark(name: str, root, model_fn: Callable, folds="all", protoco
             cache = default_cache_dir(n, root) if align_cache == "default" else align_cache
             aligner = Aligner(cache_dir=cache, fallback=align_fallback)
         if aligner is not None:
-            aligner.detector  # fail now, before any work, if the detector cannot load
+            _ = aligner.detector  # fail now, before any work, if the detector cannot load
         kwargs = dict(loader_kwargs)
         if protocol is not None:
             if n != "oulu":

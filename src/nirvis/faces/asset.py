@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
 
+from nirvis.atomic import staged_dir
+from nirvis.colour import luminance_rec709
+from nirvis.errors import OutputExistsError
 from nirvis.faces.errors import FaceDataError
 from nirvis.faces.mesh import HeadMesh, SurfacePoints, read_obj, write_obj
 
@@ -157,14 +158,12 @@ def save_asset(asset: FaceAsset, directory: str | os.PathLike, overwrite: bool =
     """Write ``asset`` to ``directory`` atomically (a temporary sibling directory, then a rename).
 
     Raises:
-        FileExistsError: ``directory`` exists and ``overwrite`` is False.
+        OutputExistsError: ``directory`` exists and ``overwrite`` is False (a ``FileExistsError``).
     """
     directory = Path(directory)
     if directory.exists() and not overwrite:
-        raise FileExistsError(f"{directory}: already exists (pass overwrite=True to replace it)")
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".tmp", dir=directory.parent))
-    try:
+        raise OutputExistsError(f"{directory}: already exists (pass overwrite=True to replace it)")
+    with staged_dir(directory, force=True) as tmp:
         maps_meta: dict[str, str] = {}
         for f in fields(ReflectanceMaps):
             if f.name == "regions":
@@ -195,12 +194,6 @@ def save_asset(asset: FaceAsset, directory: str | os.PathLike, overwrite: bool =
             "metadata": asset.metadata,
         }
         (tmp / "asset.json").write_text(json.dumps(doc, indent=1, sort_keys=True), encoding="utf-8")
-        if directory.exists():
-            shutil.rmtree(directory)
-        os.replace(tmp, directory)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return directory
 
 
@@ -303,7 +296,7 @@ def read_image(path: str | os.PathLike, channels: int) -> np.ndarray:
     if x.ndim not in (2, 3) or (x.ndim == 3 and x.shape[2] != 3) or min(x.shape[:2]) < 1:
         raise FaceDataError(f"{path}: unsupported image shape {list(img.shape)}")
     if channels == 1 and x.ndim == 3:
-        x = x @ np.array([0.2126, 0.7152, 0.0722], np.float32)
+        x = luminance_rec709(x)
     elif channels == 3 and x.ndim == 2:
         x = np.repeat(x[..., None], 3, axis=2)
     if not np.isfinite(x).all():

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from nirvis.errors import NirvisError
 
-class FaceDataError(ValueError):
+
+class FaceDataError(NirvisError, ValueError):
     """A face asset, mesh or texture is missing, unreadable or invalid.
 
     The message always names the offending file or field and says what is wrong.

@@ -230,7 +230,8 @@ class HeadModel:
         self._modifier_index = {m.name: i for i, m in enumerate(self.modifiers)}
         self.expression_names: list[str] = [str(n) for n in data["expressions"]]
         faces = self.template.faces
-        self.landmark_vertices = {"68": data["landmarks_68"].astype(np.int64), "5": data["landmarks_5"].astype(np.int64)}
+        self.landmark_vertices = {"68": data["landmarks_68"].astype(np.int64),
+                                  "5": data["landmarks_5"].astype(np.int64)}
         self.landmarks = {k: SurfacePoints.at_vertices(v, faces) for k, v in self.landmark_vertices.items()}
         self.provenance: dict[str, Any] = json.loads(str(data["provenance"]))
         self.face_region = self._face_region()

@@ -14,17 +14,12 @@ from typing import Optional, Union
 
 import numpy as np
 
+from nirvis.colour import decode_srgb
 from nirvis.faces.asset import FaceAsset, ReflectanceMaps, read_image
 from nirvis.faces.errors import FaceDataError
 from nirvis.faces.mesh import SurfacePoints, read_obj
 
 UNIT_TO_MM = {"mm": 1.0, "cm": 10.0, "dm": 100.0, "m": 1000.0}
-
-
-def srgb_to_linear(x: np.ndarray) -> np.ndarray:
-    """IEC 61966-2-1 sRGB decoding of values in [0, 1]."""
-    x = np.asarray(x, np.float32)
-    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)
 
 
 def guess_units(vertices: np.ndarray) -> str:
@@ -91,10 +86,11 @@ def import_reconstruction(
     mesh = mesh.with_vertices(mesh.vertices * np.float32(UNIT_TO_MM[unit]))
     diffuse = read_image(diffuse_path, channels=3)
     if diffuse_encoding == "srgb":
-        diffuse = srgb_to_linear(diffuse)
+        diffuse = decode_srgb(np.asarray(diffuse, np.float32))
     size = int(resolution or max(diffuse.shape[:2]))
     spec = read_image(specular_path, 1) if specular_path else np.full(diffuse.shape[:2], default_specular, np.float32)
-    rough = read_image(roughness_path, 1) if roughness_path else np.full(diffuse.shape[:2], default_roughness, np.float32)
+    rough = (read_image(roughness_path, 1) if roughness_path
+             else np.full(diffuse.shape[:2], default_roughness, np.float32))
     normal = None
     if normal_path:
         normal = _resize(read_image(normal_path, 3), size) * 2.0 - 1.0

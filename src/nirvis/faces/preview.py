@@ -11,6 +11,8 @@ from typing import Optional, Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
+from nirvis.colour import encode_srgb
+
 # albedo per mesh part (skin, eye_cavity, mouth_cavity, eyeball, teeth), display RGB
 _PART_COLOUR = np.array([[205, 170, 150], [120, 80, 80], [110, 50, 50], [235, 235, 230], [240, 235, 220]],
                         np.float32) / 255.0
@@ -81,24 +83,7 @@ def face_albedo_colours(asset) -> np.ndarray:
     col = np.clip((uv[:, 0] * w).astype(int), 0, w - 1)
     row = np.clip(((1.0 - uv[:, 1]) * h).astype(int), 0, h - 1)
     lin = np.clip(alb[row, col], 0.0, 1.0)
-    return np.where(lin <= 0.0031308, 12.92 * lin, 1.055 * lin ** (1 / 2.4) - 0.055) * 1.15
-
-
-def save_image_atomic(img: Image.Image, path) -> None:
-    """Save a PIL image through a temporary file in the same directory and a rename, so a reader
-    never sees a partial file."""
-    import os
-    from pathlib import Path
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp{path.suffix}")
-    try:
-        img.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    return encode_srgb(lin) * 1.15
 
 
 def contact_sheet(images: Sequence[Image.Image], columns: int, labels: Optional[Sequence[str]] = None,

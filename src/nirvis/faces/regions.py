@@ -169,8 +169,9 @@ def face_regions(resolution: int) -> dict[str, np.ndarray]:
     """Region masks of the procedural head, float32 [H, W] in [0, 1] with H = W = ``resolution``.
 
     Keys: see ``REGION_NAMES``. ``skin`` excludes lips; ``brows``, ``beard`` and ``hair`` (the
-    scalp above the lowest hairline, see ``hairline_mask``) lie on top of skin (hair density areas); ``iris``, ``pupil``, ``sclera`` partition the eyeballs. Cached; do not
-    modify the returned arrays.
+    scalp above the lowest hairline, see ``hairline_mask``) lie on top of skin (hair density
+    areas); ``iris``, ``pupil``, ``sclera`` partition the eyeballs. Cached; do not modify the
+    returned arrays.
     """
     masks = regions_from_geometry(template_uv_geometry(resolution), load_head_model())
     for m in masks.values():

@@ -43,7 +43,8 @@ def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     return (n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)).astype(np.float32)
 
 
-def rasterize_uv(mesh: HeadMesh, attributes: np.ndarray, resolution: int, pad: int = 2) -> tuple[np.ndarray, np.ndarray]:
+def rasterize_uv(mesh: HeadMesh, attributes: np.ndarray, resolution: int,
+                 pad: int = 2) -> tuple[np.ndarray, np.ndarray]:
     """Interpolate per-corner attributes over the UV triangles.
 
     Args:

@@ -10,12 +10,11 @@ Modules: ``spectra`` (published data), ``optics`` (Kubelka-Munk, boundary), ``sk
 model), ``tissues`` (hair, iris, sclera, teeth), ``sensors`` (camera responses), ``regions`` (region
 registry), ``lut`` (parameter lookup tables and their cache), ``invert`` (inversion and map
 conversion), ``rgbgrid`` (lattice acceleration), ``specular`` (specular albedo), ``baseline``
-(ablation transforms and method registry), ``plot``, ``cli``.
+(ablation transforms and the method names; ``invert.vis_to_nir`` selects by name), ``plot``, ``cli``.
 """
 
-from nirvis.reflectance.baseline import vis_to_nir
 from nirvis.reflectance.invert import (RegionFit, SkinFit, fit_region, invert_skin_params, nir_reflectance_maps,
-                                       vis_to_nir_albedo)
+                                       vis_to_nir, vis_to_nir_albedo)
 from nirvis.reflectance.plot import plot_skin_spectra
 from nirvis.reflectance.regions import SUPPORTED_REGIONS
 from nirvis.reflectance.sensors import (linear_to_srgb, skin_albedo_nir, skin_albedo_vis, spectrum_to_nir,

@@ -1,4 +1,7 @@
-"""Simple VIS -> NIR transforms for ablations, and the registry that selects a method by name.
+"""Simple VIS -> NIR transforms for ablations, and the names of all conversion methods.
+
+``METHODS`` names the conversions that ``invert.vis_to_nir`` / ``invert.vis_to_nir_albedo``
+select from (this module imports nothing of ``invert``; ``invert`` uses the baselines below):
 
 * ``"spectral"``: the biophysical conversion of ``invert.vis_to_nir_albedo``.
 * ``"red"``: NIR = red channel. Red light (600-700 nm) is where skin is already least affected
@@ -8,16 +11,16 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
+from nirvis.colour import luminance_rec709
 from nirvis.reflectance._checks import check_albedo_map
-from nirvis.reflectance.sensors import REC709_LUMA
 
-__all__ = ["METHODS", "red_channel_nir", "luma_nir", "vis_to_nir"]
+__all__ = ["METHODS", "red_channel_nir", "luma_nir"]
 
-#: Method names accepted by ``vis_to_nir`` (and ``vis_to_nir_albedo``).
+#: Method names accepted by ``invert.vis_to_nir`` and ``invert.vis_to_nir_albedo``.
 METHODS = ("spectral", "red", "luma")
 
 
@@ -54,45 +57,4 @@ def luma_nir(albedo_map: Any) -> torch.Tensor:
         >>> round(float(luma_nir(torch.ones(1, 1, 3))[0, 0]), 4)
         1.0
     """
-    x = check_albedo_map(albedo_map)
-    return x @ torch.tensor(REC709_LUMA, dtype=x.dtype, device=x.device)
-
-
-def _spectral(albedo_map: Any, **kwargs: Any) -> torch.Tensor:
-    from nirvis.reflectance.invert import vis_to_nir_albedo
-
-    return vis_to_nir_albedo(albedo_map, **kwargs)
-
-
-_REGISTRY: dict[str, Callable[..., torch.Tensor]] = {"spectral": _spectral, "red": red_channel_nir, "luma": luma_nir}
-
-
-def vis_to_nir(albedo_map: Any, method: str = "spectral", **kwargs: Any) -> torch.Tensor:
-    """Convert a VIS albedo map to NIR albedo with the method named ``method``.
-
-    Args:
-        albedo_map: ``[H, W, 3]`` or ``[B, H, W, 3]`` linear RGB in [0, 1].
-        method: ``"spectral"`` (biophysical; keyword arguments such as ``region_masks`` and
-            ``led_nm`` are passed on), ``"red"`` or ``"luma"`` (ablation baselines; they take no
-            options and ignore the LED).
-        **kwargs: options of ``invert.vis_to_nir_albedo`` for ``"spectral"``.
-
-    Returns:
-        ``[H, W]`` or ``[B, H, W]`` NIR albedo in [0, 1].
-
-    Example:
-        >>> import torch
-        >>> from nirvis.reflectance.baseline import vis_to_nir
-        >>> x = torch.tensor([[[0.45, 0.30, 0.22]]])
-        >>> [round(float(vis_to_nir(x, m)[0, 0]), 2) for m in ("red", "luma")]
-        [0.45, 0.33]
-    """
-    fn = _REGISTRY.get(method) if isinstance(method, str) else None
-    if fn is None:
-        raise ValueError(f"method: unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    if method != "spectral":
-        ignored = {k for k in kwargs if k not in ("led_nm", "region_masks")}
-        if ignored:
-            raise ValueError(f"method: {method!r} takes no options, got {sorted(ignored)}")
-        return fn(albedo_map)
-    return fn(albedo_map, **kwargs)
+    return luminance_rec709(check_albedo_map(albedo_map))

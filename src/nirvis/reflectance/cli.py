@@ -6,29 +6,31 @@ Wire it into the main parser with::
     nirvis.reflectance.cli.register(subparsers)
     ...
     args = parser.parse_args(argv)
-    return args.func(args)          # every handler returns an int exit code
+    return nirvis.errors.run_command(args)   # runs args.func, reports errors, returns the exit code
 
 Exit codes: 0 success, 2 bad input (missing/unreadable image, wrong shape, bad option value),
-1 unexpected failure while writing. Outputs are written to a temporary name in the target
-directory and renamed, so a failed run never leaves a partial file.
+1 failure while writing. Handlers raise ``UsageError`` / ``FaceDataError`` (2) or ``WriteError``
+(1); ``nirvis.errors.run_command`` turns them into one line on stderr and the exit code. Outputs
+are written to a temporary name in the target directory and renamed, so a failed run never
+leaves a partial file.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
 
+from nirvis.atomic import atomic_write
+from nirvis.errors import UsageError, WriteError
+
 __all__ = ["register", "run_plot", "run_to_nir", "EXIT_OK", "EXIT_FAILURE", "EXIT_BAD_INPUT"]
 
 EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_BAD_INPUT = 2
+EXIT_FAILURE = WriteError.exit_code  # 1
+EXIT_BAD_INPUT = UsageError.exit_code  # 2
 
 _IMAGE_SUFFIXES = (".png",)
 
@@ -61,7 +63,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                                     "camera responses and VIS/NIR albedo swatches.")
     pp.add_argument("--out", required=True, help="output PNG path")
     pp.add_argument("--tones", type=int, default=8, help="number of skin tones (default 8)")
-    pp.set_defaults(func=run_plot)
+    pp.set_defaults(func=run_plot, command="reflectance plot")
 
     pt = sub.add_parser("to-nir", help="convert a VIS albedo image to NIR albedo",
                         description="Convert a diffuse albedo image (RGB) to the NIR albedo seen by an LED-lit "
@@ -83,19 +85,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                          "sclera, teeth, pupil, mouth_cavity, eye_cavity")
     pt.add_argument("--threads", type=int, default=None, metavar="N",
                     help="torch threads for the conversion (default: torch's setting; 1 is often fastest on small VMs)")
-    pt.set_defaults(func=run_to_nir, encoding=None)
+    pt.set_defaults(func=run_to_nir, encoding=None, command="reflectance to-nir")
     return p
-
-
-def _fail(prog: str, message: str, code: int = EXIT_BAD_INPUT) -> int:
-    print(f"nirvis reflectance {prog}: error: {message}", file=sys.stderr)
-    return code
-
-
-def _temp_sibling(out: Path, suffix: str) -> Path:
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=suffix, dir=out.parent)
-    os.close(fd)
-    return Path(tmp)
 
 
 def run_plot(args: argparse.Namespace) -> int:
@@ -105,29 +96,35 @@ def run_plot(args: argparse.Namespace) -> int:
         args: namespace with ``out`` (PNG path) and ``tones`` (int).
 
     Returns:
-        0 on success, 2 for a bad output path or tone count, 1 if the file cannot be written.
+        0 on success.
+
+    Raises:
+        UsageError: a bad output path or tone count (exit code 2).
+        WriteError: the file cannot be written (exit code 1).
 
     Example:
         >>> import argparse
         >>> from nirvis.reflectance.cli import run_plot
         >>> run_plot(argparse.Namespace(out="spectra.svg", tones=8))
-        2
+        Traceback (most recent call last):
+        ...
+        nirvis.errors.UsageError: --out: expected a .png path, got 'spectra.svg'
     """
     from nirvis.reflectance.plot import plot_skin_spectra
     from nirvis.reflectance.skin import skin_tone_series
 
     out = Path(args.out)
     if out.suffix.lower() != ".png":
-        return _fail("plot", f"--out: expected a .png path, got {str(out)!r}")
+        raise UsageError(f"--out: expected a .png path, got {str(out)!r}")
     tones = getattr(args, "tones", 8)
     if not isinstance(tones, int) or not 2 <= tones <= 24:
-        return _fail("plot", f"--tones: expected an integer in [2, 24], got {tones!r}")
+        raise UsageError(f"--tones: expected an integer in [2, 24], got {tones!r}")
     try:
         import torch
 
         plot_skin_spectra(out, params=skin_tone_series(tones, dtype=torch.float64))
     except OSError as exc:
-        return _fail("plot", f"{out}: cannot write ({exc})", EXIT_FAILURE)
+        raise WriteError(f"{out}: cannot write ({exc})") from exc
     print(f"wrote {out}")
     return EXIT_OK
 
@@ -163,14 +160,7 @@ def _write_grey(out: Path, value: np.ndarray, bits: int, srgb: bool) -> None:
     if srgb:
         v = linear_to_srgb(torch.from_numpy(v.astype(np.float32))).numpy()
     data = np.round(v * 255.0).astype(np.uint8) if bits == 8 else np.round(v * 65535.0).astype(np.uint16)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temp_sibling(out, out.suffix.lower())
-    try:
-        iio.imwrite(tmp, data, extension=out.suffix.lower())
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    atomic_write(out, lambda f: iio.imwrite(f, data, extension=out.suffix.lower()))
 
 
 def run_to_nir(args: argparse.Namespace) -> int:
@@ -181,43 +171,45 @@ def run_to_nir(args: argparse.Namespace) -> int:
             "srgb" or "linear"), ``region`` (list of "NAME=MASK") and ``threads``.
 
     Returns:
-        0 on success, 2 for bad input (missing/unreadable image, wrong shape, bad option), 1 if
-        the output cannot be written. Nothing is left at ``out`` on failure.
+        0 on success. Nothing is left at ``out`` on failure.
+
+    Raises:
+        UsageError, FaceDataError: bad input (missing/unreadable image, wrong shape, bad option;
+            exit code 2).
+        WriteError: the output cannot be written (exit code 1).
 
     Example:
         >>> import argparse
         >>> from nirvis.reflectance.cli import run_to_nir
         >>> run_to_nir(argparse.Namespace(albedo="missing.png", out="nir.png", led=850, method="spectral",
         ...                               encoding=None, region=[], threads=None))
-        2
+        Traceback (most recent call last):
+        ...
+        nirvis.faces.errors.FaceDataError: missing.png: image file not found
     """
     import torch
 
     from nirvis.faces.asset import read_image
-    from nirvis.faces.errors import FaceDataError
-    from nirvis.reflectance.baseline import vis_to_nir
+    from nirvis.reflectance.invert import vis_to_nir
     from nirvis.reflectance.sensors import srgb_to_linear
 
     src, out = Path(args.albedo), Path(args.out)
     if out.suffix.lower() not in _IMAGE_SUFFIXES:
-        return _fail("to-nir", f"--out: expected a {'/'.join(_IMAGE_SUFFIXES)} path, got {str(out)!r}")
+        raise UsageError(f"--out: expected a {'/'.join(_IMAGE_SUFFIXES)} path, got {str(out)!r}")
     if out.resolve() == src.resolve():
-        return _fail("to-nir", "--out: must differ from the input image")
-    try:
-        rgb = read_image(src, channels=3)
-        bits = _bit_depth(src)
-        masks = {}
-        for spec in args.region:
-            name, sep, mask_path = spec.partition("=")
-            if not sep or not name or not mask_path:
-                return _fail("to-nir", f"--region: expected NAME=MASK, got {spec!r}")
-            mask = read_image(Path(mask_path), channels=1)
-            if mask.shape != rgb.shape[:2]:
-                return _fail("to-nir", f"--region {name}: mask {mask_path} is {mask.shape[1]}x{mask.shape[0]}, "
-                                       f"the albedo image is {rgb.shape[1]}x{rgb.shape[0]}")
-            masks[name] = torch.from_numpy(mask)
-    except FaceDataError as exc:
-        return _fail("to-nir", str(exc))
+        raise UsageError("--out: must differ from the input image")
+    rgb = read_image(src, channels=3)
+    bits = _bit_depth(src)
+    masks = {}
+    for spec in args.region:
+        name, sep, mask_path = spec.partition("=")
+        if not sep or not name or not mask_path:
+            raise UsageError(f"--region: expected NAME=MASK, got {spec!r}")
+        mask = read_image(Path(mask_path), channels=1)
+        if mask.shape != rgb.shape[:2]:
+            raise UsageError(f"--region {name}: mask {mask_path} is {mask.shape[1]}x{mask.shape[0]}, "
+                             f"the albedo image is {rgb.shape[1]}x{rgb.shape[0]}")
+        masks[name] = torch.from_numpy(mask)
     if bits is None:  # float images: linear unless told otherwise, written as 16-bit
         bits = 16
     srgb = args.encoding == "srgb" if args.encoding is not None else bits == 8
@@ -226,17 +218,14 @@ def run_to_nir(args: argparse.Namespace) -> int:
         x = srgb_to_linear(x)
     threads = getattr(args, "threads", None)
     if threads is not None and threads < 1:
-        return _fail("to-nir", f"--threads: expected a positive integer, got {threads}")
-    try:
-        kwargs = ({"led_nm": args.led, "region_masks": masks or None, "num_threads": threads}
-                  if args.method == "spectral" else {})
-        nir = vis_to_nir(x, method=args.method, **kwargs)
-    except ValueError as exc:
-        return _fail("to-nir", str(exc))
+        raise UsageError(f"--threads: expected a positive integer, got {threads}")
+    kwargs = ({"led_nm": args.led, "region_masks": masks or None, "num_threads": threads}
+              if args.method == "spectral" else {})
+    nir = vis_to_nir(x, method=args.method, **kwargs)
     try:
         _write_grey(out, nir.numpy(), bits, srgb)
     except OSError as exc:
-        return _fail("to-nir", f"{out}: cannot write ({exc})", EXIT_FAILURE)
+        raise WriteError(f"{out}: cannot write ({exc})") from exc
     print(f"wrote {out} ({nir.shape[1]}x{nir.shape[0]}, {bits}-bit {'sRGB' if srgb else 'linear'}, LED {args.led} nm, "
           f"method {args.method})")
     return EXIT_OK

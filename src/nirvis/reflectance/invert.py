@@ -32,7 +32,8 @@ from nirvis.reflectance.regions import (REGION_MODELS, SUPPORTED_REGIONS, Invers
 from nirvis.reflectance.rgbgrid import lattice_lookup
 from nirvis.reflectance.skin import SkinParams
 
-__all__ = ["RegionFit", "SkinFit", "fit_region", "invert_skin_params", "vis_to_nir_albedo", "nir_reflectance_maps"]
+__all__ = ["RegionFit", "SkinFit", "fit_region", "invert_skin_params", "vis_to_nir_albedo", "vis_to_nir",
+           "nir_reflectance_maps"]
 
 _DEFAULT_ITERATIONS = 15
 _FD_STEP = 1e-3
@@ -318,8 +319,9 @@ def vis_to_nir_albedo(albedo_map: Any, region_masks: Optional[Mapping[str, Any]]
     ``skin`` and ``lips`` invert the two-layer skin model (lips with thinner epidermis and more
     blood; ``mouth_cavity`` and ``eye_cavity`` mucosa use the lips prior too); ``brows``/``hair``/
     ``beard`` invert the hair melanin model; ``iris`` the iris model; ``sclera``, ``teeth`` and
-    ``pupil`` scale the VIS luminance by a spectral NIR/VIS ratio (~0.86, ~1.15 and 1 at 850 nm). Colours outside a region's gamut are clamped to the nearest gamut colour; the
-    distance is available with ``return_residual``.
+    ``pupil`` scale the VIS luminance by a spectral NIR/VIS ratio (~0.86, ~1.15 and 1 at 850 nm).
+    Colours outside a region's gamut are clamped to the nearest gamut colour; the distance is
+    available with ``return_residual``.
 
     Args:
         albedo_map: ``[H, W, 3]`` or ``[B, H, W, 3]`` linear sRGB in [0, 1] (float tensor or
@@ -404,6 +406,36 @@ def _convert(x: torch.Tensor, weights: dict[str, torch.Tensor], led: float, rgb_
             nir[sel] += wf[sel] * vals
             residual[sel] += wf[sel] * res
     return nir.clamp(0.0, 1.0).reshape(spatial), residual.reshape(spatial)
+
+
+def vis_to_nir(albedo_map: Any, method: str = "spectral", **kwargs: Any) -> torch.Tensor:
+    """Convert a VIS albedo map to NIR albedo with the method named ``method``.
+
+    Args:
+        albedo_map: ``[H, W, 3]`` or ``[B, H, W, 3]`` linear RGB in [0, 1].
+        method: ``"spectral"`` (biophysical; keyword arguments such as ``region_masks`` and
+            ``led_nm`` are passed on), ``"red"`` or ``"luma"`` (ablation baselines of
+            ``baseline``; they take no options and ignore the LED).
+        **kwargs: options of ``vis_to_nir_albedo`` for ``"spectral"``.
+
+    Returns:
+        ``[H, W]`` or ``[B, H, W]`` NIR albedo in [0, 1].
+
+    Example:
+        >>> import torch
+        >>> from nirvis.reflectance.invert import vis_to_nir
+        >>> x = torch.tensor([[[0.45, 0.30, 0.22]]])
+        >>> [round(float(vis_to_nir(x, m)[0, 0]), 2) for m in ("red", "luma")]
+        [0.45, 0.33]
+    """
+    if not isinstance(method, str) or method not in METHODS:
+        raise ValueError(f"method: unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    if method == "spectral":
+        return vis_to_nir_albedo(albedo_map, **kwargs)
+    ignored = {k for k in kwargs if k not in ("led_nm", "region_masks")}
+    if ignored:
+        raise ValueError(f"method: {method!r} takes no options, got {sorted(ignored)}")
+    return red_channel_nir(albedo_map) if method == "red" else luma_nir(albedo_map)
 
 
 def nir_reflectance_maps(maps: Any, led_nm: float = 850, method: str = "spectral", **kwargs: Any) -> Any:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Optional
 import numpy as np
 import torch
 
+from nirvis.atomic import atomic_write
 from nirvis.reflectance import spectra
 from nirvis.reflectance.regions import InversionModel
 
@@ -128,15 +128,8 @@ def _load(path: Path, key: str, n_params: int) -> Optional[ParamLUT]:
 
 
 def _save(path: Path, lut: ParamLUT) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp.npz", dir=path.parent)
-    os.close(fd)
-    try:
-        np.savez(tmp, key=np.array(lut.key), units=lut.units.numpy(), colors=lut.colors.numpy())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    arrays = {"key": np.array(lut.key), "units": lut.units.numpy(), "colors": lut.colors.numpy()}
+    atomic_write(path, lambda f: np.savez(f, **arrays), fsync=False)  # a cache: entries are validated on read
 
 
 def get_lut(model: InversionModel, cache_dir: Optional[str | os.PathLike] = None) -> ParamLUT:

@@ -68,11 +68,12 @@ def sample_appearance(identity: IdentityParams) -> SkinAppearance:
     """Draw an identity's appearance from its seed, race proportions, gender and age."""
     rng = np.random.Generator(np.random.PCG64([max(identity.seed, 0), 0x5E]))
     logs = [rng.uniform(math.log(lo), math.log(hi)) for lo, hi in _MELANIN_RANGE.values()]
-    melanin = float(math.exp(sum(w * l for w, l in zip(identity.race, logs))))
+    melanin = float(math.exp(sum(w * lg for w, lg in zip(identity.race, logs))))
     dark = min(1.0, melanin / 0.12)
     male = identity.gender > 0.5
     # hair: dark for dark skin; from blond to black (and some red) for light skin
-    hair_eu = float(np.clip(rng.uniform(0.05, 1.2) * (1.0 - 0.6 * dark) + 1.2 * dark * rng.uniform(0.7, 1.0), 0.03, 1.5))
+    hair_eu = float(np.clip(rng.uniform(0.05, 1.2) * (1.0 - 0.6 * dark) + 1.2 * dark * rng.uniform(0.7, 1.0),
+                            0.03, 1.5))
     hair_ph = float(rng.uniform(0.01, 0.15) + (0.25 if rng.random() < 0.06 * (1 - dark) else 0.0))
     greying = max(0.0, (identity.age_years - 45.0) / 30.0) * rng.uniform(0.3, 1.0)
     return SkinAppearance(
@@ -171,7 +172,8 @@ def procedural_reflectance(identity: IdentityParams, resolution: int = 512,
     # redness: cheeks (between nose wing and jaw), nose tip, plus lips' own blood
     blood = app.blood * torch.exp(0.2 * _noise3d(pos, rng, 25.0))
     for side in (-1.0, 1.0):
-        cheek = torch.tensor([side * 0.55 * float(lm[16, 0] - lm[0, 0]) / 2.0, float(lm[31, 1]), float(lm[31, 2]) - 10.0])
+        cheek = torch.tensor([side * 0.55 * float(lm[16, 0] - lm[0, 0]) / 2.0, float(lm[31, 1]),
+                              float(lm[31, 2]) - 10.0])
         blood = blood * (1.0 + 1.2 * app.cheek_redness * torch.exp(-((pos - cheek).norm(dim=1) / 22.0) ** 2))
     blood = blood * (1.0 + 0.6 * app.cheek_redness * torch.exp(-((pos - lm[30]).norm(dim=1) / 12.0) ** 2))
     lips = reg["lips"]
@@ -235,7 +237,8 @@ def procedural_reflectance(identity: IdentityParams, resolution: int = 512,
     stacked = fills.float().expand(resolution, resolution, len(fills)).clone()
     stacked[covered] = torch.cat([(v if v.ndim == 2 else v.unsqueeze(-1)).float() for v, _ in channels], dim=1)
     filled = fill_uncovered(stacked, covered).clamp(0, 1).numpy()
-    vis_m, nir_m, spec_m, rough_m, scalp_m = filled[..., :3], filled[..., 3], filled[..., 4], filled[..., 5], filled[..., 6]
+    vis_m, nir_m, spec_m = filled[..., :3], filled[..., 3], filled[..., 4]
+    rough_m, scalp_m = filled[..., 5], filled[..., 6]
 
     regions_out = {k: np.array(v) for k, v in face_regions(resolution).items()}
     regions_out["hair"] = np.ascontiguousarray(scalp_m)  # this identity's scalp hair, not the template's area
@@ -247,7 +250,8 @@ def procedural_reflectance(identity: IdentityParams, resolution: int = 512,
 
 
 @functools.lru_cache(maxsize=8)
-def _fill_plan(covered_bytes: bytes, shape: tuple[int, int], iterations: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def _fill_plan(covered_bytes: bytes, shape: tuple[int, int],
+               iterations: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Per growth step: (texels that get filled [1, 1, H, W] bool, their covered-neighbour counts)."""
     covered = torch.from_numpy(np.frombuffer(covered_bytes, dtype=bool).reshape(shape).copy())
     known = covered.float().view(1, 1, *shape)

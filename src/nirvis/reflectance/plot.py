@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Optional, Sequence
 
 import torch
 
+from nirvis.atomic import atomic_write
 from nirvis.reflectance import spectra
 from nirvis.reflectance.sensors import linear_to_srgb, nir_system_response, skin_albedo_nir, skin_albedo_vis
 from nirvis.reflectance.skin import TONE_LABELS, SkinParams, skin_reflectance_spectrum, skin_tone_series
@@ -126,13 +126,4 @@ def plot_skin_spectra(out_png: str | os.PathLike, params: Optional[SkinParams] =
     sw.axis("off")
     sw.set_title("albedo swatches (linear values printed; VIS shows the green channel)", fontsize=9)
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".png", dir=out.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return out
+    return atomic_write(out, lambda f: fig.savefig(f, dpi=dpi, bbox_inches="tight", format="png"))

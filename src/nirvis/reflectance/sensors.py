@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from nirvis.colour import decode_srgb, encode_srgb, luminance_rec709
 from nirvis.reflectance import spectra
 from nirvis.reflectance._checks import as_float_tensor, check_led, check_wavelengths
 from nirvis.reflectance.skin import DEFAULT_SKIN_CONSTANTS, SkinOpticsConstants, SkinParams, _basis
@@ -28,9 +29,6 @@ __all__ = ["XYZ_TO_LINEAR_SRGB", "trapezoid_weights", "vis_weights", "nir_weight
 
 #: XYZ (D65-relative) to linear sRGB, IEC 61966-2-1.
 XYZ_TO_LINEAR_SRGB = ((3.2406, -1.5372, -0.4986), (-0.9689, 1.8758, 0.0415), (0.0557, -0.2040, 1.0570))
-
-#: Rec. 709 luminance weights of linear sRGB.
-REC709_LUMA = (0.2126, 0.7152, 0.0722)
 
 _W_CACHE: dict[tuple, torch.Tensor] = {}
 
@@ -294,8 +292,7 @@ def srgb_to_linear(x: Any) -> torch.Tensor:
         >>> [round(float(v), 4) for v in srgb_to_linear(torch.tensor([0.0, 0.5, 1.0]))]
         [0.0, 0.214, 1.0]
     """
-    t = as_float_tensor(x, "x")
-    return torch.where(t <= 0.04045, t / 12.92, ((t.clamp_min(0.04045) + 0.055) / 1.055) ** 2.4)
+    return decode_srgb(as_float_tensor(x, "x"))
 
 
 def linear_to_srgb(x: Any) -> torch.Tensor:
@@ -313,8 +310,7 @@ def linear_to_srgb(x: Any) -> torch.Tensor:
         >>> [round(float(v), 4) for v in linear_to_srgb(torch.tensor([0.0, 0.214, 1.0]))]
         [0.0, 0.5, 1.0]
     """
-    t = as_float_tensor(x, "x").clamp(0.0, 1.0)
-    return torch.where(t <= 0.0031308, t * 12.92, 1.055 * t.clamp_min(0.0031308) ** (1 / 2.4) - 0.055)
+    return encode_srgb(as_float_tensor(x, "x").clamp(0.0, 1.0))
 
 
 def luminance(rgb: Any) -> torch.Tensor:
@@ -332,7 +328,4 @@ def luminance(rgb: Any) -> torch.Tensor:
         >>> round(float(luminance(torch.tensor([1.0, 0.0, 0.0]))), 4)
         0.2126
     """
-    t = as_float_tensor(rgb, "rgb")
-    if t.ndim < 1 or t.shape[-1] != 3:
-        raise ValueError(f"rgb: expected shape [..., 3], got {list(t.shape)}")
-    return t @ torch.tensor(REC709_LUMA, dtype=t.dtype, device=t.device)
+    return luminance_rec709(as_float_tensor(rgb, "rgb"))

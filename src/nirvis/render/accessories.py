@@ -51,7 +51,8 @@ def sample_glasses(rng: np.random.Generator, probability: float) -> GlassesParam
         vis, nir = (g, g, g * 0.95), float(g)
     else:
         vis, nir = tuple(float(x) for x in rng.uniform(0.1, 0.7, 3)), float(rng.uniform(0.3, 0.8))
-    return GlassesParams(enabled=True, lens_width_mm=float(rng.uniform(44, 56)), lens_height_mm=float(rng.uniform(28, 42)),
+    return GlassesParams(enabled=True, lens_width_mm=float(rng.uniform(44, 56)),
+                         lens_height_mm=float(rng.uniform(28, 42)),
                          frame_radius_mm=float(rng.uniform(0.8, 2.5) if kind != 1 else rng.uniform(0.5, 1.0)),
                          vertex_distance_mm=float(rng.uniform(11, 16)), frame_vis_rgb=vis, frame_nir=nir,
                          lens_transmission=float(rng.uniform(0.85, 0.95)))
@@ -70,12 +71,14 @@ def _tube(path: np.ndarray, radius: float, closed: bool) -> tuple[np.ndarray, np
     a /= np.linalg.norm(a, axis=1, keepdims=True)
     b = np.cross(t, a)
     ang = 2 * math.pi * np.arange(_TUBE_SEG) / _TUBE_SEG
-    verts = (path[:, None] + radius * (np.cos(ang)[None, :, None] * a[:, None] + np.sin(ang)[None, :, None] * b[:, None]))
+    verts = (path[:, None]
+             + radius * (np.cos(ang)[None, :, None] * a[:, None] + np.sin(ang)[None, :, None] * b[:, None]))
     i = np.arange(n if closed else n - 1)[:, None]
     k = np.arange(_TUBE_SEG)[None, :]
     j, k2 = (i + 1) % n, (k + 1) % _TUBE_SEG
     q = [i * _TUBE_SEG + k, j * _TUBE_SEG + k, j * _TUBE_SEG + k2, i * _TUBE_SEG + k2]
-    faces = np.concatenate([np.stack([q[0], q[1], q[2]], -1).reshape(-1, 3), np.stack([q[0], q[2], q[3]], -1).reshape(-1, 3)])
+    faces = np.concatenate([np.stack([q[0], q[1], q[2]], -1).reshape(-1, 3),
+                            np.stack([q[0], q[2], q[3]], -1).reshape(-1, 3)])
     return verts.reshape(-1, 3), faces
 
 

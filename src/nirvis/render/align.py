@@ -29,23 +29,20 @@ from typing import Any, Sequence
 
 import torch
 
+from nirvis.crop import ARCFACE_TEMPLATE_112, CROP_SIZE
 from nirvis.render._linalg import batched_matvec
 import torch.nn.functional as F
 
-from nirvis.render.camera import _check_float, _check_resolution, _check_shape
+from nirvis.render.camera import _check_float, _check_resolution
+from nirvis.shapes import check_shape
 
 __all__ = ["ARCFACE_TEMPLATE_112", "ARCFACE_SIZE", "arcface_template", "estimate_similarity",
            "transform_points", "invert_affine", "to_cv2_affine", "from_cv2_affine", "warp_to_template",
            "align_to_arcface"]
 
-#: The insightface 5-point template for 112 x 112 crops, in OpenCV pixel coordinates (pixel
-#: centres at integers): right eye, left eye, nose tip, right mouth corner, left mouth corner
-#: (subject's right = image left).
-ARCFACE_TEMPLATE_112 = ((38.2946, 51.6963), (73.5318, 51.5014), (56.0252, 71.7366),
-                        (41.5493, 92.3655), (70.7299, 92.2041))
-
-#: ``(H, W)`` of the ArcFace crop.
-ARCFACE_SIZE = (112, 112)
+#: ``(H, W)`` of the ArcFace crop (``nirvis.crop.CROP_SIZE`` squared; the template
+#: ``ARCFACE_TEMPLATE_112`` is re-exported from ``nirvis.crop``).
+ARCFACE_SIZE = (CROP_SIZE, CROP_SIZE)
 
 
 def arcface_template(device: Any = None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -96,15 +93,15 @@ def estimate_similarity(src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
         >>> (estimate_similarity(src, 2 * src[0] + 3) + 0.0).tolist()   # + 0.0 turns -0.0 into 0.0
         [[[2.0, 0.0, 3.0], [0.0, 2.0, 3.0]]]
     """
-    sizes = _check_shape(src, ["B", "N", 2], "src")
+    sizes = check_shape(src, ["B", "N", 2], "src", kind=torch.Tensor)
     _check_float(src, "src")
     if sizes["N"] < 2:
         raise ValueError(f"src: need at least 2 points, got shape {list(src.shape)}")
     if isinstance(dst, torch.Tensor) and dst.ndim == 2:
-        _check_shape(dst, ["N", 2], "dst", sizes)
+        check_shape(dst, ["N", 2], "dst", sizes, kind=torch.Tensor)
         dst = dst[None].expand(src.shape[0], -1, -1)
     else:
-        _check_shape(dst, ["B", "N", 2], "dst", sizes)
+        check_shape(dst, ["B", "N", 2], "dst", sizes, kind=torch.Tensor)
     _check_float(dst, "dst")
     dst = dst.to(device=src.device, dtype=src.dtype)
     mu_s = src.mean(dim=1, keepdim=True)
@@ -122,7 +119,7 @@ def estimate_similarity(src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
 
 
 def _check_affine(m: Any, name: str, sizes: dict | None = None) -> dict:
-    sizes = _check_shape(m, ["B", 2, 3], name, sizes)
+    sizes = check_shape(m, ["B", 2, 3], name, sizes, kind=torch.Tensor)
     _check_float(m, name)
     return sizes
 
@@ -149,7 +146,7 @@ def transform_points(points: torch.Tensor, M: torch.Tensor) -> torch.Tensor:
         [[[10.0, 1.0]]]
     """
     sizes = _check_affine(M, "M")
-    _check_shape(points, ["B", "N", 2], "points", sizes)
+    check_shape(points, ["B", "N", 2], "points", sizes, kind=torch.Tensor)
     _check_float(points, "points")
     p = points.to(device=M.device, dtype=M.dtype)
     return batched_matvec(M[:, :, :2], p) + M[:, None, :, 2]
@@ -255,7 +252,7 @@ def warp_to_template(images: torch.Tensor, M: torch.Tensor, size: Sequence[int] 
         >>> torch.allclose(warp_to_template(img, M, size=(8, 8)), img, atol=1e-6)
         True
     """
-    sizes = _check_shape(images, ["B", "H", "W", "C"], "images")
+    sizes = check_shape(images, ["B", "H", "W", "C"], "images", kind=torch.Tensor)
     _check_float(images, "images")
     _check_affine(M, "M", sizes)
     h_out, w_out = _check_resolution(size, "size")
@@ -300,9 +297,9 @@ def align_to_arcface(images: torch.Tensor, landmarks5: torch.Tensor) -> tuple[to
         >>> aligned.shape, [round(v, 4) + 0.0 for v in M[0, 0].tolist()]
         (torch.Size([1, 112, 112, 3]), [0.5, 0.0, 0.0])
     """
-    sizes = _check_shape(images, ["B", "H", "W", "C"], "images")
+    sizes = check_shape(images, ["B", "H", "W", "C"], "images", kind=torch.Tensor)
     _check_float(images, "images")
-    _check_shape(landmarks5, ["B", 5, 2], "landmarks5", sizes)
+    check_shape(landmarks5, ["B", 5, 2], "landmarks5", sizes, kind=torch.Tensor)
     _check_float(landmarks5, "landmarks5")
     lm = landmarks5.to(device=images.device, dtype=images.dtype)
     M = estimate_similarity(lm, arcface_template(images.device, images.dtype))

@@ -16,6 +16,7 @@ import functools
 import torch
 
 from nirvis.render.raster.common import pixel_centres_ndc
+from nirvis.shapes import check_shape
 
 
 @functools.lru_cache(maxsize=8)
@@ -48,8 +49,8 @@ def antialias(color: torch.Tensor, rast: torch.Tensor, clip_pos: torch.Tensor, t
     Returns:
         float [B, H, W, C], equal to ``color`` away from silhouettes.
     """
-    if color.shape[:3] != rast.shape[:3]:
-        raise ValueError(f"color {list(color.shape)} and rast {list(rast.shape)} differ in [B, H, W]")
+    sizes = check_shape(rast, ["B", "H", "W", 4], "rast", kind=torch.Tensor)
+    check_shape(color, ["B", "H", "W", "C"], "color", sizes, kind=torch.Tensor)
     b, h, w, _ = color.shape
     tri64 = tri.long().cpu().contiguous()
     nb = _edge_neighbours(tri64.numpy().tobytes(), len(tri64)).to(clip_pos.device)
@@ -102,7 +103,7 @@ def antialias(color: torch.Tensor, rast: torch.Tensor, clip_pos: torch.Tensor, t
         ar = area.reshape(-1)[bf_idx]
         ar = torch.where(ar.abs() < 1e-12, torch.full_like(ar, 1e-12), ar)
 
-        def bary(p):
+        def bary(p, c=c, ar=ar):
             # b_k = signed area of (p, edge k) / area, edge k opposite vertex k
             out_k = []
             for k in range(3):

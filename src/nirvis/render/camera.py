@@ -35,6 +35,7 @@ from typing import Any, Optional, Sequence
 import torch
 
 from nirvis.render._linalg import batched_matvec
+from nirvis.shapes import check_shape
 
 __all__ = ["FULL_FRAME_DIAGONAL_MM", "PerspectiveCamera", "pose_rotation", "focal_length_px", "view_matrix",
            "projection_matrix", "model_view_projection", "to_clip", "clip_to_pixels", "project_points"]
@@ -47,35 +48,6 @@ _FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 # ------------------------------------------------------------------------------ argument checks
 # Shared with sensor.py and align.py (private; candidates for a render-wide ``_checks`` module).
-
-
-def _check_shape(x: Any, dims: Sequence[str | int], name: str, sizes: Optional[dict] = None) -> dict:
-    """Raise ValueError unless ``x`` is a tensor whose shape matches ``dims``.
-
-    ``dims`` holds ints (exact sizes) and names (symbolic sizes). A name seen twice, or already in
-    ``sizes``, must take the same value each time. Returns ``sizes`` updated with the names bound.
-    """
-    sizes = {} if sizes is None else sizes
-    want = "[" + ", ".join(str(d) for d in dims) + "]"
-    if not isinstance(x, torch.Tensor):
-        raise ValueError(f"{name}: expected a tensor of shape {want}, got {type(x).__name__}")
-    shape = list(x.shape)
-    ok = len(shape) == len(dims)
-    if ok:
-        bound = dict(sizes)
-        for d, s in zip(dims, shape):
-            if isinstance(d, int):
-                ok = ok and s == d
-            elif d in bound:
-                ok = ok and s == bound[d]
-            else:
-                bound[d] = s
-    if not ok:
-        known = {k: v for k, v in sizes.items() if k in dims}
-        extra = f" (with {', '.join(f'{k}={v}' for k, v in known.items())})" if known else ""
-        raise ValueError(f"{name}: expected shape {want}{extra}, got {shape}")
-    sizes.update(bound)
-    return sizes
 
 
 def _check_float(x: torch.Tensor, name: str) -> None:
@@ -369,8 +341,8 @@ def model_view_projection(camera: PerspectiveCamera, rotation: torch.Tensor,
         torch.Size([2, 4, 4])
     """
     cam = _check_camera(camera)
-    sizes = _check_shape(rotation, ["B", 3, 3], "rotation")
-    _check_shape(translation_mm, ["B", 3], "translation_mm", sizes)
+    sizes = check_shape(rotation, ["B", 3, 3], "rotation", kind=torch.Tensor)
+    check_shape(translation_mm, ["B", 3], "translation_mm", sizes, kind=torch.Tensor)
     _check_float(rotation, "rotation")
     t = translation_mm.to(device=rotation.device, dtype=rotation.dtype)
     b = rotation.shape[0]
@@ -400,7 +372,7 @@ def to_clip(vertices: torch.Tensor, mvp: torch.Tensor) -> torch.Tensor:
         >>> to_clip(torch.tensor([[[1.0, 2.0, 3.0]]]), torch.eye(4)[None]).tolist()
         [[[1.0, 2.0, 3.0, 1.0]]]
     """
-    _check_shape(mvp, ["B", 4, 4], "mvp")
+    check_shape(mvp, ["B", 4, 4], "mvp", kind=torch.Tensor)
     _check_float(mvp, "mvp")
     b = mvp.shape[0]
     if not isinstance(vertices, torch.Tensor) or vertices.ndim != 3 or vertices.shape[0] not in (1, b) \
@@ -436,7 +408,7 @@ def clip_to_pixels(clip: torch.Tensor, resolution: Sequence[int]) -> torch.Tenso
         >>> clip_to_pixels(torch.tensor([[[0.0, 0.0, 0.0, 1.0], [1.0, 1.0, 0.0, 1.0]]]), (100, 200)).tolist()
         [[[100.0, 50.0], [200.0, 0.0]]]
     """
-    _check_shape(clip, ["B", "N", 4], "clip")
+    check_shape(clip, ["B", "N", 4], "clip", kind=torch.Tensor)
     _check_float(clip, "clip")
     h, w = _check_resolution(resolution)
     ndc = clip[..., :2] / clip[..., 3:4]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from nirvis.render.raster.common import gather_corners
+from nirvis.shapes import check_shape
 
 
 def interpolate(attr: torch.Tensor, rast: torch.Tensor, tri: torch.Tensor) -> torch.Tensor:
@@ -26,12 +27,10 @@ def interpolate(attr: torch.Tensor, rast: torch.Tensor, tri: torch.Tensor) -> to
         >>> interpolate(torch.tensor([[0.0], [4.0], [8.0]]), rast, torch.tensor([[0, 1, 2]]))
         tensor([[[[5.]]]])
     """
-    if rast.ndim != 4 or rast.shape[-1] != 4:
-        raise ValueError(f"rast: expected [B, H, W, 4], got {list(rast.shape)}")
+    check_shape(rast, ["B", "H", "W", 4], "rast", kind=torch.Tensor)
     if attr.ndim not in (2, 3):
         raise ValueError(f"attr: expected [V, C] or [B, V, C], got {list(attr.shape)}")
-    if tri.ndim != 2 or tri.shape[1] != 3:
-        raise ValueError(f"tri: expected [F, 3], got {list(tri.shape)}")
+    check_shape(tri, ["F", 3], "tri", kind=torch.Tensor)
     b = rast.shape[0]
     if attr.ndim == 3 and attr.shape[0] not in (1, b):
         raise ValueError(f"attr: batch {attr.shape[0]} does not match rast batch {b}")

@@ -31,10 +31,11 @@ def shade(g: GBuffer, params: Sequence[SampleParams]) -> torch.Tensor:
     amb = params_tensor(params, "nir_lighting", "ambient_sh", g.pos)
     to_led = (g.cam_pos + offset).view(-1, 1, 1, 3) - g.pos
     dist = to_led.norm(dim=-1, keepdim=True).clamp(min=1.0)
-    l = to_led / dist
+    light_dir = to_led / dist
     e_led = inten.view(-1, 1, 1, 1) * (1000.0 / dist) ** 2
-    irr = e_led * (g.normal * l).sum(-1, keepdim=True).clamp(min=0) + sh_irradiance(g.normal, amb).clamp(min=0) * g.ao
-    specular = e_led * ggx_specular(g.normal, g.view_dir, l, rough, spec)
+    irr = (e_led * (g.normal * light_dir).sum(-1, keepdim=True).clamp(min=0)
+           + sh_irradiance(g.normal, amb).clamp(min=0) * g.ao)
+    specular = e_led * ggx_specular(g.normal, g.view_dir, light_dir, rough, spec)
     return albedo * subsurface(irr, g, SSS_SIGMA_MM["nir"]) / math.pi + specular
 
 

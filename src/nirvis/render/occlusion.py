@@ -28,7 +28,8 @@ def orthographic_light_clip(points: torch.Tensor, direction: torch.Tensor, half_
     half_extent = torch.as_tensor(half_extent, dtype=points.dtype, device=points.device).reshape(-1, 1)
     depth_range = torch.as_tensor(depth_range, dtype=points.dtype, device=points.device).reshape(-1, 1)
     d = torch.nn.functional.normalize(direction, dim=-1)
-    helper = torch.where(d[:, 1:2].abs() < 0.9, torch.tensor([[0.0, 1.0, 0.0]]).to(d), torch.tensor([[1.0, 0.0, 0.0]]).to(d))
+    helper = torch.where(d[:, 1:2].abs() < 0.9, torch.tensor([[0.0, 1.0, 0.0]]).to(d),
+                         torch.tensor([[1.0, 0.0, 0.0]]).to(d))
     right = torch.nn.functional.normalize(torch.cross(helper, d, dim=-1), dim=-1)
     up = torch.cross(d, right, dim=-1)
     x = (points * right.unsqueeze(1)).sum(-1) / half_extent

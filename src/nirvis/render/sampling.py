@@ -72,7 +72,8 @@ class SampleSpace:
         if not 0.0 <= self.glasses_probability <= 1.0:
             raise ValueError(f"SampleSpace.glasses_probability must lie in [0, 1], got {self.glasses_probability}")
         if not 0.0 <= self.expression_probability <= 1.0:
-            raise ValueError(f"SampleSpace.expression_probability must lie in [0, 1], got {self.expression_probability}")
+            raise ValueError("SampleSpace.expression_probability must lie in [0, 1], "
+                             f"got {self.expression_probability}")
 
 
 @dataclass(frozen=True)

@@ -30,10 +30,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from nirvis.colour import decode_srgb, encode_srgb
 from nirvis.reflectance.sensors import XYZ_TO_LINEAR_SRGB
-from nirvis.reflectance.sensors import srgb_to_linear as _srgb_decode
 from nirvis.reflectance.spectra import cie_1931_cmf
-from nirvis.render.camera import _FLOAT_DTYPES, _check_shape, _per_batch
+from nirvis.render.camera import _FLOAT_DTYPES, _per_batch
+from nirvis.shapes import check_shape
 
 __all__ = ["white_balance", "linear_to_srgb", "srgb_to_linear", "add_sensor_noise", "gaussian_blur",
            "jpeg_compress", "color_temperature_rgb", "vignetting", "apply_gain", "to_uint8",
@@ -51,7 +52,7 @@ REFERENCE_WHITE_K = 6500.0
 
 
 def _check_image(img: Any, name: str, channels: Optional[int] = None) -> dict:
-    sizes = _check_shape(img, ["B", "H", "W", "C" if channels is None else channels], name)
+    sizes = check_shape(img, ["B", "H", "W", "C" if channels is None else channels], name, kind=torch.Tensor)
     if img.dtype not in _FLOAT_DTYPES:
         raise ValueError(f"{name}: expected a floating-point tensor with values in [0, 1], got dtype {img.dtype}")
     return sizes
@@ -140,8 +141,7 @@ def linear_to_srgb(x: torch.Tensor) -> torch.Tensor:
     if not isinstance(x, torch.Tensor) or x.dtype not in _FLOAT_DTYPES:
         raise ValueError(f"x: expected a floating-point tensor, got {type(x).__name__}"
                          f"{'' if not isinstance(x, torch.Tensor) else ' of dtype ' + str(x.dtype)}")
-    power = 1.055 * x.clamp_min(0.0031308) ** (1.0 / 2.4) - 0.055
-    return torch.where(x <= 0.0031308, 12.92 * x, power)
+    return encode_srgb(x)
 
 
 def srgb_to_linear(x: torch.Tensor) -> torch.Tensor:
@@ -163,7 +163,7 @@ def srgb_to_linear(x: torch.Tensor) -> torch.Tensor:
     if not isinstance(x, torch.Tensor) or x.dtype not in _FLOAT_DTYPES:
         raise ValueError(f"x: expected a floating-point tensor, got {type(x).__name__}"
                          f"{'' if not isinstance(x, torch.Tensor) else ' of dtype ' + str(x.dtype)}")
-    return _srgb_decode(x)  # the reflectance stage's IEC 61966-2-1 decoder (same formula, unclipped)
+    return decode_srgb(x)
 
 
 def color_temperature_rgb(kelvin: Any, locus: str = "planckian") -> torch.Tensor:
@@ -418,7 +418,7 @@ def jpeg_compress(img: torch.Tensor, quality: Any, straight_through: bool = Fals
         >>> out.shape, bool((out - img).abs().max() < 0.01)
         (torch.Size([2, 16, 16, 3]), True)
     """
-    sizes = _check_shape(img, ["B", "H", "W", "C"], "img")
+    sizes = check_shape(img, ["B", "H", "W", "C"], "img", kind=torch.Tensor)
     if sizes["C"] not in (1, 3):
         raise ValueError(f"img: expected shape [B, H, W, 1] or [B, H, W, 3], got {list(img.shape)}")
     if img.dtype != torch.uint8 and img.dtype not in _FLOAT_DTYPES:

@@ -5,10 +5,11 @@ subsurface-scattering approximation, plus GGX/Cook-Torrance specular (Walter et 
 Smith-Schlick visibility, Schlick Fresnel), shadow maps for directional lights and per-vertex
 ambient occlusion. Images are NHWC float.
 
-Subsurface scattering: light diffusing in skin re-emerges millimetres away from where it entered, more so at longer wavelengths (NIR penetrates deepest, blue least). We
-approximate it the screen-space way (cf. Jimenez et al. 2009): the diffuse irradiance (not the
-albedo) is blurred over the skin with a Gaussian whose width in millimetres depends on the
-spectrum, converted to pixels with the camera's scale. Widths are given per channel in
+Subsurface scattering: light diffusing in skin re-emerges millimetres away from where it entered,
+more so at longer wavelengths (NIR penetrates deepest, blue least). We approximate it the
+screen-space way (cf. Jimenez et al. 2009): the diffuse irradiance (not the albedo) is blurred
+over the skin with a Gaussian whose width in millimetres depends on the spectrum, converted to
+pixels with the camera's scale. Widths are given per channel in
 ``SSS_SIGMA_MM``; they are tuned by eye to the ordering of skin diffusion profiles (d'Eon & Luebke
 2007: red scatters several times wider than blue; NIR wider still), not fitted to data.
 """
@@ -39,7 +40,7 @@ def fresnel_schlick(cos_theta: torch.Tensor, f0: torch.Tensor) -> torch.Tensor:
     return f0 + (1.0 - f0) * (1.0 - cos_theta.clamp(0.0, 1.0)) ** 5
 
 
-def ggx_specular(n: torch.Tensor, v: torch.Tensor, l: torch.Tensor, roughness: torch.Tensor,
+def ggx_specular(n: torch.Tensor, v: torch.Tensor, l: torch.Tensor, roughness: torch.Tensor,  # noqa: E741 (BRDF n, v, l)
                  f0: torch.Tensor) -> torch.Tensor:
     """Cook-Torrance GGX BRDF times cos(theta_l).
 

@@ -132,7 +132,8 @@ def _lens_over(spectrum: Spectrum, color: torch.Tensor, lens: torch.Tensor, n: t
     f0 = torch.full_like(n[..., :1], 0.04)
     rough = torch.full_like(n[..., :1], 0.08)
     fres = fresnel_schlick((n * v).sum(-1, keepdim=True), f0)
-    trans = torch.tensor([gl.lens_transmission for gl in glasses], dtype=color.dtype, device=color.device).view(-1, 1, 1, 1)
+    trans = torch.tensor([gl.lens_transmission for gl in glasses], dtype=color.dtype,
+                         device=color.device).view(-1, 1, 1, 1)
     refl = spectrum.lens_reflection(n, v, lens_pos, cam_pos, params, f0, rough, fres)
     over = color * trans * (1 - fres) + refl * scale.view(-1, 1, 1, 1)
     return torch.where(lens > 0, over, color)

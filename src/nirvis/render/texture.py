@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from nirvis.shapes import check_shape
+
 
 @dataclass(frozen=True, eq=False)
 class MipStack:
@@ -89,8 +91,7 @@ def texture(mips: MipStack, uv: torch.Tensor, footprint: torch.Tensor | None = N
         >>> texture(m, torch.tensor([[[[0.125, 0.875]]]])).flatten().tolist()
         [0.0]
     """
-    if uv.ndim != 4 or uv.shape[-1] != 2:
-        raise ValueError(f"uv: expected [B, H, W, 2], got {list(uv.shape)}")
+    check_shape(uv, ["B", "H", "W", 2], "uv", kind=torch.Tensor)
     b = uv.shape[0]
     grid = torch.stack([uv[..., 0] * 2.0 - 1.0, (1.0 - uv[..., 1]) * 2.0 - 1.0], dim=-1)
 

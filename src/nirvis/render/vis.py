@@ -38,11 +38,11 @@ def shade(g: GBuffer, params: Sequence[SampleParams]) -> torch.Tensor:
         if len(active) == 0:
             continue
         n, v, p = g.normal[active], g.view_dir[active], g.pos[active]
-        l = dirs[active, k].view(-1, 1, 1, 3).expand_as(n)
+        light_dir = dirs[active, k].view(-1, 1, 1, 3).expand_as(n)
         lit = directional_shadow(g.world[active], g.tri, dirs[active, k], p)
         c = cols[active, k].view(-1, 1, 1, 3)
-        irr = irr.index_add(0, active, c * (n * l).sum(-1, keepdim=True).clamp(min=0) * lit)
-        specular = specular.index_add(0, active, c * ggx_specular(n, v, l, rough[active], spec[active]) * lit)
+        irr = irr.index_add(0, active, c * (n * light_dir).sum(-1, keepdim=True).clamp(min=0) * lit)
+        specular = specular.index_add(0, active, c * ggx_specular(n, v, light_dir, rough[active], spec[active]) * lit)
     return albedo * subsurface(irr, g, SSS_SIGMA_MM["vis"]) / math.pi + specular
 
 
@@ -84,8 +84,8 @@ def lens_reflection(n: torch.Tensor, v: torch.Tensor, lens_pos: torch.Tensor, ca
     dirs = params_tensor(params, "vis_lighting", "directions", n)
     cols = params_tensor(params, "vis_lighting", "colors", n)
     for k in range(dirs.shape[1]):
-        l = dirs[:, k].view(-1, 1, 1, 3).expand_as(n)
-        refl = refl + cols[:, k].view(-1, 1, 1, 3) * ggx_specular(n, v, l, rough, f0)
+        light_dir = dirs[:, k].view(-1, 1, 1, 3).expand_as(n)
+        refl = refl + cols[:, k].view(-1, 1, 1, 3) * ggx_specular(n, v, light_dir, rough, f0)
     return refl
 
 

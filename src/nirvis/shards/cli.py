@@ -1,8 +1,9 @@
 """Commands ``render-dataset``, ``verify``, ``preview`` and ``export`` of the nirvis CLI.
 
 ``register(subparsers)`` adds them to the main parser (``nirvis.cli``); every handler returns an
-int exit code: 0 success, 1 a data set that fails verification, 2 a user error (one line
-``nirvis <cmd>: error: ...`` on stderr, nothing published). ``python -m nirvis.shards.cli`` runs
+int exit code: 0 success, 1 a data set that fails verification; user errors are raised (a
+``NirvisError``) and reported by ``nirvis.errors.run_command``: one line ``nirvis <cmd>: error: ...``
+on stderr, exit code 2, nothing published. ``python -m nirvis.shards.cli`` runs
 these commands on their own.
 """
 
@@ -11,9 +12,11 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Optional, Sequence
 
-from nirvis.faces.preview import save_image_atomic
+from nirvis.atomic import save_image
+from nirvis.crop import CROP_SIZE
+from nirvis.errors import run_command
 
 #: command-line flag of each config field it overrides (named in error messages)
 FLAGS = {
@@ -21,30 +24,6 @@ FLAGS = {
     "backend": "--backend", "device": "--device", "workers": "--workers", "shard_size": "--shard-size",
     "seed": "--seed", "identity_source": "--identity-source", "batch_size": "--batch-size",
 }
-
-
-def _user_errors() -> tuple[type, ...]:
-    from nirvis.faces.errors import FaceDataError
-    from nirvis.render.raster import RasterBackendError
-    from nirvis.shards.config import ConfigError
-    from nirvis.shards.export import ExportError
-    from nirvis.shards.render import RenderDatasetError
-
-    return (ConfigError, RenderDatasetError, ExportError, FaceDataError, RasterBackendError, FileNotFoundError,
-            FileExistsError, NotADirectoryError, ValueError)
-
-
-def _guarded(name: str, fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    def handler(args: argparse.Namespace) -> int:
-        try:
-            return int(fn(args) or 0)
-        except _user_errors() as exc:
-            print(f"nirvis {name}: error: {exc}", file=sys.stderr)
-            return 2
-
-    handler.__name__ = fn.__name__
-    handler.__doc__ = fn.__doc__
-    return handler
 
 
 # ----------------------------------------------------------------------------------- commands
@@ -81,7 +60,7 @@ def run_preview(args: argparse.Namespace) -> int:
     from nirvis.shards.export import preview_sheet
 
     sheet, n = preview_sheet(args.dir, count=args.count)
-    save_image_atomic(sheet, Path(args.out))
+    save_image(sheet, Path(args.out))
     print(f"preview: wrote {args.out} (first {n} pairs of {args.dir}, VIS | NIR)")
     return 0
 
@@ -92,7 +71,8 @@ def run_export(args: argparse.Namespace) -> int:
     fn = export_insightface_rec if args.format == "insightface-rec" else export_folders
     res = fn(args.dir, args.out, modality=args.modality, force=args.force)
     extra = f", {res['classes']} classes" if "classes" in res else ""
-    print(f"export: wrote {res['images']} images ({'+'.join(res['modalities'])}{extra}) as {res['format']} to {res['out']}")
+    print(f"export: wrote {res['images']} images ({'+'.join(res['modalities'])}{extra}) as {res['format']} "
+          f"to {res['out']}")
     return 0
 
 
@@ -112,19 +92,20 @@ def register(subparsers: Any) -> None:
     p.add_argument("--config", help="YAML config (e.g. configs/render/default.yaml); flags override it")
     p.add_argument("--identities", type=int, help="number of identities (labels 0..N-1)")
     p.add_argument("--images-per-identity", type=int, help="pairs per identity")
-    p.add_argument("--resolution", type=int, help="output crop size (only 112 is supported for now)")
+    p.add_argument("--resolution", type=int, help=f"output crop size (only {CROP_SIZE} is supported for now)")
     p.add_argument("--backend", help="rasteriser: auto, gl, cuda or torch")
     p.add_argument("--device", help="cpu or cuda (cuda:LOCAL_RANK under torchrun)")
     p.add_argument("--workers", type=int, help="CPU worker processes (results do not depend on it)")
     p.add_argument("--shard-size", type=int, help="pairs per shard")
-    p.add_argument("--batch-size", type=int, help="pairs rendered together (memory/speed only: the bytes are the same for any value)")
+    p.add_argument("--batch-size", type=int,
+                   help="pairs rendered together (memory/speed only: the bytes are the same for any value)")
     p.add_argument("--seed", type=int, help="global seed")
     p.add_argument("--identity-source", help="'procedural' or a directory of face assets (nirvis identities --out)")
     p.add_argument("--force", action="store_true", help="replace an output directory holding a different config")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--wait-timeout", type=float, default=86400.0,
                    help="torchrun: seconds rank 0 waits for the other ranks' shards (default 86400)")
-    p.set_defaults(func=_guarded("render-dataset", run_render_dataset))
+    p.set_defaults(func=run_render_dataset)
 
     p = subparsers.add_parser("verify", help="check a rendered data set (hashes, counts, decodability)",
                               description="Check every shard of a rendered data set against its manifest: sha256, "
@@ -132,13 +113,13 @@ def register(subparsers: Any) -> None:
                                           "Exit 0 when intact, 1 when a problem is found, 2 on a usage error.")
     p.add_argument("dir", help="render-dataset output directory")
     p.add_argument("--no-decode", action="store_true", help="skip decoding images (hashes and keys only)")
-    p.set_defaults(func=_guarded("verify", run_verify))
+    p.set_defaults(func=run_verify)
 
     p = subparsers.add_parser("preview", help="contact sheet of rendered pairs (VIS | NIR)")
     p.add_argument("dir", help="render-dataset output directory")
     p.add_argument("--out", required=True, help="output PNG")
     p.add_argument("--count", type=int, default=16, help="number of pairs (default 16)")
-    p.set_defaults(func=_guarded("preview", run_preview))
+    p.set_defaults(func=run_preview)
 
     p = subparsers.add_parser("export", help="export a rendered data set for other trainers",
                               description="Export to InsightFace RecordIO (train.rec, train.idx, property) or to "
@@ -148,7 +129,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--modality", default="both", choices=["both", "vis", "nir"], help="images to export")
     p.add_argument("--force", action="store_true", help="replace an existing output directory")
-    p.set_defaults(func=_guarded("export", run_export))
+    p.set_defaults(func=run_export)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -158,11 +139,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     sub.required = True
     register(sub)
     args = parser.parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except KeyboardInterrupt:
-        print(f"nirvis {args.command}: interrupted", file=sys.stderr)
-        return 130
+    return run_command(args)
 
 
 if __name__ == "__main__":

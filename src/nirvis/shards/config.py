@@ -24,11 +24,13 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
+from nirvis.crop import CROP_SIZE
+from nirvis.errors import NirvisError
 from nirvis.render.lights import LightingConfig
 from nirvis.render.pair import SampleSpace
 
 #: Output sizes the aligned crops can have (the ArcFace 112 x 112 template only, for now).
-SUPPORTED_RESOLUTIONS = (112,)
+SUPPORTED_RESOLUTIONS = (CROP_SIZE,)
 BACKENDS = ("auto", "gl", "cuda", "torch")
 DEVICES = ("cpu", "cuda")
 NIR_METHODS = ("spectral", "red", "luma")
@@ -39,7 +41,7 @@ MAX_IDENTITIES = 10_000_000      # labels are written with 7 digits
 MAX_IMAGES_PER_IDENTITY = 10_000  # pair indices with 4 digits
 
 
-class ConfigError(ValueError):
+class ConfigError(NirvisError, ValueError):
     """An invalid render-dataset config; the message names the source and the field."""
 
 
@@ -69,7 +71,7 @@ class RenderDatasetConfig:
 
     identities: int = 1000
     images_per_identity: int = 20
-    resolution: int = 112
+    resolution: int = CROP_SIZE
     seed: int = 0
     shard_size: int = 1000
     batch_size: int = 16
@@ -99,7 +101,8 @@ class RenderDatasetConfig:
         at_least("texture_resolution", 16, 4096)
         at_least("png_compression", 0, 9)
         if self.resolution not in SUPPORTED_RESOLUTIONS:
-            raise ConfigError(f"field 'resolution' must be 112, got {self.resolution} (only the 112 x 112 "
+            raise ConfigError(f"field 'resolution' must be {CROP_SIZE}, got {self.resolution} (only the "
+                              f"{CROP_SIZE} x {CROP_SIZE} "
                               "ArcFace-aligned output is supported for now)")
         for name, choices in (("backend", BACKENDS), ("device", DEVICES), ("nir_method", NIR_METHODS)):
             if getattr(self, name) not in choices:
@@ -228,7 +231,8 @@ def _check_lighting(cfg: LightingConfig, path: str) -> None:
         if pair[0] > pair[1]:
             raise ConfigError(f"field '{path}.{name}': lower bound {pair[0]} exceeds upper bound {pair[1]}")
         if pair[0] < lo or pair[1] > hi:
-            raise ConfigError(f"field '{path}.{name}' must lie in [{lo:g}, {hi:g}], got {list(pair) if isinstance(value, tuple) else value}")
+            got = list(pair) if isinstance(value, tuple) else value
+            raise ConfigError(f"field '{path}.{name}' must lie in [{lo:g}, {hi:g}], got {got}")
 
 
 def _build(cls: type, data: Mapping[str, Any], prefix: str = "") -> Any:

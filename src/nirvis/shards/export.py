@@ -29,12 +29,15 @@ from __future__ import annotations
 import os
 import shutil
 import struct
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator, Sequence, Union
 
 import numpy as np
+
+from nirvis.atomic import staged_dir
+from nirvis.crop import CROP_SIZE
+from nirvis.errors import NirvisError
 
 RECORDIO_MAGIC = 0xCED7230A
 _MAGIC_BYTES = struct.pack("<I", RECORDIO_MAGIC)
@@ -125,7 +128,8 @@ def read_record_at(f: BinaryIO, offset: int) -> bytes:
     return bytes(out)
 
 
-def read_indexed_recordio(rec_path: Union[str, Path], idx_path: Union[str, Path]) -> Iterator[tuple[int, IRHeader, bytes]]:
+def read_indexed_recordio(rec_path: Union[str, Path],
+                          idx_path: Union[str, Path]) -> Iterator[tuple[int, IRHeader, bytes]]:
     """Yield ``(index, header, image bytes)`` for every record listed in ``idx_path``."""
     entries = []
     for line in Path(idx_path).read_text().splitlines():
@@ -141,28 +145,13 @@ def read_indexed_recordio(rec_path: Union[str, Path], idx_path: Union[str, Path]
 # ----------------------------------------------------------------------------- exporters
 
 
-class ExportError(ValueError):
+class DatasetExportError(NirvisError, ValueError):
     """A user-facing export/preview error."""
-
-
-def _publish(tmp: Path, out: Path, force: bool) -> None:
-    if out.exists():
-        if not force:
-            raise ExportError(f"{out}: already exists (use --force to replace it)")
-        shutil.rmtree(out) if out.is_dir() else out.unlink()
-    os.replace(tmp, out)
-
-
-def _staging(out: Path, force: bool) -> Path:
-    if out.exists() and not force:
-        raise ExportError(f"{out}: already exists (use --force to replace it)")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
 
 
 def _modalities(modality: str) -> tuple[str, ...]:
     if modality not in ("both", "vis", "nir"):
-        raise ExportError(f"--modality must be both, vis or nir; got {modality!r}")
+        raise DatasetExportError(f"--modality must be both, vis or nir; got {modality!r}")
     return ("vis", "nir") if modality == "both" else (modality,)
 
 
@@ -177,9 +166,7 @@ def export_insightface_rec(dataset: Union[str, Path], out: Union[str, Path], *, 
 
     mods = _modalities(modality)
     manifest = read_manifest(dataset)
-    out = Path(out)
-    tmp = _staging(out, force)
-    try:
+    with staged_dir(out, force=force) as tmp:
         ranges: dict[int, list[int]] = {}
         n = 0
         # record 0 is written last in the file but its index line comes first: write images to a
@@ -192,7 +179,7 @@ def export_insightface_rec(dataset: Union[str, Path], out: Union[str, Path], *, 
                     w.write(n, pack_record(float(s.label), s.vis if m == "vis" else s.nir, n, MODALITY_ID[m]))
                     r = ranges.setdefault(s.label, [n, n])
                     if r[1] != n:  # shards are in label order, so an identity's images are contiguous
-                        raise ExportError(f"{s.shard}: label {s.label} is not contiguous in the data set")
+                        raise DatasetExportError(f"{s.shard}: label {s.label} is not contiguous in the data set")
                     r[1] = n + 1
             labels = sorted(ranges)
             c = len(labels)
@@ -210,13 +197,10 @@ def export_insightface_rec(dataset: Union[str, Path], out: Union[str, Path], *, 
                 idx.write(f"{k}\t{int(off) + len(head)}\n")
         (tmp / "body.rec").unlink()
         (tmp / "body.idx").unlink()
-        (tmp / "property").write_text(f"{c},112,112\n")
+        (tmp / "property").write_text(f"{c},{CROP_SIZE},{CROP_SIZE}\n")
         if c != manifest["counts"]["identities"]:
-            raise ExportError(f"{dataset}: found {c} labels, the manifest records {manifest['counts']['identities']}")
-        _publish(tmp, out, force)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+            raise DatasetExportError(f"{dataset}: found {c} labels, the manifest records "
+                                     f"{manifest['counts']['identities']}")
     return {"format": "insightface-rec", "out": str(out), "images": n, "classes": c, "modalities": list(mods)}
 
 
@@ -228,10 +212,8 @@ def export_folders(dataset: Union[str, Path], out: Union[str, Path], *, modality
 
     mods = _modalities(modality)
     read_manifest(dataset)
-    out = Path(out)
-    tmp = _staging(out, force)
-    try:
-        lists = {m: [] for m in mods}
+    with staged_dir(out, force=force) as tmp:
+        lists: dict[str, list[str]] = {m: [] for m in mods}
         allv: list[str] = []
         n = 0
         for s in iter_pairs(dataset, decode=False):
@@ -247,10 +229,6 @@ def export_folders(dataset: Union[str, Path], out: Union[str, Path], *, modality
         for m in mods:
             (tmp / f"{m}_list.txt").write_text("".join(x + "\n" for x in lists[m]))
         (tmp / "all_list.txt").write_text("".join(x + "\n" for x in allv))
-        _publish(tmp, out, force)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return {"format": "folders", "out": str(out), "images": n, "modalities": list(mods)}
 
 
@@ -263,7 +241,7 @@ def preview_sheet(dataset: Union[str, Path], count: int = 16, columns_pairs: int
     from nirvis.shards.reader import iter_pairs
 
     if count < 1:
-        raise ExportError(f"--count must be >= 1, got {count}")
+        raise DatasetExportError(f"--count must be >= 1, got {count}")
     tiles, labels = [], []
     for k, s in enumerate(iter_pairs(dataset)):
         if k >= count:
@@ -271,5 +249,5 @@ def preview_sheet(dataset: Union[str, Path], count: int = 16, columns_pairs: int
         tiles += [Image.fromarray(s.vis), Image.fromarray(s.nir).convert("RGB")]
         labels += [f"{s.key} VIS", "NIR"]
     if not tiles:
-        raise ExportError(f"{dataset}: no pairs to preview")
+        raise DatasetExportError(f"{dataset}: no pairs to preview")
     return contact_sheet(tiles, columns=2 * min(columns_pairs, len(tiles) // 2), labels=labels), len(tiles) // 2

@@ -28,13 +28,14 @@ from typing import Any, BinaryIO, Iterator, Optional
 
 import numpy as np
 
+from nirvis.crop import CROP_SIZE
+
 FORMAT_TAG = "nirvis-shards"
 FORMAT_VERSION = 1
 SHARD_DIR = "shards"
 MANIFEST = "manifest.json"
 CONFIG_FILE = "config.yaml"
 MEMBER_SUFFIXES = ("vis.png", "nir.png", "json")
-IMAGE_SIZE = 112
 _TAR_MTIME = 0
 _TAR_MODE = 0o444
 
@@ -165,26 +166,6 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def atomic_write_bytes(path: Path, data: bytes, fsync: bool = True) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same directory and a rename
-    (``fsync=False``: skip flushing to disk first, for caches whose entries are validated on read)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            if fsync:
-                f.flush()
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def atomic_write_json(path: Path, doc: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode("utf-8"))
-
-
 def read_json(path: Path) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
@@ -227,7 +208,7 @@ def sample_metadata(*, key: str, label: int, index: int, identity_seed: Optional
             "nir": {"5": _r(nir_lm5), "68": None if nir_lm68 is None else _r(nir_lm68)},
         },
         "renderer": {"backend": backend, "version": renderer_version},
-        "image": {"size": [IMAGE_SIZE, IMAGE_SIZE], "vis": "rgb8", "nir": "grey8"},
+        "image": {"size": [CROP_SIZE, CROP_SIZE], "vis": "rgb8", "nir": "grey8"},
         "params": p,
     }
 

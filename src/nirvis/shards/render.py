@@ -33,15 +33,18 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 
 from nirvis import __version__
+from nirvis.atomic import atomic_write, atomic_write_bytes, atomic_write_json, remove_stale_temporaries
+from nirvis.crop import CROP_SIZE
+from nirvis.errors import NirvisError
 from nirvis.shards.config import ConfigError, RenderDatasetConfig, dump_yaml, fingerprint, load_config
-from nirvis.shards.format import (CONFIG_FILE, FORMAT_TAG, FORMAT_VERSION, MANIFEST, SHARD_DIR, ShardPlan,
-                                  ShardWriter, atomic_write_bytes, atomic_write_json, encode_png, plan_shards,
-                                  read_json, sample_key, sample_metadata, sha256_file, sidecar_path)
+from nirvis.shards.format import (CONFIG_FILE, FORMAT_TAG, FORMAT_VERSION, MANIFEST, SHARD_DIR, ShardPlan, ShardWriter,
+                                  encode_png, plan_shards, read_json, sample_key, sample_metadata, sha256_file,
+                                  sidecar_path)
 
 _FACE_CACHE = 4  # prepared faces kept per process (samples come in label order)
 
 
-class RenderDatasetError(ValueError):
+class RenderDatasetError(NirvisError, ValueError):
     """A user-facing render-dataset error (bad arguments, an output directory in the way)."""
 
 
@@ -179,27 +182,22 @@ class _ShardRenderer:
     def render_shard(self, plan: ShardPlan, progress: Callable[[int], None]) -> dict[str, Any]:
         shards_dir = Path(self.job.out) / SHARD_DIR
         final = shards_dir / plan.name
-        tmp = shards_dir / f".{plan.name}.{os.getpid()}.tmp"
         samples = plan.samples()
         bs = self.cfg.batch_size
-        try:
-            with open(tmp, "wb") as f:
-                writer = ShardWriter(f)
-                for s in range(0, len(samples), bs):
-                    chunk = samples[s:s + bs]
-                    for r in self._render_chunk(chunk):
-                        writer.add_sample(r["key"], r["vis"], r["nir"], r["meta"])
-                    progress(len(chunk))
-                writer.close()
-                f.flush()
-                os.fsync(f.fileno())
-            record = {"format": FORMAT_TAG, "shard": plan.name, "index": plan.index, "samples": plan.count,
-                      "first_key": sample_key(*samples[0]), "last_key": sample_key(*samples[-1]),
-                      "bytes": tmp.stat().st_size, "sha256": sha256_file(tmp), "fingerprint": self.job.fingerprint}
-            os.replace(tmp, final)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
+
+        def write(f: Any) -> None:
+            writer = ShardWriter(f)
+            for s in range(0, len(samples), bs):
+                chunk = samples[s:s + bs]
+                for r in self._render_chunk(chunk):
+                    writer.add_sample(r["key"], r["vis"], r["nir"], r["meta"])
+                progress(len(chunk))
+            writer.close()
+
+        atomic_write(final, write)  # fsynced, then renamed: a shard is complete or absent
+        record = {"format": FORMAT_TAG, "shard": plan.name, "index": plan.index, "samples": plan.count,
+                  "first_key": sample_key(*samples[0]), "last_key": sample_key(*samples[-1]),
+                  "bytes": final.stat().st_size, "sha256": sha256_file(final), "fingerprint": self.job.fingerprint}
         atomic_write_json(sidecar_path(final), record)
         return record
 
@@ -262,7 +260,8 @@ def _run_workers(job: _Job, todo: Sequence[ShardPlan], workers: int, on_pairs: C
         tasks.put(plan.index)
     for _ in range(n):
         tasks.put(None)
-    procs = [ctx.Process(target=_worker_main, args=(job, w, tasks, messages, True, os.getpid()), name=f"nirvis-render-{w}",
+    procs = [ctx.Process(target=_worker_main, args=(job, w, tasks, messages, True, os.getpid()),
+                         name=f"nirvis-render-{w}",
                          daemon=True) for w in range(n)]
     for p in procs:
         p.start()
@@ -277,7 +276,7 @@ def _run_workers(job: _Job, todo: Sequence[ShardPlan], workers: int, on_pairs: C
                     raise RuntimeError(f"render worker {dead[0].name} died (exit code {dead[0].exitcode}); "
                                        "rerun to resume") from None
                 if all(p.exitcode == 0 for p in procs) and messages.empty():
-                    raise RuntimeError("render workers exited before finishing their shards; rerun to resume")
+                    raise RuntimeError("render workers exited before finishing their shards; rerun to resume") from None
                 continue
             if kind == "pairs":
                 on_pairs(int(idx))
@@ -346,7 +345,8 @@ def _prepare_output(out: Path, cfg: RenderDatasetConfig, force: bool, env: DistE
             if path.is_file() and not _existing_config_diff(out, cfg):
                 break
             if time.monotonic() > deadline:
-                raise RenderDatasetError(f"{out}: rank 0 did not write a matching {CONFIG_FILE} within {timeout_s:.0f} s")
+                raise RenderDatasetError(f"{out}: rank 0 did not write a matching {CONFIG_FILE} within "
+                                         f"{timeout_s:.0f} s")
             time.sleep(0.5)
         (out / SHARD_DIR).mkdir(exist_ok=True)
         return
@@ -380,12 +380,8 @@ def shard_complete(out: Path, plan: ShardPlan, fp: str, check_hash: bool = True)
 
 def _clean_temporaries(out: Path, plans: Sequence[ShardPlan]) -> None:
     """Remove leftovers of killed runs for ``plans`` (temporary shards; stale sidecars)."""
-    shards_dir = out / SHARD_DIR
     for plan in plans:
-        for tmp in shards_dir.glob(f".{plan.name}.*.tmp"):
-            tmp.unlink(missing_ok=True)
-        for tmp in shards_dir.glob(f".{plan.name}.json.*.tmp"):
-            tmp.unlink(missing_ok=True)
+        remove_stale_temporaries(out / SHARD_DIR / plan.name)  # also the sidecar's (.<name>.json.*.tmp)
 
 
 # ------------------------------------------------------------------------------------- main
@@ -537,7 +533,7 @@ def build_manifest(cfg: RenderDatasetConfig, plans: Sequence[ShardPlan], records
                    "pairs": cfg.pairs, "shards": len(plans)},
         "labels": {"first": 0, "last": cfg.identities - 1, "count": cfg.identities},
         "sample": {"key": "<label:07d>_<index:04d>", "members": ["vis.png", "nir.png", "json"],
-                   "vis": [112, 112, 3], "nir": [112, 112]},
+                   "vis": [CROP_SIZE, CROP_SIZE, 3], "nir": [CROP_SIZE, CROP_SIZE]},
         "shards": [{"name": f"{SHARD_DIR}/{p.name}", "samples": p.count, "first_key": records[p.index]["first_key"],
                     "last_key": records[p.index]["last_key"], "bytes": records[p.index]["bytes"],
                     "sha256": records[p.index]["sha256"]} for p in plans],

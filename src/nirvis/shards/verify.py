@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-from nirvis.shards.format import (IMAGE_SIZE, MANIFEST, SHARD_DIR, decode_png, iter_tar_samples, list_shard_files,
-                                  parse_key, plan_shards, sha256_file)
+from nirvis.crop import CROP_SIZE
+from nirvis.shards.format import (MANIFEST, SHARD_DIR, decode_png, iter_tar_samples, list_shard_files, parse_key,
+                                  plan_shards, sha256_file)
 
 
 @dataclass
@@ -38,8 +39,9 @@ def _check_sample(key: str, parts: dict[str, bytes]) -> Optional[str]:
         nir = decode_png(parts["nir.png"], 1)
     except ValueError as exc:
         return f"sample {key}: image does not decode as expected ({exc})"
-    if vis.shape != (IMAGE_SIZE, IMAGE_SIZE, 3) or nir.shape != (IMAGE_SIZE, IMAGE_SIZE):
-        return f"sample {key}: shapes vis {list(vis.shape)}, nir {list(nir.shape)} (expected [112, 112, 3], [112, 112])"
+    if vis.shape != (CROP_SIZE, CROP_SIZE, 3) or nir.shape != (CROP_SIZE, CROP_SIZE):
+        return (f"sample {key}: shapes vis {list(vis.shape)}, nir {list(nir.shape)} "
+                f"(expected [{CROP_SIZE}, {CROP_SIZE}, 3], [{CROP_SIZE}, {CROP_SIZE}])")
     try:
         meta = json.loads(parts["json"].decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:

@@ -30,6 +30,9 @@ from typing import Any, Mapping, Optional, Union
 import torch
 import torch.nn as nn
 
+from nirvis.atomic import atomic_write_text, remove_stale_temporaries, staged_dir
+from nirvis.crop import CROP_SIZE
+from nirvis.errors import NirvisError
 from nirvis.train.backbones import build_backbone
 from nirvis.train.config import TrainConfig, config_from_dict
 from nirvis.train.heads import build_head
@@ -41,7 +44,7 @@ LATEST = "latest"
 _CLASSIFIER_KEYS = ("fc2.weight", "fc2.bias")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(NirvisError, ValueError):
     """A checkpoint that does not fit the model (the message names the key and shapes)."""
 
 
@@ -78,20 +81,15 @@ def save_checkpoint(run_dir: PathLike, step: int, backbone: nn.Module, head: nn.
     from safetensors.torch import save_file
 
     root = Path(run_dir) / CKPT_DIR
-    root.mkdir(parents=True, exist_ok=True)
     final = root / f"step_{step:08d}"
-    tmp = root / f".tmp_step_{step:08d}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
+    remove_stale_temporaries(final)  # what a killed save of this step left
     tensors = {f"backbone.{k}": v.detach().cpu().contiguous() for k, v in _unwrap(backbone).state_dict().items()}
     tensors.update({f"head.{k}": v.detach().cpu().contiguous() for k, v in _unwrap(head).state_dict().items()})
-    save_file(tensors, str(tmp / "model.safetensors"), metadata={"step": str(step), "config": config_yaml,
-                                                                 "num_classes": str(_unwrap(head).weight.shape[0])})
-    torch.save(dict(state), tmp / "state.pt")
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)
-    (root / (LATEST + ".tmp")).write_text(final.name + "\n")
-    os.replace(root / (LATEST + ".tmp"), root / LATEST)
+    with staged_dir(final, force=True) as tmp:
+        save_file(tensors, str(tmp / "model.safetensors"), metadata={"step": str(step), "config": config_yaml,
+                                                                     "num_classes": str(_unwrap(head).weight.shape[0])})
+        torch.save(dict(state), tmp / "state.pt")
+    atomic_write_text(root / LATEST, final.name + "\n")
     old = sorted(p for p in root.glob("step_*") if p.is_dir())
     for p in old[:-keep] if keep > 0 else []:
         shutil.rmtree(p, ignore_errors=True)
@@ -210,7 +208,8 @@ def _reason(key: str, got: tuple[int, ...], want: tuple[int, ...]) -> str:
     if key == "fc.filter.weight" and len(got) == 2 and len(want) == 2 and got[0] == want[0]:
         side = int(round((got[1] / (want[1] / 49)) ** 0.5)) if want[1] % 49 == 0 else 0
         if side * side * (want[1] // 49) == got[1] and side != 7:
-            return f"checkpoint is for {side * 16}x{side * 16} input (fc {side}*{side}*C); this model takes 112x112"
+            return (f"checkpoint is for {side * 16}x{side * 16} input (fc {side}*{side}*C); "
+                    f"this model takes {CROP_SIZE}x{CROP_SIZE}")
     if key.endswith("conv1.weight") and len(got) == 4 and got[1] != want[1]:
         return f"checkpoint expects {got[1]}-channel input, the model {want[1]} (model.in_channels)"
     return "different architecture or width (check model.backbone / model.width / model.embedding_size)"
@@ -255,7 +254,8 @@ def load_pretrained(backbone: nn.Module, path: PathLike) -> dict[str, Any]:
                 v = v.sum(dim=1, keepdim=True)  # RGB weights -> grey input (grey replicated to RGB)
             else:
                 raise CheckpointError(f"{path}: key {k!r} has shape {list(v.shape)} in the checkpoint but "
-                                      f"{list(want.shape)} in the model: {_reason(k, tuple(v.shape), tuple(want.shape))}")
+                                      f"{list(want.shape)} in the model: "
+                                      f"{_reason(k, tuple(v.shape), tuple(want.shape))}")
         out[k] = v.to(want.dtype)
     backbone.load_state_dict(out)
     epoch = extra.get("epoch")

@@ -4,7 +4,8 @@
     nirvis train --data out/train --out runs/a --resume            # continue (config from the run)
     nirvis export-model runs/a --format onnx --out a.onnx
 
-User errors print one line ``nirvis train: error: ...`` to stderr and return exit code 2.
+User errors are raised (``NirvisError`` subclasses) and reported by ``nirvis.errors.run_command``:
+one line ``nirvis train: error: ...`` on stderr, exit code 2.
 """
 
 from __future__ import annotations
@@ -15,10 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any, Optional
 
-
-def _error(cmd: str, message: str) -> int:
-    print(f"nirvis {cmd}: error: {message}", file=sys.stderr)
-    return 2
+from nirvis.errors import run_command
 
 
 def register(subparsers: Any) -> None:
@@ -44,31 +42,26 @@ def register(subparsers: Any) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from nirvis.train.checkpoint import CheckpointError
     from nirvis.train.config import TrainConfigError, load_config, parse_override
-    from nirvis.train.lists import ListError
-    from nirvis.train.loop import TrainError, train
+    from nirvis.train.loop import train
 
-    try:
-        overrides: dict[str, Any] = dict(parse_override(s) for s in args.set)
-        if args.steps is not None:
-            if args.steps < 1:
-                raise TrainConfigError(f"--steps must be >= 1, got {args.steps}")
-            overrides["optim.max_steps"] = args.steps
-        if args.device:
-            overrides["run.device"] = args.device
-        if args.pretrained:
-            overrides["model.pretrained"] = args.pretrained
-        if args.quiet:
-            overrides["run.progress"] = False
-        config = args.config
-        if config is None and args.resume and (Path(args.out) / "config.yaml").is_file():
-            config = Path(args.out) / "config.yaml"
-        cfg = load_config(config, overrides)
-        data = [d for d in args.data.split(",") if d]
-        summary = train(cfg, data, args.out, resume=args.resume)
-    except (TrainConfigError, TrainError, CheckpointError, ListError, FileNotFoundError) as exc:
-        return _error("train", str(exc))
+    overrides: dict[str, Any] = dict(parse_override(s) for s in args.set)
+    if args.steps is not None:
+        if args.steps < 1:
+            raise TrainConfigError(f"--steps must be >= 1, got {args.steps}")
+        overrides["optim.max_steps"] = args.steps
+    if args.device:
+        overrides["run.device"] = args.device
+    if args.pretrained:
+        overrides["model.pretrained"] = args.pretrained
+    if args.quiet:
+        overrides["run.progress"] = False
+    config = args.config
+    if config is None and args.resume and (Path(args.out) / "config.yaml").is_file():
+        config = Path(args.out) / "config.yaml"
+    cfg = load_config(config, overrides)
+    data = [d for d in args.data.split(",") if d]
+    summary = train(cfg, data, args.out, resume=args.resume)
     last = summary["last"]
     where = (f"checkpoint {summary['checkpoint']}" if summary["checkpoint"] else
              f"rank {summary['rank']} of {summary['world_size']} (rank 0 writes the checkpoint)")
@@ -81,13 +74,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from nirvis.train.checkpoint import CheckpointError
-    from nirvis.train.export import ExportError, export_model
+    from nirvis.train.export import export_model
 
-    try:
-        info = export_model(args.run_dir, args.format, args.out)
-    except (ExportError, CheckpointError, FileNotFoundError) as exc:
-        return _error("export-model", str(exc))
+    info = export_model(args.run_dir, args.format, args.out)
     print(json.dumps(info))
     return 0
 
@@ -98,7 +87,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     register(sub)
     args = parser.parse_args(argv)
-    return args.func(args)
+    return run_command(args)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -13,10 +13,11 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
+from nirvis.errors import NirvisError
 from nirvis.shards.config import to_plain
 
 
-class TrainConfigError(ValueError):
+class TrainConfigError(NirvisError, ValueError):
     """An invalid training config; the message names the field."""
 
 
@@ -128,7 +129,8 @@ _CHOICES = {
 _POSITIVE = ("model.width", "head.s", "optim.lr", "data.identities_per_batch", "data.vis_per_identity",
              "data.nir_per_identity", "data.std", "optim.lr_gamma", "optim.lr_step_epochs", "run.log_every",
              "run.checkpoint_every")
-_NON_NEGATIVE = ("finetune.head_warmup_steps", "finetune.l2sp_weight", "model.embedding_size", "head.m", "head.num_classes", "loss.idmmd_weight", "data.shuffle_buffer",
+_NON_NEGATIVE = ("finetune.head_warmup_steps", "finetune.l2sp_weight", "model.embedding_size", "head.m",
+                 "head.num_classes", "loss.idmmd_weight", "data.shuffle_buffer",
                  "data.prefetch", "optim.momentum", "optim.weight_decay", "optim.stage1_epochs",
                  "optim.stage2_epochs", "optim.max_steps", "run.seed")
 
@@ -192,7 +194,8 @@ def _get(cfg: TrainConfig, path: str) -> Any:
 def validate(cfg: TrainConfig) -> TrainConfig:
     for path, choices in _CHOICES.items():
         if _get(cfg, path) not in choices:
-            raise TrainConfigError(f"field '{path}' must be one of {', '.join(map(str, choices))}; got {_get(cfg, path)!r}")
+            raise TrainConfigError(f"field '{path}' must be one of {', '.join(map(str, choices))}; "
+                                   f"got {_get(cfg, path)!r}")
     for path in _POSITIVE:
         if not _get(cfg, path) > 0:
             raise TrainConfigError(f"field '{path}' must be > 0, got {_get(cfg, path)}")

@@ -9,19 +9,21 @@ format is written next to the file as ``FILE.json``.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any, Union
 
 import torch
 
+from nirvis.atomic import atomic_write_json, atomic_write_named
+from nirvis.crop import CROP_SIZE
+from nirvis.errors import NirvisError
 from nirvis.train.checkpoint import load_trained
 
 FORMATS = ("onnx", "torchscript")
 
 
-class ExportError(ValueError):
+class ModelExportError(NirvisError, ValueError):
     """A user-facing export error."""
 
 
@@ -32,21 +34,21 @@ def export_model(run_dir: Union[str, os.PathLike], format: str = "onnx", out: Un
     Returns {"out", "format", "input_shape", "embedding_size", "max_abs_diff" (onnxruntime vs torch,
     when onnxruntime is importable and ``check``)}."""
     if format not in FORMATS:
-        raise ExportError(f"unknown format {format!r} (onnx or torchscript)")
+        raise ModelExportError(f"unknown format {format!r} (onnx or torchscript)")
     backbone, _, cfg = load_trained(run_dir)
     backbone.eval()
     out = Path(out) if out is not None else Path(run_dir) / ("model.onnx" if format == "onnx" else "model.pt")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    x = torch.rand(2, cfg.model.in_channels, 112, 112)
+    x = torch.rand(2, cfg.model.in_channels, CROP_SIZE, CROP_SIZE)
     with torch.no_grad():
         ref = backbone(x)
-    info: dict[str, Any] = {"out": str(out), "format": format, "input_shape": ["N", cfg.model.in_channels, 112, 112],
+    info: dict[str, Any] = {"out": str(out), "format": format,
+                            "input_shape": ["N", cfg.model.in_channels, CROP_SIZE, CROP_SIZE],
                             "embedding_size": int(ref.shape[1]), "input_mean": cfg.data.mean,
                             "input_std": cfg.data.std, "backbone": cfg.model.backbone}
     if format == "torchscript":
         with torch.no_grad():
             traced = torch.jit.trace(backbone, x)
-        traced.save(str(out))
+        atomic_write_named(out, lambda p: traced.save(str(p)))
         with torch.no_grad():
             info["max_abs_diff"] = float((torch.jit.load(str(out))(x) - ref).abs().max())
         info["max_rel_diff"] = info["max_abs_diff"] / max(float(ref.abs().max()), 1e-12)
@@ -54,9 +56,10 @@ def export_model(run_dir: Union[str, os.PathLike], format: str = "onnx", out: Un
         try:
             import onnx  # noqa: F401
         except ImportError:
-            raise ExportError("ONNX export needs the 'onnx' package (pip install onnx)") from None
-        torch.onnx.export(backbone, (x,), str(out), input_names=["input"], output_names=["embedding"],
-                          dynamic_axes={"input": {0: "N"}, "embedding": {0: "N"}}, opset_version=17, dynamo=False)
+            raise ModelExportError("ONNX export needs the 'onnx' package (pip install onnx)") from None
+        atomic_write_named(out, lambda p: torch.onnx.export(
+            backbone, (x,), str(p), input_names=["input"], output_names=["embedding"],
+            dynamic_axes={"input": {0: "N"}, "embedding": {0: "N"}}, opset_version=17, dynamo=False))
         if check:
             try:
                 import onnxruntime as ort
@@ -67,5 +70,5 @@ def export_model(run_dir: Union[str, os.PathLike], format: str = "onnx", out: Un
                 got = sess.run(None, {"input": x.numpy()})[0]
                 info["max_abs_diff"] = float(abs(got - ref.numpy()).max())
                 info["max_rel_diff"] = info["max_abs_diff"] / max(float(ref.abs().max()), 1e-12)
-    Path(str(out) + ".json").write_text(json.dumps(info, indent=2) + "\n")
+    atomic_write_json(Path(str(out) + ".json"), info, indent=2, sort_keys=False)
     return info

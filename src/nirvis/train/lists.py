@@ -22,10 +22,12 @@ from typing import Iterator, Optional
 
 import numpy as np
 
+from nirvis.crop import CROP_SIZE
+from nirvis.errors import NirvisError
 from nirvis.train.sampler import IdentityGroup
 
 
-class ListError(ValueError):
+class ListError(NirvisError, ValueError):
     """A malformed training list."""
 
 
@@ -40,8 +42,8 @@ def _load_image(path: str, modality: str) -> np.ndarray:
     img = cv2.imread(path, cv2.IMREAD_COLOR)
     if img is None:
         raise FileNotFoundError(f"{path}: cannot read image")
-    if img.shape[0] != 112 or img.shape[1] != 112:
-        img = cv2.resize(img, (112, 112), interpolation=cv2.INTER_AREA)
+    if img.shape[0] != CROP_SIZE or img.shape[1] != CROP_SIZE:
+        img = cv2.resize(img, (CROP_SIZE, CROP_SIZE), interpolation=cv2.INTER_AREA)
     img = np.ascontiguousarray(img[:, :, ::-1])  # BGR -> RGB
     return to_grey(img[None])[0] if modality == "nir" else img
 

@@ -4,8 +4,9 @@ Stage I (``optim.stage1_epochs``): the backbone is frozen (eval mode, no gradien
 class weights learn from CE(CosFace) on dropout features. (The reference runs stage I in train mode;
 for its LightCNN, which has no BatchNorm, that differs only in wasted backbone gradients; for
 BatchNorm backbones eval mode keeps the pre-trained statistics.) Stage II starts with fresh
-optimizer state (momentum), as the reference's new stage-II optimizer does. Stage II (``optim.stage2_epochs``): all parameters, loss =
-CE + ``loss.idmmd_weight`` * ID-MMD on the L2-normalised embeddings. SGD with momentum and weight
+optimizer state (momentum), as the reference's new stage-II optimizer does.
+Stage II (``optim.stage2_epochs``): all parameters, loss = CE + ``loss.idmmd_weight`` * ID-MMD on
+the L2-normalised embeddings. SGD with momentum and weight
 decay; lr = ``optim.lr`` in stage I and ``optim.lr`` * ``optim.lr_gamma`` ** (j // ``optim.lr_step_epochs``)
 in stage-II epoch j = 1, 2, ... (counted from the start of stage II, as the reference does; see
 ``lr_at``). Epochs are passes over the streaming data.
@@ -39,6 +40,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from nirvis.errors import NirvisError
 from nirvis.train.checkpoint import build_model, latest_checkpoint, load_pretrained, save_checkpoint
 from nirvis.train.config import TrainConfig, config_from_dict, dump_yaml
 from nirvis.train.lists import ImageList
@@ -52,7 +54,7 @@ RESUMABLE_CHANGES = ("optim.max_steps", "run.progress", "run.device", "run.log_e
                      "run.tensorboard", "data.prefetch", "run.amp")
 
 
-class TrainError(ValueError):
+class TrainError(NirvisError, ValueError):
     """A user-facing training error (bad data, a run directory in the way, ...)."""
 
 
@@ -413,8 +415,8 @@ def train(cfg: TrainConfig, data: Sequence[str], out: str | os.PathLike, resume:
             ips = x.shape[0] * world / max(now - t_prev, 1e-9)
             t_prev = now
             images_done += x.shape[0] * world
-            last = {"step": step, "epoch": epoch, "stage": stage, "lr": lr, "ce": float(ce.detach()), "idmmd": float(mmd.detach()),
-                    "loss": float(loss.detach()), "images_per_s": ips}
+            last = {"step": step, "epoch": epoch, "stage": stage, "lr": lr, "ce": float(ce.detach()),
+                    "idmmd": float(mmd.detach()), "loss": float(loss.detach()), "images_per_s": ips}
             logger.log(last, step % cfg.run.log_every == 0)
             bar.update(1)
             if step % cfg.run.log_every == 0 or step == 1:

@@ -32,8 +32,7 @@ from typing import Sequence, Union
 import numpy as np
 import torch
 
-#: PIL's fixed-point BT.601 weights (16-bit), as in ``Image.convert('L')``.
-_LUMA_WEIGHTS_16 = (19595, 38470, 7471)
+from nirvis.colour import luma_bt601
 
 Images = Union[np.ndarray, Sequence[np.ndarray]]
 
@@ -49,9 +48,7 @@ def to_grey(images: Images) -> np.ndarray:
     if a.ndim == 4 and a.shape[-1] == 1:
         return a[..., 0]
     if a.ndim == 4 and a.shape[-1] == 3:
-        r, g, b = (a[..., i].astype(np.uint32) for i in range(3))
-        wr, wg, wb = _LUMA_WEIGHTS_16
-        return ((r * wr + g * wg + b * wb + (1 << 15)) >> 16).astype(np.uint8)
+        return luma_bt601(a)
     raise ValueError(f"images must be [N, H, W], [N, H, W, 1] or [N, H, W, 3], got shape {a.shape}")
 
 

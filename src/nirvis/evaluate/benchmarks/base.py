@@ -10,12 +10,14 @@ from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
 
+from nirvis.errors import NirvisError
+
 MODALITIES = ("VIS", "NIR")
 IMAGE_EXTS = (".jpg", ".jpeg", ".bmp", ".png", ".tif", ".tiff")
 PathLike = Union[str, Path]
 
 
-class ProtocolError(FileNotFoundError):
+class ProtocolError(NirvisError, FileNotFoundError):
     """A protocol cannot be read: missing or malformed list files, missing or unreadable images."""
 
 
@@ -39,8 +41,8 @@ class ImageList:
 
     def subset(self, keep: Sequence[bool]) -> "ImageList":
         k = np.asarray(keep, bool)
-        return ImageList(tuple(p for p, m in zip(self.paths, k) if m), tuple(l for l, m in zip(self.labels, k) if m),
-                         self.modality)
+        return ImageList(tuple(p for p, m in zip(self.paths, k) if m),
+                         tuple(lab for lab, m in zip(self.labels, k) if m), self.modality)
 
 
 @dataclass(frozen=True)

@@ -57,7 +57,7 @@ def load(root: PathLike, held_out: Optional[Iterable[int]] = None, allow_missing
     if not first_vis:
         raise ProtocolError(f"synthetic: no samples of the held-out labels in {root}")
     labels = sorted(first_vis)
-    gallery = ImageList(tuple(first_vis[l][1] for l in labels), tuple(str(l) for l in labels), "VIS")
+    gallery = ImageList(tuple(first_vis[lab][1] for lab in labels), tuple(str(lab) for lab in labels), "VIS")
     nir.sort()
     if not include_gallery_pair:
         for _, _, ref in [x for x in nir if x[1] == first_vis[x[0]][0]]:
@@ -66,7 +66,7 @@ def load(root: PathLike, held_out: Optional[Iterable[int]] = None, allow_missing
     if not nir:
         raise ProtocolError(f"synthetic: no probes in {root}: every held-out label has a single pair (render at "
                             "least 2 images per identity, or pass include_gallery_pair=True)")
-    probe = ImageList(tuple(r for _, _, r in nir), tuple(str(l) for l, _, _ in nir), "NIR")
+    probe = ImageList(tuple(r for _, _, r in nir), tuple(str(lab) for lab, _, _ in nir), "NIR")
 
     def read_image(ref: str) -> Optional[np.ndarray]:
         data = store.get(ref)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nirvis.crop import CROP_SIZE
 from nirvis.evaluate.benchmarks.base import PathLike, ProtocolError
 
 NAMES = ("lfw", "cfp_fp", "agedb_30", "cfp_ff", "calfw", "cplfw", "vgg2_fp")
@@ -56,7 +57,7 @@ def load_bin(path: PathLike, allow_missing: bool = False) -> tuple[np.ndarray, n
         a = cv2.imdecode(np.frombuffer(bytes(b), np.uint8), cv2.IMREAD_COLOR)
         if a is None:
             bad.append(i)
-            a = np.zeros((112, 112, 3), np.uint8)
+            a = np.zeros((CROP_SIZE, CROP_SIZE, 3), np.uint8)
         imgs.append(a[..., ::-1])
     dropped = sorted({i // 2 for i in bad})
     if dropped and not allow_missing:

@@ -28,13 +28,14 @@ from typing import Union
 
 import torch
 
+from nirvis.errors import NirvisError
 from nirvis.render.raster.common import barycentrics_from_ids, check_raster_inputs
 
 __all__ = ["rasterize", "rasterize_ids", "rasterize_depth", "available_backends", "resolve_backend",
            "RasterBackendError"]
 
 
-class RasterBackendError(RuntimeError):
+class RasterBackendError(NirvisError, RuntimeError):
     """The requested rasterisation backend cannot run here (missing package, no EGL, no CUDA)."""
 
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import torch
 
+from nirvis.shapes import check_shape
+
 
 def check_raster_inputs(clip_pos: torch.Tensor, tri: torch.Tensor, resolution) -> None:
-    if clip_pos.ndim != 3 or clip_pos.shape[-1] != 4:
-        raise ValueError(f"clip_pos: expected [B, V, 4], got {list(clip_pos.shape)}")
+    check_shape(clip_pos, ["B", "V", 4], "clip_pos", kind=torch.Tensor)
     if not clip_pos.is_floating_point():
         raise ValueError(f"clip_pos: expected a float tensor, got {clip_pos.dtype}")
-    if tri.ndim != 2 or tri.shape[-1] != 3:
-        raise ValueError(f"tri: expected [F, 3], got {list(tri.shape)}")
+    check_shape(tri, ["F", 3], "tri", kind=torch.Tensor)
     if tri.dtype not in (torch.int32, torch.int64):
         raise ValueError(f"tri: expected int32 or int64, got {tri.dtype}")
     if len(tri) and (int(tri.min()) < 0 or int(tri.max()) >= clip_pos.shape[1]):

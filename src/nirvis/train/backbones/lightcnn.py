@@ -13,6 +13,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from nirvis.crop import CROP_SIZE
+
 
 class MFM(nn.Module):
     """Max-feature-map: a conv (or linear) to ``2 * out`` channels, split in halves, element-wise max."""
@@ -65,7 +67,8 @@ class LightCNN29(nn.Module):
         input_size: input side (112; 128 gives the public LightCNN-29v2 geometry).
     """
 
-    def __init__(self, in_channels: int = 1, width: float = 1.0, embedding_size: int = 256, input_size: int = 112):
+    def __init__(self, in_channels: int = 1, width: float = 1.0, embedding_size: int = 256,
+                 input_size: int = CROP_SIZE):
         super().__init__()
         c = [max(2, int(round(v * width))) for v in (48, 96, 192, 128)]
         self.in_channels, self.embedding_size = in_channels, embedding_size

@@ -1,0 +1,315 @@
+"""Atomic writes: a reader sees the old file (or none) or the complete new one, never a part.
+
+Every file is written to a temporary sibling ``.<name>.<random>.tmp`` in the target's directory
+(same file system), flushed (and ``fsync``-ed unless ``fsync=False``, for caches whose entries
+are validated on read) and renamed over the target with ``os.replace``. A directory is built in a
+temporary sibling ``.<name>.<random>.partial`` and renamed into place (``staged_dir``,
+``publish_dir``). Whatever fails (the writer, the rename, Ctrl-C) removes the temporary: no
+``.tmp`` / ``.partial`` is left behind and the target keeps its old content. Parent directories
+are created as needed.
+
+Example:
+    >>> import json, os, tempfile
+    >>> from nirvis.atomic import atomic_write_json, staged_dir
+    >>> root = tempfile.mkdtemp()
+    >>> p = atomic_write_json(os.path.join(root, "a", "doc.json"), {"b": 1, "a": [1, 2]})
+    >>> open(p).read()
+    '{\\n "a": [\\n  1,\\n  2\\n ],\\n "b": 1\\n}\\n'
+    >>> with staged_dir(os.path.join(root, "out")) as tmp:
+    ...     _ = (tmp / "x.txt").write_text("x")
+    >>> sorted(os.listdir(root)), os.listdir(os.path.join(root, "out"))
+    (['a', 'out'], ['x.txt'])
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, Callable, Iterator, Union
+
+from nirvis.errors import OutputExistsError
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+__all__ = ["atomic_write", "atomic_write_named", "atomic_write_bytes", "atomic_write_text", "atomic_write_json",
+           "save_image", "staged_dir", "publish_dir", "check_output_path", "remove_stale_temporaries", "TEMP_SUFFIX",
+           "STAGING_SUFFIX"]
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+#: Suffix of a temporary file (``.<name>.<random>.tmp``).
+TEMP_SUFFIX = ".tmp"
+#: Suffix of a temporary directory being built (``.<name>.<random>.partial``).
+STAGING_SUFFIX = ".partial"
+
+
+def atomic_write(path: PathLike, write: Callable[[IO[bytes]], Any], *, fsync: bool = True) -> Path:
+    """Write ``path`` atomically through ``write(f)``, which writes the content to ``f``.
+
+    Args:
+        path: the target file (its parent directories are created).
+        write: called once with the temporary file opened for binary writing (e.g.
+            ``lambda f: np.savez(f, a=a)``); must not close it.
+        fsync: flush the file to disk before the rename (False: for caches).
+
+    Returns:
+        ``path`` as a ``Path``.
+
+    Raises:
+        Whatever ``write`` raises, or the ``OSError`` of creating, writing or renaming the
+        temporary file; the temporary file is removed in every case.
+
+    Example:
+        >>> import os, tempfile
+        >>> from nirvis.atomic import atomic_write
+        >>> p = atomic_write(os.path.join(tempfile.mkdtemp(), "b.bin"), lambda f: f.write(b"abc"))
+        >>> p.read_bytes()
+        b'abc'
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+    tmp = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            if fsync:
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_named(path: PathLike, write: Callable[[Path], Any], *, fsync: bool = True) -> Path:
+    """Write ``path`` atomically through ``write(p)``, for writers that need a file NAME.
+
+    ``p`` has ``path``'s own file name, inside a private temporary sibling directory
+    ``.<name>.<random>.partial``; after ``write`` returns, the file is renamed to ``path``. For
+    writers that take only a path (``cv2.imwrite``, ``safetensors``) or whose bytes depend on the
+    file name (``torch.save`` / ``torch.jit.save`` name their zip archive after it).
+
+    Args:
+        path: the target file (its parent directories are created).
+        write: called once with the temporary path; must create that file.
+        fsync: flush the file to disk before the rename.
+
+    Returns:
+        ``path`` as a ``Path``.
+
+    Example:
+        >>> import os, tempfile
+        >>> from nirvis.atomic import atomic_write_named
+        >>> d = tempfile.mkdtemp()
+        >>> p = atomic_write_named(os.path.join(d, "n.txt"), lambda p: p.write_text(p.name))
+        >>> p.read_text(), os.listdir(d)
+        ('n.txt', ['n.txt'])
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=STAGING_SUFFIX, dir=path.parent))
+    try:
+        tmp = tmp_dir / path.name
+        write(tmp)
+        if fsync:
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+    return path
+
+
+def atomic_write_bytes(path: PathLike, data: bytes, *, fsync: bool = True) -> Path:
+    """Write ``data`` to ``path`` atomically (see the module docstring); returns ``path``.
+
+    Example:
+        >>> import os, tempfile
+        >>> from nirvis.atomic import atomic_write_bytes
+        >>> atomic_write_bytes(os.path.join(tempfile.mkdtemp(), "c.bin"), b"\\x00\\x01").read_bytes()
+        b'\\x00\\x01'
+    """
+    return atomic_write(path, lambda f: f.write(data), fsync=fsync)
+
+
+def atomic_write_text(path: PathLike, text: str, *, encoding: str = "utf-8", fsync: bool = True) -> Path:
+    """Write ``text`` (encoded with ``encoding``, newlines as given) to ``path`` atomically.
+
+    Example:
+        >>> import os, tempfile
+        >>> from nirvis.atomic import atomic_write_text
+        >>> atomic_write_text(os.path.join(tempfile.mkdtemp(), "t.txt"), "a\\nb\\n").read_bytes()
+        b'a\\nb\\n'
+    """
+    return atomic_write_bytes(path, text.encode(encoding), fsync=fsync)
+
+
+def atomic_write_json(path: PathLike, doc: Any, *, indent: int | None = 1, sort_keys: bool = True,
+                      allow_nan: bool = True, default: Callable[[Any], Any] | None = None,
+                      fsync: bool = True) -> Path:
+    """Write ``json.dumps(doc, ...) + "\\n"`` (UTF-8) to ``path`` atomically.
+
+    Args:
+        path: the target file.
+        doc: a JSON-serialisable value.
+        indent, sort_keys, allow_nan, default: as for ``json.dumps`` (defaults: indent 1, sorted
+            keys: the project's canonical form).
+        fsync: as for ``atomic_write``.
+
+    Returns:
+        ``path`` as a ``Path``.
+
+    Example:
+        >>> import os, tempfile
+        >>> from nirvis.atomic import atomic_write_json
+        >>> atomic_write_json(os.path.join(tempfile.mkdtemp(), "d.json"), {"z": 1, "a": 2}, indent=None).read_text()
+        '{"a": 2, "z": 1}\\n'
+    """
+    text = json.dumps(doc, indent=indent, sort_keys=sort_keys, allow_nan=allow_nan, default=default) + "\n"
+    return atomic_write_bytes(path, text.encode("utf-8"), fsync=fsync)
+
+
+def save_image(img: "Image.Image", path: PathLike, *, fsync: bool = True) -> Path:
+    """Save a PIL image to ``path`` atomically, in the format its suffix names (``.png``, ...).
+
+    Raises:
+        ValueError: the suffix names no image format PIL can write (nothing is written).
+
+    Example:
+        >>> import os, tempfile
+        >>> from PIL import Image
+        >>> from nirvis.atomic import save_image
+        >>> p = save_image(Image.new("RGB", (4, 3)), os.path.join(tempfile.mkdtemp(), "s.png"))
+        >>> Image.open(p).size
+        (4, 3)
+    """
+    from PIL import Image
+
+    path = Path(path)
+    fmt = Image.registered_extensions().get(path.suffix.lower())
+    if fmt is None:
+        raise ValueError(f"{path}: unknown image file extension {path.suffix!r} (use e.g. .png)")
+    return atomic_write(path, lambda f: img.save(f, format=fmt), fsync=fsync)
+
+
+def _occupied(out: Path) -> bool:
+    """``out`` exists as anything but an empty directory."""
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        return True
+    return out.is_dir() and any(out.iterdir())
+
+
+def check_output_path(out: PathLike, force: bool = False) -> Path:
+    """Refuse an ``out`` that exists (an empty directory is fine) unless ``force``; returns ``out``.
+
+    Raises:
+        OutputExistsError: ``out`` exists, is not an empty directory, and ``force`` is False.
+    """
+    out = Path(out)
+    if not force and _occupied(out):
+        raise OutputExistsError(f"{out}: already exists and is not empty (use --force to replace it)")
+    return out
+
+
+def publish_dir(tmp: PathLike, out: PathLike, force: bool = False) -> Path:
+    """Move the finished directory ``tmp`` to ``out`` (a sibling); an existing ``out`` is replaced
+    only with ``force`` (or when it is an empty directory).
+
+    An existing ``out`` is first renamed aside and removed only after ``tmp`` took its place, so a
+    failure leaves the old ``out`` where it was.
+
+    Raises:
+        OutputExistsError: ``out`` exists and ``force`` is False (``tmp`` is left to the caller).
+    """
+    tmp, out = Path(tmp), Path(out)
+    check_output_path(out, force)
+    if not (out.exists() or out.is_symlink()):
+        os.replace(tmp, out)
+        return out
+    aside = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
+    old = aside / out.name
+    os.replace(out, old)
+    try:
+        os.replace(tmp, out)
+    except BaseException:
+        os.replace(old, out)
+        shutil.rmtree(aside, ignore_errors=True)
+        raise
+    shutil.rmtree(aside, ignore_errors=True)
+    return out
+
+
+@contextlib.contextmanager
+def staged_dir(out: PathLike, *, force: bool = False) -> Iterator[Path]:
+    """Build a directory atomically: yields an empty temporary sibling of ``out``; when the block
+    ends normally it is published as ``out`` (``publish_dir``), when it raises it is removed.
+
+    Args:
+        out: the directory to create (its parent is created).
+        force: replace an existing ``out``; without it an existing ``out`` (other than an empty
+            directory) is refused up front, before the block runs, and again when publishing.
+
+    Raises:
+        OutputExistsError: ``out`` exists and ``force`` is False.
+
+    Example:
+        >>> import os, tempfile
+        >>> from nirvis.atomic import staged_dir
+        >>> out = os.path.join(tempfile.mkdtemp(), "run")
+        >>> try:
+        ...     with staged_dir(out) as tmp:
+        ...         _ = (tmp / "half.txt").write_text("x")
+        ...         raise RuntimeError("failed half way")
+        ... except RuntimeError:
+        ...     pass
+        >>> os.path.exists(out), os.listdir(os.path.dirname(out))
+        (False, [])
+    """
+    out = check_output_path(out, force)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=STAGING_SUFFIX, dir=out.parent))
+    try:
+        yield tmp
+        publish_dir(tmp, out, force)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def remove_stale_temporaries(path: PathLike) -> list[Path]:
+    """Remove the temporaries that writes of ``path`` left when their process was killed.
+
+    Only for a path that a single writer owns (two writers of the same path would delete each
+    other's temporaries). Returns the removed paths.
+
+    Example:
+        >>> import os, tempfile
+        >>> from nirvis.atomic import remove_stale_temporaries
+        >>> d = tempfile.mkdtemp()
+        >>> open(os.path.join(d, ".a.tar.k3j9x2.tmp"), "w").close()
+        >>> [p.name for p in remove_stale_temporaries(os.path.join(d, "a.tar"))], os.listdir(d)
+        (['.a.tar.k3j9x2.tmp'], [])
+    """
+    path = Path(path)
+    if not path.parent.is_dir():
+        return []
+    removed = []
+    for p in sorted(path.parent.glob(f".{path.name}.*")):
+        if p.name.endswith(TEMP_SUFFIX) and p.is_file():
+            p.unlink(missing_ok=True)
+        elif p.name.endswith(STAGING_SUFFIX) and p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            continue
+        removed.append(p)
+    return removed

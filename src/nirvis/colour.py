@@ -1,0 +1,186 @@
+"""Colour conventions shared by every stage: the sRGB transfer function and the luma weights.
+
+* sRGB (IEC 61966-2-1): ``encode_srgb`` (linear -> encoded) and ``decode_srgb`` (encoded ->
+  linear) on ``[...]`` float torch tensors or numpy arrays, dtype kept, NOT clipped (the linear
+  segment continues below 0 and the power segment above 1; callers clamp when they need [0, 1]).
+  The power is only evaluated on clamped inputs, so gradients are finite everywhere.
+* Rec. 709 luminance of LINEAR RGB (``luminance_rec709``, weights ``REC709_LUMA``): the "grey"
+  of the reflectance stage (NIR ablation baseline, single-channel texture reads).
+* ITU-R BT.601 luma of 8-bit ENCODED RGB (``luma_bt601``, weights ``BT601_LUMA``): the grey image
+  a face recognition model reads, rounded exactly as PIL's ``Image.convert("L")``, which is how
+  the reference NIR-VIS evaluation reads every image as grey. (OpenCV's ``COLOR_RGB2GRAY`` and
+  a float ``rint`` of the same weights differ from it by 1 grey level on about 0.13 % and 0.05 %
+  of all RGB colours.) ``luma_bt601_float`` is the unrounded value in [0, 1].
+
+Example:
+    >>> import numpy as np
+    >>> from nirvis.colour import decode_srgb, encode_srgb, luma_bt601
+    >>> [round(float(v), 4) for v in encode_srgb(np.array([0.0, 0.214, 1.0]))]
+    [0.0, 0.5, 1.0]
+    >>> [round(float(v), 4) for v in decode_srgb(np.array([0.0, 0.5, 1.0]))]
+    [0.0, 0.214, 1.0]
+    >>> luma_bt601(np.array([[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 255]], np.uint8)).tolist()
+    [76, 150, 29, 255]
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, TypeVar
+
+import numpy as np
+
+__all__ = ["encode_srgb", "decode_srgb", "luminance_rec709", "luma_bt601", "luma_bt601_float",
+           "REC709_LUMA", "BT601_LUMA", "SRGB_LINEAR_THRESHOLD", "SRGB_ENCODED_THRESHOLD"]
+
+#: Rec. 709 luminance weights of linear sRGB (R, G, B).
+REC709_LUMA = (0.2126, 0.7152, 0.0722)
+#: ITU-R BT.601 luma weights of encoded RGB (R, G, B).
+BT601_LUMA = (0.299, 0.587, 0.114)
+#: Linear value where the sRGB encoding switches from the linear to the power segment.
+SRGB_LINEAR_THRESHOLD = 0.0031308
+#: Encoded value where the sRGB decoding switches from the linear to the power segment.
+SRGB_ENCODED_THRESHOLD = 0.04045
+# BT.601 in 16-bit fixed point, as PIL's RGB -> L conversion: (R*19595 + G*38470 + B*7471 + 2**15) >> 16.
+_BT601_FIXED = (19595, 38470, 7471)
+
+A = TypeVar("A")
+
+
+def _is_tensor(x: Any) -> bool:
+    torch = sys.modules.get("torch")  # a tensor exists only if torch was imported
+    return torch is not None and isinstance(x, torch.Tensor)
+
+
+def _check_float(x: Any, name: str) -> None:
+    if _is_tensor(x):
+        if not x.is_floating_point():
+            raise ValueError(f"{name}: expected a floating-point tensor, got dtype {x.dtype}")
+    elif not isinstance(x, np.ndarray) or x.dtype.kind != "f":
+        got = f"array of dtype {x.dtype}" if isinstance(x, np.ndarray) else type(x).__name__
+        raise ValueError(f"{name}: expected a floating-point torch tensor or numpy array, got {got}")
+
+
+def encode_srgb(x: A) -> A:
+    """Encode linear values with the sRGB transfer function (IEC 61966-2-1).
+
+    Args:
+        x: ``[...]`` float torch tensor or numpy array, nominally in [0, 1].
+
+    Returns:
+        ``[...]`` same type and dtype: ``12.92 x`` for ``x <= 0.0031308``, else
+        ``1.055 x^(1/2.4) - 0.055``; not clipped.
+
+    Example:
+        >>> import torch
+        >>> from nirvis.colour import encode_srgb
+        >>> [round(float(v), 4) for v in encode_srgb(torch.tensor([0.0, 0.214, 1.0]))]
+        [0.0, 0.5, 1.0]
+    """
+    _check_float(x, "x")
+    a: Any = x
+    t = SRGB_LINEAR_THRESHOLD
+    if _is_tensor(a):
+        import torch
+
+        return torch.where(a <= t, 12.92 * a, 1.055 * a.clamp_min(t) ** (1.0 / 2.4) - 0.055)  # type: ignore[return-value]
+    return np.where(a <= t, 12.92 * a, 1.055 * np.maximum(a, a.dtype.type(t)) ** (1.0 / 2.4) - 0.055)
+
+
+def decode_srgb(x: A) -> A:
+    """Decode sRGB-encoded values to linear (IEC 61966-2-1), the inverse of ``encode_srgb``.
+
+    Args:
+        x: ``[...]`` float torch tensor or numpy array, nominally in [0, 1].
+
+    Returns:
+        ``[...]`` same type and dtype: ``x / 12.92`` for ``x <= 0.04045``, else
+        ``((x + 0.055) / 1.055)^2.4``; not clipped.
+
+    Example:
+        >>> import numpy as np
+        >>> from nirvis.colour import decode_srgb
+        >>> decode_srgb(np.array([0.5], np.float32)).dtype
+        dtype('float32')
+    """
+    _check_float(x, "x")
+    a: Any = x
+    t = SRGB_ENCODED_THRESHOLD
+    if _is_tensor(a):
+        import torch
+
+        return torch.where(a <= t, a / 12.92, ((a.clamp_min(t) + 0.055) / 1.055) ** 2.4)  # type: ignore[return-value]
+    return np.where(a <= t, a / 12.92, ((np.maximum(a, a.dtype.type(t)) + 0.055) / 1.055) ** 2.4)
+
+
+def luminance_rec709(rgb: A) -> A:
+    """Rec. 709 relative luminance of linear RGB: ``0.2126 R + 0.7152 G + 0.0722 B``.
+
+    Args:
+        rgb: ``[..., 3]`` float torch tensor or numpy array (linear sRGB).
+
+    Returns:
+        ``[...]`` same type, dtype and device.
+
+    Example:
+        >>> import numpy as np
+        >>> from nirvis.colour import luminance_rec709
+        >>> round(float(luminance_rec709(np.array([1.0, 0.0, 0.0]))), 4)
+        0.2126
+    """
+    _check_float(rgb, "rgb")
+    a: Any = rgb
+    if a.ndim < 1 or a.shape[-1] != 3:
+        raise ValueError(f"rgb: expected shape [..., 3], got {list(a.shape)}")
+    if _is_tensor(a):
+        import torch
+
+        return a @ torch.tensor(REC709_LUMA, dtype=a.dtype, device=a.device)
+    return a @ np.array(REC709_LUMA, a.dtype)
+
+
+def _check_uint8_rgb(rgb: Any) -> np.ndarray:
+    a = np.asarray(rgb)
+    if a.dtype != np.uint8 or a.ndim < 1 or a.shape[-1] != 3:
+        raise ValueError(f"rgb: expected uint8 [..., 3] RGB, got {a.dtype} {list(a.shape)}")
+    return a
+
+
+def luma_bt601(rgb: Any) -> np.ndarray:
+    """Grey uint8 image of 8-bit RGB: ITU-R BT.601 luma, rounded exactly as PIL's ``convert("L")``.
+
+    Args:
+        rgb: uint8 ``[..., 3]`` RGB (a numpy array; other dtypes are refused).
+
+    Returns:
+        uint8 ``[...]``: ``(19595 R + 38470 G + 7471 B + 32768) >> 16``, i.e.
+        ``0.299 R + 0.587 G + 0.114 B`` rounded half up in 16-bit fixed point.
+
+    Example:
+        >>> import numpy as np
+        >>> from nirvis.colour import luma_bt601
+        >>> luma_bt601(np.array([[[10, 200, 30]]], np.uint8))
+        array([[124]], dtype=uint8)
+    """
+    a = _check_uint8_rgb(rgb).astype(np.uint32)
+    r, g, b = _BT601_FIXED
+    return ((a[..., 0] * r + a[..., 1] * g + a[..., 2] * b + (1 << 15)) >> 16).astype(np.uint8)
+
+
+def luma_bt601_float(rgb: Any) -> np.ndarray:
+    """BT.601 luma of 8-bit RGB as float32 in [0, 1], not rounded: ``(0.299 R + 0.587 G + 0.114 B) / 255``.
+
+    Args:
+        rgb: uint8 ``[..., 3]`` RGB.
+
+    Returns:
+        float32 ``[...]`` in [0, 1].
+
+    Example:
+        >>> import numpy as np
+        >>> from nirvis.colour import luma_bt601_float
+        >>> [round(float(v), 4) for v in luma_bt601_float(np.array([[255, 255, 255], [255, 0, 0]], np.uint8))]
+        [1.0, 0.299]
+    """
+    a = _check_uint8_rgb(rgb).astype(np.float32) / np.float32(255.0)
+    return a @ np.array(BT601_LUMA, np.float32)

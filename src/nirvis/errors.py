@@ -1,0 +1,94 @@
+"""The project's error base class and the one place that turns errors into a command's exit code.
+
+Every error class of nirvis derives from ``NirvisError`` (most also from the builtin they
+specialise, e.g. ``ValueError``, so ``except ValueError`` keeps working). A ``NirvisError`` is a
+user-facing problem: bad input, a missing or unreadable file, an output that already exists. Its
+message names the file, field or option and says what is wrong; the command line prints it as one
+line ``nirvis <command>: error: <message>`` and exits with the error's ``exit_code`` (2 unless a
+class says otherwise). ``run_command`` does that for ``nirvis.cli.main`` and for the stand-alone
+``python -m nirvis.<stage>.cli`` drivers.
+
+Example:
+    >>> from nirvis.errors import NirvisError, UsageError
+    >>> issubclass(UsageError, NirvisError) and issubclass(UsageError, ValueError)
+    True
+    >>> UsageError("--count must be >= 1, got 0").exit_code
+    2
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable, Optional
+
+__all__ = ["NirvisError", "UsageError", "OutputExistsError", "WriteError", "USER_INPUT_ERRORS", "run_command"]
+
+
+class NirvisError(Exception):
+    """Base class of every nirvis error: a user-facing problem, reported as one line.
+
+    Attributes:
+        exit_code: the command line's exit status for this error (2: bad input).
+    """
+
+    exit_code: int = 2
+
+
+class UsageError(NirvisError, ValueError):
+    """A bad command-line option or argument (the message names the option)."""
+
+
+class OutputExistsError(NirvisError, FileExistsError):
+    """An output path exists and replacing it was not asked for."""
+
+
+class WriteError(NirvisError, OSError):
+    """An output could not be written (disk full, permissions, ...); exit code 1."""
+
+    exit_code = 1
+
+
+#: Builtin errors that library functions raise for bad user input (a missing file, an invalid
+#: value); the command line reports them like a ``NirvisError`` (exit code 2), not as a traceback.
+USER_INPUT_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, FileExistsError,
+                                                      NotADirectoryError, IsADirectoryError)
+
+
+def run_command(args: argparse.Namespace, err: Optional[Callable[[str], object]] = None) -> int:
+    """Run ``args.func(args)`` and return its exit code; errors become one line on stderr.
+
+    Args:
+        args: parsed arguments with ``func`` (the command's handler, returning an int exit code
+            or None for 0) and ``command`` (its name, used in messages).
+        err: where error lines go (default: print to stderr).
+
+    Returns:
+        The handler's exit code; a ``NirvisError``'s ``exit_code``; 2 for ``USER_INPUT_ERRORS``;
+        1 for any other ``OSError`` (an output that cannot be written); 130 on Ctrl-C.
+
+    Example:
+        >>> import argparse
+        >>> from nirvis.errors import UsageError, run_command
+        >>> def handler(args):
+        ...     raise UsageError("--count must be >= 1, got 0")
+        >>> run_command(argparse.Namespace(func=handler, command="identities"), err=print)
+        nirvis identities: error: --count must be >= 1, got 0
+        2
+    """
+    say = err if err is not None else (lambda line: print(line, file=sys.stderr))
+    name = getattr(args, "command", None) or "nirvis"
+    try:
+        return int(args.func(args) or 0)
+    except NirvisError as exc:
+        say(f"nirvis {name}: error: {exc}")
+        return exc.exit_code
+    except USER_INPUT_ERRORS as exc:
+        say(f"nirvis {name}: error: {exc}")
+        return 2
+    except OSError as exc:
+        say(f"nirvis {name}: error: {exc}")
+        return 1
+    except KeyboardInterrupt:
+        say(f"nirvis {name}: interrupted")
+        return 130
