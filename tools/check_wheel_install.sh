@@ -21,10 +21,16 @@ fail() { echo "check_wheel_install: FAILED: $*" >&2; exit 1; }
 
 # 1. A copy of the tree as a clean clone would hold it (tracked + new unignored files), so stale
 #    build/ or *.egg-info folders of the checkout cannot leak into the wheel.
+#    Without git (an unpacked archive), everything but the usual build and venv folders.
 mkdir "$WORK/src"
-(cd "$REPO" && git ls-files -z --cached --others --exclude-standard \
-   | while IFS= read -r -d '' f; do if [ -e "$f" ]; then printf '%s\0' "$f"; fi; done \
-   | tar --null -T - -cf -) | tar -xf - -C "$WORK/src"
+if git -C "$REPO" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  (cd "$REPO" && git ls-files -z --cached --others --exclude-standard \
+     | while IFS= read -r -d '' f; do if [ -e "$f" ]; then printf '%s\0' "$f"; fi; done \
+     | tar --null -T - -cf -) | tar -xf - -C "$WORK/src"
+else
+  (cd "$REPO" && tar --exclude=./.venv --exclude=./build --exclude=./dist --exclude='*.egg-info' \
+     --exclude=./demo_out --exclude=.git -cf - .) | tar -xf - -C "$WORK/src"
+fi
 
 # 2. Fresh venv: pinned CPU torch first, then build and install the wheel.
 "$PYTHON" -m venv "$WORK/venv"

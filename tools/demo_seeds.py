@@ -7,8 +7,8 @@ This script trains ``len(--seeds)`` runs that differ only in ``run.seed`` (model
 order; the data are fixed), evaluates every run on the same benchmarks, and prints each figure as
 mean ± std over the seeds (std with ddof=1), next to the per-seed values.
 
-    python tools/demo_seeds.py --data demo_out/dataset --out demo_out/seeds \\
-        --synthetic demo_out/eval_set --casia demo_out/casia_raw --align-cache demo_out/align_cache
+    python tools/demo_seeds.py --data demo_out/dataset --out demo_out/seeds --seeds 1000,1001,1002 \\
+        --threads 2 --synthetic demo_out/eval_set --casia demo_out/casia_raw --align-cache demo_out/align_cache
 
 Writes ``OUT/seed_<S>/{run,eval_synthetic,eval_casia}/`` (the usual ``nirvis train`` / ``nirvis
 eval`` outputs) and ``OUT/summary.json`` + ``OUT/summary.md``. Every step goes through the
@@ -30,13 +30,16 @@ from typing import Any, Optional, Sequence
 METRICS = ("rank1", "vr@0.01", "vr@0.001")
 
 
-def _nirvis(argv: list[str]) -> None:
+def _nirvis(argv: list[str]) -> float:
+    """Run one ``nirvis`` command in this process; returns its wall time in seconds."""
     from nirvis.cli import main as nirvis_main
 
     print("+ nirvis " + " ".join(argv), flush=True)
+    t0 = time.perf_counter()
     rc = nirvis_main(argv)
     if rc != 0:
         raise SystemExit(f"demo_seeds: 'nirvis {' '.join(argv)}' failed with exit code {rc}")
+    return round(time.perf_counter() - t0, 1)
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float]:
@@ -129,7 +132,7 @@ def parse_seeds(spec: str) -> list[int]:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", required=True, help="training data set (render-dataset output)")
-    ap.add_argument("--out", required=True, type=Path, help="output directory (replaced)")
+    ap.add_argument("--out", required=True, type=Path, help="output directory (an earlier output there is replaced)")
     ap.add_argument("--config", default="configs/train/tiny.yaml", help="training YAML (default: %(default)s)")
     ap.add_argument("--seeds", default="1000,1001,1002", help="training seeds, comma-separated (default: %(default)s)")
     ap.add_argument("--steps", type=int, default=150, help="training steps per seed (default: %(default)s)")
@@ -152,23 +155,26 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     torch.set_num_threads(args.threads)
 
     if args.out.exists():
+        if any(args.out.iterdir()) and not ((args.out / "summary.json").exists() or any(args.out.glob("seed_*"))):
+            ap.error(f"--out {args.out} exists and is not an earlier demo_seeds output; refusing to replace it")
         shutil.rmtree(args.out)
     args.out.mkdir(parents=True)
     per_seed: dict[int, dict[str, dict[str, Any]]] = {}
+    seconds: dict[str, dict[str, float]] = {}
     t0 = time.perf_counter()
     for seed in seeds:
         d = args.out / f"seed_{seed}"
-        _nirvis(["train", "--config", args.config, "--data", args.data, "--out", str(d / "run"),
-                 "--steps", str(args.steps), "--set", f"run.seed={seed}", "--quiet"])
-        per_seed[seed] = {}
+        per_seed[seed], sec = {}, seconds.setdefault(str(seed), {})
+        sec["train"] = _nirvis(["train", "--config", args.config, "--data", args.data, "--out", str(d / "run"),
+                                "--steps", str(args.steps), "--set", f"run.seed={seed}", "--quiet"])
         if args.casia:
             cache = ["--align-cache", args.align_cache] if args.align_cache else []
-            _nirvis(["eval", "casia", "--root", args.casia, "--checkpoint", str(d / "run"), "--align", *cache,
-                     "--out", str(d / "eval_casia")])
+            sec["eval_casia"] = _nirvis(["eval", "casia", "--root", args.casia, "--checkpoint", str(d / "run"),
+                                         "--align", *cache, "--out", str(d / "eval_casia")])
             per_seed[seed]["casia_raw_align"] = json.loads((d / "eval_casia" / "report.json").read_text())["summary"]
         if args.synthetic:
-            _nirvis(["eval", "synthetic", "--root", args.synthetic, "--checkpoint", str(d / "run"),
-                     "--out", str(d / "eval_synthetic")])
+            sec["eval_synthetic"] = _nirvis(["eval", "synthetic", "--root", args.synthetic, "--checkpoint",
+                                             str(d / "run"), "--out", str(d / "eval_synthetic")])
             per_seed[seed]["synthetic"] = json.loads((d / "eval_synthetic" / "report.json").read_text())["summary"]
     summary = summarise(per_seed)
     labels = {"casia_raw_align": "CASIA layout of raw frames, --align", "synthetic": "synthetic held-out, NIR->VIS"}
@@ -176,6 +182,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     elapsed = time.perf_counter() - t0
     doc = {"seeds": seeds, "steps": args.steps, "config": args.config, "data": args.data,
            "std": "sample standard deviation over seeds (ddof=1)", "seconds": round(elapsed, 1),
+           "seconds_per_seed": seconds,
            "environment": float_environment(), "benchmarks": summary}
     _atomic_write_text(args.out / "summary.json", json.dumps(doc, indent=1, allow_nan=False) + "\n")
     fenv = doc["environment"]

@@ -44,6 +44,7 @@ def test_summarise_takes_mean_and_sample_std_over_seeds(demo_seeds):
             demo_seeds.parse_seeds(bad)
 
 
+@pytest.mark.slow
 def test_two_seeds_train_evaluate_and_summarise(demo_seeds, tmp_path):
     from nirvis.evaluate import fixtures as F
     from nirvis.shards.config import RenderDatasetConfig
@@ -61,6 +62,8 @@ def test_two_seeds_train_evaluate_and_summarise(demo_seeds, tmp_path):
                             "--seeds", "7,8", "--steps", "3", "--synthetic", str(tmp_path / "held_out")]) == 0
     doc = json.loads((out / "summary.json").read_text())
     assert doc["seeds"] == [7, 8] and doc["steps"] == 3
+    assert all(set(doc["seconds_per_seed"][s]) == {"train", "eval_synthetic"} for s in ("7", "8"))
+    assert doc["environment"]["torch_threads"] == 2
     reports = [json.loads((out / f"seed_{s}" / "eval_synthetic" / "report.json").read_text()) for s in (7, 8)]
     rank1 = doc["benchmarks"]["synthetic"]["rank1"]
     assert rank1["per_seed"] == [r["summary"]["rank1"]["mean"] for r in reports]
@@ -73,3 +76,10 @@ def test_two_seeds_train_evaluate_and_summarise(demo_seeds, tmp_path):
     assert weights[0].keys() == weights[1].keys()
     assert any(not torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
     assert "| synthetic held-out, NIR->VIS | rank1 |" in (out / "summary.md").read_text()
+
+
+def test_refuses_to_replace_a_foreign_directory(demo_seeds, tmp_path):
+    (tmp_path / "keep.txt").write_text("mine")
+    with pytest.raises(SystemExit):
+        demo_seeds.main(["--data", str(tmp_path), "--out", str(tmp_path), "--synthetic", str(tmp_path)])
+    assert (tmp_path / "keep.txt").read_text() == "mine"
