@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
+from nirvis.atomic import atomic_write_text
+
 #: Metrics summarised per benchmark (keys of report.json's "summary"; values are fractions).
 METRICS = ("rank1", "vr@0.01", "vr@0.001")
 
@@ -100,7 +102,6 @@ def float_environment() -> dict[str, Any]:
 
     import torch
 
-    from nirvis.atomic import atomic_write_text
 
     cpu = platform.processor()
     try:
@@ -135,7 +136,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--seeds", default="1000,1001,1002", help="training seeds, comma-separated (default: %(default)s)")
     ap.add_argument("--steps", type=int, default=150, help="training steps per seed (default: %(default)s)")
     ap.add_argument("--synthetic", help="held-out render-dataset output for `nirvis eval synthetic`")
-    ap.add_argument("--casia", help="CASIA-layout root of raw frames (nirvis eval-fixture casia) for `eval casia --align`")
+    ap.add_argument("--casia",
+                    help="CASIA-layout root of raw frames (nirvis eval-fixture casia) for `eval casia --align`")
     ap.add_argument("--align-cache", help="alignment cache directory shared by the seeds (landmarks found once)")
     ap.add_argument("--threads", type=int, default=2,
                     help="torch intra-op threads for training and evaluation (default: %(default)s). Fixed rather "

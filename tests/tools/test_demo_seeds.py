@@ -33,9 +33,11 @@ def test_summarise_takes_mean_and_sample_std_over_seeds(demo_seeds):
     out = demo_seeds.summarise(per_seed)["b"]["rank1"]
     assert out["seeds"] == [1, 2, 3] and out["per_seed"] == pytest.approx([0.2, 0.6, 0.9])
     assert out["mean"] == pytest.approx(1.7 / 3)
-    assert out["std"] == pytest.approx(((0.2 - 1.7 / 3) ** 2 + (0.6 - 1.7 / 3) ** 2 + (0.9 - 1.7 / 3) ** 2) ** 0.5 / 2 ** 0.5)
+    m = 1.7 / 3
+    assert out["std"] == pytest.approx(((0.2 - m) ** 2 + (0.6 - m) ** 2 + (0.9 - m) ** 2) ** 0.5 / 2 ** 0.5)
     assert out["fold_std"] == pytest.approx([0.0, 0.1, 0.1])
-    assert "| B | rank1 | 56.7 ± 35.1 | 20.0, 60.0, 90.0 |" in demo_seeds.format_summary({"b": {"rank1": out}}, {"b": "B"})
+    table = demo_seeds.format_summary({"b": {"rank1": out}}, {"b": "B"})
+    assert "| B | rank1 | 56.7 ± 35.1 | 20.0, 60.0, 90.0 |" in table
     assert demo_seeds.mean_std([0.3]) == (0.3, 0.0)
     with pytest.raises(ValueError, match="seed 2 has benchmarks"):
         demo_seeds.summarise({1: {"b": _summary([0.1])}, 2: {"c": _summary([0.1])}})
@@ -58,8 +60,9 @@ def test_two_seeds_train_evaluate_and_summarise(demo_seeds, tmp_path):
     cfg["data"].update(identities_per_batch=3, prefetch=1)
     (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
     out = tmp_path / "seeds"
-    assert demo_seeds.main(["--data", str(tmp_path / "train"), "--out", str(out), "--config", str(tmp_path / "cfg.yaml"),
-                            "--seeds", "7,8", "--steps", "3", "--synthetic", str(tmp_path / "held_out")]) == 0
+    assert demo_seeds.main(["--data", str(tmp_path / "train"), "--out", str(out),
+                            "--config", str(tmp_path / "cfg.yaml"), "--seeds", "7,8", "--steps", "3",
+                            "--synthetic", str(tmp_path / "held_out")]) == 0
     doc = json.loads((out / "summary.json").read_text())
     assert doc["seeds"] == [7, 8] and doc["steps"] == 3
     assert all(set(doc["seconds_per_seed"][s]) == {"train", "eval_synthetic"} for s in ("7", "8"))
