@@ -238,6 +238,8 @@ def describe_dataset(directory, pipeline: FacePipeline, limit: Optional[int] = N
 
     from nirvis.shards.reader import count_pairs, iter_pairs
 
+    if not Path(directory).is_dir():
+        raise RealismError(f"{directory}: no such data set directory (a render-dataset output)")
     total = count_pairs(directory)
     if total == 0:
         raise RealismError(f"{directory}: the data set holds no samples")
