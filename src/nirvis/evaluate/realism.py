@@ -278,10 +278,10 @@ def real_photo_faces(image: np.ndarray, pipeline: FacePipeline) -> list[tuple[np
 
     upsample = 1 if min(image.shape[:2]) < 1000 else 0
     out = []
-    for (l, t, r, b), _ in pipeline.detect(image, upsample):
-        full = pipeline.descriptor(image, (l, t, r, b))
-        side = 2.2 * max(r - l, b - t)
-        cx, cy = (l + r) / 2.0, (t + b) / 2.0
+    for (x0, y0, x1, y1), _ in pipeline.detect(image, upsample):
+        full = pipeline.descriptor(image, (x0, y0, x1, y1))
+        side = 2.2 * max(x1 - x0, y1 - y0)
+        cx, cy = (x0 + x1) / 2.0, (y0 + y1) / 2.0
         s = 448.0 / side  # the cut-out: 448 x 448 px around the face
         m = np.array([[s, 0.0, 224.0 - s * cx], [0.0, s, 224.0 - s * cy]])
         region = cv2.warpAffine(image, m, (448, 448), flags=cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC)
