@@ -121,7 +121,7 @@ def test_report_on_rendered_dataset_with_real_photos(rendered, photos, tmp_path)
     for spectrum in ("vis", "nir"):
         det = doc["detection"][spectrum]
         assert det["all"]["crops"] == 4
-        assert sum(b["crops"] for b in det["by_abs_yaw"].values()) == 4  # every sample has a yaw
+        assert sum(b["crops"] for b in det["by_abs_yaw"].values()) == 4 and "unknown" not in det["by_abs_yaw"]
         assert 0.0 <= det["all"]["rate"] <= 1.0
     # VIS-VIS: C(4, 2) = 6 pairs, 2 same-identity; NIR-VIS: 4 x 4 minus the 4 own pairs, 4 same
     assert (doc["vis_vis"]["same"]["pairs"], doc["vis_vis"]["different"]["pairs"]) == (2, 4)
@@ -129,6 +129,9 @@ def test_report_on_rendered_dataset_with_real_photos(rendered, photos, tmp_path)
     for block in ("vis_vis", "nir_vis"):
         assert set(doc[block]["tar_at_far"]) == {"0.01", "0.001"}
         assert 0.0 < doc[block]["different"]["mean"] < 2.0
+    detected = doc["detection"]["vis"]["all"]["detected"]
+    assert doc["detected_only"]["vis_vis"]["same"]["pairs"] + doc["detected_only"]["vis_vis"]["different"][
+        "pairs"] == detected * (detected - 1) // 2
     real = doc["real"]
     assert (real["faces_found_in_photos"], real["faces"], real["people"]) == (4, 4, 3)
     assert real["detection_on_aligned_crops"]["detected"] == 4
@@ -151,6 +154,20 @@ def test_identical_identities_give_zero_distance(astronaut_crop, photos, tmp_pat
     assert doc["detection"]["nir"]["by_abs_yaw"]["30-45"]["crops"] == 6
     assert doc["detection"]["nir"]["abs_yaw_le_30"]["crops"] == 0
     assert all(np.all(np.isfinite(v)) for v in arrays.values())
+
+
+def test_blank_crops_are_missed_but_described(tmp_path):
+    ds = _write_dataset(tmp_path / "blank", np.zeros((112, 112, 3), np.uint8), np.zeros((112, 112), np.uint8),
+                        labels=2, pairs=2)
+    doc, _ = R.realism_report(ds, progress=False)
+    assert doc["detection"]["vis"]["all"] == {"crops": 4, "detected": 0, "rate": 0.0}
+    assert doc["undetected_described_with_template_box"] == {"vis": 4, "nir": 4}
+    assert doc["detection"]["vis"]["abs_yaw_le_30"]["crops"] == 0  # no pose in the sample JSON
+    assert doc["detection"]["vis"]["by_abs_yaw"]["unknown"]["crops"] == 4
+    assert doc["detection"]["vis"]["by_abs_yaw"][">=45"]["crops"] == 0
+    assert doc["vis_vis"]["different"]["pairs"] == 4
+    assert doc["detected_only"]["vis_vis"]["different"]["pairs"] == 0
+    assert doc["detected_only"]["vis_vis"]["tar_at_far"] is None
 
 
 def test_clear_errors(tmp_path, pipeline, monkeypatch):

@@ -189,6 +189,8 @@ def verification(genuine: np.ndarray, impostor: np.ndarray) -> dict[str, Any]:
 
 def _yaw_bin(yaw: float) -> str:
     a = abs(float(yaw))
+    if not np.isfinite(a):
+        return "unknown"
     for lo, hi in zip(YAW_EDGES[:-1], YAW_EDGES[1:]):
         if lo <= a < hi:
             return f"{lo:g}-{hi:g}"
@@ -200,7 +202,7 @@ def _rates(detected: np.ndarray, yaws: np.ndarray) -> dict[str, Any]:
                            "by_abs_yaw": {}}
     bins = np.array([_yaw_bin(y) for y in yaws])
     names = [f"{lo:g}-{hi:g}" for lo, hi in zip(YAW_EDGES[:-1], YAW_EDGES[1:])] + [f">={YAW_EDGES[-1]:g}"]
-    for name in names:
+    for name in names + (["unknown"] if (bins == "unknown").any() else []):  # unknown: no pose in the JSON
         out["by_abs_yaw"][name] = _rate(detected[bins == name])
     return out
 
@@ -222,6 +224,11 @@ class Described:
     detected: np.ndarray
     yaw: np.ndarray
     keys: list[str]
+
+    def subset(self, mask: np.ndarray) -> "Described":
+        """The rows where the bool [N] ``mask`` holds."""
+        return Described(self.desc[mask], self.labels[mask], self.detected[mask], self.yaw[mask],
+                         [k for k, m in zip(self.keys, mask) if m])
 
 
 def _described(rows: list[tuple[str, int, float, CropResult]]) -> Described:
@@ -360,7 +367,11 @@ def realism_report(directory, real_photos=None, detector: str = "hog", limit: Op
         "detection": {"vis": _rates(vis.detected, vis.yaw), "nir": _rates(nir.detected, nir.yaw)},
         "undetected_described_with_template_box": {"vis": int((~vis.detected).sum()),
                                                    "nir": int((~nir.detected).sum())},
-        "vis_vis": _block(*vv), "nir_vis": _block(*nv), "real": None,
+        "vis_vis": _block(*vv), "nir_vis": _block(*nv),
+        # the same figures over detected crops only (NIR-VIS: both crops detected)
+        "detected_only": {"vis_vis": _block(*_same_diff_vis(vis.subset(vis.detected))),
+                          "nir_vis": _block(*_same_diff_cross(nir.subset(nir.detected), vis.subset(vis.detected)))},
+        "real": None,
     }
     if real_photos is not None:
         real, full, found = describe_photos(real_photos, pipeline, progress)
