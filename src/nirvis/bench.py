@@ -244,3 +244,24 @@ def bench_train_cli(config: str = "configs/train/tiny.yaml", data: str | None = 
 
 
 BENCHMARKS["train"] = bench_train_cli
+
+
+def bench_realism_cli(dataset: str | None = None, real_photos: str | None = None, plot: str | None = None,
+                      detector: str = "hog", limit: int | None = None) -> dict[str, Any]:
+    """``nirvis bench realism DIR``: how an independent detector and recognizer trained on real
+    photographs (dlib) see a render-dataset output, optionally next to real photos
+    (``nirvis.evaluate.realism``); ``plot``: PNG of the distance histograms."""
+    from nirvis.errors import UsageError
+    from nirvis.evaluate.realism import plot_distances, realism_report
+
+    if dataset is None:
+        raise UsageError("bench realism needs the data set directory: nirvis bench realism DIR")
+    report, arrays = realism_report(dataset, real_photos, detector=detector, limit=limit)
+    if plot:
+        plot_distances(arrays, plot, title=f"{dataset} ({report['identities']} identities, "
+                                           f"{report['samples']} pairs)")
+        report["plot"] = str(plot)
+    return report
+
+
+BENCHMARKS["realism"] = bench_realism_cli
