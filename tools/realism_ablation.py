@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-COLUMNS = ("VIS-VIS same / diff", "diff / real", "diff < 0.6", "det. VIS / NIR (|yaw| <= 30)",
+COLUMNS = ("VIS-VIS same / diff", "diff / real", "diff < 0.6", "det. VIS / NIR (\\|yaw\\| <= 30)",
            "TAR@1e-2 VIS-VIS / NIR-VIS")
 
 
