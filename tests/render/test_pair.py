@@ -120,3 +120,18 @@ def test_glasses_are_drawn_and_logged(faces):
     diff = (a.vis.float() - b.vis.float()).abs()[0, y0:y0 + 28, x0:x0 + 80].mean()
     assert diff > 3.0
     assert torch.allclose(a.vis_landmarks5, b.vis_landmarks5)
+
+
+def test_sensors_without_jpeg_render(faces):
+    # jpeg_quality=None is the documented "no JPEG" setting of both sensor configs
+    off = dataclasses.replace(FRONTAL, vis_sensor=dataclasses.replace(FRONTAL.vis_sensor, jpeg_quality=None),
+                              nir_sensor=dataclasses.replace(FRONTAL.nir_sensor, jpeg_quality=None))
+    params = [sample_params(off, k) for k in range(2)]
+    assert all(p.vis_sensor["jpeg_quality"] is None and p.nir_sensor["jpeg_quality"] is None for p in params)
+    out = render_batch(faces[:2], params)
+    ref = render_batch(faces[:2], [sample_params(FRONTAL, k) for k in range(2)])
+    assert out.vis.shape == ref.vis.shape and out.nir.shape == ref.nir.shape
+    assert not torch.equal(out.vis, ref.vis)  # the JPEG'd renders differ from the uncompressed ones
+    with pytest.raises(ValueError, match="jpeg_quality"):
+        render_batch(faces[:2], [params[0], ref_params := sample_params(FRONTAL, 1)])
+    assert ref_params.vis_sensor["jpeg_quality"] is not None

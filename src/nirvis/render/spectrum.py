@@ -87,11 +87,24 @@ def params_tensor(params: Sequence[SampleParams], group: str, key: str, like: to
 def stack_sample_dicts(dicts: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Per-sample parameter dicts (values as 1-element lists) -> one dict of B-element lists.
 
+    A value that is None in every dict (a setting switched off, e.g. ``jpeg_quality`` without
+    JPEG) stays None; None in some dicts only is refused (the batch mixes incompatible settings).
+
     Example:
-        >>> stack_sample_dicts([{"gain": [1.0]}, {"gain": [2.0]}])
-        {'gain': [1.0, 2.0]}
+        >>> stack_sample_dicts([{"gain": [1.0], "jpeg_quality": None}, {"gain": [2.0], "jpeg_quality": None}])
+        {'gain': [1.0, 2.0], 'jpeg_quality': None}
     """
-    return {k: [v for d in dicts for v in d[k]] for k in dicts[0]}
+    out: dict[str, Any] = {}
+    for k in dicts[0]:
+        off = [d[k] is None for d in dicts]
+        if all(off):
+            out[k] = None
+        elif any(off):
+            raise ValueError(f"sample parameter {k!r} is None (off) in {sum(off)} of {len(dicts)} samples of a "
+                             "batch: render samples with and without it in separate batches")
+        else:
+            out[k] = [v for d in dicts for v in d[k]]
+    return out
 
 
 def subsurface(irradiance: torch.Tensor, g: GBuffer, sigma_mm: Sequence[float]) -> torch.Tensor:
