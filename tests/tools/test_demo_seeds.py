@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import statistics
-from pathlib import Path
 
 import pytest
 import torch
 import yaml
 from safetensors.torch import load_file
 
-ROOT = Path(__file__).resolve().parents[2]
+from tool_helpers import ROOT, load_tool
 
 
 @pytest.fixture(scope="module")
 def demo_seeds():
-    spec = importlib.util.spec_from_file_location("demo_seeds", ROOT / "tools" / "demo_seeds.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("demo_seeds")
 
 
 def _summary(rank1_folds):

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tool_helpers import load_tool
 
 
 @pytest.fixture(scope="module")
 def sheet_tool():
-    spec = importlib.util.spec_from_file_location("realism_contact_sheet", ROOT / "tools" / "realism_contact_sheet.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("realism_contact_sheet")
 
 
 def test_contact_sheet_places_rgb_and_grey_tiles_and_leaves_gaps_white(sheet_tool):
