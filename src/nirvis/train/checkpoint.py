@@ -228,7 +228,13 @@ def load_pretrained(backbone: nn.Module, path: PathLike) -> dict[str, Any]:
     ``CheckpointError`` on a key or shape mismatch, naming the key and the shapes."""
     path = Path(path)
     raw, extra = _read_checkpoint(path)
-    sd = _strip_prefixes(raw)
+    return _load_state(backbone, _strip_prefixes(raw), extra, path)
+
+
+def _load_state(backbone: nn.Module, sd: Mapping[str, torch.Tensor], extra: Mapping[str, Any],
+                path: Path) -> dict[str, Any]:
+    """:func:`load_pretrained` on a checkpoint already read (``sd`` without prefixes, ``extra``
+    its other entries; ``path`` only names it in errors)."""
     own = backbone.state_dict()
     dropped = _head_keys(sd, backbone)
     unexpected = [k for k in sd if k not in own and k not in dropped]
@@ -344,11 +350,12 @@ def load_weights_file(path: PathLike, backbone: Optional[str] = None, device: st
     import logging
 
     path = Path(path)
-    sd = _strip_prefixes(_read_checkpoint(path)[0])
+    raw, extra = _read_checkpoint(path)  # read once: the keys name the backbone, then load it
+    sd = _strip_prefixes(raw)
     name, kw = infer_backbone(sd, backbone)
     model = build_backbone(name, **kw)
     try:
-        info = load_pretrained(model, path)
+        info = _load_state(model, sd, extra, path)
     except CheckpointError as exc:
         raise CheckpointError(f"{exc} (backbone {name} {kw}{'' if backbone else ', inferred from the keys'})") \
             from None
