@@ -86,7 +86,8 @@ def test_every_sampled_measure_is_plausible(sampled):
         lo = norm.female[0] - 4 * norm.female[1] + offset
         hi = norm.male[0] + 4 * norm.male[1] + offset + ANCESTRY_ALLOWANCE_MM.get(name, 0.0)
         bad = np.flatnonzero((m[name] < lo) | (m[name] > hi))
-        assert not len(bad), f"{name}: heads {bad.tolist()} at {m[name][bad].round(1).tolist()} outside [{lo:.1f}, {hi:.1f}]"
+        values = m[name][bad].round(1).tolist()
+        assert not len(bad), f"{name}: heads {bad.tolist()} at {values} outside [{lo:.1f}, {hi:.1f}]"
 
 
 def test_sampled_faces_do_not_fold_over(sampled):

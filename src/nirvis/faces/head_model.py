@@ -442,8 +442,9 @@ def sample_identity(seed: int, model: Optional[HeadModel] = None) -> IdentityPar
     male = rng.random() < 0.5
     gender = float(0.75 + 0.25 * rng.random()) if male else float(0.25 * rng.random())
     age = float(rng.uniform(*ADULT_AGE_RANGE))
-    race = rng.dirichlet([0.6, 0.6, 0.6])
-    race = tuple(float(r) for r in race / race.sum())
+    draw = rng.dirichlet([0.6, 0.6, 0.6])
+    r0, r1, r2 = (float(r) for r in draw / draw.sum())
+    race = (r0, r1, r2)
     muscle = float(rng.beta(4.0, 4.0))
     weight = float(rng.beta(3.0, 3.0))
     shifts, traits = _shape_prior(int(seed), gender, race)
@@ -451,8 +452,8 @@ def sample_identity(seed: int, model: Optional[HeadModel] = None) -> IdentityPar
     shared: dict[str, float] = {}
     for m in model.modifiers:  # fixed order from the asset: deterministic
         if m.single:
-            draw = float(0.6 * rng.beta(0.6, 3.0))
-            modifiers[m.name] = float(np.clip(draw + shifts.get(m.name, 0.0), 0.0, 1.0))
+            style = float(0.6 * rng.beta(0.6, 3.0))
+            modifiers[m.name] = float(np.clip(style + shifts.get(m.name, 0.0), 0.0, 1.0))
             continue
         sigma = _MODIFIER_SIGMA.get(m.name, _GROUP_SIGMA.get(m.group, 0.2))
         base_name = m.name[2:] if m.side else m.name
