@@ -113,3 +113,13 @@ def test_shape_traits_are_logged_and_old_dicts_still_read():
     male = rng.random() < 0.5
     gender = 0.75 + 0.25 * rng.random() if male else 0.25 * rng.random()
     assert (ident.gender, ident.age_years) == (gender, rng.uniform(18.0, 75.0))
+
+
+def test_young_adults_have_adult_faces():
+    """An 18-year-old's face is within a few mm of a 25-year-old's (faces grow little after 18),
+    not the half-child MakeHuman's linear age slider gives (-9 mm face height)."""
+    model = load_head_model()
+    heads = build_heads([IdentityParams(gender=g, age_years=a) for g in (0.1, 0.9) for a in (18.0, 25.0)], model=model)
+    m = measure(heads, model)
+    for name in ("n-gn", "zy-zy", "go-go"):
+        assert abs(m[name][0] - m[name][1]) < 3.0 and abs(m[name][2] - m[name][3]) < 3.0, name

@@ -10,6 +10,7 @@ units; ``tongueOut`` moves nothing on the head surface and is dropped). Macro ta
 the way MakeHuman does it: a race x gender x age target gets ``race * gender * age`` and a
 universal gender x age x muscle x weight target gets the product of those four factor weights,
 where each factor weight interpolates linearly between the anchors of its macro variable.
+Adults under 25 take little of the child target (``ADULT_CHILD_WEIGHT_AT_18``).
 
 Example:
     >>> from nirvis.faces import sample_identity, build_head
@@ -177,10 +178,25 @@ def _three_anchor_weights(value: float, low: str, mid: str, high: str) -> dict[s
     return {low: 0.0, mid: 2.0 - 2.0 * value, high: 2.0 * value - 1.0}
 
 
+#: Weight of MakeHuman's child (11-year) target at 18 years, fading to 0 at 25. MakeHuman's slider
+#: blends child and young (25 y) targets linearly in age, which gives an 18-year-old half a child's
+#: face (-9 mm face height n-gn, -7 mm jaw width in men); faces grow little after 18 (Farkas 1994
+#: growth tables: n-gn of 18-year-olds within ~2 mm of young adults), so adults use this much instead.
+ADULT_CHILD_WEIGHT_AT_18 = 0.1
+
+
+def _adult_age_weights(age_years: float) -> dict[str, float]:
+    if age_years >= 25.0:
+        return _age_anchor_weights(age_to_makehuman(age_years))
+    child = ADULT_CHILD_WEIGHT_AT_18 * min(1.0, (25.0 - age_years) / 7.0)
+    return {"child": child, "young": 1.0 - child, "old": 0.0}
+
+
 def macro_weights(identity: IdentityParams) -> dict[str, float]:
-    """Weights of the macro targets (names as in the head model, ``macro/...``) for ``identity``."""
+    """Weights of the macro targets (names as in the head model, ``macro/...``) for ``identity``
+    (MakeHuman's weighting, except below 25 years: see ``ADULT_CHILD_WEIGHT_AT_18``)."""
     gender = {"female": 1.0 - identity.gender, "male": identity.gender}
-    age = _age_anchor_weights(age_to_makehuman(identity.age_years))
+    age = _adult_age_weights(identity.age_years)
     muscle = _three_anchor_weights(identity.muscle, "minmuscle", "averagemuscle", "maxmuscle")
     weight = _three_anchor_weights(identity.weight, "minweight", "averageweight", "maxweight")
     out: dict[str, float] = {}
