@@ -19,10 +19,11 @@ follow every deformation, like the 68-point landmarks:
 Published norms (``NORMS``): young-adult North American whites (NAW) of Farkas, *Anthropometry of
 the Head and Face*, 2nd ed., Raven Press 1994, the reference group of Farkas, Katic & Forrest,
 "International anthropometric study of facial morphology in various ethnic groups/races",
-J Craniofac Surg 16(4):615-646, 2005 (values rounded to 0.5 mm; the 2005 study finds the nose
-wider and the eyes set further apart in its Asian and African groups than in NAW; a 2022 pooled
-analysis of 67 studies, Plast Reconstr Surg Glob Open 2022 (PMC9029890), gives intercanthal width
-African 38.5 +- 3.2, Asian 36.4 +- 1.6, White 31.4 +- 2.5 mm).
+J Craniofac Surg 16(4):615-646, 2005. Values are rounded to 0.5 mm and approximate (entered from
+the published tables without a copy at hand to re-check them): they serve spreads and bounds, not
+exact means. The 2005 study finds the nose wider and the eyes set further apart in its Asian and
+African groups than in NAW; a pooled analysis of 67 studies (Plast Reconstr Surg Glob Open 2022,
+PMC9029890) gives intercanthal widths African 38.5 +- 3.2, Asian 36.4 +- 1.6, White 31.4 +- 2.5 mm.
 
 The mesh measures differ from caliper measures by a definition offset (a vertex at the eye
 cavity's boundary is not exactly where a caliper touches the canthus; hm08 soft tissue over the
