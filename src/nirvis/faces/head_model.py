@@ -180,8 +180,8 @@ def _three_anchor_weights(value: float, low: str, mid: str, high: str) -> dict[s
 
 #: Weight of MakeHuman's child (11-year) target at 18 years, fading to 0 at 25. MakeHuman's slider
 #: blends child and young (25 y) targets linearly in age, which gives an 18-year-old half a child's
-#: face (-9 mm face height n-gn, -7 mm jaw width in men); faces grow little after 18 (Farkas 1994
-#: growth tables: n-gn of 18-year-olds within ~2 mm of young adults), so adults use this much instead.
+#: face (-9 mm face height n-gn, -7 mm jaw width in men); faces grow only a few mm after 18 (Farkas 1994
+#: growth data), so adults take this much of it instead (-1.8 mm n-gn at 18 years).
 ADULT_CHILD_WEIGHT_AT_18 = 0.1
 
 
