@@ -10,6 +10,7 @@ units; ``tongueOut`` moves nothing on the head surface and is dropped). Macro ta
 the way MakeHuman does it: a race x gender x age target gets ``race * gender * age`` and a
 universal gender x age x muscle x weight target gets the product of those four factor weights,
 where each factor weight interpolates linearly between the anchors of its macro variable.
+Adults under 25 take little of the child target (``ADULT_CHILD_WEIGHT_AT_18``).
 
 Example:
     >>> from nirvis.faces import sample_identity, build_head
@@ -70,6 +71,9 @@ class IdentityParams:
         modifiers: local modifier values by name (see ``HeadModel.modifier_names``): pair
             modifiers take [-1, 1] (negative target .. positive target), single-target ones [0, 1].
             Missing names mean 0.
+        shape: the shape prior's own traits (see ``_shape_prior``: version, size, canthal_tilt,
+            epicanthus, asymmetry, eye_height_asym), logged for provenance; the geometry comes
+            from ``modifiers`` alone. Empty for identities set by hand or sampled before prior v2.
     """
 
     seed: int = -1
@@ -79,6 +83,7 @@ class IdentityParams:
     muscle: float = 0.5
     weight: float = 0.5
     modifiers: Mapping[str, float] = field(default_factory=dict)
+    shape: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name in ("gender", "muscle", "weight"):
@@ -96,6 +101,10 @@ class IdentityParams:
             if not (-1.0 <= value <= 1.0) or not math.isfinite(value):
                 raise ValueError(f"IdentityParams.modifiers[{name!r}] must lie in [-1, 1], got {value}")
         object.__setattr__(self, "modifiers", dict(sorted(self.modifiers.items())))
+        for name, value in self.shape.items():
+            if not math.isfinite(value):
+                raise ValueError(f"IdentityParams.shape[{name!r}] must be finite, got {value}")
+        object.__setattr__(self, "shape", {k: float(v) for k, v in sorted(self.shape.items())})
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (``from_dict`` inverts it)."""
@@ -105,7 +114,8 @@ class IdentityParams:
 
     @staticmethod
     def from_dict(d: Mapping[str, Any]) -> "IdentityParams":
-        known = {"seed", "gender", "age_years", "race", "muscle", "weight", "modifiers"}
+        # dicts written before the shape prior v2 have no "shape" and read as shape={}
+        known = {"seed", "gender", "age_years", "race", "muscle", "weight", "modifiers", "shape"}
         unknown = set(d) - known
         if unknown:
             raise ValueError(f"IdentityParams: unknown field(s) {sorted(unknown)}")
@@ -168,10 +178,25 @@ def _three_anchor_weights(value: float, low: str, mid: str, high: str) -> dict[s
     return {low: 0.0, mid: 2.0 - 2.0 * value, high: 2.0 * value - 1.0}
 
 
+#: Weight of MakeHuman's child (11-year) target at 18 years, fading to 0 at 25. MakeHuman's slider
+#: blends child and young (25 y) targets linearly in age, which gives an 18-year-old half a child's
+#: face (-9 mm face height n-gn, -7 mm jaw width in men); faces grow only a few mm after 18 (Farkas 1994
+#: growth data), so adults take this much of it instead (-1.8 mm n-gn at 18 years).
+ADULT_CHILD_WEIGHT_AT_18 = 0.1
+
+
+def _adult_age_weights(age_years: float) -> dict[str, float]:
+    if age_years >= 25.0:
+        return _age_anchor_weights(age_to_makehuman(age_years))
+    child = ADULT_CHILD_WEIGHT_AT_18 * min(1.0, (25.0 - age_years) / 7.0)
+    return {"child": child, "young": 1.0 - child, "old": 0.0}
+
+
 def macro_weights(identity: IdentityParams) -> dict[str, float]:
-    """Weights of the macro targets (names as in the head model, ``macro/...``) for ``identity``."""
+    """Weights of the macro targets (names as in the head model, ``macro/...``) for ``identity``
+    (MakeHuman's weighting, except below 25 years: see ``ADULT_CHILD_WEIGHT_AT_18``)."""
     gender = {"female": 1.0 - identity.gender, "male": identity.gender}
-    age = _age_anchor_weights(age_to_makehuman(identity.age_years))
+    age = _adult_age_weights(identity.age_years)
     muscle = _three_anchor_weights(identity.muscle, "minmuscle", "averagemuscle", "maxmuscle")
     weight = _three_anchor_weights(identity.weight, "minweight", "averageweight", "maxweight")
     out: dict[str, float] = {}
@@ -327,14 +352,91 @@ def load_head_model(path: Optional[str] = None) -> HeadModel:
 
 # Prior standard deviations of the local modifiers per group (pair modifiers, values in [-1, 1]).
 # MakeHuman targets at +-1 are caricatures; these spreads keep heads plausible yet clearly distinct.
+# Checked against published anthropometry (``nirvis.faces.anthropometry``, tests/faces/test_anthropometry.py):
+# within-sex spreads of face width/height, nose, mouth and eye measures lie at 1-2x the single-group
+# coefficients of variation of Farkas 1994 (our population mixes ancestries, so it is wider).
 _GROUP_SIGMA = {"head": 0.20, "forehead": 0.25, "eyebrows": 0.30, "eyes": 0.22, "nose": 0.22,
                 "mouth": 0.22, "cheek": 0.25, "chin": 0.25, "ears": 0.30, "neck": 0.15, "asym": 0.12}
 # Modifiers that add folds/wrinkles (which the macro age already controls) or that distort the
-# face quickly get a tighter prior.
+# face quickly get a tighter prior; overall head width and height share a size factor (below), so
+# their own spread is smaller.
 _MODIFIER_SIGMA = {"head-age-decr-incr": 0.08, "mouth-laugh-lines-in-out": 0.12, "chin-height-decr-incr": 0.15,
-                   "eyebrows-angle-down-up": 0.15}
+                   "eyebrows-angle-down-up": 0.15, "head-scale-horiz-decr-incr": 0.10,
+                   "head-scale-vert-decr-incr": 0.13, "l-eye-epicanthus-in-out": 0.10,
+                   "r-eye-epicanthus-in-out": 0.10, "l-eye-eyefold-down-up": 0.15, "r-eye-eyefold-down-up": 0.15}
 # Each side of a left/right pair = shared value + this much independent jitter (relative).
 _SIDE_JITTER = 0.15
+# Sampled values beyond these limits fold the mesh over itself (inverted triangles at the inner eye
+# corner, the upper lid crease, a flat nose bridge and under the chin; found by tests/faces/test_anthropometry.py).
+_MODIFIER_LIMITS = {"l-eye-epicanthus-in-out": (-0.6, 0.15), "r-eye-epicanthus-in-out": (-0.6, 0.15),
+                    "nose-scale-depth-decr-incr": (-0.3, 1.0), "mouth-trans-down-up": (-0.35, 1.0),
+                    "l-eye-eyefold-down-up": (-0.35, 0.8), "r-eye-eyefold-down-up": (-0.35, 0.8),
+                    "chin-prognathism-decr-incr": (-0.12, 0.4), "mouth-scale-horiz-decr-incr": (-0.6, 0.6)}
+
+#: PCG64 stream id of the shape prior's own draws (issue 12); the draws of stream 0x1D are unchanged.
+SHAPE_STREAM = 0x5A9E
+SHAPE_PRIOR_VERSION = 2
+
+
+def _shape_prior(seed: int, gender: float, race: Sequence[float]) -> tuple[dict[str, float], dict[str, float]]:
+    """Sex- and ancestry-linked modifier shifts plus the shape prior's own random traits.
+
+    Returns ``(shifts, traits)``: modifier name -> value added to the stream-0x1D draw, and the
+    logged traits (``IdentityParams.shape``). Sources, all soft-tissue anthropometry of young adults:
+
+    * sexual dimorphism (Farkas 1994, North American whites): men's lower face (go-go) ~9 mm and
+      morphological face height (n-gn) ~9 mm larger, face width (zy-zy) ~7 mm, the intercanthal
+      width only ~1.5 mm; a more projecting brow ridge and chin in men (the MakeHuman gender macro
+      gives the heights but too little jaw width and too much eye spacing, so those are adjusted).
+    * ancestry (Farkas, Katic & Forrest 2005, J Craniofac Surg 16:615; intercanthal pooled analysis,
+      Plast Reconstr Surg Glob Open 2022, PMC9029890): wider noses (al-al) in East Asian (~+4 mm) and
+      African (~+8 mm) groups than in whites, eyes set further apart (en-en ~+5 / +7 mm), fuller
+      lips in African groups, an epicanthic fold, a low upper-lid crease and an upward canthal tilt
+      common in East Asian groups, prominent zygomas and a broad lower face in East Asian groups. The MakeHuman race
+      macros already give the African nose width and the lower nasal bridge of both groups.
+
+    Random traits (stream ``SHAPE_STREAM``): ``size`` ~ N(0, 1), one factor shared by head width and
+    height (face width and height correlate through overall size); ``canthal_tilt`` ~ N(0, 1) (lateral
+    corner up or down, both eyes, shifted up by East Asian ancestry); ``epicanthus`` ~ Beta(2, 2)
+    (fold strength where East Asian ancestry is present); ``asymmetry`` ~ LogNormal(0, 0.35), the
+    factor on the asymmetry targets and a per-identity left/right eye-height offset
+    ``eye_height_asym`` ~ N(0, 1) (faces are a little asymmetric, some more than others).
+    """
+    rng = np.random.Generator(np.random.PCG64([int(seed), SHAPE_STREAM]))
+    traits = {"version": float(SHAPE_PRIOR_VERSION), "size": float(rng.normal()),
+              "canthal_tilt": float(rng.normal()), "epicanthus": float(rng.beta(2.0, 2.0)),
+              "asymmetry": float(np.exp(rng.normal(0.0, 0.35))), "eye_height_asym": float(rng.normal())}
+    african, asian, _ = (float(r) for r in race)
+    male = 2.0 * gender - 1.0  # -1 female .. +1 male
+    both = ("l-", "r-")
+    shifts: dict[str, float] = {
+        # size: +-1 SD -> ~ +-2.3 mm face width and +-2.2 mm face height
+        "head-scale-horiz-decr-incr": 0.11 * traits["size"] + 0.04 * male,
+        "head-scale-vert-decr-incr": 0.11 * traits["size"],
+        # dimorphism: jaw, chin, brow ridge, face height
+        # single target: 0 (women) .. 0.24 (men); the race macro narrows East Asian jaws by ~10 mm
+        # against whites, where published East Asian lower faces are as broad or broader
+        "head-square": 0.12 * (male + 1.0) + 0.25 * asian,
+        "chin-prominent-decr-incr": 0.15 * male,
+        "chin-height-decr-incr": 0.08 * male,
+        "eyebrows-trans-backward-forward": 0.25 * male,
+        "forehead-trans-backward-forward": 0.10 * male,
+        # ancestry: nose width, lips, zygomas
+        "nose-scale-horiz-decr-incr": 0.55 * asian + 0.20 * african,
+        "mouth-scale-horiz-decr-incr": 0.40 * asian,  # the race macro narrows East Asian mouths (-6 mm)
+        "mouth-upperlip-volume-decr-incr": 0.30 * african,
+        "mouth-lowerlip-volume-decr-incr": 0.30 * african,
+    }
+    for side in both:
+        shifts[f"{side}eye-trans-in-out"] = 0.55 * asian + 0.75 * african - 0.25 * male
+        shifts[f"{side}cheek-bones-decr-incr"] = 0.30 * asian + 0.10 * male
+        shifts[f"{side}eye-corner2-down-up"] = 0.12 * traits["canthal_tilt"] + 0.25 * asian
+        shifts[f"{side}eye-epicanthus-in-out"] = 0.15 * asian * traits["epicanthus"]
+        shifts[f"{side}eye-eyefold-down-up"] = -0.25 * asian
+    # directional eye-height asymmetry: ~ +-0.7 mm per SD between the two eyes
+    shifts["l-eye-trans-down-up"] = 0.04 * traits["eye_height_asym"]
+    shifts["r-eye-trans-down-up"] = -0.04 * traits["eye_height_asym"]
+    return shifts, traits
 
 
 def sample_identity(seed: int, model: Optional[HeadModel] = None) -> IdentityParams:
@@ -344,7 +446,10 @@ def sample_identity(seed: int, model: Optional[HeadModel] = None) -> IdentityPar
     years, race proportions ~ Dirichlet(0.6, 0.6, 0.6) (mostly one dominant group, some mixed),
     muscle ~ Beta(4, 4), weight ~ Beta(3, 3); every pair modifier ~ N(0, sigma_group) clipped to
     [-1, 1] with left/right sides sharing one draw plus a small jitter; head-shape style targets
-    (oval, round, square, ...) ~ 0.6 * Beta(0.6, 3).
+    (oval, round, square, ...) ~ 0.6 * Beta(0.6, 3). On top (``_shape_prior``, its own PCG64
+    stream): sex- and ancestry-linked shifts from published anthropometry, a size factor shared by
+    head width and height, canthal tilt, epicanthic fold, and a per-identity asymmetry level; these
+    traits are logged in ``IdentityParams.shape``. Values beyond ``_MODIFIER_LIMITS`` are clipped.
     """
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
@@ -353,24 +458,33 @@ def sample_identity(seed: int, model: Optional[HeadModel] = None) -> IdentityPar
     male = rng.random() < 0.5
     gender = float(0.75 + 0.25 * rng.random()) if male else float(0.25 * rng.random())
     age = float(rng.uniform(*ADULT_AGE_RANGE))
-    race = rng.dirichlet([0.6, 0.6, 0.6])
-    race = tuple(float(r) for r in race / race.sum())
+    draw = rng.dirichlet([0.6, 0.6, 0.6])
+    r0, r1, r2 = (float(r) for r in draw / draw.sum())
+    race = (r0, r1, r2)
     muscle = float(rng.beta(4.0, 4.0))
     weight = float(rng.beta(3.0, 3.0))
+    shifts, traits = _shape_prior(int(seed), gender, race)
     modifiers: dict[str, float] = {}
     shared: dict[str, float] = {}
     for m in model.modifiers:  # fixed order from the asset: deterministic
         if m.single:
-            modifiers[m.name] = float(0.6 * rng.beta(0.6, 3.0))
+            style = float(0.6 * rng.beta(0.6, 3.0))
+            modifiers[m.name] = float(np.clip(style + shifts.get(m.name, 0.0), 0.0, 1.0))
             continue
         sigma = _MODIFIER_SIGMA.get(m.name, _GROUP_SIGMA.get(m.group, 0.2))
         base_name = m.name[2:] if m.side else m.name
         if base_name not in shared:
             shared[base_name] = float(rng.normal(0.0, sigma))
         value = shared[base_name] + (float(rng.normal(0.0, _SIDE_JITTER * sigma)) if m.side else 0.0)
-        modifiers[m.name] = float(np.clip(value, -1.0, 1.0))
+        if m.group == "asym":
+            value *= traits["asymmetry"]
+        lo, hi = _MODIFIER_LIMITS.get(m.name, (-1.0, 1.0))
+        modifiers[m.name] = float(np.clip(value + shifts.get(m.name, 0.0), lo, hi))
+    unknown = set(shifts) - set(modifiers)
+    if unknown:
+        raise FaceDataError(f"{model.path}: head model lacks the shape-prior modifier(s) {sorted(unknown)}")
     return IdentityParams(seed=int(seed), gender=gender, age_years=age, race=race, muscle=muscle,
-                          weight=weight, modifiers=modifiers)
+                          weight=weight, modifiers=modifiers, shape=traits)
 
 
 def sample_expression(seed: int, intensity: float = 0.5, n_units: int = 4,
