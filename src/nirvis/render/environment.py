@@ -37,6 +37,8 @@ from nirvis.render.lights import LightingConfig, sh_basis, sh_irradiance
 
 ENVIRONMENT_FILE = "environments.npz"
 CATEGORIES = ("outdoor", "indoor", "night")
+#: Luminance weights of linear sRGB (Rec. 709 primaries, ITU-R BT.709).
+REC709_LUMINANCE = (0.2126, 0.7152, 0.0722)
 #: Gaussian sigma (panorama texels, 1.4 degrees each) of the blurred panorama level (out-of-focus backgrounds).
 BLUR_SIGMA_TEXELS = 2.0
 
@@ -149,7 +151,7 @@ def rotate_sh(coeffs: np.ndarray, rot: np.ndarray) -> np.ndarray:
 
     Example:
         >>> c = np.zeros((9, 1)); c[2, 0] = 1.0                  # lobe along +z
-        >>> np.round(rotate_sh(c, rotation_y(90.0))[[1, 2, 3], 0], 6).tolist()   # now along +x
+        >>> (np.round(rotate_sh(c, rotation_y(90.0))[[1, 2, 3], 0], 6) + 0.0).tolist()   # now along +x
         [0.0, 0.0, 1.0]
     """
     d, pinv = _fit_directions()
@@ -167,8 +169,9 @@ def direction_to_uv(d: torch.Tensor) -> torch.Tensor:
     environment-frame directions [..., 3] (the inverse of ``tools/build_environments.pixel_directions``).
 
     Example:
-        >>> direction_to_uv(torch.tensor([[0.0, 0.0, -1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])).tolist()
-        [[0.5, 0.5], [0.75, 0.5], [0.5, 0.0]]
+        >>> uv = direction_to_uv(torch.tensor([[0.0, 0.0, -1.0], [1.0, 0.0, 0.0], [0.0, 0.6, -0.8]]))
+        >>> [[round(v, 4) for v in row] for row in uv.tolist()]
+        [[0.5, 0.5], [0.75, 0.5], [0.5, 0.2952]]
     """
     u = torch.atan2(d[..., 0], -d[..., 2]) / (2 * math.pi) + 0.5
     v = 0.5 - torch.asin(d[..., 1].clamp(-1, 1)) / math.pi
@@ -278,7 +281,7 @@ def sample_environment(cfg: LightingConfig, rng: np.random.Generator, legacy_vis
     share = 0.0
     if envs.categories[k] == "outdoor" and rng.random() < cfg.nir_outdoor_ambient_probability:
         share = float(rng.uniform(*cfg.nir_ambient_share)) * SOLAR_NIR_RATIO[led_nm]
-    lum = np.array([0.2126, 0.7152, 0.0722])
+    lum = np.array(REC709_LUMINANCE)
     nir_sh = share * (rotate_sh(envs.sh[k], rot) @ lum + direction_sh(light_dir, envs.light_rgb[k] @ lum)[:, 0])
     nir = {**legacy_nir, "ambient_sh": nir_sh.reshape(9, 1).tolist()}
     return vis, nir, {"name": name, "category": envs.categories[k], "rotation_deg": rotation,
@@ -305,3 +308,63 @@ def awb_gains(white: np.ndarray, residual: float) -> np.ndarray:
     """
     g = (white[1] / white) ** (1.0 - residual)
     return g / g[1]
+
+
+def _hsv_to_rgb(h: float, s: float, v: float) -> list[float]:
+    k = [(n + h / 60.0) % 6 for n in (5, 3, 1)]
+    return [v - v * s * max(0.0, min(x, 4 - x, 1.0)) for x in k]
+
+
+def sample_background(rng: np.random.Generator, has_environment: bool, scene_probability: float = 0.7) -> Record:
+    """Draw the background choices of a pair (added to ``SampleParams.background``).
+
+    ``vis_kind``: ``scene`` (the environment's panorama seen through the camera; only with an
+    environment, ``scene_probability`` of them) or ``wall`` (a plain painted wall / studio backdrop
+    lit by the same light); ``vis_blur`` in [0, 1]: mix of the sharp and the blurred panorama
+    (defocus); ``wall_rgb``: the wall's reflectance, desaturated (HSV saturation <= 0.12, value
+    0.25-0.85: painted walls and backdrops, white to mid grey, with a faint tint); ``wall_light``:
+    its irradiance relative to a camera-facing surface at the head (0.3-1, log-uniform: walls stand
+    farther from the lights); ``wall_gradient``: vertical light fall-off over the frame;
+    ``nir_texture``: weight of the scene's luminance texture in the NIR background.
+
+    Example:
+        >>> bg = sample_background(np.random.default_rng(0), has_environment=False)
+        >>> bg["vis_kind"], max(bg["wall_rgb"]) <= 0.85
+        ('wall', True)
+    """
+    scene = has_environment and rng.random() < scene_probability
+    wall = _hsv_to_rgb(float(rng.uniform(0, 360)), float(rng.uniform(0, 0.12)), float(rng.uniform(0.25, 0.85)))
+    return {"vis_kind": "scene" if scene else "wall", "vis_blur": float(rng.uniform(0, 1)), "wall_rgb": wall,
+            "wall_light": _log_uniform(rng, (0.3, 1.0)), "wall_gradient": float(rng.uniform(-0.3, 0.3)),
+            "nir_texture": float(rng.uniform(0.3, 1.0))}
+
+
+def scene_background(params: Any, res: int) -> torch.Tensor:
+    """Scene-referred linear-RGB radiance [res, res, 3] (float32, CPU) behind the head of one
+    pair ``params`` (a ``SampleParams``), in the units of its VIS lighting but without the
+    environment's ``intensity``: the panorama through the VIS camera (``vis_kind == "scene"``),
+    or a plain wall lit by ``scene_white`` (``wall``) with a vertical gradient and low-frequency
+    noise from ``background["vis_noise_seed"]``. Multiply by intensity and exposure to composite."""
+    from nirvis.render.camera import PerspectiveCamera, focal_length_px
+
+    bg, env = params.background, params.environment
+    if bg.get("vis_kind") == "scene" and env.get("name"):
+        envs = load_environments()
+        k = envs.index(env["name"])
+        view = params.vis_view
+        f = focal_length_px(PerspectiveCamera(distance_mm=view.distance_mm, focal_mm=view.focal_mm,
+                                              resolution=(res, res)))
+        d_world = camera_directions(res, torch.tensor([f]))
+        d_env = d_world @ torch.from_numpy(rotation_y(env["rotation_deg"])).float()    # e = R^T w
+        blur = float(bg["vis_blur"])
+        levels = envs.panorama[k]                                                       # [2, 3, H, W]
+        pano = (1 - blur) * levels[0] + blur * levels[1]
+        return panorama_lookup(pano.unsqueeze(0), d_env)[0].view(res, res, 3)
+    light = scene_white(params.vis_lighting) / max(float(env.get("intensity") or 1.0), 1e-6)
+    rgb = torch.tensor(bg["wall_rgb"], dtype=torch.float32) * float(bg["wall_light"]) / math.pi
+    rows = torch.linspace(1, -1, res).view(res, 1, 1)
+    gen = torch.Generator().manual_seed(int(bg["vis_noise_seed"]))
+    noise = F.interpolate(torch.rand(1, 1, 5, 5, generator=gen), size=(res, res), mode="bicubic",
+                          align_corners=False)[0, 0].unsqueeze(-1).clamp(0, 1)
+    shade = (1 + float(bg["wall_gradient"]) * rows) * (0.92 + 0.16 * noise)
+    return rgb * torch.from_numpy(light).float() * shade
