@@ -113,9 +113,9 @@ def load_environments(path: str | None = None) -> EnvironmentSet:
     except (OSError, KeyError, ValueError) as e:
         raise ValueError(f"{file}: not a readable environments asset ({e}); rebuild it with "
                          "tools/build_environments.py") from None
-    e = len(names)
-    if sh.shape != (e, 9, 3) or ld.shape != (e, 3) or lrgb.shape != (e, 3) or lsa.shape != (e,) or \
-            pano.ndim != 4 or pano.shape[0] != e or pano.shape[3] != 3 or any(c not in CATEGORIES for c in cats):
+    count = len(names)
+    if sh.shape != (count, 9, 3) or ld.shape != (count, 3) or lrgb.shape != (count, 3) or lsa.shape != (count,) or \
+            pano.ndim != 4 or pano.shape[0] != count or pano.shape[3] != 3 or any(c not in CATEGORIES for c in cats):
         raise ValueError(f"{file}: fields sh/light_*/panorama/categories have inconsistent shapes or values")
     level0 = torch.from_numpy(pano.astype(np.float32)).permute(0, 3, 1, 2)
     levels = torch.stack([level0, _blur_panorama(level0, BLUR_SIGMA_TEXELS)], 1)
