@@ -175,3 +175,16 @@ def test_soft_shadow_is_batch_independent():
                              pts.expand(2, -1, -1, -1), angular_radius=torch.tensor([0.0, 0.2]))
     alone = directional_shadow(quad, tri, torch.tensor([[0.0, 0.0, 1.0]]), pts, angular_radius=torch.tensor([0.2]))
     assert torch.equal(two[1], alone[0]) and not torch.equal(two[0], two[1])
+
+
+def test_lenses_mirror_the_environment_panorama():
+    from nirvis.render.environment import mirror_radiance
+    env_p = _env_params(5)
+    synthetic = sample_params(SampleSpace(lighting=LightingConfig(environment_probability=0.0)), 5)
+    r = torch.tensor([[0.0, 0.0, -1.0], [0.6, 0.0, 0.8]]).view(1, 1, 2, 3).expand(2, -1, -1, -1)
+    rad, has = mirror_radiance([env_p, synthetic], r)
+    assert has.tolist() == [True, False] and torch.equal(rad[1], torch.zeros_like(rad[1]))
+    k = load_environments().index(env_p.environment["name"])
+    d_env = torch.from_numpy(rotation_y(env_p.environment["rotation_deg"]).T @ np.array([0.0, 0.0, -1.0])).float()
+    expect = panorama_lookup(load_environments().panorama[k, 1].unsqueeze(0), d_env.view(1, 1, 3))[0, 0]
+    assert torch.allclose(rad[0, 0, 0], expect * env_p.environment["intensity"], rtol=1e-4)

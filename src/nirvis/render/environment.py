@@ -368,3 +368,25 @@ def scene_background(params: Any, res: int) -> torch.Tensor:
                           align_corners=False)[0, 0].unsqueeze(-1).clamp(0, 1)
     shade = (1 + float(bg["wall_gradient"]) * rows) * (0.92 + 0.16 * noise)
     return rgb * torch.from_numpy(light).float() * shade
+
+
+def mirror_radiance(params: Any, r: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Radiance of each pair's environment (blurred panorama level, times its intensity) in world
+    directions ``r`` [B, ..., 3], and which pairs have an environment.
+
+    Returns:
+        (float [B, ..., 3] radiance, zeros for pairs without an environment; bool [B]).
+    """
+    out = torch.zeros(*r.shape[:-1], 3, dtype=r.dtype, device=r.device)
+    has = torch.zeros(len(params), dtype=torch.bool, device=r.device)
+    for b, p in enumerate(params):
+        if not p.environment.get("name"):
+            continue
+        envs = load_environments()
+        k = envs.index(p.environment["name"])
+        rot = torch.from_numpy(rotation_y(p.environment["rotation_deg"])).float()
+        d_env = r[b].reshape(1, -1, 3).cpu().float() @ rot                          # e = R^T w
+        rad = panorama_lookup(envs.panorama[k, 1].unsqueeze(0), d_env)[0] * float(p.environment["intensity"])
+        out[b] = rad.reshape(out[b].shape).to(out)
+        has[b] = True
+    return out, has

@@ -16,7 +16,7 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-from nirvis.render.environment import scene_background
+from nirvis.render.environment import mirror_radiance, scene_background
 from nirvis.render.geometry import GBuffer
 from nirvis.render.lights import sh_irradiance
 from nirvis.render.occlusion import directional_shadow
@@ -80,12 +80,17 @@ def background(params: Sequence[SampleParams], res: int, like: torch.Tensor,
 def lens_reflection(n: torch.Tensor, v: torch.Tensor, lens_pos: torch.Tensor, cam_pos: torch.Tensor,
                     params: Sequence[SampleParams], f0: torch.Tensor, rough: torch.Tensor,
                     fres: torch.Tensor) -> torch.Tensor:
-    """Linear-RGB radiance [B, 1, NL, 3] the lenses reflect: the SH environment in the mirror
-    direction (Fresnel-weighted) plus GGX highlights of the directional lights."""
+    """Linear-RGB radiance [B, 1, NL, 3] the lenses reflect, Fresnel-weighted: in the mirror
+    direction the environment's blurred panorama (``environment.mirror_radiance``; its dominant
+    light included, so light 0 adds no highlight there) or, with synthetic lighting, the SH
+    environment; plus GGX highlights of the other directional lights."""
     r = F.normalize(2 * (n * v).sum(-1, keepdim=True) * n - v, dim=-1)
-    refl = fres * sh_irradiance(r, params_tensor(params, "vis_lighting", "sh", n)).clamp(min=0) / math.pi
+    refl = sh_irradiance(r, params_tensor(params, "vis_lighting", "sh", n)).clamp(min=0) / math.pi
+    pano, has_env = mirror_radiance(params, r)
+    refl = fres * torch.where(has_env.view(-1, 1, 1, 1), pano, refl)
     dirs = params_tensor(params, "vis_lighting", "directions", n)
     cols = params_tensor(params, "vis_lighting", "colors", n)
+    cols[:, 0] = cols[:, 0] * (~has_env).to(cols).view(-1, 1)
     for k in range(dirs.shape[1]):
         light_dir = dirs[:, k].view(-1, 1, 1, 3).expand_as(n)
         refl = refl + cols[:, k].view(-1, 1, 1, 3) * ggx_specular(n, v, light_dir, rough, f0)
