@@ -33,12 +33,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from nirvis.colour import luminance_rec709
 from nirvis.render.lights import LightingConfig, sh_basis, sh_irradiance
 
 ENVIRONMENT_FILE = "environments.npz"
 CATEGORIES = ("outdoor", "indoor", "night")
-#: Luminance weights of linear sRGB (Rec. 709 primaries, ITU-R BT.709).
-REC709_LUMINANCE = (0.2126, 0.7152, 0.0722)
 #: Gaussian sigma (panorama texels, 1.4 degrees each) of the blurred panorama level (out-of-focus backgrounds).
 BLUR_SIGMA_TEXELS = 2.0
 
@@ -281,8 +280,8 @@ def sample_environment(cfg: LightingConfig, rng: np.random.Generator, legacy_vis
     share = 0.0
     if envs.categories[k] == "outdoor" and rng.random() < cfg.nir_outdoor_ambient_probability:
         share = float(rng.uniform(*cfg.nir_ambient_share)) * SOLAR_NIR_RATIO[led_nm]
-    lum = np.array(REC709_LUMINANCE)
-    nir_sh = share * (rotate_sh(envs.sh[k], rot) @ lum + direction_sh(light_dir, envs.light_rgb[k] @ lum)[:, 0])
+    nir_sh = share * (luminance_rec709(rotate_sh(envs.sh[k], rot))
+                      + direction_sh(light_dir, luminance_rec709(envs.light_rgb[k])[None])[:, 0])
     nir = {**legacy_nir, "ambient_sh": nir_sh.reshape(9, 1).tolist()}
     return vis, nir, {"name": name, "category": envs.categories[k], "rotation_deg": rotation,
                       "intensity": intensity, "nir_ambient_share": share}

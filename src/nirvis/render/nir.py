@@ -14,7 +14,8 @@ from typing import Sequence
 
 import torch
 
-from nirvis.render.environment import REC709_LUMINANCE, scene_background
+from nirvis.colour import luminance_rec709
+from nirvis.render.environment import scene_background
 from nirvis.render.geometry import GBuffer
 from nirvis.render.lights import sh_irradiance
 from nirvis.render.sampling import SampleParams
@@ -64,7 +65,7 @@ def background(params: Sequence[SampleParams], res: int, like: torch.Tensor,
     scale_list = [1.0] * len(params) if scale is None else scale.detach().cpu().tolist()
     out = []
     for p, s in zip(params, scale_list):
-        lum = scene_background(p, res) @ torch.tensor(REC709_LUMINANCE)                 # [res, res]
+        lum = luminance_rec709(scene_background(p, res))                                # [res, res]
         t = float(p.background.get("nir_texture", 0.0))
         tex = (1 - t) + t * (lum / lum.mean().clamp(min=1e-6)).clamp(max=3.0)
         share = float(p.environment.get("nir_ambient_share") or 0.0)
