@@ -1,11 +1,27 @@
 """Illumination for the two spectra, and how to sample it.
 
 VIS: an environment as 2nd-order spherical harmonics (RGB, 9 coefficients; diffuse irradiance by
-Ramamoorthi & Hanrahan 2001) plus 0-3 directional lights ("sun", "window", "lamp") whose colours
-follow their colour temperatures.
+Ramamoorthi & Hanrahan 2001) plus up to 3 directional lights with an angular radius (soft shadows
+above ``occlusion.HARD_SHADOW_RAD``). Most samples (``environment_probability``) are lit by one
+of the HDR environments of ``nirvis.render.environment``, rotated about the vertical: its SH
+(the scene without its dominant light) and its dominant light (sun, window, lamp) as light 0,
+optionally plus one synthetic key/fill light; the rest by a synthetic SH + 0-3 directional
+lights ("sun", "window", "lamp") whose colours follow their colour temperatures
+(``sample_vis_lighting``). ``environment.sample_environment`` draws that choice.
 NIR: an active LED ring around the lens, modelled as a point light at the camera with
 inverse-square falloff (850 or 940 nm; the spectral band lives in ``nirvis.reflectance``), plus an
-optional ambient NIR share (sunlit scenes) as a monochrome SH environment.
+optional ambient NIR share as a monochrome SH environment. Rule for environments: only
+``outdoor`` (daylight) scenes hold ambient NIR, since sunlight does (ASTM G173-03 global tilt
+spectral irradiance: about 0.6x its 550 nm value at 850 nm and about 0.3x at 940 nm, inside a water
+absorption band), while LED and fluorescent room lighting emits almost none beyond 750 nm;
+indoor and night scenes give no NIR ambient (daylight through windows is neglected). Its shape
+is the scene's luminance SH (the dominant light folded in as an SH lobe), scaled by a drawn share
+times that solar ratio.
+
+Auto white balance: real cameras neutralise the scene illuminant. ``awb_gains`` gives the gains
+that balance the irradiance a camera-facing surface receives, leaving a drawn residual share of
+the cast (``awb_residual``; ``environment.awb_gains``); the VIS sensor's own ``wb_kelvin`` error
+comes on top.
 
 Convention: directions are unit vectors in the world frame (the head frame after the pose: +y up,
 +z towards the camera); a directional light's ``direction`` points FROM the surface TO the light.
@@ -97,6 +113,14 @@ class LightingConfig:
     nir_led_intensity: tuple[float, float] = (0.8, 1.2)
     nir_ambient_share: tuple[float, float] = (0.0, 0.4)
     nir_ambient_probability: float = 0.3                 # share of samples with sunlight NIR
+    environment_probability: float = 0.85               # share of VIS samples lit by an HDR environment
+    environments: tuple[str, ...] = ()                   # names to draw from (() = all)
+    environment_intensity: tuple[float, float] = (0.7, 1.4)   # log-uniform, relative to a key light
+    environment_light_azimuth_deg: float = 110.0        # dominant light within this azimuth of the camera
+    extra_light_probability: float = 0.25                # environment samples with one more key/fill light
+    light_angular_radius_deg: tuple[float, float] = (0.3, 12.0)   # synthetic lights, log-uniform
+    awb_residual: tuple[float, float] = (0.0, 0.2)       # share of the illuminant cast AWB leaves
+    nir_outdoor_ambient_probability: float = 0.5         # outdoor environments with NIR ambient light
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -14,6 +14,8 @@ from typing import Sequence
 
 import torch
 
+from nirvis.colour import luminance_rec709
+from nirvis.render.environment import scene_background
 from nirvis.render.geometry import GBuffer
 from nirvis.render.lights import sh_irradiance
 from nirvis.render.sampling import SampleParams
@@ -39,20 +41,36 @@ def shade(g: GBuffer, params: Sequence[SampleParams]) -> torch.Tensor:
     return albedo * subsurface(irr, g, SSS_SIGMA_MM["nir"]) / math.pi + specular
 
 
-def background(params: Sequence[SampleParams], res: int, like: torch.Tensor) -> torch.Tensor:
-    """Dark background falling off from the centre, linear float [B, res, res, 1] with ``like``'s
-    dtype and device: each pair's ``background["nir_level"]`` times ``1 - r^2 / 2``.
+def background(params: Sequence[SampleParams], res: int, like: torch.Tensor,
+               scale: torch.Tensor | None = None) -> torch.Tensor:
+    """Dark background, linear float [B, res, res, 1] with ``like``'s dtype and device.
+
+    Little LED light reaches a background metres behind the head (inverse square), so real NIR
+    access-control images have dark backgrounds: each pair's ``background["nir_level"]`` (in
+    exposed units) times ``1 - r^2 / 2``, times a weak texture from the luminance of the same
+    scene as the VIS background (``environment.scene_background``; mixed in by
+    ``background["nir_texture"]``, using VIS luminance as a stand-in for NIR reflectance). Plus,
+    where the scene holds NIR ambient light (outdoor daylight, ``environment["nir_ambient_share"]``),
+    that share of the scene's luminance times the exposure ``scale`` [B] (None: 1), consistent with
+    the ambient light on the face.
 
     Example:
         >>> from nirvis.render.sampling import SampleSpace, sample_params
-        >>> p = sample_params(SampleSpace(), 0)
-        >>> bg = background([p], 17, torch.zeros(()))
-        >>> bg.shape, bool(torch.isclose(bg[0, 8, 8, 0], torch.tensor(p.background["nir_level"])))
+        >>> bg = background([sample_params(SampleSpace(), 0)], 17, torch.zeros(()))
+        >>> bg.shape, bool((bg >= 0).all())
         (torch.Size([1, 17, 17, 1]), True)
     """
     yy, xx = torch.meshgrid(torch.linspace(-1, 1, res), torch.linspace(-1, 1, res), indexing="ij")
-    fall = (1.0 - 0.5 * (xx ** 2 + yy ** 2)).clamp(min=0).to(like)
-    return torch.tensor([p.background["nir_level"] for p in params]).to(like).view(-1, 1, 1, 1) * fall[..., None]
+    fall = (1.0 - 0.5 * (xx ** 2 + yy ** 2)).clamp(min=0)
+    scale_list = [1.0] * len(params) if scale is None else scale.detach().cpu().tolist()
+    out = []
+    for p, s in zip(params, scale_list):
+        lum = luminance_rec709(scene_background(p, res))                                # [res, res]
+        t = float(p.background.get("nir_texture", 0.0))
+        tex = (1 - t) + t * (lum / lum.mean().clamp(min=1e-6)).clamp(max=3.0)
+        share = float(p.environment.get("nir_ambient_share") or 0.0)
+        out.append(p.background["nir_level"] * fall * tex + share * lum * s)
+    return torch.stack(out).unsqueeze(-1).to(like)
 
 
 def lens_reflection(n: torch.Tensor, v: torch.Tensor, lens_pos: torch.Tensor, cam_pos: torch.Tensor,

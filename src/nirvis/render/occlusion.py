@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 
 from nirvis.render.raster import rasterize, rasterize_depth
 from nirvis.render.shading import shadow_lookup
@@ -68,12 +69,17 @@ def vertex_ambient_occlusion(vertices: torch.Tensor, faces: torch.Tensor, normal
 
 
 def directional_shadow(world: torch.Tensor, tri: torch.Tensor, direction: torch.Tensor, pos: torch.Tensor,
-                       res: int = 128) -> torch.Tensor:
+                       res: int = 128, angular_radius: torch.Tensor | None = None) -> torch.Tensor:
     """Directional-light visibility [B, H, W, 1] in [0, 1] of surface points ``pos`` [B, H, W, 3]
     (or a covered-pixel list [B, 1, N, 3]) through a ``res`` x ``res`` shadow map of the meshes
     ``world`` [B, V, 3] (mm) / ``tri`` [F, 3], lit from unit ``direction`` [B, 3] (towards the light).
     Each sample's map covers its own head (extent from its own vertices), so a pair never depends
     on the batch it is rendered in.
+
+    ``angular_radius`` [B] (radians, optional): the light's angular radius. Samples with
+    ``angular_radius > HARD_SHADOW_RAD`` get soft shadows (``soft_shadow_lookup``: penumbra width
+    = blocker-receiver distance x tan(angular radius)); the others (and all when None) the 3 x 3
+    texel PCF of ``shadow_lookup`` (hard: the sun's 0.27 deg, lamps).
 
     Example:
         >>> quad = torch.tensor([[[-50., -50., 0.], [50., -50., 0.], [-50., 50., 0.], [50., 50., 0.]]])
@@ -86,4 +92,79 @@ def directional_shadow(world: torch.Tensor, tri: torch.Tensor, direction: torch.
     depth = rasterize_depth(orthographic_light_clip(world, direction, half, half), tri, (res, res))
     b, h, w, _ = pos.shape
     p_l = orthographic_light_clip(pos.reshape(b, -1, 3), direction, half, half)[..., :3].reshape(b, h, w, 3)
-    return shadow_lookup(p_l, depth, bias=6.0 / res)                     # 3 texels of depth
+    lit = shadow_lookup(p_l, depth, bias=6.0 / res)                      # 3 texels of depth
+    if angular_radius is None:
+        return lit
+    soft = (angular_radius > HARD_SHADOW_RAD).nonzero()[:, 0]
+    if len(soft) == 0:
+        return lit
+    tan_r = torch.tan(angular_radius[soft].clamp(max=MAX_PENUMBRA_RAD)).to(p_l)
+    lit = lit.clone()
+    lit[soft] = soft_shadow_lookup(p_l[soft], depth[soft], tan_r, MAX_BLOCKER_MM / half[soft].to(p_l), bias=6.0 / res)
+    return lit
+
+
+#: Lights smaller than this angular radius (rad, ~0.6 deg) cast hard shadows (3 x 3 texel PCF).
+HARD_SHADOW_RAD = 0.01
+#: Largest angular radius (rad, ~17 deg) used for the penumbra (wider sources are clamped).
+MAX_PENUMBRA_RAD = 0.3
+#: Farthest blocker-receiver distance (mm) the blocker search looks for.
+MAX_BLOCKER_MM = 80.0
+
+
+def _disc_taps(n: int = 16) -> torch.Tensor:
+    """n points [n, 2] of a golden-angle spiral filling the unit disc evenly (fixed pattern)."""
+    k = torch.arange(n, dtype=torch.float64) + 0.5
+    r = torch.sqrt(k / n)
+    phi = k * math.pi * (3.0 - math.sqrt(5.0))
+    return torch.stack([r * torch.cos(phi), r * torch.sin(phi)], -1).float()
+
+
+def _depth_at(depth: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Nearest shadow-map depth [B, H, W] at light-NDC points x, y [B, H, W]."""
+    grid = torch.stack([x, -y], -1)                                      # grid y down = image rows
+    return F.grid_sample(depth.clamp(max=10.0).unsqueeze(1), grid, mode="nearest", padding_mode="border",
+                         align_corners=False)[:, 0]
+
+
+def soft_shadow_lookup(points_light: torch.Tensor, depth: torch.Tensor, tan_radius: torch.Tensor,
+                       max_blocker: torch.Tensor, bias: float) -> torch.Tensor:
+    """Percentage-closer soft shadows (cf. Fernando 2005, "Percentage-closer soft shadows"): a
+    blocker search over a disc, then a PCF disc whose radius is the penumbra width.
+
+    Args:
+        points_light: float [B, H, W, 3] points in the light's orthographic NDC (depth grows away
+            from the light; NDC units = ``half`` mm of the map, see ``directional_shadow``).
+        depth: float [B, Hs, Ws] shadow map (NDC depth, large where empty).
+        tan_radius: float [B] tan(angular radius) of each light: an occluder d in front of a
+            point blurs its shadow edge over a radius of ``d * tan_radius`` (x, y and depth share
+            NDC units).
+        max_blocker: float [B] farthest blocker distance (NDC) searched for.
+        bias: depth bias (NDC) against self-shadowing.
+
+    Returns:
+        float [B, H, W, 1] visibility in [0, 1]: 1 without blockers; the penumbra radius is at
+        least one texel, so a tiny source gives the hard-shadow result of ``shadow_lookup``.
+    """
+    b, hs, ws = depth.shape
+    taps = _disc_taps().to(points_light)
+    x, y, z = points_light.unbind(-1)
+    t = tan_radius.view(-1, 1, 1)
+    texel = 2.0 / ws
+    # blocker search radius: the penumbra radius of a blocker at the largest distance considered
+    radius_search = (t * max_blocker.view(-1, 1, 1)).clamp(min=texel)
+    blocker_sum = torch.zeros_like(z)
+    blockers = torch.zeros_like(z)
+    for tx, ty in taps.tolist():
+        d = _depth_at(depth, x + tx * radius_search, y + ty * radius_search)
+        hit = (d < z - bias).to(z.dtype)
+        blocker_sum = blocker_sum + hit * d
+        blockers = blockers + hit
+    mean_blocker = blocker_sum / blockers.clamp(min=1.0)
+    radius = ((z - mean_blocker).clamp(min=0) * t).clamp(min=texel)         # penumbra radius (NDC)
+    lit = torch.zeros_like(z)
+    for tx, ty in taps.tolist():
+        d = _depth_at(depth, x + tx * radius, y + ty * radius)
+        lit = lit + (z <= d + bias).to(z.dtype)
+    lit = lit / len(taps)
+    return torch.where(blockers > 0, lit, torch.ones_like(lit)).unsqueeze(-1)

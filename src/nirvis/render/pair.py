@@ -132,8 +132,8 @@ def render_batch(faces: Sequence[PreparedFace], params: Sequence[SampleParams], 
             g = geometry_pass(faces, views, res, backend, glasses)
         first = g if first is None else first
         color = spectrum.shade(g, params)                                # [B, 1, N, C] covered pixels
-        bg = spectrum.background(params, res, color)                     # [B, H, W, C]
         scale = auto_exposure(color, g.skin)                             # [B]
+        bg = spectrum.background(params, res, color, scale)              # [B, H, W, C], exposed like the face
         color = scatter_pixels(color * scale.view(-1, 1, 1, 1), g.pixels, bg)
         color = composite_lenses(spectrum, color, g, params, glasses, scale)
         color = antialias(color, g.rast, g.clip, g.tri)

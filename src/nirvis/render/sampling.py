@@ -18,6 +18,7 @@ import torch
 
 from nirvis.faces.head_model import sample_expression
 from nirvis.render.accessories import GlassesParams, sample_glasses
+from nirvis.render.environment import awb_gains, sample_background, sample_environment, scene_white
 from nirvis.render.lights import LightingConfig, sample_nir_lighting, sample_vis_lighting
 from nirvis.render.sensor import NirSensorConfig, VisSensorConfig, sample_nir_sensor, sample_vis_sensor
 
@@ -101,6 +102,8 @@ class SampleParams:
 
     Plain JSON-able values (the per-sample rows of the lighting and sensor draws); the renderer
     turns them into tensors. With ``pairing == "shared"`` ``nir_view`` is ``vis_view``.
+    ``environment``: the HDR environment lighting the VIS scene (``environment.sample_environment``;
+    ``name`` None: synthetic lighting).
     """
 
     seed: int
@@ -115,6 +118,7 @@ class SampleParams:
     led_nm: int
     raw_resolution: int
     accessories: dict[str, Any] = field(default_factory=dict)
+    environment: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -159,7 +163,7 @@ def sample_params(space: SampleSpace, seed: int) -> SampleParams:
         >>> p == sample_params(space, seed=3), p.vis_view == p.nir_view
         (True, False)
         >>> sorted(p.vis_lighting), sorted(p.nir_lighting)
-        (['colors', 'directions', 'sh'], ['ambient_sh', 'led_intensity', 'led_offset_mm'])
+        (['angular_radius_rad', 'colors', 'directions', 'sh'], ['ambient_sh', 'led_intensity', 'led_offset_mm'])
         >>> shared = sample_params(SampleSpace(), seed=3)
         >>> shared.vis_view is shared.nir_view    # one pose and camera serve both spectra
         True
@@ -184,20 +188,35 @@ def sample_params(space: SampleSpace, seed: int) -> SampleParams:
     nir_light = sample_nir_lighting(space.lighting, 1, gen)
     vis_sensor = sample_vis_sensor(space.vis_sensor, 1, gen)
     nir_sensor = sample_nir_sensor(space.nir_sensor, 1, gen)
+    torch.rand(2, 3, generator=gen), torch.rand(1, generator=gen)   # former gradient colours/angle: keeps the stream
     background = {
-        "vis_colors": torch.rand(2, 3, generator=gen).tolist(),
-        "vis_angle_deg": float(torch.rand(1, generator=gen) * 360.0),
         "vis_noise_seed": int(torch.randint(0, 2**31 - 1, (1,), generator=gen)),
         "nir_level": float(torch.rand(1, generator=gen) * 0.06),
     }
+    vis_lighting, nir_lighting, environment, vis_sensor_dict, scene_bg = _environment_draws(
+        space, seed, {k: getattr(vis_light, k)[0].tolist() for k in ("sh", "directions", "colors")},
+        {k: getattr(nir_light, k)[0].tolist() for k in ("led_intensity", "led_offset_mm", "ambient_sh")},
+        vis_sensor.to_dict())
     return SampleParams(
-        seed=int(seed), vis_view=vis_view, nir_view=nir_view,
-        vis_lighting={k: getattr(vis_light, k)[0].tolist() for k in ("sh", "directions", "colors")},
-        nir_lighting={k: getattr(nir_light, k)[0].tolist() for k in ("led_intensity", "led_offset_mm", "ambient_sh")},
-        vis_sensor=vis_sensor.to_dict(), nir_sensor=nir_sensor.to_dict(), background=background,
+        seed=int(seed), vis_view=vis_view, nir_view=nir_view, vis_lighting=vis_lighting, nir_lighting=nir_lighting,
+        vis_sensor=vis_sensor_dict, nir_sensor=nir_sensor.to_dict(), background={**background, **scene_bg},
         pairing=space.pairing, led_nm=space.led_nm, raw_resolution=space.raw_resolution,
-        accessories={"glasses": glasses.to_dict()},
+        accessories={"glasses": glasses.to_dict()}, environment=environment,
     )
+
+
+def _environment_draws(space: SampleSpace, seed: int, legacy_vis: dict[str, Any], legacy_nir: dict[str, Any],
+                       vis_sensor: dict[str, Any]) -> tuple[dict[str, Any], ...]:
+    """The environment choices of a pair from their own stream (``environment.sample_environment``,
+    ``environment.sample_background``): VIS/NIR lighting, environment record, the VIS sensor
+    with auto white balance folded into its ``wb_gains``, the background's extra keys."""
+    rng = np.random.Generator(np.random.PCG64([int(seed), 0xE7B1]))
+    vis, nir, env = sample_environment(space.lighting, rng, legacy_vis, legacy_nir, space.led_nm)
+    awb = awb_gains(scene_white(vis), float(rng.uniform(*space.lighting.awb_residual)))
+    env["awb_gains"] = awb.tolist()
+    sensor = dict(vis_sensor)
+    sensor["wb_gains"] = [[float(g) * float(a) for g, a in zip(row, awb)] for row in vis_sensor["wb_gains"]]
+    return vis, nir, env, sensor, sample_background(rng, env["name"] is not None)
 
 
 def pair_seed(global_seed: int, label: int, index: int) -> int:

@@ -1,9 +1,10 @@
 """The visible-light (VIS) spectrum: how a colour camera sees the face under ambient light.
 
 Everything VIS-specific lives here (``VIS``, a ``nirvis.render.spectrum.Spectrum``): Lambertian
-skin under an SH environment plus up to three directional lights with shadow maps, screen-space
-subsurface scattering with per-channel widths, GGX specular; a smooth two-colour noisy
-background; lens reflections of the same lights; the VIS sensor pipeline (``apply_vis_sensor``).
+skin under an SH environment plus up to three directional lights with shadow maps (soft for
+lights with an angular radius), screen-space subsurface scattering with per-channel widths, GGX
+specular; a background that is a view of the pair's HDR environment or a plain lit wall, exposed
+like the face; lens reflections of the same lights; the VIS sensor pipeline (``apply_vis_sensor``).
 Radiance is linear sRGB, float32 [..., 3].
 """
 
@@ -15,6 +16,7 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
+from nirvis.render.environment import mirror_radiance, scene_background
 from nirvis.render.geometry import GBuffer
 from nirvis.render.lights import sh_irradiance
 from nirvis.render.occlusion import directional_shadow
@@ -31,6 +33,7 @@ def shade(g: GBuffer, params: Sequence[SampleParams]) -> torch.Tensor:
     sh = params_tensor(params, "vis_lighting", "sh", g.pos)
     dirs = params_tensor(params, "vis_lighting", "directions", g.pos)
     cols = params_tensor(params, "vis_lighting", "colors", g.pos)
+    radii = _angular_radii(params, g.pos)
     irr = sh_irradiance(g.normal, sh).clamp(min=0) * g.ao
     specular = torch.zeros_like(albedo)
     for k in range(dirs.shape[1]):
@@ -39,50 +42,55 @@ def shade(g: GBuffer, params: Sequence[SampleParams]) -> torch.Tensor:
             continue
         n, v, p = g.normal[active], g.view_dir[active], g.pos[active]
         light_dir = dirs[active, k].view(-1, 1, 1, 3).expand_as(n)
-        lit = directional_shadow(g.world[active], g.tri, dirs[active, k], p)
+        lit = directional_shadow(g.world[active], g.tri, dirs[active, k], p, angular_radius=radii[active, k])
         c = cols[active, k].view(-1, 1, 1, 3)
         irr = irr.index_add(0, active, c * (n * light_dir).sum(-1, keepdim=True).clamp(min=0) * lit)
         specular = specular.index_add(0, active, c * ggx_specular(n, v, light_dir, rough[active], spec[active]) * lit)
     return albedo * subsurface(irr, g, SSS_SIGMA_MM["vis"]) / math.pi + specular
 
 
-def background(params: Sequence[SampleParams], res: int, like: torch.Tensor) -> torch.Tensor:
-    """Smooth two-colour gradients with low-frequency noise, linear RGB float32 [B, res, res, 3]
-    on ``like``'s device.
+def _angular_radii(params: Sequence[SampleParams], like: torch.Tensor) -> torch.Tensor:
+    """Angular radius (rad) [B, L] of each pair's directional lights (0: hard; older records lack it)."""
+    rows = [p.vis_lighting.get("angular_radius_rad") or [0.0] * len(p.vis_lighting["directions"]) for p in params]
+    return torch.tensor(rows, dtype=like.dtype, device=like.device)
 
-    Built for the whole batch at once: every step is elementwise (or one bicubic upsampling per
-    image plane), so a sample's background is the same whatever batch it is in.
+
+def background(params: Sequence[SampleParams], res: int, like: torch.Tensor,
+               scale: torch.Tensor | None = None) -> torch.Tensor:
+    """What lies behind the head, linear RGB float32 [B, res, res, 3] on ``like``'s device: each
+    pair's ``environment.scene_background`` (a view of its environment's panorama through its
+    camera, or a plain lit wall) times its environment intensity and the exposure ``scale`` [B]
+    (the face's auto-exposure; None: 1), so background and face share one exposure.
+
+    One panorama lookup (or a wall formula) per pixel, per pair: a pair's background is the same
+    whatever batch it is in.
 
     Example:
         >>> from nirvis.render.sampling import SampleSpace, sample_params
         >>> bg = background([sample_params(SampleSpace(), 0)], 16, torch.zeros(()))
-        >>> bg.shape, bg.dtype, bool(((bg >= 0) & (bg <= 0.6)).all())
+        >>> bg.shape, bg.dtype, bool((bg >= 0).all())
         (torch.Size([1, 16, 16, 3]), torch.float32, True)
     """
-    b = len(params)
-    ys, xs = torch.meshgrid(torch.linspace(-1, 1, res), torch.linspace(-1, 1, res), indexing="ij")
-    angles = [math.radians(p.background["vis_angle_deg"]) for p in params]
-    cos = torch.tensor([math.cos(a) for a in angles]).view(b, 1, 1)
-    sin = torch.tensor([math.sin(a) for a in angles]).view(b, 1, 1)
-    t = ((xs * cos + ys * sin) * 0.5 + 0.5).unsqueeze(-1)               # [B, H, W, 1]
-    colors = torch.tensor([p.background["vis_colors"] for p in params])  # [B, 2, 3]
-    c0, c1 = colors[:, 0].view(b, 1, 1, 3), colors[:, 1].view(b, 1, 1, 3)
-    coarse = torch.cat([torch.rand(1, 1, 6, 6, generator=torch.Generator().manual_seed(p.background["vis_noise_seed"]))
-                        for p in params])                               # [B, 1, 6, 6], each its own seed
-    noise = F.interpolate(coarse, size=(res, res), mode="bicubic", align_corners=False)[:, 0].unsqueeze(-1)
-    img = (c0 * (1 - t) + c1 * t) * (0.6 + 0.8 * noise)
-    return ((img.clamp(0, 1) ** 2.2) * 0.6).to(like.device)
+    scale_list = [1.0] * len(params) if scale is None else scale.detach().cpu().tolist()
+    out = [scene_background(p, res) * float(p.environment.get("intensity") or 1.0) * s
+           for p, s in zip(params, scale_list)]
+    return torch.stack(out).to(like.device)
 
 
 def lens_reflection(n: torch.Tensor, v: torch.Tensor, lens_pos: torch.Tensor, cam_pos: torch.Tensor,
                     params: Sequence[SampleParams], f0: torch.Tensor, rough: torch.Tensor,
                     fres: torch.Tensor) -> torch.Tensor:
-    """Linear-RGB radiance [B, 1, NL, 3] the lenses reflect: the SH environment in the mirror
-    direction (Fresnel-weighted) plus GGX highlights of the directional lights."""
+    """Linear-RGB radiance [B, 1, NL, 3] the lenses reflect, Fresnel-weighted: in the mirror
+    direction the environment's blurred panorama (``environment.mirror_radiance``; its dominant
+    light included, so light 0 adds no highlight there) or, with synthetic lighting, the SH
+    environment; plus GGX highlights of the other directional lights."""
     r = F.normalize(2 * (n * v).sum(-1, keepdim=True) * n - v, dim=-1)
-    refl = fres * sh_irradiance(r, params_tensor(params, "vis_lighting", "sh", n)).clamp(min=0) / math.pi
+    refl = sh_irradiance(r, params_tensor(params, "vis_lighting", "sh", n)).clamp(min=0) / math.pi
+    pano, has_env = mirror_radiance(params, r)
+    refl = fres * torch.where(has_env.view(-1, 1, 1, 1), pano, refl)
     dirs = params_tensor(params, "vis_lighting", "directions", n)
     cols = params_tensor(params, "vis_lighting", "colors", n)
+    cols[:, 0] = cols[:, 0] * (~has_env).to(cols).view(-1, 1)
     for k in range(dirs.shape[1]):
         light_dir = dirs[:, k].view(-1, 1, 1, 3).expand_as(n)
         refl = refl + cols[:, k].view(-1, 1, 1, 3) * ggx_specular(n, v, light_dir, rough, f0)

@@ -172,6 +172,8 @@ def _type_name(tp: Any) -> str:
     origin = typing.get_origin(tp)
     if origin is tuple:
         args = typing.get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis:                     # tuple[str, ...]: any length
+            return f"a list of {_type_name(args[0]).split(' ', 1)[1]}s"
         inner = "integers" if all(a is int for a in args) else "numbers"
         return f"a list of {len(args)} {inner}"
     if origin is Union:
@@ -215,6 +217,8 @@ def _convert(value: Any, tp: Any, path: str) -> Any:
         return value
     if origin is tuple:
         args = typing.get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis and isinstance(value, (list, tuple)):
+            args = (args[0],) * len(value)                              # tuple[X, ...]: any length
         if not isinstance(value, (list, tuple)) or len(value) != len(args):
             raise bad()
         try:
