@@ -187,9 +187,9 @@ def procedural_reflectance(identity: IdentityParams, resolution: int = 512, led_
     pores = _noise3d(pos, rng, 0.8, octaves=2)                           # pore-scale variation
     melanin = app.melanin * torch.exp(0.12 * low + 0.04 * pores)
     if app.freckles > 0.02:
-        fr = _noise3d(pos, rng, 2.5, octaves=1)
+        fr = _noise3d(pos, rng, 1.3, octaves=1)                          # spots of ~1-3 mm
         face_zone = torch.exp(-((pos[:, 1] - lm[30, 1]) / 45.0) ** 2) * (pos[:, 2] > -20).float()
-        melanin = melanin * (1.0 + 2.5 * app.freckles * face_zone * (fr > 1.2).float())
+        melanin = melanin * (1.0 + 2.5 * app.freckles * face_zone * ((fr - 1.3) / 0.3).clamp(0.0, 1.0))
     for _ in range(app.n_moles):
         k = int(rng.integers(0, n))
         d = (pos - pos[k]).norm(dim=1)
