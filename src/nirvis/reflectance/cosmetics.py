@@ -54,7 +54,7 @@ def pigment_film_spectrum(wavelengths: Any, edge_nm: float, floor: float, high: 
         >>> import torch
         >>> r = pigment_film_spectrum(torch.tensor([450.0, 650.0, 850.0]), 590.0, 0.05, iron_band=0.15)
         >>> [round(float(v), 2) for v in r]
-        [0.05, 0.51, 0.47]
+        [0.05, 0.52, 0.48]
     """
     wl = check_wavelengths(wavelengths)
     if not (0.0 <= floor <= 1.0 and 0.0 <= high <= 1.0 and 0.0 <= iron_band < 1.0 and width_nm > 0):
