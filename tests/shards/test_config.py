@@ -21,6 +21,17 @@ def test_presets_load_and_default_matches_dataclass():
     assert small.sample_space.yaw_deg == (-30.0, 30.0)
 
 
+def test_default_face_textures_are_512_px():
+    """Procedural identities get 512 px reflectance maps unless a config asks otherwise."""
+    import inspect
+
+    from nirvis.render.prepared_face import prepare_procedural_face, procedural_identity_asset
+
+    assert RenderDatasetConfig().texture_resolution == 512
+    for fn in (procedural_identity_asset, prepare_procedural_face):
+        assert inspect.signature(fn).parameters["resolution"].default == 512
+
+
 def test_effective_config_yaml_round_trips():
     cfg = load_config(PRESETS / "small.yaml", {"seed": 9, "workers": 3})
     assert config_from_dict(yaml.safe_load(dump_yaml(cfg, header="x"))) == cfg

@@ -8,6 +8,7 @@ to all identities. Reflectance models use them to give each region its own spect
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -26,6 +27,65 @@ _HEAD_CENTRE_Z = -60.0   # the template skull's vertical axis (z, mm), between t
 
 IRIS_RADIUS_MM = 5.9     # human iris diameter ~11.8 mm
 PUPIL_RADIUS_MM = 1.8
+
+
+@dataclass(frozen=True)
+class BrowShape:
+    """Shape of the eyebrows on the template head (mm; heights above the eye centres, the
+    5-point eye landmarks). The defaults are the template's mean brow, on the lower half of its
+    brow ridge: head over the inner eye corner, peak two thirds out (above the lateral limbus),
+    tail a little beyond the outer corner and lower than the peak.
+
+    Attributes:
+        head_inset_mm: inner end's distance medial of the inner eye corner.
+        tail_outset_mm: outer end's distance lateral of the outer eye corner.
+        head_height_mm, peak_height_mm: centre-line height at the inner end and at the peak.
+        peak_position: where the peak lies, 0 (inner end) .. 1 (tail).
+        tail_drop_mm: how far the tail's centre line lies below the peak.
+        head_thickness_mm, body_thickness_mm, tail_thickness_mm: full height at the inner end,
+            at the peak and at the tail.
+    """
+
+    head_inset_mm: float = 2.5
+    tail_outset_mm: float = 3.0
+    head_height_mm: float = 16.0
+    peak_height_mm: float = 21.0
+    peak_position: float = 0.65
+    tail_drop_mm: float = 5.0
+    head_thickness_mm: float = 9.0
+    body_thickness_mm: float = 6.5
+    tail_thickness_mm: float = 2.5
+
+
+def brow_centreline(landmarks68: np.ndarray, landmarks5: np.ndarray, shape: BrowShape, side: int,
+                    n: int = 48) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One eyebrow's centre line in the template's front (x, y) plane.
+
+    Args:
+        landmarks68: float [68, 3] template landmarks (eye corners 36/39 and 42/45).
+        landmarks5: float [5, 3] template 5-point landmarks (eye centres 0, 1).
+        shape: the brow shape.
+        side: -1 for the subject's right brow (x < 0), +1 for the left.
+        n: number of samples from the inner end (t = 0) to the tail (t = 1).
+
+    Returns:
+        (points float64 [n, 2] (x, y) mm, thickness float64 [n] mm, t float64 [n]).
+    """
+    lm = np.asarray(landmarks68, np.float64)
+    inner, outer = (lm[39], lm[36]) if side < 0 else (lm[42], lm[45])
+    eye_y = float(np.asarray(landmarks5, np.float64)[:2, 1].mean())
+    x_head = inner[0] - side * shape.head_inset_mm
+    x_tail = outer[0] + side * shape.tail_outset_mm
+    t = np.linspace(0.0, 1.0, n)
+    tp = float(np.clip(shape.peak_position, 0.2, 0.9))
+    rise = np.sin(0.5 * np.pi * np.clip(t / tp, 0.0, 1.0))
+    fall = np.clip((t - tp) / (1.0 - tp), 0.0, 1.0) ** 1.6
+    y = eye_y + shape.head_height_mm + (shape.peak_height_mm - shape.head_height_mm) * rise - shape.tail_drop_mm * fall
+    x = x_head + (x_tail - x_head) * t
+    head_part = np.clip(t / tp, 0.0, 1.0)
+    thick = np.where(t <= tp, shape.head_thickness_mm + (shape.body_thickness_mm - shape.head_thickness_mm) * head_part,
+                     shape.body_thickness_mm + (shape.tail_thickness_mm - shape.body_thickness_mm) * fall ** 0.6)
+    return np.stack([x, y], axis=1), thick, t
 
 
 def _segment_distance(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -115,25 +175,21 @@ def regions_from_geometry(geo: UvGeometry, model: HeadModel) -> dict[str, np.nda
     sd = _polygon_signed_distance(flat_p[lip_candidates, :2], lm[48:60, :2])
     out["lips"][lip_candidates] = _soft(sd, 1.5)
 
-    # brows: a band along each brow polyline (17..21, 22..26), 9 mm tall at the inner end tapering
-    # to 4 mm at the tail, on front-facing skin
+    # brows: the area the brows of procedural identities lie in, a band around the mean brow
+    # centre line (``BrowShape()``; the template's own brow landmarks 17..26 arch too high and
+    # drop too low at the tails), 1.3x its thickness, on front-facing skin
     cand = np.flatnonzero(skin & front & (flat_p[:, 1] > lm[36:48, 1].max()))
-    for ids in (range(17, 22), range(22, 27)):
-        line = lm[list(ids), :2]
-        inner_end = 0 if abs(line[0, 0]) < abs(line[-1, 0]) else len(line) - 1
+    for side in (-1, 1):
+        line, thick, _ = brow_centreline(lm, five, BrowShape(), side)
         d = np.full(len(cand), np.inf)
-        half = np.full(len(cand), 2.0)
+        half = np.zeros(len(cand))
         p2 = flat_p[cand, :2]
         for k in range(len(line) - 1):
             dk = _segment_distance(p2, line[k], line[k + 1])
             closer = dk < d
             d = np.where(closer, dk, d)
-            frac = abs(((k + 0.5) - inner_end) / (len(line) - 1))   # 0 inner .. 1 outer
-            half = np.where(closer, 4.5 - 2.5 * frac, half)
-        ends = np.minimum(np.abs(p2[:, 0] - line[0, 0]), np.abs(p2[:, 0] - line[-1, 0]))
-        within_x = (p2[:, 0] - line[:, 0].min() > -2.0) & (line[:, 0].max() - p2[:, 0] > -2.0)
-        mask = _soft(half - d, 1.5) * within_x * _soft(ends + 1.0, 3.0)
-        out["brows"][cand] = np.maximum(out["brows"][cand], mask)
+            half = np.where(closer, 0.65 * (thick[k] + thick[k + 1]) / 2.0, half)
+        out["brows"][cand] = np.maximum(out["brows"][cand], _soft(half - d, 1.5))
 
     # beard area: skin below the nose (subnasale) down to the chin outline, between the jaw ends,
     # excluding the lips; it holds stubble/beard density maps

@@ -263,8 +263,9 @@ class IrisRegionModel(InversionModel):
     def key(self) -> dict[str, Any]:
         """Model constants (cache key material)."""
         from nirvis.reflectance import tissues
-        return {"model": "iris-km", "stroma_cm": tissues._IRIS_STROMA_CM, "backing": tissues._IRIS_BACKING,
+        return {"model": "iris-km", "stroma_cm": tissues._IRIS_STROMA_CM, "epithelium_ks": tissues._IRIS_EPITHELIUM_KS,
                 "base": tissues._IRIS_BASE_MUA, "rayleigh": tissues._IRIS_RAYLEIGH_FRACTION,
+                "melanosome_scatter": tissues._IRIS_MELANOSOME_SCATTER,
                 "specs": [dataclasses.asdict(s) for s in self.specs]}
 
 

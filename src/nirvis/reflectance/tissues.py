@@ -12,10 +12,19 @@
   textures contain it, and it is what makes dark hair look dark grey-brown rather than the deeply
   saturated brown of the multiple-scattering term alone. Because melanin absorbs ~7x less at
   850 nm than at 550 nm, dark hair is much lighter in the NIR (G albedo 0.02-0.03 -> ~0.2).
-* Iris: a Kubelka-Munk stroma layer (300 um) over the heavily pigmented iris pigment epithelium
-  (reflectance 0.05). Stroma absorption = melanin (eu/pheo mix) + 0.2 cm^-1; stroma scattering
-  mixes wavelength-flat (cells, melanosomes) and Rayleigh-like lambda^-4 collagen scattering
-  (30 %), the origin of blue irises. Brown irises come out grey, 0.2-0.35, in the NIR.
+* Iris: a Kubelka-Munk stroma layer (300 um) over the heavily pigmented iris pigment epithelium,
+  an optically thick melanin layer (K/S = 11.5 at 550 nm, i.e. reflectance 0.04, scaled with the
+  eumelanin spectrum: ~0.14 at 850 nm, since melanin absorbs ~4x less there). Stroma absorption =
+  melanin (eu/pheo mix) + 0.2 cm^-1; stroma scattering is the given collagen/cell part (80 %
+  Rayleigh-like lambda^-4: the Tyndall blue of light irises, whose stroma is thin and weakly
+  scattering, ~35 cm^-1 at 500 nm) plus wavelength-flat scattering by the melanosomes
+  themselves, 0.15 cm^-1 per cm^-1 of melanin absorption (without it the blue-boosting collagen
+  scattering cancels the melanin colour and brown irises come out grey). With melanin from ~1.5
+  (blue) to ~300 cm^-1 (dark brown) the VIS albedo spans blue-grey ~0.3-0.5 to brown ~0.1/0.03
+  (R/B) while the 850 nm albedo stays at ~0.32-0.35 for every colour: irises of all colours look
+  alike, mid-grey, in NIR iris images (the reason iris recognition uses 700-900 nm light;
+  J. Daugman, "How iris recognition works", IEEE TCSVT 14(1), 2004). A low effective eumelanin
+  share (~0.1-0.5) gives the warm brown of real irises with these spectra.
 * Sclera: a 0.6 mm Kubelka-Munk slab (mu_s' of Bashkatov et al. 2010, absorption = skin baseline
   + 75 % water + 0.5 % blood) over the dark choroid (reflectance 0.05), behind a n = 1.4 boundary.
   Near-white, its NIR/VIS-luminance ratio is ~0.86 at 850 nm and ~0.78 at 940 nm (less scattering
@@ -57,9 +66,10 @@ HAIR_G = _chiang_g(0.3)
 HAIR_SURFACE_MAX = 0.06
 
 _IRIS_STROMA_CM = 0.03
-_IRIS_BACKING = 0.05
+_IRIS_EPITHELIUM_KS = 11.5      # K/S of the pigment epithelium at 550 nm (reflectance 0.04)
 _IRIS_BASE_MUA = 0.2
-_IRIS_RAYLEIGH_FRACTION = 0.3
+_IRIS_RAYLEIGH_FRACTION = 0.8
+_IRIS_MELANOSOME_SCATTER = 0.15   # flat reduced scattering per unit melanin absorption
 
 
 def _unit_melanin(wl: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -153,9 +163,9 @@ def iris_reflectance_spectrum(melanin: Any, eumelanin_share: Any, scattering: An
     Example:
         >>> import torch
         >>> from nirvis.reflectance.tissues import iris_reflectance_spectrum
-        >>> a = iris_reflectance_spectrum(300.0, 0.5, 300.0, torch.tensor([550.0, 850.0]))
-        >>> bool(a[1] > 2 * a[0])
-        True
+        >>> a = iris_reflectance_spectrum(150.0, 0.2, 35.0, torch.tensor([550.0, 850.0]))
+        >>> bool(a[1] > 3 * a[0]), round(float(a[1]), 2)    # brown: dark in VIS, mid-grey in NIR
+        (True, 0.33)
     """
     mel = as_float_tensor(melanin, "melanin")
     share = as_float_tensor(eumelanin_share, "eumelanin_share", like=mel).to(mel.dtype)
@@ -172,16 +182,21 @@ def _iris(mel: torch.Tensor, share: torch.Tensor, sc: torch.Tensor, wl: torch.Te
     m = m_ph + share.unsqueeze(-1) * (m_eu - m_ph)
     k = 2.0 * (mel.unsqueeze(-1) * m + _IRIS_BASE_MUA)
     shape = (1.0 - _IRIS_RAYLEIGH_FRACTION) + _IRIS_RAYLEIGH_FRACTION * (wl / 500.0).pow(-4.0)
-    s = 0.75 * sc.unsqueeze(-1) * shape
+    s = 0.75 * (sc.unsqueeze(-1) * shape + _IRIS_MELANOSOME_SCATTER * mel.unsqueeze(-1))
     r1, t1 = km_layer(k, s, torch.tensor(_IRIS_STROMA_CM, dtype=wl.dtype, device=wl.device))
-    return km_stack(r1, t1, torch.full_like(r1, _IRIS_BACKING))
+    anchor = torch.tensor([550.0], dtype=wl.dtype, device=wl.device)
+    ks = _IRIS_EPITHELIUM_KS * m_eu / _unit_melanin(anchor)[0]
+    backing = 1.0 + ks - torch.sqrt(ks * ks + 2.0 * ks)                 # semi-infinite KM
+    return km_stack(r1, t1, backing.expand_as(r1))
 
 
-def sclera_reflectance_spectrum(wavelengths: Any) -> torch.Tensor:
+def sclera_reflectance_spectrum(wavelengths: Any, blood: float = 0.005) -> torch.Tensor:
     """Representative diffuse albedo spectrum of the sclera (see module docstring).
 
     Args:
         wavelengths: ``[L]`` wavelengths in nm within [400, 1000].
+        blood: blood volume fraction of the slab (default 0.5 %; conjunctival vessels and red
+            eye corners are a few per cent).
 
     Returns:
         ``[L]`` albedo in [0, 1] (about 0.45 in the visible, 0.38 at 850 nm).
@@ -194,7 +209,7 @@ def sclera_reflectance_spectrum(wavelengths: Any) -> torch.Tensor:
         True
     """
     wl = check_wavelengths(wavelengths)
-    mua = spectra.baseline_mua(wl) + 0.75 * spectra.water_mua(wl) + 0.005 * spectra.blood_mua(wl, 0.9)
+    mua = spectra.baseline_mua(wl) + 0.75 * spectra.water_mua(wl) + float(blood) * spectra.blood_mua(wl, 0.9)
     musp = spectra.sclera_reduced_scattering(wl)
     r1, t1 = km_layer(2.0 * mua, 0.75 * musp, torch.tensor(0.06, dtype=wl.dtype, device=wl.device))
     return saunderson(km_stack(r1, t1, torch.full_like(r1, 0.05)), 1.4)

@@ -137,7 +137,7 @@ def prepare_face(asset: FaceAsset, led_nm: int = 850, nir_method: str = "spectra
         landmarks68=lm("68"), identity=identity, led_nm=led_nm)
 
 
-def procedural_identity_asset(global_seed: int, label: int, resolution: int = 256, led_nm: int = 850) -> FaceAsset:
+def procedural_identity_asset(global_seed: int, label: int, resolution: int = 512, led_nm: int = 850) -> FaceAsset:
     """The FaceAsset of procedural identity ``label`` of a data set seeded with ``global_seed``
     (deterministic per (global_seed, label)): head mesh plus biophysical VIS and NIR reflectance
     maps (``nirvis.reflectance.maps.procedural_face_asset``) at ``resolution`` for ``led_nm``.
@@ -156,7 +156,7 @@ def procedural_identity_asset(global_seed: int, label: int, resolution: int = 25
     return procedural_face_asset(identity, resolution=resolution, led_nm=led_nm)
 
 
-def prepare_procedural_face(global_seed: int, label: int, resolution: int = 256, led_nm: int = 850,
+def prepare_procedural_face(global_seed: int, label: int, resolution: int = 512, led_nm: int = 850,
                             nir_method: str = "spectral", backend: str = "auto",
                             device: str | torch.device = "cpu") -> PreparedFace:
     """The PreparedFace of procedural identity ``label`` of a data set seeded with ``global_seed``

@@ -79,7 +79,7 @@ class RenderDatasetConfig:
     backend: str = "auto"
     device: str = "cpu"
     identity_source: str = "procedural"
-    texture_resolution: int = 256
+    texture_resolution: int = 512
     nir_method: str = "spectral"
     png_compression: int = 6
     sample_space: SampleSpace = field(default_factory=SampleSpace)
