@@ -55,7 +55,8 @@ def test_the_prior_draws_every_style_and_is_deterministic():
     ids = _identities(400)
     styles = [sample_hair(i, sample_appearance(i).to_dict()) for i in ids]
     assert {s.style for s in styles} == set(STYLES)
-    assert [s.to_dict() for s in styles[:20]] == [sample_hair(i, sample_appearance(i).to_dict()).to_dict() for i in ids[:20]]
+    again = [sample_hair(i, sample_appearance(i).to_dict()).to_dict() for i in ids[:20]]
+    assert [s.to_dict() for s in styles[:20]] == again
     # women mostly wear it long or medium, men mostly short; curl follows African ancestry
     women = [s.style for s, i in zip(styles, ids) if i.gender < 0.5]
     men = [s.style for s, i in zip(styles, ids) if i.gender > 0.5]
@@ -125,8 +126,9 @@ def test_hair_does_not_hide_the_face_in_a_frontal_render(asset):
     lm = asset.landmarks["68"].positions(asset.mesh.vertices, asset.mesh.faces)
     g_bald, _ = _hair_pixels(_with_style(asset, style="shaved"))
     # the face: pixels of the bald render below the brows, inside the jaw, facing the camera
-    face = ((g_bald.pos[..., 1] < float(lm[[19, 24], 1].mean()) - 3.0) & (g_bald.pos[..., 0].abs() < float(lm[16, 0]) - 8)
-            & (g_bald.pos[..., 2] > -20.0)).to(torch.float32).unsqueeze(-1)
+    face = ((g_bald.pos[..., 1] < float(lm[[19, 24], 1].mean()) - 3.0)
+            & (g_bald.pos[..., 0].abs() < float(lm[16, 0]) - 8) & (g_bald.pos[..., 2] > -20.0))
+    face = face.to(torch.float32).unsqueeze(-1)
     face_img = scatter_pixels(face, g_bald.pixels)
     assert float(face_img.sum()) > 200
     for style, extra in (("long", {"length_y_mm": -170.0}), ("coily", {"thickness_mm": 30.0, "curl": 1.0}),
@@ -148,9 +150,9 @@ def test_dark_hair_is_much_brighter_in_nir_than_in_vis_and_blond_less_so():
 def test_the_highlight_is_anisotropic():
     n = torch.tensor([[0.0, 0.0, 1.0]])
     v = l = torch.tensor([[0.0, 0.0, 1.0]])  # noqa: E741
-    albedo = torch.tensor([[0.05]])
-    across = hair_specular(torch.tensor([[0.0, 1.0, 0.0]]), n, v, l, albedo)     # strands across the view: lit
-    along = hair_specular(torch.tensor([[0.0, 0.0, 1.0]]), n, v, l, albedo)      # strands towards the viewer
+    albedo, f0 = torch.tensor([[0.05]]), torch.tensor([[0.046]])
+    across = hair_specular(torch.tensor([[0.0, 1.0, 0.0]]), n, v, l, albedo, f0)     # strands across the view: lit
+    along = hair_specular(torch.tensor([[0.0, 0.0, 1.0]]), n, v, l, albedo, f0)      # strands towards the viewer
     assert float(across) > 10 * float(along) >= 0
 
 

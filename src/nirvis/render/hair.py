@@ -313,11 +313,12 @@ def hair_albedo(eumelanin: float, pheomelanin: float, led_nm: float) -> tuple[to
 def hair_material(params: Optional[HairParams], led_nm: float) -> torch.Tensor:
     """Hair material float32 [9]: the 7 ``MATERIAL_CHANNELS`` (VIS RGB, NIR, VIS and NIR
     specular F0 of keratin, roughness), then curl and a strand-phase seed in [0, 10) for
-    ``strand_texture``; zeros without hair."""
-    if params is None or params.style == "shaved":
+    ``strand_texture`` (``params`` None: zeros; a shaved head keeps its colour for the beard)."""
+    if params is None:
         return torch.zeros(9)
     vis, nir = hair_albedo(params.eumelanin, params.pheomelanin, led_nm)
-    extra = [HAIR_F0, HAIR_F0, 0.45 - 0.2 * params.curl, params.curl, (params.seed % 1000) / 100.0]
+    order = 1.0 - 0.6 * params.curl                 # curls scatter the highlight
+    extra = [HAIR_F0 * order, HAIR_F0 * order, 0.45 - 0.2 * params.curl, params.curl, (params.seed % 1000) / 100.0]
     return torch.cat([vis, nir.view(1), torch.tensor(extra)]).float()
 
 
@@ -337,37 +338,39 @@ def strand_texture(across_mm: torch.Tensor, along_mm: torch.Tensor, curl: torch.
 
 
 def hair_specular(t: torch.Tensor, n: torch.Tensor, v: torch.Tensor, l: torch.Tensor,  # noqa: E741 (BRDF n, v, l)
-                  albedo: torch.Tensor) -> torch.Tensor:
+                  albedo: torch.Tensor, f0: torch.Tensor) -> torch.Tensor:
     """Kajiya-Kay specular with shifted tangents (Scheuermann 2004) times cos(theta_l), [..., C].
 
     Args:
         t: float [..., 3] unit hair tangent (root -> tip); n, v, l: unit normal, directions to the
             viewer and the light [..., 3].
         albedo: float [..., C] fibre albedo of the spectrum (tints the secondary lobe).
+        f0: float [..., 1] the material's specular channel: keratin's F0 (0.046) times the
+            strand pattern and the hair's order (``hair_material``, less for curls and beards).
 
     Returns:
-        float [..., C]: primary lobe 0.15 F0 (F0 0.046, white, exponent 120, shifted 0.08 to
-        the root) + secondary lobe (albedo^0.5 x 0.15 F0, exponent 24, shifted 0.12 to the tip),
-        each normalised by (p + 2) / (2 pi), times max(n.l, 0). The 0.15 (set by eye) stands
-        for the strands' self-shadowing and the light scattered out of the viewer's strand.
+        float [..., C]: primary lobe 0.18 f0 (white, exponent 120, shifted 0.08 to the root) +
+        secondary lobe (albedo^0.5 x 0.25 f0, exponent 24, shifted 0.12 to the tip), each
+        normalised by (p + 2) / (2 pi), times max(n.l, 0). The 0.18 and 0.25 (set by eye) stands for the
+        strands' self-shadowing and the light scattered out of the viewer's strand.
     """
     h = F.normalize(v + l, dim=-1, eps=1e-12)
     nl = (n * l).sum(-1, keepdim=True).clamp(min=0.0)
     out = torch.zeros_like(albedo)
-    for shift, p, colour in ((-0.08, 120.0, 0.15 * torch.ones_like(albedo)),
-                             (0.12, 24.0, 0.15 * albedo.clamp(0, 1).sqrt())):
+    for shift, p, colour in ((-0.08, 120.0, 0.18 * torch.ones_like(albedo)),
+                             (0.12, 24.0, 0.25 * albedo.clamp(0, 1).sqrt())):
         ts = F.normalize(t + shift * n, dim=-1, eps=1e-12)
         th = (ts * h).sum(-1, keepdim=True)
         lobe = (1.0 - th * th).clamp(min=0.0) ** (0.5 * p)
-        out = out + colour * HAIR_F0 * (p + 2) / (2 * math.pi) * lobe
+        out = out + colour * f0 * (p + 2) / (2 * math.pi) * lobe
     return out * nl
 
 
 def blend_hair_specular(surface: torch.Tensor, hair: Optional[torch.Tensor], tangent: Optional[torch.Tensor],
                         n: torch.Tensor, v: torch.Tensor, l: torch.Tensor,  # noqa: E741 (BRDF n, v, l)
-                        albedo: torch.Tensor) -> torch.Tensor:
+                        albedo: torch.Tensor, f0: torch.Tensor) -> torch.Tensor:
     """``surface`` specular [..., 1] (GGX) where ``hair`` [..., 1] is 0, Kajiya-Kay
     (``hair_specular``, [..., C]) where it is 1; unchanged when the GBuffer has no hair."""
     if hair is None or tangent is None:
         return surface
-    return surface * (1 - hair) + hair * hair_specular(tangent, n, v, l, albedo)
+    return surface * (1 - hair) + hair * hair_specular(tangent, n, v, l, albedo, f0)

@@ -37,7 +37,7 @@ def shade(g: GBuffer, params: Sequence[SampleParams]) -> torch.Tensor:
     irr = (e_led * (g.normal * light_dir).sum(-1, keepdim=True).clamp(min=0)
            + sh_irradiance(g.normal, amb).clamp(min=0) * g.ao)
     specular = e_led * blend_hair_specular(ggx_specular(g.normal, g.view_dir, light_dir, rough, spec), g.hair,
-                                           g.hair_tangent, g.normal, g.view_dir, light_dir, albedo)
+                                           g.hair_tangent, g.normal, g.view_dir, light_dir, albedo, spec)
     return albedo * subsurface(irr, g, SSS_SIGMA_MM["nir"]) / math.pi + specular
 
 

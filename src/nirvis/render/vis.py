@@ -46,7 +46,7 @@ def shade(g: GBuffer, params: Sequence[SampleParams]) -> torch.Tensor:
         s = ggx_specular(n, v, light_dir, rough[active], spec[active])
         s = blend_hair_specular(s, None if g.hair is None else g.hair[active],
                                 None if g.hair_tangent is None else g.hair_tangent[active], n, v, light_dir,
-                                albedo[active])
+                                albedo[active], spec[active])
         specular = specular.index_add(0, active, c * s * lit)
     return albedo * subsurface(irr, g, SSS_SIGMA_MM["vis"]) / math.pi + specular
 
