@@ -11,6 +11,7 @@ import torch
 from nirvis.colour import luminance_rec709
 from nirvis.faces import IdentityParams, load_head_model
 from nirvis.reflectance.maps import sample_appearance
+from nirvis.render.facial_hair import FACIAL_STYLES, sample_facial_hair
 from nirvis.render.geometry import geometry_pass
 from nirvis.render.hair import (GRID_COLS, GRID_ROWS, STYLES, HairParams, hair_grid, hair_material, hair_specular,
                                 hair_topology, head_centre, sample_hair)
@@ -35,9 +36,10 @@ def asset():
     return procedural_identity_asset(0, 7, resolution=64)
 
 
-def _with_style(asset, **changes):
+def _with_style(asset, facial=None, **changes):
     app = dict(asset.metadata["appearance"])
     app["hair"] = {**app["hair"], **changes}
+    app["facial_hair"] = facial or {"style": "none", "length_mm": 0.0, "density": 0.0}
     return prepare_face(asset.replace(metadata={**asset.metadata, "appearance": app}))
 
 
@@ -165,3 +167,22 @@ def test_hair_renders_deterministically_whatever_the_batch(asset):
     alone = render_batch([face], params[:1])
     batch = render_batch([other, face, other], [params[1], params[0], params[2]])
     assert torch.equal(alone.vis[0], batch.vis[1]) and torch.equal(alone.nir[0], batch.nir[1])
+
+
+def test_beards_grow_on_the_lower_face_only_and_are_logged(asset):
+    assert asset.metadata["appearance"]["facial_hair"]["style"] in FACIAL_STYLES
+    lm = asset.landmarks["68"].positions(asset.mesh.vertices, asset.mesh.faces)
+    _, none = _hair_pixels(_with_style(asset, style="shaved"))
+    counts = {}
+    for style, length in (("moustache", 4.0), ("goatee", 8.0), ("full", 12.0)):
+        g, counts[style] = _hair_pixels(_with_style(asset, style="shaved",
+                                                    facial={"style": style, "length_mm": length, "density": 1.0}))
+        hairy = g.hair[..., 0] > 0.5
+        assert int(hairy.sum()) > 20, style
+        y, x = g.pos[..., 1][hairy], g.pos[..., 0][hairy]
+        assert float(y.max()) < float(lm[36:48, 1].min()), style                  # nothing at or above the eyes
+        central = x.abs() < float(lm[54, 0] - lm[48, 0]) / 2 + 5.0
+        assert float(y[central].max()) < float(lm[30, 1]), style                  # the nose stays bare
+    assert none == 0 and counts["moustache"] < counts["goatee"] < counts["full"]
+    women = [sample_facial_hair(i) for i in _identities(100) if i.gender <= 0.5]
+    assert women and all(f.style == "none" for f in women)
