@@ -77,9 +77,12 @@ def _capable_uv_mask(resolution: int = 256) -> np.ndarray:
     lm = model.template.vertices[model.landmark_vertices["68"]]
     geo = template_uv_geometry(resolution)
     p = geo.position
+    half_mouth = 0.5 * (lm[54, 0] - lm[48, 0])
+    s = np.clip((np.abs(p[..., 0]) - half_mouth) / max(lm[16, 0] - half_mouth, 1.0), 0.0, 1.0)
+    y_top = lm[33, 1] + 2.0 + (lm[0, 1] + 24.0 - lm[33, 1]) * s ** 1.5      # above every style's top line
     ok = geo.covered & (geo.part == 0)
-    ok &= (p[..., 1] < lm[29, 1]) & (p[..., 1] > lm[8, 1] - 45.0) & (np.abs(p[..., 0]) < lm[16, 0] + 12.0)
-    ok &= p[..., 2] > lm[0, 2] - 45.0
+    ok &= (p[..., 1] < y_top) & (p[..., 1] > lm[8, 1] - 42.0) & (np.abs(p[..., 0]) < lm[16, 0] + 10.0)
+    ok &= p[..., 2] > lm[0, 2] - 40.0
     return ok
 
 

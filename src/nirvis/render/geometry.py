@@ -114,13 +114,14 @@ def _hair_vertices(pf: PreparedFace) -> torch.Tensor:
 def _beard_vertices(faces: Sequence[PreparedFace], head: torch.Tensor) -> torch.Tensor:
     """The beard shells [B, Vb, 3]: the (expressed) head's beard vertices ``head`` [B, V, 3]
     moved along their smoothed normals by each face's ``beard_disp`` (Vb = 0 without)."""
-    idx = faces[0].beard_vertex
-    if idx is None:
+    idx, tri = faces[0].beard_vertex, faces[0].beard_tri
+    if idx is None or tri is None:
         return head[:, :0]
-    normals = vertex_normals(head, faces[0].faces)[:, idx]
+    shell = head[:, idx]
+    normals = vertex_normals(shell, torch.searchsorted(idx, faces[0].faces[tri]))   # from the beard area's triangles
     disp = torch.stack([pf.beard_disp if pf.beard_disp is not None else torch.full_like(idx, -1.0, dtype=head.dtype)
                         for pf in faces])
-    return head[:, idx] + normals * disp.unsqueeze(-1)
+    return shell + normals * disp.unsqueeze(-1)
 
 
 def _hair_attributes(pf: PreparedFace) -> tuple[torch.Tensor, torch.Tensor]:

@@ -29,7 +29,7 @@ to the African ancestry share, and straight styles turn ``curly``/``coily`` with
 Material: hair albedo from the melanin fibre model ``reflectance.tissues.hair_reflectance_spectrum``
 (the identity's eumelanin/pheomelanin, already greyed with age in ``sample_appearance``) through
 both cameras, so VIS and NIR come from one spectrum (dark hair: VIS ~0.03, NIR ~0.2 at 850 nm,
-as melanin absorbs ~7x less there). A strand texture (clumps of 2-7 mm across the flow, long
+as melanin absorbs ~7x less there). A strand texture (clumps of 4-7 mm across the flow, long
 along it, darker in the gaps between clumps) modulates it per pixel. Specular: Kajiya-Kay
 (1989) with shifted tangents (Scheuermann 2004): a white primary lobe (cuticle reflection, F0 of
 keratin n = 1.55: 0.046) shifted towards the root, and a secondary lobe tinted by the fibre
@@ -47,7 +47,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-GRID_ROWS, GRID_COLS = 40, 96
+GRID_ROWS, GRID_COLS = 32, 72
 _EL_TOP, _EL_BOTTOM = 90.0, -75.0
 STYLES = ("short", "medium", "long", "curly", "coily", "receding", "tied", "shaved")
 _CURTAIN = {"medium", "long"}
@@ -109,7 +109,7 @@ def sample_hair(identity: Any, appearance: dict[str, Any]) -> HairParams:
     male = identity.gender > 0.5
     aged = float(np.clip((identity.age_years - 20.0) / 50.0, 0.0, 1.0))
     african = float(identity.race[0])
-    common = dict(hairline_mm=float(appearance["hairline_mm"]), recession=float(appearance["hair_recession"]),
+    common: dict[str, Any] = dict(hairline_mm=float(appearance["hairline_mm"]), recession=float(appearance["hair_recession"]),
                   crown=float(appearance["crown_baldness"]), eumelanin=float(appearance["hair_eumelanin"]),
                   pheomelanin=float(appearance["hair_pheomelanin"]), seed=int(rng.integers(0, 2 ** 31)))
     if float(appearance["scalp_hair"]) < 0.5:
@@ -190,9 +190,9 @@ def head_radius_grid(vertices: np.ndarray, faces: np.ndarray, centre: np.ndarray
     row = np.rint((_EL_TOP - el) / (_EL_TOP - _EL_BOTTOM) * (GRID_ROWS - 1)).astype(int)
     col = np.rint((phi + 180.0) / 360.0 * GRID_COLS).astype(int) % GRID_COLS
     ok = (row >= 0) & (row < GRID_ROWS)
-    grid = np.full(GRID_ROWS * GRID_COLS, -1.0)
-    np.maximum.at(grid, row[ok] * GRID_COLS + col[ok], r[ok])
-    grid = grid.reshape(GRID_ROWS, GRID_COLS)
+    flat = np.full(GRID_ROWS * GRID_COLS, -1.0)
+    np.maximum.at(flat, row[ok] * GRID_COLS + col[ok], r[ok])
+    grid = flat.reshape(GRID_ROWS, GRID_COLS)
     for _ in range(GRID_ROWS):
         empty = grid < 0
         if not empty.any():
@@ -324,17 +324,17 @@ def hair_material(params: Optional[HairParams], led_nm: float) -> torch.Tensor:
 
 def strand_texture(across_mm: torch.Tensor, along_mm: torch.Tensor, curl: torch.Tensor,
                    seed: torch.Tensor) -> torch.Tensor:
-    """Strand brightness multiplier float [..., 1] in [0.6, 1.2] at strand coordinates
-    ``across_mm``/``along_mm`` [..., 1]: clumps 2-7 mm wide across the flow, long along it (wavy
+    """Strand brightness multiplier float [..., 1] in [0.7, 1.1] at strand coordinates
+    ``across_mm``/``along_mm`` [..., 1]: clumps 4-7 mm wide across the flow (finer strands
+    would alias at ~1.5 mm per pixel), long along it (wavy
     with ``curl`` [..., 1]), darker in the gaps between clumps (roots and depth). ``seed``
     [..., 1] shifts the phases per identity."""
     s = seed * 0.618
     wave = (0.6 + 3.0 * curl) * torch.sin(along_mm * (0.08 + 0.5 * curl) + s)
     x = across_mm + wave + 2.5 * torch.sin(along_mm * 0.011 + across_mm * 0.05 + s * 2.3)
-    c = (0.45 * torch.sin(x * (2 * math.pi / 7.3) + 2.1 * torch.sin(along_mm * 0.023 + x * 0.11 + s * 3.1) + s)
-         + 0.35 * torch.sin(x * (2 * math.pi / 3.7) + 2.9 * torch.sin(along_mm * 0.041 + x * 0.07 + s * 1.3) + 2 * s)
-         + 0.2 * torch.sin(x * (2 * math.pi / 2.3) + 1.5 * torch.sin(along_mm * 0.06 + s) + 5.0 * s))
-    return 0.9 + 0.3 * c.clamp(-1.0, 1.0)
+    c = (0.6 * torch.sin(x * (2 * math.pi / 7.3) + 2.1 * torch.sin(along_mm * 0.023 + x * 0.11 + s * 3.1) + s)
+         + 0.4 * torch.sin(x * (2 * math.pi / 4.1) + 2.9 * torch.sin(along_mm * 0.041 + x * 0.07 + s * 1.3) + 2 * s))
+    return 0.9 + 0.2 * c.clamp(-1.0, 1.0)
 
 
 def hair_specular(t: torch.Tensor, n: torch.Tensor, v: torch.Tensor, l: torch.Tensor,  # noqa: E741 (BRDF n, v, l)
@@ -373,4 +373,8 @@ def blend_hair_specular(surface: torch.Tensor, hair: Optional[torch.Tensor], tan
     (``hair_specular``, [..., C]) where it is 1; unchanged when the GBuffer has no hair."""
     if hair is None or tangent is None:
         return surface
-    return surface * (1 - hair) + hair * hair_specular(tangent, n, v, l, albedo, f0)
+    on = hair[..., 0] > 0                                                # Kajiya-Kay only where hair is
+    out = surface.expand(*surface.shape[:-1], albedo.shape[-1]).clone()
+    w = hair[on]
+    out[on] = surface[on] * (1 - w) + w * hair_specular(tangent[on], n[on], v[on], l[on], albedo[on], f0[on])
+    return out
