@@ -78,7 +78,8 @@ def views_geometry(faces: Sequence[PreparedFace], views: Sequence[View],
         >>> face = prepare_procedural_face(0, 0, resolution=16)
         >>> views = [sample_params(SampleSpace(), k).vis_view for k in range(2)]
         >>> world = views_geometry([face, face], views)
-        >>> world.shape == (2, face.vertices.shape[0] + face.hair_vertices.shape[0], 3), world.dtype
+        >>> n = face.vertices.shape[0] + face.hair_vertices.shape[0] + face.beard_vertex.shape[0]
+        >>> world.shape == (2, n, 3), world.dtype
         (True, torch.float32)
     """
     dev = faces[0].vertices.device
@@ -279,11 +280,11 @@ def geometry_pass(faces: Sequence[PreparedFace], views: Sequence[View], res: int
     strands = strand_texture(attrs[..., 10:11], attrs[..., 11:12], hair_mat[..., 7:8], hair_mat[..., 8:9])
     # beards are less ordered than combed scalp hair: a third of the highlight (``hair_specular``)
     order = 1.0 - 0.65 * attrs[..., 12:13]
-    hair_px = torch.cat([hair_mat[..., 0:4] * strands, hair_mat[..., 4:6] * strands * order,
+    hair_px = torch.cat([hair_mat[..., 0:4] * strands, hair_mat[..., 4:6] * order,
                          hair_mat[..., 6:7].expand_as(strands)], -1)
     material = material * (1 - hair_w) + hair_px * hair_w
     # strand-scale disorder tilts the tangents with the strand pattern (breaks the highlight band)
-    tangent_px = F.normalize(attrs[..., 13:16] + 0.8 * (strands - 0.9) * normal, dim=-1, eps=1e-12)
+    tangent_px = F.normalize(attrs[..., 13:16] + 0.5 * (strands - 0.9) * normal, dim=-1, eps=1e-12)
     cam_pos = torch.tensor([[0.0, 0.0, vw.distance_mm] for vw in views], dtype=world.dtype, device=world.device)
     view_dir = F.normalize(cam_pos.view(-1, 1, 1, 3) - pos, dim=-1, eps=1e-12)
     mm_per_px = torch.tensor([vw.distance_mm for vw in views], dtype=world.dtype, device=world.device) / fpx

@@ -109,7 +109,8 @@ def sample_hair(identity: Any, appearance: dict[str, Any]) -> HairParams:
     male = identity.gender > 0.5
     aged = float(np.clip((identity.age_years - 20.0) / 50.0, 0.0, 1.0))
     african = float(identity.race[0])
-    common: dict[str, Any] = dict(hairline_mm=float(appearance["hairline_mm"]), recession=float(appearance["hair_recession"]),
+    common: dict[str, Any] = dict(
+                  hairline_mm=float(appearance["hairline_mm"]), recession=float(appearance["hair_recession"]),
                   crown=float(appearance["crown_baldness"]), eumelanin=float(appearance["hair_eumelanin"]),
                   pheomelanin=float(appearance["hair_pheomelanin"]), seed=int(rng.integers(0, 2 ** 31)))
     if float(appearance["scalp_hair"]) < 0.5:
@@ -349,15 +350,15 @@ def hair_specular(t: torch.Tensor, n: torch.Tensor, v: torch.Tensor, l: torch.Te
             strand pattern and the hair's order (``hair_material``, less for curls and beards).
 
     Returns:
-        float [..., C]: primary lobe 0.18 f0 (white, exponent 120, shifted 0.08 to the root) +
+        float [..., C]: primary lobe 0.10 f0 (white, exponent 120, shifted 0.08 to the root) +
         secondary lobe (albedo^0.5 x 0.25 f0, exponent 24, shifted 0.12 to the tip), each
-        normalised by (p + 2) / (2 pi), times max(n.l, 0). The 0.18 and 0.25 (set by eye) stands for the
-        strands' self-shadowing and the light scattered out of the viewer's strand.
+        normalised by (p + 2) / (2 pi), times max(n.l, 0). The 0.10 and 0.25 (set by eye) stand
+        for the strands' self-shadowing and the light scattered out of the viewer's strand.
     """
     h = F.normalize(v + l, dim=-1, eps=1e-12)
     nl = (n * l).sum(-1, keepdim=True).clamp(min=0.0)
     out = torch.zeros_like(albedo)
-    for shift, p, colour in ((-0.08, 120.0, 0.18 * torch.ones_like(albedo)),
+    for shift, p, colour in ((-0.08, 120.0, 0.10 * torch.ones_like(albedo)),
                              (0.12, 24.0, 0.25 * albedo.clamp(0, 1).sqrt())):
         ts = F.normalize(t + shift * n, dim=-1, eps=1e-12)
         th = (ts * h).sum(-1, keepdim=True)
