@@ -64,8 +64,9 @@ def test_procedural_face_asset_records_appearance():
 
 
 def test_scalp_hair_per_identity():
-    """Short scalp hair: women keep full coverage; some older men recede or go bald on the crown;
-    the identity's own hair map is attached; dark hair is darker than skin in both spectra."""
+    """Scalp hair: women keep full coverage; some older men recede or go bald on the crown; the
+    identity's own hair map is attached; under the hair shell (nirvis.render.hair) dark hair
+    leaves a darker root tint than the skin in both spectra."""
     from nirvis.reflectance.maps import sample_appearance
 
     apps = [(ident, sample_appearance(ident)) for ident in (sample_identity(identity_seed(2, k)) for k in range(200))]
@@ -78,5 +79,5 @@ def test_scalp_hair_per_identity():
     hair = maps.regions["hair"] > 0.7
     skin = (face_regions(128)["skin"] > 0.99) & (face_regions(128)["hair"] < 0.01)
     assert hair.sum() > 200
-    assert maps.diffuse_vis[hair].mean() < 0.7 * maps.diffuse_vis[skin].mean()
+    assert maps.diffuse_vis[hair].mean() < 0.8 * maps.diffuse_vis[skin].mean()
     assert maps.diffuse_nir[hair].mean() < maps.diffuse_nir[skin].mean()

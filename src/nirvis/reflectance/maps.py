@@ -238,7 +238,9 @@ def procedural_reflectance(identity: IdentityParams, resolution: int = 512, led_
     scalp_area = torch.from_numpy(hairline_mask(pos.numpy(), lm.numpy(), app.hairline_mm, app.hair_recession,
                                                 app.crown_baldness)) * reg["skin"]
     scalp = (scalp_area * app.scalp_hair * (0.8 + 0.3 * torch.tanh(fine))).clamp(0, 1)
-    hair_cover = torch.maximum(stubble, scalp).unsqueeze(-1)
+    # a hair shell covers unshaved scalps (nirvis.render.hair): only a thin dark root tint is painted there
+    painted = scalp * 0.35 if app.scalp_hair >= 0.5 else scalp
+    hair_cover = torch.maximum(stubble, painted).unsqueeze(-1)
     sheen = (1.0 + 0.25 * torch.tanh(_noise3d(pos, rng, 3.0, octaves=2)) * (scalp > 0.05)).unsqueeze(-1)
     vis = vis * (1 - hair_cover) + (hair_v * sheen).clamp(0, 1) * hair_cover
     nir = nir * (1 - hair_cover[:, 0]) + (hair_n * sheen[:, 0]).clamp(0, 1) * hair_cover[:, 0]

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from nirvis.faces import Expression, build_heads
 from nirvis.render._linalg import batched_matvec
 from nirvis.render.accessories import GlassesParams, glasses_topology, glasses_vertices
+from nirvis.render.hair import GRID_COLS, GRID_ROWS, hair_topology, strand_texture
 from nirvis.render.camera import (PerspectiveCamera, clip_to_pixels, focal_length_px, model_view_projection,
                                   pose_rotation, to_clip)
 from nirvis.render.interpolate import interpolate
@@ -42,9 +43,9 @@ class GBuffer:
     tensors are float32 on the faces' device.
     """
 
-    world: torch.Tensor        # [B, V + Vg, 3] mm, world frame (head, then glasses)
-    tri: torch.Tensor          # [F, 3] opaque triangles (head + glasses frame)
-    clip: torch.Tensor         # [B, V + Vg, 4]
+    world: torch.Tensor        # [B, V + Vh + Vg, 3] mm, world frame (head, hair shell, then glasses)
+    tri: torch.Tensor          # [F, 3] opaque triangles (head + hair + glasses frame)
+    clip: torch.Tensor         # [B, V + Vh + Vg, 4]
     rast: torch.Tensor         # [B, H, W, 4]
     mask: torch.Tensor         # [B, H, W, 1] image
     pixels: PixelList          # covered pixels (N per image, padded)
@@ -60,12 +61,16 @@ class GBuffer:
     lens_normal: Optional[torch.Tensor] = None  # [B, 1, NL, 3]
     lens_view: Optional[torch.Tensor] = None    # [B, 1, NL, 3]
     lens_pos: Optional[torch.Tensor] = None     # [B, 1, NL, 3]
+    hair: Optional[torch.Tensor] = None         # [B, 1, N, 1] 1 on the hair shell (Kajiya-Kay specular)
+    hair_tangent: Optional[torch.Tensor] = None  # [B, 1, N, 3] unit hair direction (root -> tip)
 
 
 def views_geometry(faces: Sequence[PreparedFace], views: Sequence[View],
                    glasses: Optional[Sequence[GlassesParams]] = None) -> torch.Tensor:
-    """World-frame vertices float32 [B, V (+ Vg), 3] (mm) for each (face, view): expression,
-    glasses (appended after the head's vertices when ``glasses`` is given), then pose.
+    """World-frame vertices float32 [B, V + Vh (+ Vg), 3] (mm) for each (face, view): expression,
+    the hair shell (``PreparedFace.hair_vertices``, Vh = ``hair.GRID_ROWS * hair.GRID_COLS``,
+    collapsed inside the head for faces without hair), glasses (appended last when ``glasses``
+    is given), then pose.
 
     Example:
         >>> from nirvis.render.prepared_face import prepare_procedural_face
@@ -73,7 +78,8 @@ def views_geometry(faces: Sequence[PreparedFace], views: Sequence[View],
         >>> face = prepare_procedural_face(0, 0, resolution=16)
         >>> views = [sample_params(SampleSpace(), k).vis_view for k in range(2)]
         >>> world = views_geometry([face, face], views)
-        >>> world.shape == (2, face.vertices.shape[0], 3), world.dtype
+        >>> n = face.vertices.shape[0] + face.hair_vertices.shape[0] + face.beard_vertex.shape[0]
+        >>> world.shape == (2, n, 3), world.dtype
         (True, torch.float32)
     """
     dev = faces[0].vertices.device
@@ -86,16 +92,44 @@ def views_geometry(faces: Sequence[PreparedFace], views: Sequence[View],
         built[k] = torch.from_numpy(out[0]).to(dev)
     for k, pf in enumerate(faces):
         verts.append(built.get(k, pf.vertices))
-    v = torch.stack(verts)
+    head = torch.stack(verts)
+    v = torch.cat([head, torch.stack([_hair_vertices(pf) for pf in faces]), _beard_vertices(faces, head)], 1)
     if glasses is not None:
         fi, bary = faces[0].landmarks5
-        eyes = (v[:, faces[0].faces[fi[:2]]] * bary[:2].view(1, 2, 3, 1)).sum(2)          # [B, 2, 3]
-        band = (v[..., 1] - eyes[:, :1, 1]).abs() < 25.0
-        half = torch.where(band, v[..., 0].abs(), torch.zeros_like(v[..., 0])).amax(1) * 0.92
+        eyes = (head[:, faces[0].faces[fi[:2]]] * bary[:2].view(1, 2, 3, 1)).sum(2)          # [B, 2, 3]
+        band = (head[..., 1] - eyes[:, :1, 1]).abs() < 25.0
+        half = torch.where(band, head[..., 0].abs(), torch.zeros_like(head[..., 0])).amax(1) * 0.92
         v = torch.cat([v, glasses_vertices(list(glasses), eyes, half)], 1)
     rot = pose_rotation(torch.tensor([vw.yaw_deg for vw in views]), torch.tensor([vw.pitch_deg for vw in views]),
                         torch.tensor([vw.roll_deg for vw in views])).to(v)
     return batched_matvec(rot, v)
+
+
+def _hair_vertices(pf: PreparedFace) -> torch.Tensor:
+    """The face's hair shell [Vh, 3], or the grid collapsed at the mesh centroid without one."""
+    if pf.hair_vertices is not None:
+        return pf.hair_vertices
+    return pf.vertices.mean(0).expand(GRID_ROWS * GRID_COLS, 3)
+
+
+def _beard_vertices(faces: Sequence[PreparedFace], head: torch.Tensor) -> torch.Tensor:
+    """The beard shells [B, Vb, 3]: the (expressed) head's beard vertices ``head`` [B, V, 3]
+    moved along their smoothed normals by each face's ``beard_disp`` (Vb = 0 without)."""
+    idx, tri = faces[0].beard_vertex, faces[0].beard_tri
+    if idx is None or tri is None:
+        return head[:, :0]
+    shell = head[:, idx]
+    normals = vertex_normals(shell, torch.searchsorted(idx, faces[0].faces[tri]))   # from the beard area's triangles
+    disp = torch.stack([pf.beard_disp if pf.beard_disp is not None else torch.full_like(idx, -1.0, dtype=head.dtype)
+                        for pf in faces])
+    return shell + normals * disp.unsqueeze(-1)
+
+
+def _hair_attributes(pf: PreparedFace) -> tuple[torch.Tensor, torch.Tensor]:
+    """(per-vertex attributes [Vh, 4], material [9]) of the face's hair (zeros without one)."""
+    if pf.hair_attr is not None and pf.hair_material is not None:
+        return pf.hair_attr, pf.hair_material
+    return pf.vertices.new_zeros(GRID_ROWS * GRID_COLS, 4), pf.vertices.new_zeros(9)
 
 
 def project_views(world: torch.Tensor, views: Sequence[View], res: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -187,9 +221,16 @@ def geometry_pass(faces: Sequence[PreparedFace], views: Sequence[View], res: int
     """
     pf0 = faces[0]
     n_head = pf0.vertices.shape[0]
+    n_hair = GRID_ROWS * GRID_COLS
     n_glasses, frame_f, lens_f = _glasses_faces()
     dev = pf0.vertices.device
-    tri = torch.cat([pf0.faces, frame_f.to(dev) + n_head])
+    hair_f = hair_topology().to(dev)
+    beard_t = pf0.beard_tri if pf0.beard_tri is not None else pf0.faces.new_zeros(0)
+    beard_v = pf0.beard_vertex if pf0.beard_vertex is not None else pf0.faces.new_zeros(0)
+    n_beard = len(beard_v)
+    beard_f = torch.searchsorted(beard_v, pf0.faces[beard_t])
+    n_shells = n_hair + n_beard
+    tri = torch.cat([pf0.faces, hair_f + n_head, beard_f + n_head + n_hair, frame_f.to(dev) + n_head + n_shells])
     world = views_geometry(faces, views, glasses)
     clip, fpx = project_views(world, views, res)
     ids = rasterize_ids(clip, tri, (res, res), backend=backend)
@@ -198,31 +239,58 @@ def geometry_pass(faces: Sequence[PreparedFace], views: Sequence[View], res: int
     rast = scatter_pixels(rast_px, pixels)
     mask = (rast[..., 3:4] > 0).to(world.dtype)
     mask_px = pixels.valid.to(world.dtype).view(-1, 1, pixels.count, 1)
-    # one gather for every per-vertex attribute: position (3), normal (3), AO, skin, glasses frame
+    # one gather for every per-vertex attribute: position (3), normal (3), AO, skin, glasses frame,
+    # hair weight, strand coordinates (2), textured (head UVs), hair tangent (3)
     b = len(faces)
-    head_attr = torch.stack([torch.cat([pf.ao, pf.skin_vertex, torch.zeros_like(pf.ao)], -1) for pf in faces])
-    glass_attr = torch.tensor([1.0, 0.0, 1.0], device=dev).expand(b, n_glasses, 3)
-    per_vertex = torch.cat([head_attr, glass_attr], 1)
-    attrs = interpolate(torch.cat([world, vertex_normals(world, tri), per_vertex], -1), rast_px, tri)
+    hair = [_hair_attributes(pf) for pf in faces]
+    head_attr = torch.stack([torch.cat([pf.ao, pf.skin_vertex, pf.ao.new_zeros(len(pf.ao), 4), torch.ones_like(pf.ao)],
+                                       -1) for pf in faces])
+    hair_attr = torch.stack([torch.cat([a[:, 3:4], a.new_zeros(len(a), 2), a[:, 0:3], a.new_zeros(len(a), 1)], -1)
+                             for a, _ in hair])
+    beard_attr = torch.stack([torch.cat([pf.ao[beard_v], (1 - pf.beard_density).unsqueeze(-1),
+                                         pf.ao.new_zeros(n_beard, 1), pf.beard_density.unsqueeze(-1),
+                                         pf.vertices[beard_v][:, :2] * 3.0, pf.ao.new_ones(n_beard, 1)], -1)
+                              if pf.beard_density is not None else pf.ao.new_zeros(n_beard, 7) for pf in faces])
+    glass_attr = torch.tensor([1.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0], device=dev).expand(b, n_glasses, 7)
+    per_vertex = torch.cat([head_attr, hair_attr, beard_attr, glass_attr], 1)
+    grid = world[:, n_head:n_head + n_hair].reshape(b, GRID_ROWS, GRID_COLS, 3)
+    down = torch.cat([grid[:, 1:2] - grid[:, 0:1], grid[:, 2:] - grid[:, :-2], grid[:, -1:] - grid[:, -2:-1]], 1)
+    tangent = torch.zeros_like(world)
+    tangent[:, n_head:n_head + n_hair] = F.normalize(down, dim=-1, eps=1e-12).reshape(b, n_hair, 3)
+    rot = pose_rotation(torch.tensor([vw.yaw_deg for vw in views]), torch.tensor([vw.pitch_deg for vw in views]),
+                        torch.tensor([vw.roll_deg for vw in views])).to(world)
+    tangent[:, n_head + n_hair:n_head + n_shells] = -rot[:, :, 1].unsqueeze(1)       # beards grow downwards
+    attrs = interpolate(torch.cat([world, vertex_normals(world, tri), per_vertex, tangent], -1), rast_px, tri)
     pos = attrs[..., 0:3]
     normal = F.normalize(attrs[..., 3:6], dim=-1, eps=1e-12)
     frame = attrs[..., 8:9]
+    hair_w = attrs[..., 9:10]
     uvs = torch.cat([pf0.uvs, pf0.uvs.new_zeros(1, 2)])
-    uv_faces = torch.cat([pf0.uv_faces, torch.full_like(frame_f, len(pf0.uvs)).to(dev)])
+    uv_faces = torch.cat([pf0.uv_faces, torch.full_like(hair_f, len(pf0.uvs)), pf0.uv_faces[beard_t],
+                          torch.full_like(frame_f.to(dev), len(pf0.uvs))])
     uv = interpolate(uvs, rast_px, uv_faces)
     # the footprint needs image neighbours: UVs and the textured area go back to images for it
-    textured = scatter_pixels(torch.cat([uv, (frame < 0.5).to(uv.dtype)], -1), pixels)
+    textured = scatter_pixels(torch.cat([uv, (attrs[..., 12:13] > 0.5).to(uv.dtype)], -1), pixels)
     footprint = uv_footprint(textured[..., :2], (mask[..., 0] > 0) & (textured[..., 2] > 0))
     material = sample_materials(faces, uv, gather_pixels(footprint.unsqueeze(-1), pixels)[..., 0])
     frame_mat = torch.tensor([[*g.frame_vis_rgb, g.frame_nir, 0.04, 0.04, 0.3] for g in glasses],
                              dtype=material.dtype, device=dev).view(b, 1, 1, 7)
     material = material * (1 - frame) + frame_mat * frame
+    hair_mat = torch.stack([m for _, m in hair]).view(b, 1, 1, 9)
+    strands = strand_texture(attrs[..., 10:11], attrs[..., 11:12], hair_mat[..., 7:8], hair_mat[..., 8:9])
+    # beards are less ordered than combed scalp hair: a third of the highlight (``hair_specular``)
+    order = 1.0 - 0.65 * attrs[..., 12:13]
+    hair_px = torch.cat([hair_mat[..., 0:4] * strands, hair_mat[..., 4:6] * order,
+                         hair_mat[..., 6:7].expand_as(strands)], -1)
+    material = material * (1 - hair_w) + hair_px * hair_w
+    # strand-scale disorder tilts the tangents with the strand pattern (breaks the highlight band)
+    tangent_px = F.normalize(attrs[..., 13:16] + 0.5 * (strands - 0.9) * normal, dim=-1, eps=1e-12)
     cam_pos = torch.tensor([[0.0, 0.0, vw.distance_mm] for vw in views], dtype=world.dtype, device=world.device)
     view_dir = F.normalize(cam_pos.view(-1, 1, 1, 3) - pos, dim=-1, eps=1e-12)
     mm_per_px = torch.tensor([vw.distance_mm for vw in views], dtype=world.dtype, device=world.device) / fpx
     lens_pixels = lens_normal = lens_view = lens_pos = None
     if any(g.enabled for g in glasses):
-        lens_tri = lens_f.to(dev) + n_head
+        lens_tri = lens_f.to(dev) + n_head + n_shells
         lids = rasterize_ids(clip, lens_tri, (res, res), backend=backend)
         candidates = pixel_list(lids > 0)
         lrast_c = rasterize_pixels(clip, lens_tri, lids, candidates)
@@ -236,6 +304,7 @@ def geometry_pass(faces: Sequence[PreparedFace], views: Sequence[View], res: int
         n = F.normalize(lattr[..., 3:6], dim=-1, eps=1e-12)
         lens_normal = torch.where((n * lens_view).sum(-1, keepdim=True) < 0, -n, n)   # face the camera
     return GBuffer(world=world, tri=tri, clip=clip, rast=rast, mask=mask, pixels=pixels, pos=pos, normal=normal,
-                   view_dir=view_dir, ao=attrs[..., 6:7], skin=attrs[..., 7:8] * mask_px * (1 - frame),
+                   view_dir=view_dir, ao=attrs[..., 6:7], skin=attrs[..., 7:8] * mask_px * (1 - frame) * (1 - hair_w),
                    material=material, cam_pos=cam_pos, mm_per_px=mm_per_px, lens_pixels=lens_pixels,
-                   lens_normal=lens_normal, lens_view=lens_view, lens_pos=lens_pos)
+                   lens_normal=lens_normal, lens_view=lens_view, lens_pos=lens_pos, hair=hair_w * mask_px,
+                   hair_tangent=tangent_px)

@@ -17,6 +17,7 @@ import torch
 from nirvis.colour import luminance_rec709
 from nirvis.render.environment import scene_background
 from nirvis.render.geometry import GBuffer
+from nirvis.render.hair import blend_hair_specular
 from nirvis.render.lights import sh_irradiance
 from nirvis.render.sampling import SampleParams
 from nirvis.render.sensor import NirSensorParams, apply_nir_sensor
@@ -26,7 +27,7 @@ from nirvis.render.spectrum import Spectrum, params_tensor, stack_sample_dicts, 
 
 def shade(g: GBuffer, params: Sequence[SampleParams]) -> torch.Tensor:
     """Linear NIR radiance [B, 1, N, 1] of the covered pixels: LED ring at the camera
-    (inverse-square) + ambient share."""
+    (inverse-square) + ambient share; GGX specular (Kajiya-Kay on hair, ``hair.hair_specular``)."""
     albedo, spec, rough = g.material[..., 3:4], g.material[..., 5:6], g.material[..., 6:7]
     inten = params_tensor(params, "nir_lighting", "led_intensity", g.pos)
     offset = params_tensor(params, "nir_lighting", "led_offset_mm", g.pos)
@@ -37,7 +38,8 @@ def shade(g: GBuffer, params: Sequence[SampleParams]) -> torch.Tensor:
     e_led = inten.view(-1, 1, 1, 1) * (1000.0 / dist) ** 2
     irr = (e_led * (g.normal * light_dir).sum(-1, keepdim=True).clamp(min=0)
            + sh_irradiance(g.normal, amb).clamp(min=0) * g.ao)
-    specular = e_led * ggx_specular(g.normal, g.view_dir, light_dir, rough, spec)
+    specular = e_led * blend_hair_specular(ggx_specular(g.normal, g.view_dir, light_dir, rough, spec), g.hair,
+                                           g.hair_tangent, g.normal, g.view_dir, light_dir, albedo, spec)
     return albedo * subsurface(irr, g, SSS_SIGMA_MM["nir"]) / math.pi + specular
 
 

@@ -40,6 +40,13 @@ class PreparedFace:
         landmarks5, landmarks68: (face_index int64 [K], barycentric float32 [K, 3]).
         identity: the procedural identity (expressions can be applied) or None.
         led_nm: the NIR LED wavelength the NIR albedo is for.
+        hair_vertices: float32 [Vh, 3] mm, the head-hair shell (``nirvis.render.hair``; fixed
+            topology, collapsed inside the head without hair); hair_attr float32 [Vh, 4]
+            (weight, strand coordinates across/along mm, AO); hair_material float32 [9]
+            (``hair.hair_material``). None: no hair (treated as collapsed).
+        beard_tri: int64 [Fb] head triangles of the beard shell, beard_vertex int64 [Vb] their
+            vertices, beard_disp float32 [Vb] mm along the normal, beard_density float32 [Vb]
+            (``facial_hair.prepared_beard``; fixed per topology). None: no beard shell.
     """
 
     vertices: torch.Tensor
@@ -53,6 +60,13 @@ class PreparedFace:
     landmarks68: Optional[tuple[torch.Tensor, torch.Tensor]]
     identity: Optional[IdentityParams]
     led_nm: int
+    hair_vertices: Optional[torch.Tensor] = None
+    hair_attr: Optional[torch.Tensor] = None
+    hair_material: Optional[torch.Tensor] = None
+    beard_tri: Optional[torch.Tensor] = None
+    beard_vertex: Optional[torch.Tensor] = None
+    beard_disp: Optional[torch.Tensor] = None
+    beard_density: Optional[torch.Tensor] = None
 
 
 def template_ao(backend: str, device: str | torch.device = "cpu") -> torch.Tensor:
@@ -131,10 +145,32 @@ def prepare_face(asset: FaceAsset, led_nm: int = 850, nir_method: str = "spectra
         return torch.from_numpy(p.face_index).long().to(dev), torch.from_numpy(p.barycentric).to(dev)
 
     identity = IdentityParams.from_dict(asset.metadata["identity"]) if procedural else None
+    hair_v, hair_a, hair_m, beard = _prepare_hair(asset, led_nm, dev)
     return PreparedFace(
         vertices=v, faces=f, uv_faces=torch.from_numpy(m.uv_faces).long().to(dev), uvs=torch.from_numpy(m.uvs).to(dev),
         ao=ao, material=build_mips(torch.from_numpy(packed).to(dev)), skin_vertex=skin, landmarks5=lm("5"),
-        landmarks68=lm("68"), identity=identity, led_nm=led_nm)
+        landmarks68=lm("68"), identity=identity, led_nm=led_nm, hair_vertices=hair_v, hair_attr=hair_a,
+        hair_material=hair_m, **beard)
+
+
+def _prepare_hair(asset: FaceAsset, led_nm: int, dev: torch.device):
+    """The hair and beard shells of ``asset`` (``metadata["appearance"]["hair"]`` and
+    ``["facial_hair"]``; collapsed without them)."""
+    from nirvis.render.facial_hair import FacialHairParams, prepared_beard
+    from nirvis.render.hair import HairParams, hair_grid, hair_material
+
+    appearance = asset.metadata.get("appearance", {})
+    params = None if appearance.get("hair") is None else HairParams.from_dict(appearance["hair"])
+    facial = appearance.get("facial_hair")
+    beard_params = None if facial is None else FacialHairParams.from_dict(facial)
+    m = asset.mesh
+    lm = asset.landmarks.get("68")
+    lm68 = None if lm is None else lm.positions(m.vertices, m.faces)
+    v, a = hair_grid(m.vertices, m.faces, np.zeros((68, 3)) if lm68 is None else lm68, None if lm68 is None else params)
+    beard = prepared_beard(m.uvs, m.uv_faces, m.faces, m.vertices, lm68, beard_params, dev)
+    if params is None and beard_params is not None:       # a beard without head-hair colour: a dark brown one
+        params = HairParams(style="short", thickness_mm=0.0, eumelanin=0.8)
+    return (torch.from_numpy(v).to(dev), torch.from_numpy(a).to(dev), hair_material(params, led_nm).to(dev), beard)
 
 
 def procedural_identity_asset(global_seed: int, label: int, resolution: int = 512, led_nm: int = 850) -> FaceAsset:
@@ -152,8 +188,15 @@ def procedural_identity_asset(global_seed: int, label: int, resolution: int = 51
     from nirvis.faces import identity_seed, sample_identity
     from nirvis.reflectance.maps import procedural_face_asset
 
+    from nirvis.render.facial_hair import sample_facial_hair
+    from nirvis.render.hair import sample_hair
+
     identity = sample_identity(identity_seed(global_seed, label))
-    return procedural_face_asset(identity, resolution=resolution, led_nm=led_nm)
+    asset = procedural_face_asset(identity, resolution=resolution, led_nm=led_nm)
+    meta = dict(asset.metadata)
+    meta["appearance"] = {**meta["appearance"], "hair": sample_hair(identity, meta["appearance"]).to_dict(),
+                          "facial_hair": sample_facial_hair(identity).to_dict()}
+    return asset.replace(metadata=meta)
 
 
 def prepare_procedural_face(global_seed: int, label: int, resolution: int = 512, led_nm: int = 850,

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from nirvis.render.environment import mirror_radiance, scene_background
 from nirvis.render.geometry import GBuffer
+from nirvis.render.hair import blend_hair_specular
 from nirvis.render.lights import sh_irradiance
 from nirvis.render.occlusion import directional_shadow
 from nirvis.render.sampling import SampleParams
@@ -28,7 +29,7 @@ from nirvis.render.spectrum import Spectrum, params_tensor, stack_sample_dicts, 
 
 def shade(g: GBuffer, params: Sequence[SampleParams]) -> torch.Tensor:
     """Linear-RGB radiance [B, 1, N, 3] of the covered pixels: SH environment + directional lights
-    (shadowed), SSS, GGX."""
+    (shadowed), SSS, GGX (Kajiya-Kay on hair, ``hair.hair_specular``)."""
     albedo, spec, rough = g.material[..., 0:3], g.material[..., 4:5], g.material[..., 6:7]
     sh = params_tensor(params, "vis_lighting", "sh", g.pos)
     dirs = params_tensor(params, "vis_lighting", "directions", g.pos)
@@ -45,7 +46,11 @@ def shade(g: GBuffer, params: Sequence[SampleParams]) -> torch.Tensor:
         lit = directional_shadow(g.world[active], g.tri, dirs[active, k], p, angular_radius=radii[active, k])
         c = cols[active, k].view(-1, 1, 1, 3)
         irr = irr.index_add(0, active, c * (n * light_dir).sum(-1, keepdim=True).clamp(min=0) * lit)
-        specular = specular.index_add(0, active, c * ggx_specular(n, v, light_dir, rough[active], spec[active]) * lit)
+        s = ggx_specular(n, v, light_dir, rough[active], spec[active])
+        s = blend_hair_specular(s, None if g.hair is None else g.hair[active],
+                                None if g.hair_tangent is None else g.hair_tangent[active], n, v, light_dir,
+                                albedo[active], spec[active])
+        specular = specular.index_add(0, active, c * s * lit)
     return albedo * subsurface(irr, g, SSS_SIGMA_MM["vis"]) / math.pi + specular
 
 
