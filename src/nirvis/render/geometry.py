@@ -60,6 +60,7 @@ class GBuffer:
     lens_normal: Optional[torch.Tensor] = None  # [B, 1, NL, 3]
     lens_view: Optional[torch.Tensor] = None    # [B, 1, NL, 3]
     lens_pos: Optional[torch.Tensor] = None     # [B, 1, NL, 3]
+    shadow_tri: Optional[torch.Tensor] = None   # [Fs, 3] shadow casters: ``tri`` with the head's coarse cage
 
 
 def views_geometry(faces: Sequence[PreparedFace], views: Sequence[View],
@@ -82,8 +83,9 @@ def views_geometry(faces: Sequence[PreparedFace], views: Sequence[View],
                   if pf.identity is not None and vw.expression}
     built = {}
     for k, identity in expressive.items():  # one head at a time: BLAS rounding must not depend on the batch
-        out = build_heads([identity], [Expression(views[k].expression)])
-        built[k] = torch.from_numpy(out[0]).to(dev)
+        out = build_heads([identity], [Expression(views[k].expression)])[0]
+        op = faces[k].subdivision                 # the face's mesh is subdivided: the rebuilt head too
+        built[k] = torch.from_numpy(out if op is None else op.apply(out)).to(dev)
     for k, pf in enumerate(faces):
         verts.append(built.get(k, pf.vertices))
     v = torch.stack(verts)
@@ -190,6 +192,8 @@ def geometry_pass(faces: Sequence[PreparedFace], views: Sequence[View], res: int
     n_glasses, frame_f, lens_f = _glasses_faces()
     dev = pf0.vertices.device
     tri = torch.cat([pf0.faces, frame_f.to(dev) + n_head])
+    # a subdivided head casts shadows from its control cage (same surface within << a shadow texel)
+    shadow_tri = tri if pf0.cage_faces is None else torch.cat([pf0.cage_faces, frame_f.to(dev) + n_head])
     world = views_geometry(faces, views, glasses)
     clip, fpx = project_views(world, views, res)
     ids = rasterize_ids(clip, tri, (res, res), backend=backend)
@@ -238,4 +242,4 @@ def geometry_pass(faces: Sequence[PreparedFace], views: Sequence[View], res: int
     return GBuffer(world=world, tri=tri, clip=clip, rast=rast, mask=mask, pixels=pixels, pos=pos, normal=normal,
                    view_dir=view_dir, ao=attrs[..., 6:7], skin=attrs[..., 7:8] * mask_px * (1 - frame),
                    material=material, cam_pos=cam_pos, mm_per_px=mm_per_px, lens_pixels=lens_pixels,
-                   lens_normal=lens_normal, lens_view=lens_view, lens_pos=lens_pos)
+                   lens_normal=lens_normal, lens_view=lens_view, lens_pos=lens_pos, shadow_tri=shadow_tri)

@@ -39,7 +39,7 @@ def shade(g: GBuffer, params: Sequence[SampleParams]) -> torch.Tensor:
             continue
         n, v, p = g.normal[active], g.view_dir[active], g.pos[active]
         light_dir = dirs[active, k].view(-1, 1, 1, 3).expand_as(n)
-        lit = directional_shadow(g.world[active], g.tri, dirs[active, k], p)
+        lit = directional_shadow(g.world[active], g.tri if g.shadow_tri is None else g.shadow_tri, dirs[active, k], p)
         c = cols[active, k].view(-1, 1, 1, 3)
         irr = irr.index_add(0, active, c * (n * light_dir).sum(-1, keepdim=True).clamp(min=0) * lit)
         specular = specular.index_add(0, active, c * ggx_specular(n, v, light_dir, rough[active], spec[active]) * lit)
