@@ -3,7 +3,8 @@
 ``prepare_face(asset, device=...)`` builds a ``PreparedFace`` (mesh, per-vertex ambient occlusion
 and skin weights, one mip-mapped material texture packing both spectra, landmark sets) on any
 device; the mesh is Loop-subdivided (``nirvis.faces.subdivision``, ``subdivision_levels``, default
-1: smooth silhouettes and shading) with everything per vertex or per surface point carried over; ``prepare_procedural_face(global_seed, label, device=...)`` does the same for the embedded
+1: smooth silhouettes and shading) with everything per vertex or per surface point carried over;
+``prepare_procedural_face(global_seed, label, device=...)`` does the same for the embedded
 procedural identities, whose asset comes from ``procedural_identity_asset`` (biophysical VIS and
 NIR maps). The device only decides where the tensors live: every path builds the same asset.
 """
