@@ -209,9 +209,36 @@ def test_head_uvs_parts_and_landmarks(template):
         assert err.max() < limit, (name, err.max())
 
 
+def contour_turning_degrees(v: np.ndarray, f: np.ndarray, view: np.ndarray) -> np.ndarray:
+    """Turning angle of the projected contour (edges between faces facing towards and away from
+    the orthographic ``view`` direction) at every vertex where exactly two contour edges meet:
+    the polygon corners of the silhouette."""
+    facing = face_normals(v, f) @ view > 0
+    sides = np.sort(np.stack([f, np.roll(f, -1, 1)], -1).reshape(-1, 2), 1)
+    edges, inv, counts = np.unique(sides, axis=0, return_inverse=True, return_counts=True)
+    order = np.argsort(inv, kind="stable")
+    first = np.concatenate([[0], np.cumsum(counts)[:-1]])[counts == 2]
+    contour = edges[counts == 2][facing[order[first] // 3] != facing[order[first + 1] // 3]]
+    basis = np.linalg.svd(np.eye(3) - np.outer(view, view))[0][:, :2]
+    p = v @ basis
+    angles = []
+    for k in np.flatnonzero(np.bincount(contour.ravel(), minlength=len(v)) == 2):
+        (a, b) = [e[e != k][0] for e in contour[(contour == k).any(1)]]
+        d1, d2 = p[k] - p[a], p[b] - p[k]
+        angles.append(np.degrees(np.arccos(np.clip(d1 @ d2 / np.linalg.norm(d1) / np.linalg.norm(d2), -1, 1))))
+    return np.array(angles)
+
+
 def test_head_facets_drop(template):
     skin = template.face_parts == 0
-    before = np.percentile(dihedral_degrees(template.vertices.astype(np.float64), template.faces[skin]), 95)
     fine, _ = subdivide_mesh(template, 1)
-    after = np.percentile(dihedral_degrees(fine.vertices.astype(np.float64), fine.faces[fine.face_parts == 0]), 95)
+    fine_skin = fine.face_parts == 0
+    v0, v1 = template.vertices.astype(np.float64), fine.vertices.astype(np.float64)
+    before = np.percentile(dihedral_degrees(v0, template.faces[skin]), 95)
+    after = np.percentile(dihedral_degrees(v1, fine.faces[fine_skin]), 95)
     assert before > 30 and after < 0.5 * before
+    for yaw in (0.0, 35.0, 90.0):                         # silhouette corners: the outline's facets
+        view = np.array([np.sin(np.radians(yaw)), 0.0, np.cos(np.radians(yaw))])
+        turn0 = np.median(contour_turning_degrees(v0, template.faces[skin], view))
+        turn1 = np.median(contour_turning_degrees(v1, fine.faces[fine_skin], view))
+        assert turn0 > 10 and turn1 < 0.6 * turn0, (yaw, turn0, turn1)
