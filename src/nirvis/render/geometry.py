@@ -60,7 +60,8 @@ class GBuffer:
     lens_normal: Optional[torch.Tensor] = None  # [B, 1, NL, 3]
     lens_view: Optional[torch.Tensor] = None    # [B, 1, NL, 3]
     lens_pos: Optional[torch.Tensor] = None     # [B, 1, NL, 3]
-    shadow_tri: Optional[torch.Tensor] = None   # [Fs, 3] shadow casters: ``tri`` with the head's coarse cage
+    shadow_world: Optional[torch.Tensor] = None  # [B, Vs, 3] shadow casters (None: ``world`` / ``tri``): a
+    shadow_tri: Optional[torch.Tensor] = None    # [Fs, 3] subdivided head's coarse cage, then the glasses frame
 
 
 def views_geometry(faces: Sequence[PreparedFace], views: Sequence[View],
@@ -192,9 +193,12 @@ def geometry_pass(faces: Sequence[PreparedFace], views: Sequence[View], res: int
     n_glasses, frame_f, lens_f = _glasses_faces()
     dev = pf0.vertices.device
     tri = torch.cat([pf0.faces, frame_f.to(dev) + n_head])
-    # a subdivided head casts shadows from its control cage (same surface within << a shadow texel)
-    shadow_tri = tri if pf0.cage_faces is None else torch.cat([pf0.cage_faces, frame_f.to(dev) + n_head])
     world = views_geometry(faces, views, glasses)
+    shadow_world = shadow_tri = None
+    if pf0.cage_faces is not None and pf0.subdivision is not None:  # shadows from the cage (old vertices first)
+        n_cage = pf0.subdivision.n_vertices[0]
+        shadow_world = torch.cat([world[:, :n_cage], world[:, n_head:]], 1)
+        shadow_tri = torch.cat([pf0.cage_faces, frame_f.to(dev) + n_cage])
     clip, fpx = project_views(world, views, res)
     ids = rasterize_ids(clip, tri, (res, res), backend=backend)
     pixels = pixel_list(ids > 0)
@@ -242,4 +246,5 @@ def geometry_pass(faces: Sequence[PreparedFace], views: Sequence[View], res: int
     return GBuffer(world=world, tri=tri, clip=clip, rast=rast, mask=mask, pixels=pixels, pos=pos, normal=normal,
                    view_dir=view_dir, ao=attrs[..., 6:7], skin=attrs[..., 7:8] * mask_px * (1 - frame),
                    material=material, cam_pos=cam_pos, mm_per_px=mm_per_px, lens_pixels=lens_pixels,
-                   lens_normal=lens_normal, lens_view=lens_view, lens_pos=lens_pos, shadow_tri=shadow_tri)
+                   lens_normal=lens_normal, lens_view=lens_view, lens_pos=lens_pos, shadow_world=shadow_world,
+                   shadow_tri=shadow_tri)
