@@ -190,17 +190,31 @@ def test_head_uvs_parts_and_landmarks(template):
     fine, op = subdivide_mesh(template, 1)
     # UVs: inside [0, 1], and every child's UV triangle lies inside its parent's
     assert fine.uvs.min() >= 0.0 and fine.uvs.max() <= 1.0
-    parent = np.arange(len(fine.faces)) // 4
+    parent = op.root_face
     tri = template.uvs[template.uv_faces[parent]].astype(np.float64)          # [F', 3, 2]
     c = fine.uvs[fine.uv_faces].mean(1).astype(np.float64)
     m = np.stack([tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]], -1)          # [F', 2, 2]
     ok = np.abs(np.linalg.det(m)) > 1e-12
     bary = np.linalg.solve(m[ok], (c - tri[:, 0])[ok][..., None])[..., 0]
     assert (bary > -1e-6).all() and (bary.sum(1) < 1 + 1e-6).all()
-    assert np.array_equal(fine.face_parts, np.repeat(template.face_parts, 4))
-    # teeth and mouth cavity are split linearly: their vertices do not move
-    rigid = np.unique(template.faces[template.part_mask("teeth")])
-    assert np.array_equal(fine.vertices[rigid], template.vertices[rigid])
+    assert np.array_equal(fine.face_parts, template.face_parts[op.root_face])
+    kept = template.part_mask("eyeball", "teeth")
+    assert np.bincount(op.root_face, minlength=len(template.faces)).tolist() == np.where(kept, 1, 4).tolist()
+    # eyeballs and teeth are kept, the mouth cavity split linearly: their vertices do not move
+    for part in ("eyeball", "teeth", "mouth_cavity"):
+        rigid = np.unique(template.faces[template.part_mask(part)])
+        if part == "mouth_cavity":
+            rigid = np.setdiff1d(rigid, template.faces[template.part_mask("skin")])
+        assert np.array_equal(fine.vertices[rigid], template.vertices[rigid]), part
+    # no T-junction: every edge of the fine mesh has at most two faces, and the holes' borders
+    # (neck cut, eye and mouth openings) are just split in two; the kept teeth keep theirs
+    def border_edges(f):
+        counts = np.unique(np.sort(np.stack([f, np.roll(f, -1, 1)], -1).reshape(-1, 2), 1), axis=0,
+                           return_counts=True)[1]
+        assert counts.max() <= 2
+        return int((counts == 1).sum())
+    split_border, kept_border = border_edges(template.faces[~kept]), border_edges(template.faces[kept])
+    assert border_edges(fine.faces) == 2 * split_border + kept_border and split_border > 0
     # landmarks follow the smoothed surface closely (the surface moves, the parametric place does not)
     for name, limit in (("5", 1.0), ("68", 2.0)):
         pts = load_head_model().landmarks[name]
@@ -242,3 +256,25 @@ def test_head_facets_drop(template):
         turn0 = np.median(contour_turning_degrees(v0, template.faces[skin], view))
         turn1 = np.median(contour_turning_degrees(v1, fine.faces[fine_skin], view))
         assert turn0 > 10 and turn1 < 0.6 * turn0, (yaw, turn0, turn1)
+
+
+def test_kept_faces_stay_whole_unless_they_touch_split_faces():
+    v, f = icosahedron()
+    g = grid(2)                                            # a second, separate component
+    faces = np.concatenate([f, g.faces + len(v)])
+    n = len(v) + len(g.vertices)
+    kept = np.zeros(len(faces), bool)
+    kept[: len(f)] = True                                  # the whole icosahedron
+    op = loop_subdivision(faces, n, kept_faces=kept)
+    assert len(op.faces) == len(f) + 4 * len(g.faces)
+    assert np.array_equal(op.faces[: len(f)], f) and np.array_equal(op.root_face[: len(f)], np.arange(len(f)))
+    verts = np.concatenate([v, g.vertices])
+    assert np.array_equal(op.apply(verts)[: len(v)], verts[: len(v)].astype(np.float32))
+    pts = SurfacePoints(np.array([3, len(f) + 1]), np.array([[0.2, 0.3, 0.5], [0.6, 0.3, 0.1]]))
+    moved = op.map_points(pts)
+    assert moved.face_index[0] == 3 and np.allclose(moved.barycentric[0], [0.2, 0.3, 0.5])
+    assert op.root_face[moved.face_index[1]] == len(f) + 1
+    # a kept face sharing a vertex with a split one is split too (no T-junctions)
+    half = kept.copy()
+    half[: len(f) // 2] = False
+    assert len(loop_subdivision(faces, n, kept_faces=half).faces) == 4 * len(faces)

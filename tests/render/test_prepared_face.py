@@ -30,7 +30,8 @@ def test_default_face_is_subdivided_and_level_zero_is_the_asset_mesh(asset, face
     assert coarse.subdivision is None and coarse.cage_faces is None
     assert torch.equal(coarse.vertices, torch.from_numpy(asset.mesh.vertices))
     assert fine.subdivision is not None and fine.subdivision.levels == 1
-    assert fine.faces.shape[0] == 4 * coarse.faces.shape[0]
+    kept = asset.mesh.part_mask("eyeball", "teeth")
+    assert fine.faces.shape[0] == 4 * int((~kept).sum()) + int(kept.sum())
     assert fine.vertices.shape[0] == fine.subdivision.n_vertices[1] and fine.uvs.shape[0] > coarse.uvs.shape[0]
     assert torch.equal(fine.cage_faces, coarse.faces)
     assert prepare_face(asset).faces.shape == fine.faces.shape                 # the default is one level

@@ -65,7 +65,7 @@ class RenderDatasetConfig:
             ``nirvis identities --out DIR``); label = position of the sub-directory by name.
         texture_resolution: reflectance map size of procedural identities.
         subdivision_levels: Loop subdivision steps of every head mesh (``prepare_face``; 0 = the
-            mesh as is, 1 = 4x the triangles, the default: no visible facets at 160 px).
+            mesh as is, 1 = 3.4x the triangles, the default: no visible facets at 160 px).
         nir_method: VIS -> NIR albedo transform for assets without NIR maps.
         png_compression: zlib level 0-9 of the PNG members (lossless either way).
         sample_space: ranges of every random choice of a pair (``SampleSpace``).
