@@ -38,8 +38,10 @@ def test_default_face_is_subdivided_and_level_zero_is_the_asset_mesh(asset, face
     for pf in (coarse, fine):
         assert pf.ao.shape == (pf.vertices.shape[0], 1) and pf.skin_vertex.shape == pf.ao.shape
         assert bool(((pf.ao >= 0) & (pf.ao <= 1)).all()) and bool(((pf.skin_vertex >= 0) & (pf.skin_vertex <= 1)).all())
-    # the old vertices keep their AO up to the subdivision's smoothing: same mean occlusion
-    assert abs(float(fine.ao.mean()) - float(coarse.ao.mean())) < 0.02
+    # the old vertices (first in the subdivided mesh) keep their AO up to the subdivision's smoothing
+    n = coarse.vertices.shape[0]
+    change = (fine.ao[:n] - coarse.ao).abs()
+    assert float(change.mean()) < 0.02 and float(change.max()) < 0.2
 
 
 def test_landmarks_project_where_they_were(faces):
