@@ -20,7 +20,7 @@ def cmd_identities(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from nirvis.faces import identity_seed, load_head_model, sample_identity, save_asset
-    from nirvis.faces.preview import contact_sheet, face_albedo_colours, render_preview
+    from nirvis.faces.preview import contact_sheet, preview_asset
     from nirvis.reflectance.maps import procedural_face_asset
 
     if args.count < 1:
@@ -45,9 +45,7 @@ def cmd_identities(args: argparse.Namespace) -> int:
             index.append({"label": label, "dir": name, "seed": identity.seed, "gender": round(identity.gender, 4),
                           "age_years": round(identity.age_years, 2), "race": [round(r, 4) for r in identity.race]})
             if args.preview and label < args.preview_count:
-                previews.append(render_preview(asset.mesh.vertices, asset.mesh.faces, asset.mesh.face_parts,
-                                               size=160, yaw_deg=20.0 if label % 2 else -20.0,
-                                               face_colours=face_albedo_colours(asset)))
+                previews.append(preview_asset(asset, size=160, yaw_deg=20.0 if label % 2 else -20.0))
         doc = {"nirvis_version": __version__, "count": args.count, "seed": args.seed,
                "resolution": args.resolution, "head_model": model.provenance, "identities": index}
         (tmp / "identities.json").write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")

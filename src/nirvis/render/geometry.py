@@ -63,6 +63,8 @@ class GBuffer:
     lens_pos: Optional[torch.Tensor] = None     # [B, 1, NL, 3]
     hair: Optional[torch.Tensor] = None         # [B, 1, N, 1] 1 on the hair shell (Kajiya-Kay specular)
     hair_tangent: Optional[torch.Tensor] = None  # [B, 1, N, 3] unit hair direction (root -> tip)
+    shadow_world: Optional[torch.Tensor] = None  # [B, Vs, 3] shadow casters (None: ``world`` / ``tri``): a
+    shadow_tri: Optional[torch.Tensor] = None    # [Fs, 3] subdivided head's coarse cage, hair, beard, glasses frame
 
 
 def views_geometry(faces: Sequence[PreparedFace], views: Sequence[View],
@@ -88,8 +90,9 @@ def views_geometry(faces: Sequence[PreparedFace], views: Sequence[View],
                   if pf.identity is not None and vw.expression}
     built = {}
     for k, identity in expressive.items():  # one head at a time: BLAS rounding must not depend on the batch
-        out = build_heads([identity], [Expression(views[k].expression)])
-        built[k] = torch.from_numpy(out[0]).to(dev)
+        out = build_heads([identity], [Expression(views[k].expression)])[0]
+        op = faces[k].subdivision                 # the face's mesh is subdivided: the rebuilt head too
+        built[k] = torch.from_numpy(out if op is None else op.apply(out)).to(dev)
     for k, pf in enumerate(faces):
         verts.append(built.get(k, pf.vertices))
     head = torch.stack(verts)
@@ -232,6 +235,12 @@ def geometry_pass(faces: Sequence[PreparedFace], views: Sequence[View], res: int
     n_shells = n_hair + n_beard
     tri = torch.cat([pf0.faces, hair_f + n_head, beard_f + n_head + n_hair, frame_f.to(dev) + n_head + n_shells])
     world = views_geometry(faces, views, glasses)
+    shadow_world = shadow_tri = None
+    if pf0.cage_faces is not None and pf0.subdivision is not None:  # shadows from the cage (old vertices first)
+        n_cage = pf0.subdivision.n_vertices[0]                        # plus the hair and beard shells and glasses
+        shadow_world = torch.cat([world[:, :n_cage], world[:, n_head:]], 1)
+        shadow_tri = torch.cat([pf0.cage_faces, hair_f + n_cage, beard_f + n_cage + n_hair,
+                                frame_f.to(dev) + n_cage + n_shells])
     clip, fpx = project_views(world, views, res)
     ids = rasterize_ids(clip, tri, (res, res), backend=backend)
     pixels = pixel_list(ids > 0)
@@ -307,4 +316,4 @@ def geometry_pass(faces: Sequence[PreparedFace], views: Sequence[View], res: int
                    view_dir=view_dir, ao=attrs[..., 6:7], skin=attrs[..., 7:8] * mask_px * (1 - frame) * (1 - hair_w),
                    material=material, cam_pos=cam_pos, mm_per_px=mm_per_px, lens_pixels=lens_pixels,
                    lens_normal=lens_normal, lens_view=lens_view, lens_pos=lens_pos, hair=hair_w * mask_px,
-                   hair_tangent=tangent_px)
+                   hair_tangent=tangent_px, shadow_world=shadow_world, shadow_tri=shadow_tri)

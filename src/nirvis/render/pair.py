@@ -50,7 +50,7 @@ __all__ = [
 #: Bumped whenever the same (face, params) would render other bytes. 3: procedural identities
 #: gained scalp hair, their lips mask covers the whole lower lip (landmarks 56/58 fixed), lips
 #: keep more melanin (they were paler than the skin).
-RENDERER_VERSION = "3"
+RENDERER_VERSION = "4"
 
 #: The spectra of a pair, in rendering order. The first one's geometry pass serves the others
 #: when every pair is pixel-aligned (``pairing == "shared"``); extra ``passes`` come from it.

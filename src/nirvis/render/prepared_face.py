@@ -2,7 +2,9 @@
 
 ``prepare_face(asset, device=...)`` builds a ``PreparedFace`` (mesh, per-vertex ambient occlusion
 and skin weights, one mip-mapped material texture packing both spectra, landmark sets) on any
-device; ``prepare_procedural_face(global_seed, label, device=...)`` does the same for the embedded
+device; the mesh is Loop-subdivided (``nirvis.faces.subdivision``, ``subdivision_levels``, default
+1: smooth silhouettes and shading) with everything per vertex or per surface point carried over;
+``prepare_procedural_face(global_seed, label, device=...)`` does the same for the embedded
 procedural identities, whose asset comes from ``procedural_identity_asset`` (biophysical VIS and
 NIR maps). The device only decides where the tensors live: every path builds the same asset.
 """
@@ -17,10 +19,16 @@ import numpy as np
 import torch
 
 from nirvis.faces import FaceAsset, IdentityParams, load_head_model
+from nirvis.faces.mesh import HeadMesh, SurfacePoints
+from nirvis.faces.subdivision import SubdivisionOperator, subdivision_operator
 from nirvis.render.occlusion import vertex_ambient_occlusion
 from nirvis.render.raster import resolve_backend
 from nirvis.render.shading import vertex_normals
 from nirvis.render.texture import MipStack, build_mips
+
+#: Loop subdivision levels of ``prepare_face`` by default (1: 3.4x the triangles; no facets at the default
+#: 160 px raw render, see docs/ARCHITECTURE.md).
+DEFAULT_SUBDIVISION_LEVELS = 1
 
 #: Channel layout of ``PreparedFace.material``.
 MATERIAL_CHANNELS = ("vis_r", "vis_g", "vis_b", "nir", "vis_specular", "nir_specular", "roughness")
@@ -47,6 +55,12 @@ class PreparedFace:
         beard_tri: int64 [Fb] head triangles of the beard shell, beard_vertex int64 [Vb] their
             vertices, beard_disp float32 [Vb] mm along the normal, beard_density float32 [Vb]
             (``facial_hair.prepared_beard``; fixed per topology). None: no beard shell.
+        subdivision: the Loop operator from the asset's mesh to ``vertices``/``faces`` (None when not
+            subdivided); heads rebuilt from ``identity`` on the asset's topology go through it.
+        cage_faces: int64 [F0, 3] the asset's own triangles, indexing the first V0 vertices (the
+            subdivision keeps old vertices first, at their smoothed positions): a coarse copy of
+            the surface for shadow maps, 4**levels times fewer triangles to rasterise; None when
+            not subdivided.
     """
 
     vertices: torch.Tensor
@@ -67,6 +81,8 @@ class PreparedFace:
     beard_vertex: Optional[torch.Tensor] = None
     beard_disp: Optional[torch.Tensor] = None
     beard_density: Optional[torch.Tensor] = None
+    subdivision: Optional[SubdivisionOperator] = None
+    cage_faces: Optional[torch.Tensor] = None
 
 
 def template_ao(backend: str, device: str | torch.device = "cpu") -> torch.Tensor:
@@ -99,10 +115,15 @@ def _template_ao(backend: str, device: str) -> torch.Tensor:
 
 
 def prepare_face(asset: FaceAsset, led_nm: int = 850, nir_method: str = "spectral", backend: str = "auto",
-                 device: str | torch.device = "cpu") -> PreparedFace:
+                 device: str | torch.device = "cpu",
+                 subdivision_levels: int = DEFAULT_SUBDIVISION_LEVELS) -> PreparedFace:
     """Render-ready tensors of ``asset`` on ``device``; computes the NIR albedo with
     ``nirvis.reflectance`` when the asset has none for ``led_nm`` (``nir_method``: ``spectral``,
     ``red`` or ``luma``). ``backend`` rasterises the ambient-occlusion maps.
+
+    ``subdivision_levels`` Loop steps (0 = the asset's mesh as is) smooth the mesh: ambient
+    occlusion and skin weights are computed on the asset's mesh and carried by the same operator,
+    UVs split linearly, landmarks mapped into the child triangles (``nirvis.faces.subdivision``).
 
     Example:
         >>> from nirvis.faces import sample_identity
@@ -112,6 +133,10 @@ def prepare_face(asset: FaceAsset, led_nm: int = 850, nir_method: str = "spectra
         (3, torch.int64, torch.Size([1, 7]))
         >>> face.landmarks5[0].shape, face.identity.seed
         (torch.Size([5]), 1)
+        >>> coarse = prepare_face(procedural_asset(sample_identity(1), resolution=16), nir_method="red",
+        ...                       subdivision_levels=0)
+        >>> face.faces.shape[0] > 3 * coarse.faces.shape[0], coarse.subdivision is None
+        (True, True)
     """
     from nirvis.reflectance.invert import nir_reflectance_maps
 
@@ -134,28 +159,41 @@ def prepare_face(asset: FaceAsset, led_nm: int = 850, nir_method: str = "spectra
         ao = vertex_ambient_occlusion(v, f, vertex_normals(v[None], f)[0], backend=backend)
     skin = torch.zeros(len(v), 1, device=dev)
     skin[f[torch.from_numpy(m.face_parts == 0).to(dev)].reshape(-1)] = 1.0
+    op = subdivision_operator(m, subdivision_levels) if subdivision_levels > 0 else None
+    landmarks = dict(asset.landmarks)
+    cage = None
+    if op is not None:  # everything per vertex goes through the same operator (one head at a time)
+        fine = op.mesh(m)
+        ao, skin = (torch.from_numpy(op.apply(x.cpu().numpy())).to(dev) for x in (ao, skin))
+        landmarks = {k: op.map_points(p) for k, p in landmarks.items()}
+        m, cage = fine, f
+        v = torch.from_numpy(m.vertices).to(dev)
+        f = torch.from_numpy(m.faces).long().to(dev)
 
     packed = np.concatenate([maps.diffuse_vis, maps.diffuse_nir[..., None], maps.specular_vis[..., None],
                              maps.specular_nir[..., None], maps.roughness[..., None]], axis=-1)
 
     def lm(name: str):
-        if name not in asset.landmarks:
+        if name not in landmarks:
             return None
-        p = asset.landmarks[name]
+        p = landmarks[name]
         return torch.from_numpy(p.face_index).long().to(dev), torch.from_numpy(p.barycentric).to(dev)
 
     identity = IdentityParams.from_dict(asset.metadata["identity"]) if procedural else None
-    hair_v, hair_a, hair_m, beard = _prepare_hair(asset, led_nm, dev)
+    hair_v, hair_a, hair_m, beard = _prepare_hair(asset, m, landmarks.get("68"), led_nm, dev)
     return PreparedFace(
         vertices=v, faces=f, uv_faces=torch.from_numpy(m.uv_faces).long().to(dev), uvs=torch.from_numpy(m.uvs).to(dev),
         ao=ao, material=build_mips(torch.from_numpy(packed).to(dev)), skin_vertex=skin, landmarks5=lm("5"),
-        landmarks68=lm("68"), identity=identity, led_nm=led_nm, hair_vertices=hair_v, hair_attr=hair_a,
-        hair_material=hair_m, **beard)
+        landmarks68=lm("68"), identity=identity, led_nm=led_nm, subdivision=op, cage_faces=cage,
+        hair_vertices=hair_v, hair_attr=hair_a, hair_material=hair_m, **beard)
 
 
-def _prepare_hair(asset: FaceAsset, led_nm: int, dev: torch.device):
+def _prepare_hair(asset: FaceAsset, mesh: HeadMesh, lm68_points: Optional[SurfacePoints], led_nm: int,
+                  dev: torch.device):
     """The hair and beard shells of ``asset`` (``metadata["appearance"]["hair"]`` and
-    ``["facial_hair"]``; collapsed without them)."""
+    ``["facial_hair"]``; collapsed without them). The hair grid is cast onto the asset's own mesh;
+    the beard shell copies triangles of ``mesh``, the mesh the face is rendered with (subdivided or
+    not), placed with its 68 landmarks ``lm68_points``."""
     from nirvis.render.facial_hair import FacialHairParams, prepared_beard
     from nirvis.render.hair import HairParams, hair_grid, hair_material
 
@@ -167,7 +205,8 @@ def _prepare_hair(asset: FaceAsset, led_nm: int, dev: torch.device):
     lm = asset.landmarks.get("68")
     lm68 = None if lm is None else lm.positions(m.vertices, m.faces)
     v, a = hair_grid(m.vertices, m.faces, np.zeros((68, 3)) if lm68 is None else lm68, None if lm68 is None else params)
-    beard = prepared_beard(m.uvs, m.uv_faces, m.faces, m.vertices, lm68, beard_params, dev)
+    lm68_mesh = None if lm68_points is None else lm68_points.positions(mesh.vertices, mesh.faces)
+    beard = prepared_beard(mesh.uvs, mesh.uv_faces, mesh.faces, mesh.vertices, lm68_mesh, beard_params, dev)
     if params is None and beard_params is not None:       # a beard without head-hair colour: a dark brown one
         params = HairParams(style="short", thickness_mm=0.0, eumelanin=0.8)
     return (torch.from_numpy(v).to(dev), torch.from_numpy(a).to(dev), hair_material(params, led_nm).to(dev), beard)
@@ -201,7 +240,8 @@ def procedural_identity_asset(global_seed: int, label: int, resolution: int = 51
 
 def prepare_procedural_face(global_seed: int, label: int, resolution: int = 512, led_nm: int = 850,
                             nir_method: str = "spectral", backend: str = "auto",
-                            device: str | torch.device = "cpu") -> PreparedFace:
+                            device: str | torch.device = "cpu",
+                            subdivision_levels: int = DEFAULT_SUBDIVISION_LEVELS) -> PreparedFace:
     """The PreparedFace of procedural identity ``label`` of a data set seeded with ``global_seed``
     (the embedded identity source), on ``device``: ``prepare_face`` of
     ``procedural_identity_asset``. Its NIR albedo comes from the biophysical parameters directly
@@ -213,4 +253,5 @@ def prepare_procedural_face(global_seed: int, label: int, resolution: int = 512,
         (True, 850, 'cpu')
     """
     asset = procedural_identity_asset(global_seed, label, resolution=resolution, led_nm=led_nm)
-    return prepare_face(asset, led_nm=led_nm, nir_method=nir_method, backend=backend, device=device)
+    return prepare_face(asset, led_nm=led_nm, nir_method=nir_method, backend=backend, device=device,
+                        subdivision_levels=subdivision_levels)

@@ -26,14 +26,20 @@ SSS_SIGMA_MM = {"vis": (1.2, 0.6, 0.35), "nir": (2.2,)}
 
 
 def vertex_normals(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
-    """Area-weighted unit vertex normals. vertices [B, V, 3], faces [F, 3] -> [B, V, 3]."""
+    """Area-weighted unit vertex normals. vertices [B, V, 3], faces [F, 3] -> [B, V, 3].
+
+    Computed vertex-major ([V, B, 3]: every gather and accumulation moves contiguous rows, about
+    twice as fast as batch-major on the CPU); each vertex sums its faces in the same order as
+    before (corner 0 of all faces, then corners 1 and 2), so the values are identical and a
+    sample's normals never depend on the rest of the batch."""
     f = faces.long()
-    v0, v1, v2 = vertices[:, f[:, 0]], vertices[:, f[:, 1]], vertices[:, f[:, 2]]
-    fn = torch.cross(v1 - v0, v2 - v0, dim=-1)
-    n = torch.zeros_like(vertices)
+    vt = vertices.transpose(0, 1).contiguous()                          # [V, B, 3]
+    v0, v1, v2 = vt[f[:, 0]], vt[f[:, 1]], vt[f[:, 2]]
+    fn = torch.cross(v1 - v0, v2 - v0, dim=-1)                          # [F, B, 3]
+    n = torch.zeros_like(vt)
     for k in range(3):
-        n = n.index_add(1, f[:, k], fn)
-    return F.normalize(n, dim=-1, eps=1e-12)
+        n = n.index_add(0, f[:, k], fn)
+    return F.normalize(n, dim=-1, eps=1e-12).transpose(0, 1)
 
 
 def fresnel_schlick(cos_theta: torch.Tensor, f0: torch.Tensor) -> torch.Tensor:

@@ -136,7 +136,7 @@ class _ShardRenderer:
         c = self.cfg
         asset, seed = self.identity_asset(label)
         pf = prepare_face(asset, led_nm=c.sample_space.led_nm, nir_method=c.nir_method, backend=c.backend,
-                          device=self.job.device)
+                          device=self.job.device, subdivision_levels=c.subdivision_levels)
         tri = pf.faces.detach().cpu().contiguous()
         topo = (tuple(tri.shape), hash(tri.numpy().tobytes()))
         entry = (pf, seed, topo)
