@@ -99,7 +99,8 @@ def bench_render(batch: int = 32, repeats: int = 3, backends: tuple[str, ...] = 
                  ) -> dict[str, Any]:
     """Render throughput at 112x112 end to end (prepared faces -> aligned uint8 pairs) per backend,
     and raw rasterisation alone for the same geometry, in one run; plus the per-identity cost of
-    preparing a procedural face (mesh, biophysical VIS/NIR maps at 256, AO, mips). Stage timings
+    preparing a procedural face (mesh, biophysical VIS/NIR maps at the data sets' default
+    ``texture_resolution``, hair and beard shells, subdivision, AO, mips). Stage timings
     (first backend) show where the time goes."""
     from nirvis.render import pair as pair_mod
     from nirvis.render.geometry import project_views, views_geometry
@@ -110,13 +111,17 @@ def bench_render(batch: int = 32, repeats: int = 3, backends: tuple[str, ...] = 
     avail = [b for b in backends if b in available_backends() and b != "cuda"]
     t0 = time.perf_counter()
     n_id = 8
-    faces = [pair_mod.prepare_procedural_face(0, k, resolution=256) for k in range(n_id)]
+    from nirvis.shards.config import RenderDatasetConfig
+
+    texture = RenderDatasetConfig().texture_resolution
+    faces = [pair_mod.prepare_procedural_face(0, k, resolution=texture) for k in range(n_id)]
     prepare_s = (time.perf_counter() - t0) / n_id
     space = pair_mod.SampleSpace()
     params = [pair_mod.sample_params(space, k) for k in range(batch)]
     batch_faces = [faces[k % n_id] for k in range(batch)]
     result: dict[str, Any] = {"benchmark": "render", "batch": batch, "raw_resolution": space.raw_resolution,
-                              "output_resolution": CROP_SIZE, "prepare_procedural_face_256_s": round(prepare_s, 3),
+                              "output_resolution": CROP_SIZE, "texture_resolution": texture,
+                              "prepare_procedural_face_s": round(prepare_s, 3),
                               "backends": {}}
     for name in avail:
         pair_mod.render_batch(batch_faces[:2], params[:2], backend=name)  # warm-up (contexts, caches)
