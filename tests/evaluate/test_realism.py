@@ -153,6 +153,7 @@ def test_identical_identities_give_zero_distance(astronaut_crop, photos, tmp_pat
     assert doc["detection"]["vis"]["by_abs_yaw"]["0-15"]["rate"] == 1.0
     assert doc["detection"]["nir"]["by_abs_yaw"]["30-45"]["crops"] == 6
     assert doc["detection"]["nir"]["abs_yaw_le_30"]["crops"] == 0
+    assert doc["undetected"] == {"vis": [], "nir": []}
     assert all(np.all(np.isfinite(v)) for v in arrays.values())
 
 
@@ -162,6 +163,8 @@ def test_blank_crops_are_missed_but_described(tmp_path):
     doc, _ = R.realism_report(ds, progress=False)
     assert doc["detection"]["vis"]["all"] == {"crops": 4, "detected": 0, "rate": 0.0}
     assert doc["undetected_described_with_template_box"] == {"vis": 4, "nir": 4}
+    missed = doc["undetected"]["vis"]
+    assert len(missed) == 4 and len({m["key"] for m in missed}) == 4 and missed[0]["abs_yaw_deg"] is None
     assert doc["detection"]["vis"]["abs_yaw_le_30"]["crops"] == 0  # no pose in the sample JSON
     assert doc["detection"]["vis"]["by_abs_yaw"]["unknown"]["crops"] == 4
     assert doc["detection"]["vis"]["by_abs_yaw"][">=45"]["crops"] == 0

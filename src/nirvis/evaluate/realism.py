@@ -207,6 +207,13 @@ def _rates(detected: np.ndarray, yaws: np.ndarray) -> dict[str, Any]:
     return out
 
 
+def _missed(d: "Described") -> list[dict[str, Any]]:
+    """[{"key", "abs_yaw_deg"}] of the crops of ``d`` the detector missed, in data set order
+    (``abs_yaw_deg`` None where the sample JSON has no pose)."""
+    return [{"key": str(d.keys[i]), "abs_yaw_deg": None if np.isnan(d.yaw[i]) else round(abs(float(d.yaw[i])), 1)}
+            for i in np.flatnonzero(~d.detected)]
+
+
 def _rate(flags: np.ndarray) -> dict[str, Any]:
     n = int(flags.size)
     return {"crops": n, "detected": int(flags.sum()), "rate": round(float(flags.mean()), 4) if n else None}
@@ -367,6 +374,8 @@ def realism_report(directory, real_photos=None, detector: str = "hog", limit: Op
         "detection": {"vis": _rates(vis.detected, vis.yaw), "nir": _rates(nir.detected, nir.yaw)},
         "undetected_described_with_template_box": {"vis": int((~vis.detected).sum()),
                                                    "nir": int((~nir.detected).sum())},
+        # which crops the detector missed (sample key and |yaw|), to look at them
+        "undetected": {"vis": _missed(vis), "nir": _missed(nir)},
         "vis_vis": _block(*vv), "nir_vis": _block(*nv),
         # the same figures over detected crops only (NIR-VIS: both crops detected)
         "detected_only": {"vis_vis": _block(*_same_diff_vis(vis.subset(vis.detected))),
