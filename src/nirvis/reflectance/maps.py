@@ -405,17 +405,29 @@ def _apply_makeup(vis: torch.Tensor, nir: torch.Tensor, pos: torch.Tensor, lips:
 
 @functools.lru_cache(maxsize=8)
 def _fill_plan(covered_bytes: bytes, shape: tuple[int, int],
-               iterations: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """Per growth step: (texels that get filled [1, 1, H, W] bool, their covered-neighbour counts)."""
-    covered = torch.from_numpy(np.frombuffer(covered_bytes, dtype=bool).reshape(shape).copy())
-    known = covered.float().view(1, 1, *shape)
-    kernel = torch.ones(1, 1, 3, 3)
+               iterations: int) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """Per growth step: (flat indices int64 [n] of the texels filled in that step, their 3x3
+    neighbours' flat indices int64 [n, 9] (clamped at the border), which of those neighbours are
+    known before the step, float32 [n, 9], and their count float32 [n, 1])."""
+    h, w = shape
+    known = np.frombuffer(covered_bytes, dtype=bool).reshape(shape).copy()
+    offsets = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
     plan = []
     for _ in range(iterations):
-        weight = torch.nn.functional.conv2d(known, kernel, padding=1)
-        grow = (known == 0) & (weight > 0)
-        plan.append((grow, weight.clamp(min=1)))
-        known = torch.maximum(known, grow.float())
+        padded = np.pad(known, 1)
+        count = sum(padded[1 + dy:1 + dy + h, 1 + dx:1 + dx + w].astype(np.int32) for dy, dx in offsets)
+        grow = ~known & (count > 0)
+        ys, xs = np.nonzero(grow)
+        if len(ys) == 0:
+            break
+        nb_y = np.stack([ys + dy for dy, _ in offsets], 1)
+        nb_x = np.stack([xs + dx for _, dx in offsets], 1)
+        inside = (nb_y >= 0) & (nb_y < h) & (nb_x >= 0) & (nb_x < w)
+        nb_y, nb_x = nb_y.clip(0, h - 1), nb_x.clip(0, w - 1)
+        k = (known[nb_y, nb_x] & inside).astype(np.float32)
+        plan.append((torch.from_numpy(ys * w + xs), torch.from_numpy(nb_y * w + nb_x), torch.from_numpy(k),
+                     torch.from_numpy(k.sum(1, keepdims=True))))
+        known = known | grow
     return plan
 
 
@@ -423,17 +435,21 @@ def fill_uncovered(values: torch.Tensor, covered: torch.Tensor, iterations: int 
     """Extend UV islands into the empty texels around them (repeated 3x3 averaging of covered
     neighbours), so mip-mapped and bilinear lookups near island borders see island colours, not
     the background fill. values [H, W] or [H, W, C]; covered bool [H, W]. The growth pattern
-    depends on ``covered`` only and is computed once per layout."""
+    depends on ``covered`` only and is computed once per layout; each step touches only the ring
+    of texels it fills (a gather of their 3x3 neighbours), not the whole map.
+
+    Example:
+        >>> v = torch.zeros(1, 4); v[0, 0] = 1.0
+        >>> fill_uncovered(v, v > 0).tolist()       # one covered texel grows to its neighbours
+        [[1.0, 1.0, 1.0, 1.0]]
+    """
     x = values if values.ndim == 3 else values.unsqueeze(-1)
-    x = x.permute(2, 0, 1).unsqueeze(0).clone()                         # [1, C, H, W]
+    h, w, c = x.shape
     cov = covered.cpu().numpy().astype(bool)
-    known = covered.float().view(1, 1, *covered.shape)
-    kernel = torch.ones(1, 1, 3, 3).expand(x.shape[1], 1, 3, 3)
-    for grow, weight in _fill_plan(cov.tobytes(), cov.shape, iterations):
-        summed = torch.nn.functional.conv2d(x * known, kernel, padding=1, groups=x.shape[1])
-        x = torch.where(grow, summed / weight, x)
-        known = torch.maximum(known, grow.float())
-    out = x[0].permute(1, 2, 0)
+    flat = x.reshape(h * w, c).clone()
+    for idx, nb, known, count in _fill_plan(cov.tobytes(), cov.shape, iterations):
+        flat[idx] = (flat[nb] * known.unsqueeze(-1)).sum(1) / count
+    out = flat.reshape(h, w, c)
     return out if values.ndim == 3 else out[..., 0]
 
 
