@@ -43,9 +43,9 @@ class GBuffer:
     tensors are float32 on the faces' device.
     """
 
-    world: torch.Tensor        # [B, V + Vh + Vg, 3] mm, world frame (head, hair shell, then glasses)
-    tri: torch.Tensor          # [F, 3] opaque triangles (head + hair + glasses frame)
-    clip: torch.Tensor         # [B, V + Vh + Vg, 4]
+    world: torch.Tensor        # [B, V + Vh + Vb + Vg, 3] mm, world frame (head, hair, beard, then glasses)
+    tri: torch.Tensor          # [F, 3] opaque triangles (head + hair + beard + glasses frame)
+    clip: torch.Tensor         # [B, V + Vh + Vb + Vg, 4]
     rast: torch.Tensor         # [B, H, W, 4]
     mask: torch.Tensor         # [B, H, W, 1] image
     pixels: PixelList          # covered pixels (N per image, padded)
@@ -103,9 +103,13 @@ def views_geometry(faces: Sequence[PreparedFace], views: Sequence[View],
         band = (head[..., 1] - eyes[:, :1, 1]).abs() < 25.0
         half = torch.where(band, head[..., 0].abs(), torch.zeros_like(head[..., 0])).amax(1) * 0.92
         v = torch.cat([v, glasses_vertices(list(glasses), eyes, half)], 1)
-    rot = pose_rotation(torch.tensor([vw.yaw_deg for vw in views]), torch.tensor([vw.pitch_deg for vw in views]),
-                        torch.tensor([vw.roll_deg for vw in views])).to(v)
-    return batched_matvec(rot, v)
+    return batched_matvec(view_rotations(views).to(v), v)
+
+
+def view_rotations(views: Sequence[View]) -> torch.Tensor:
+    """Head-pose rotations float32 [B, 3, 3] (CPU) of ``views`` (``camera.pose_rotation``)."""
+    return pose_rotation(torch.tensor([vw.yaw_deg for vw in views]), torch.tensor([vw.pitch_deg for vw in views]),
+                         torch.tensor([vw.roll_deg for vw in views]))
 
 
 def _hair_vertices(pf: PreparedFace) -> torch.Tensor:
@@ -266,8 +270,7 @@ def geometry_pass(faces: Sequence[PreparedFace], views: Sequence[View], res: int
     down = torch.cat([grid[:, 1:2] - grid[:, 0:1], grid[:, 2:] - grid[:, :-2], grid[:, -1:] - grid[:, -2:-1]], 1)
     tangent = torch.zeros_like(world)
     tangent[:, n_head:n_head + n_hair] = F.normalize(down, dim=-1, eps=1e-12).reshape(b, n_hair, 3)
-    rot = pose_rotation(torch.tensor([vw.yaw_deg for vw in views]), torch.tensor([vw.pitch_deg for vw in views]),
-                        torch.tensor([vw.roll_deg for vw in views])).to(world)
+    rot = view_rotations(views).to(world)
     tangent[:, n_head + n_hair:n_head + n_shells] = -rot[:, :, 1].unsqueeze(1)       # beards grow downwards
     attrs = interpolate(torch.cat([world, vertex_normals(world, tri), per_vertex, tangent], -1), rast_px, tri)
     pos = attrs[..., 0:3]

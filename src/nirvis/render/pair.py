@@ -49,7 +49,9 @@ __all__ = [
 
 #: Bumped whenever the same (face, params) would render other bytes. 3: procedural identities
 #: gained scalp hair, their lips mask covers the whole lower lip (landmarks 56/58 fixed), lips
-#: keep more melanin (they were paler than the skin).
+#: keep more melanin (they were paler than the skin). 4: hair and beard shells, strand brows,
+#: lashes, iris/sclera/wrinkle/make-up detail, 512 px maps, shape prior v2, HDR environment
+#: lighting with soft shadows and scene backgrounds, Loop-subdivided heads.
 RENDERER_VERSION = "4"
 
 #: The spectra of a pair, in rendering order. The first one's geometry pass serves the others

@@ -37,15 +37,15 @@ def shade(g: GBuffer, params: Sequence[SampleParams]) -> torch.Tensor:
     radii = _angular_radii(params, g.pos)
     irr = sh_irradiance(g.normal, sh).clamp(min=0) * g.ao
     specular = torch.zeros_like(albedo)
+    casters, caster_tri = g.world, g.tri
+    if g.shadow_world is not None and g.shadow_tri is not None:    # a subdivided head's coarse cage
+        casters, caster_tri = g.shadow_world, g.shadow_tri
     for k in range(dirs.shape[1]):
         active = (cols[:, k].abs().amax(-1) > 0).nonzero()[:, 0]     # samples using light slot k
         if len(active) == 0:
             continue
         n, v, p = g.normal[active], g.view_dir[active], g.pos[active]
         light_dir = dirs[active, k].view(-1, 1, 1, 3).expand_as(n)
-        casters, caster_tri = g.world, g.tri
-        if g.shadow_world is not None and g.shadow_tri is not None:    # a subdivided head's coarse cage
-            casters, caster_tri = g.shadow_world, g.shadow_tri
         lit = directional_shadow(casters[active], caster_tri, dirs[active, k], p, angular_radius=radii[active, k])
         c = cols[active, k].view(-1, 1, 1, 3)
         irr = irr.index_add(0, active, c * (n * light_dir).sum(-1, keepdim=True).clamp(min=0) * lit)
