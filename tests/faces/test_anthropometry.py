@@ -53,7 +53,9 @@ def test_sampled_spreads_match_published_anthropometry(sampled):
             assert 0.6 <= ratio <= 2.2, f"{name}: sampled CV is {ratio:.2f}x the published one"
     for sel in (male, ~male):
         r = np.corrcoef(m["zy-zy"][sel], m["n-gn"][sel])[0, 1]
-        assert 0.15 < r < 0.8, f"face width / height correlation {r:.2f}"
+        # size makes them correlate; facial adiposity (``head_model.adiposity``) widens faces without
+        # lengthening them (the width-to-height ratio rises with BMI), which weakens it
+        assert 0.1 < r < 0.8, f"face width / height correlation {r:.2f}"
 
 
 def test_sexual_dimorphism_and_ancestry_follow_published_directions(sampled):
@@ -102,7 +104,8 @@ def test_sampled_faces_do_not_fold_over(sampled):
 
 def test_shape_traits_are_logged_and_old_dicts_still_read():
     ident = sample_identity(21)
-    assert set(ident.shape) == {"version", "size", "canthal_tilt", "epicanthus", "asymmetry", "eye_height_asym"}
+    assert set(ident.shape) == {"version", "size", "canthal_tilt", "epicanthus", "asymmetry", "eye_height_asym",
+                               "adiposity"}
     assert IdentityParams.from_dict(ident.to_dict()) == ident
     old = {k: v for k, v in ident.to_dict().items() if k != "shape"}  # written before prior v2
     assert IdentityParams.from_dict(old).shape == {}

@@ -59,6 +59,31 @@ def test_reader_counts_shapes_and_metadata(reference):
     assert len(list(iter_pairs(reference, rank=1, world_size=2))) == 2  # shard 1 only
 
 
+def test_sample_json_records_the_identity(reference):
+    """Every sample carries its label's identity (sex, age, ancestry, hair, facial hair, ...), the
+    same for all pairs of a label and equal to what the procedural source sampled."""
+    from nirvis.faces import identity_seed, sample_identity
+    from nirvis.render.prepared_face import procedural_identity_asset
+
+    by_label = {}
+    for s in iter_pairs(reference, decode=False):
+        rec = s.meta["identity"]
+        by_label.setdefault(s.label, rec)
+        assert rec == by_label[s.label]
+    for label, rec in by_label.items():
+        ident = sample_identity(identity_seed(5, label))
+        assert rec["sex"] == ("male" if ident.gender > 0.5 else "female")
+        assert rec["identity"]["age_years"] == round(ident.age_years, 4)
+        assert rec["identity"]["race"] == [round(r, 4) for r in ident.race]
+        assert "modifiers" not in rec["identity"] and "adiposity" in rec["identity"]["shape"]
+        app = rec["appearance"]
+        source = procedural_identity_asset(5, label, resolution=16).metadata["appearance"]
+        assert app["hair"]["style"] == source["hair"]["style"]
+        assert app["facial_hair"] == {k: round(v, 4) if isinstance(v, float) else v
+                                      for k, v in source["facial_hair"].items()}
+        assert app["melanin"] == round(source["melanin"], 4) and "detail" in app
+
+
 def test_reader_shuffle_is_deterministic_by_seed(reference):
     def order(seed, epoch=0):
         return [s.key for s in iter_pairs(reference, shuffle_buffer_size=3, seed=seed, epoch=epoch, decode=False)]

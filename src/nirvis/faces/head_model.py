@@ -375,7 +375,42 @@ _MODIFIER_LIMITS = {"l-eye-epicanthus-in-out": (-0.6, 0.15), "r-eye-epicanthus-i
 
 #: PCG64 stream id of the shape prior's own draws (issue 12); the draws of stream 0x1D are unchanged.
 SHAPE_STREAM = 0x5A9E
-SHAPE_PRIOR_VERSION = 2
+SHAPE_PRIOR_VERSION = 3
+
+
+#: Facial adiposity per unit of ``adiposity(weight)``: modifier name -> shift (double chin only
+#: for positive adiposity). See ``adiposity``.
+_ADIPOSITY_TARGETS = {"head-fat-decr-incr": 1.0, "l-cheek-volume-decr-incr": 0.8, "r-cheek-volume-decr-incr": 0.8,
+                      "chin-width-decr-incr": 0.4}
+
+
+def adiposity(weight: float) -> float:
+    """Facial adiposity in [-1, 1] of an identity of body ``weight`` in [0, 1] (0.5 average).
+
+    The MakeHuman weight macro moves the head surface by well under 1 mm (its face landmarks
+    0.03-0.28 mm from weight 0 to 1), yet body-mass index is one of the largest sources of face-shape
+    variation between adults: facial adiposity (cheek and jaw fullness, a double chin) tracks BMI
+    closely (perceived facial adiposity vs BMI r ~ 0.7, Coetzee, Perrett & Stephen 2009, Perception
+    38:1700; face width-to-height ratio rises with BMI, Lefevre et al. 2012, Brit J Psychol 103:29).
+    So ``weight`` also drives ``head-fat``, cheek volume, chin width and (above average) the double
+    chin: ``adiposity = clip(2 (weight - 0.5), -1, 1)``, halved below average (lean faces lose less
+    width than obese ones gain: the bony face stays); weight ~ Beta(3, 3) gives an sd of ~0.3,
+    which widens the within-sex spread of face width (zy-zy) to ~1.9x Farkas' single-group CV
+    (mixed ancestry widens it too; tests/faces/test_anthropometry.py bounds it at 2.2x).
+
+    Example:
+        >>> adiposity(0.5), adiposity(0.75), adiposity(0.0)
+        (0.0, 0.5, -0.5)
+    """
+    a = float(np.clip(2.0 * (float(weight) - 0.5), -1.0, 1.0))
+    return a if a >= 0.0 else 0.5 * a
+
+
+def _adiposity_shifts(weight: float) -> dict[str, float]:
+    a = adiposity(weight)
+    out = {name: c * a for name, c in _ADIPOSITY_TARGETS.items()}
+    out["neck-double-decr-incr"] = max(a, 0.0)
+    return out
 
 
 def _shape_prior(seed: int, gender: float, race: Sequence[float]) -> tuple[dict[str, float], dict[str, float]]:
@@ -449,7 +484,8 @@ def sample_identity(seed: int, model: Optional[HeadModel] = None) -> IdentityPar
     (oval, round, square, ...) ~ 0.6 * Beta(0.6, 3). On top (``_shape_prior``, its own PCG64
     stream): sex- and ancestry-linked shifts from published anthropometry, a size factor shared by
     head width and height, canthal tilt, epicanthic fold, and a per-identity asymmetry level; these
-    traits are logged in ``IdentityParams.shape``. Values beyond ``_MODIFIER_LIMITS`` are clipped.
+    traits are logged in ``IdentityParams.shape``; ``weight`` also sets the facial adiposity
+    (``adiposity``: head fat, cheek volume, chin width, double chin). Values beyond ``_MODIFIER_LIMITS`` are clipped.
     """
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
@@ -464,6 +500,9 @@ def sample_identity(seed: int, model: Optional[HeadModel] = None) -> IdentityPar
     muscle = float(rng.beta(4.0, 4.0))
     weight = float(rng.beta(3.0, 3.0))
     shifts, traits = _shape_prior(int(seed), gender, race)
+    for name, shift in _adiposity_shifts(weight).items():
+        shifts[name] = shifts.get(name, 0.0) + shift
+    traits["adiposity"] = adiposity(weight)
     modifiers: dict[str, float] = {}
     shared: dict[str, float] = {}
     for m in model.modifiers:  # fixed order from the asset: deterministic

@@ -51,8 +51,10 @@ __all__ = [
 #: gained scalp hair, their lips mask covers the whole lower lip (landmarks 56/58 fixed), lips
 #: keep more melanin (they were paler than the skin). 4: hair and beard shells, strand brows,
 #: lashes, iris/sclera/wrinkle/make-up detail, 512 px maps, shape prior v2, HDR environment
-#: lighting with soft shadows and scene backgrounds, Loop-subdivided heads.
-RENDERER_VERSION = "4"
+#: lighting with soft shadows and scene backgrounds, Loop-subdivided heads. 5: facial adiposity
+#: from the identity's weight (shape prior v3), less NIR sensor noise, the identity record in the
+#: sample JSON.
+RENDERER_VERSION = "5"
 
 #: The spectra of a pair, in rendering order. The first one's geometry pass serves the others
 #: when every pair is pixel-aligned (``pairing == "shared"``); extra ``passes`` come from it.

@@ -14,5 +14,7 @@ Modules (import what you need; importing the package itself loads nothing heavy)
 
 A sample is one pair, key ``<label:07d>_<index:04d>``, members ``vis.png`` (RGB8), ``nir.png``
 (grey8) and ``json`` (label, identity seed, pose, expression, lighting, accessories, 5/68-point
-landmarks of both aligned images, pairing, renderer backend and version, full SampleParams).
+landmarks of both aligned images, pairing, renderer backend and version, full SampleParams, and
+``identity``: the label's sex, age, ancestry, shape traits and sampled appearance, see
+``format.identity_record``).
 """

@@ -179,17 +179,66 @@ def _r(x: Any) -> Any:
     return round(float(x), 4)
 
 
+def _rounded(x: Any) -> Any:
+    """``x`` with every float rounded to 4 decimals (dicts and lists recursively); NaN -> None."""
+    if isinstance(x, dict):
+        return {str(k): _rounded(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_rounded(v) for v in x]
+    if isinstance(x, (bool, np.bool_)) or x is None or isinstance(x, str):
+        return bool(x) if isinstance(x, np.bool_) else x
+    if isinstance(x, (int, np.integer)):
+        return int(x)
+    v = float(x)
+    return None if v != v else round(v, 4)
+
+
+def identity_record(asset_metadata: Any) -> Optional[dict[str, Any]]:
+    """The ``identity`` block of a sample's JSON: what the identity is, for analysis by factor.
+
+    From a FaceAsset's metadata: ``sex`` (``female``/``male`` from the MakeHuman ``gender``),
+    ``identity`` (seed, gender, age, ancestry proportions ``race`` = (african, asian, caucasian),
+    muscle, weight, the shape prior's traits; the local modifier weights are left out: they follow
+    from the seed for procedural identities and the mesh is the asset for imported ones) and
+    ``appearance`` (skin, hair, facial hair, brows, eyes, make-up: the sampled parameters, see
+    ``reflectance.maps.SkinAppearance``, ``reflectance.face_detail.FaceDetail``,
+    ``render.hair.HairParams``, ``render.facial_hair.FacialHairParams``). Floats rounded to 4
+    decimals. None when the metadata holds neither.
+
+    Example:
+        >>> rec = identity_record({"identity": {"seed": 3, "gender": 0.9, "age_years": 30.0,
+        ...                                     "modifiers": {"nose-flaring-decr-incr": 0.1}}})
+        >>> rec["sex"], "modifiers" in rec["identity"]
+        ('male', False)
+    """
+    if not isinstance(asset_metadata, dict):
+        return None
+    ident = asset_metadata.get("identity")
+    app = asset_metadata.get("appearance")
+    if not isinstance(ident, dict) and not isinstance(app, dict):
+        return None
+    out: dict[str, Any] = {}
+    if isinstance(ident, dict):
+        out["identity"] = _rounded({k: v for k, v in ident.items() if k != "modifiers"})
+        if isinstance(ident.get("gender"), (int, float)):
+            out["sex"] = "male" if float(ident["gender"]) > 0.5 else "female"
+    if isinstance(app, dict):
+        out["appearance"] = _rounded(app)
+    return out
+
+
 def sample_metadata(*, key: str, label: int, index: int, identity_seed: Optional[int], params: Any,
                     vis_lm5: np.ndarray, nir_lm5: np.ndarray, vis_lm68: Optional[np.ndarray],
                     nir_lm68: Optional[np.ndarray], backend: str, renderer_version: str,
-                    identity_source: str) -> dict[str, Any]:
-    """The ``json`` member of a sample (see the module docstring of ``nirvis.shards``)."""
+                    identity_source: str, identity: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+    """The ``json`` member of a sample (see the module docstring of ``nirvis.shards``);
+    ``identity``: the label's ``identity_record`` (omitted when None)."""
     p = params.to_dict()
 
     def pose(view: dict[str, Any]) -> dict[str, float]:
         return {k: view[k] for k in ("yaw_deg", "pitch_deg", "roll_deg", "distance_mm", "focal_mm")}
 
-    return {
+    out = {
         "key": key,
         "label": int(label),
         "index": int(index),
@@ -211,6 +260,9 @@ def sample_metadata(*, key: str, label: int, index: int, identity_seed: Optional
         "image": {"size": [CROP_SIZE, CROP_SIZE], "vis": "rgb8", "nir": "grey8"},
         "params": p,
     }
+    if identity is not None:
+        out["identity"] = identity
+    return out
 
 
 # ----------------------------------------------------------------------------------- reading

@@ -38,7 +38,7 @@ from nirvis.crop import CROP_SIZE
 from nirvis.errors import NirvisError
 from nirvis.shards.config import ConfigError, RenderDatasetConfig, dump_yaml, fingerprint, load_config
 from nirvis.shards.format import (CONFIG_FILE, FORMAT_TAG, FORMAT_VERSION, MANIFEST, SHARD_DIR, ShardPlan, ShardWriter,
-                                  encode_png, plan_shards, read_json, sample_key, sample_metadata, sha256_file,
+                                  encode_png, identity_record, plan_shards, read_json, sample_key, sample_metadata, sha256_file,
                                   sidecar_path)
 
 _FACE_CACHE = 4  # prepared faces kept per process (samples come in label order)
@@ -102,7 +102,7 @@ class _ShardRenderer:
     def __init__(self, job: _Job):
         self.job = job
         self.cfg = job.config
-        self._faces: "OrderedDict[int, tuple[Any, Optional[int], tuple]]" = OrderedDict()
+        self._faces: "OrderedDict[int, tuple[Any, Optional[int], tuple, Optional[dict]]]" = OrderedDict()
         if job.device.startswith("cuda:"):  # one GPU per rank / worker (also for nvdiffrast contexts)
             import torch
 
@@ -139,7 +139,7 @@ class _ShardRenderer:
                           device=self.job.device, subdivision_levels=c.subdivision_levels)
         tri = pf.faces.detach().cpu().contiguous()
         topo = (tuple(tri.shape), hash(tri.numpy().tobytes()))
-        entry = (pf, seed, topo)
+        entry = (pf, seed, topo, identity_record(asset.metadata))
         self._faces[label] = entry
         while len(self._faces) > _FACE_CACHE:
             self._faces.popitem(last=False)
@@ -174,7 +174,8 @@ class _ShardRenderer:
                     key=key, label=label, index=index, identity_seed=entries[k][1], params=params[k],
                     vis_lm5=v5[j], nir_lm5=n5[j], vis_lm68=None if v68 is None else v68[j],
                     nir_lm68=None if n68 is None else n68[j], backend=c.backend, renderer_version=RENDERER_VERSION,
-                    identity_source="procedural" if self.job.asset_dirs is None else "assets")
+                    identity_source="procedural" if self.job.asset_dirs is None else "assets",
+                    identity=entries[k][3])
                 results[k] = {"key": key, "vis": encode_png(vis[j], c.png_compression),
                               "nir": encode_png(nir[j], c.png_compression), "meta": meta}
         return results  # type: ignore[return-value]
