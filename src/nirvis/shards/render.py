@@ -38,8 +38,8 @@ from nirvis.crop import CROP_SIZE
 from nirvis.errors import NirvisError
 from nirvis.shards.config import ConfigError, RenderDatasetConfig, dump_yaml, fingerprint, load_config
 from nirvis.shards.format import (CONFIG_FILE, FORMAT_TAG, FORMAT_VERSION, MANIFEST, SHARD_DIR, ShardPlan, ShardWriter,
-                                  encode_png, identity_record, plan_shards, read_json, sample_key, sample_metadata, sha256_file,
-                                  sidecar_path)
+                                  encode_png, identity_record, plan_shards, read_json, sample_key, sample_metadata,
+                                  sha256_file, sidecar_path)
 
 _FACE_CACHE = 4  # prepared faces kept per process (samples come in label order)
 
