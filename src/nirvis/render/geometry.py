@@ -20,6 +20,8 @@ import torch.nn.functional as F
 from nirvis.faces import Expression, build_heads
 from nirvis.render._linalg import batched_matvec
 from nirvis.render.accessories import GlassesParams, glasses_topology, glasses_vertices
+from nirvis.render.headwear import (HeadwearParams, flatten_hair, headwear_material, headwear_topology,
+                                    headwear_vertices)
 from nirvis.render.hair import GRID_COLS, GRID_ROWS, hair_topology, strand_texture
 from nirvis.render.camera import (PerspectiveCamera, clip_to_pixels, focal_length_px, model_view_projection,
                                   pose_rotation, to_clip)
@@ -43,9 +45,9 @@ class GBuffer:
     tensors are float32 on the faces' device.
     """
 
-    world: torch.Tensor        # [B, V + Vh + Vb + Vg, 3] mm, world frame (head, hair, beard, then glasses)
-    tri: torch.Tensor          # [F, 3] opaque triangles (head + hair + beard + glasses frame)
-    clip: torch.Tensor         # [B, V + Vh + Vb + Vg, 4]
+    world: torch.Tensor        # [B, V + Vh + Vb + Vg + Vw, 3] mm, world frame (head, hair, beard, glasses, headwear)
+    tri: torch.Tensor          # [F, 3] opaque triangles (head + hair + beard + glasses frame + headwear)
+    clip: torch.Tensor         # [B, V + Vh + Vb + Vg + Vw, 4]
     rast: torch.Tensor         # [B, H, W, 4]
     mask: torch.Tensor         # [B, H, W, 1] image
     pixels: PixelList          # covered pixels (N per image, padded)
@@ -64,15 +66,17 @@ class GBuffer:
     hair: Optional[torch.Tensor] = None         # [B, 1, N, 1] 1 on the hair shell (Kajiya-Kay specular)
     hair_tangent: Optional[torch.Tensor] = None  # [B, 1, N, 3] unit hair direction (root -> tip)
     shadow_world: Optional[torch.Tensor] = None  # [B, Vs, 3] shadow casters (None: ``world`` / ``tri``): a
-    shadow_tri: Optional[torch.Tensor] = None    # [Fs, 3] subdivided head's coarse cage, hair, beard, glasses frame
+    shadow_tri: Optional[torch.Tensor] = None    # [Fs, 3] the head's coarse cage, shells, glasses frame, headwear
 
 
 def views_geometry(faces: Sequence[PreparedFace], views: Sequence[View],
-                   glasses: Optional[Sequence[GlassesParams]] = None) -> torch.Tensor:
-    """World-frame vertices float32 [B, V + Vh (+ Vg), 3] (mm) for each (face, view): expression,
-    the hair shell (``PreparedFace.hair_vertices``, Vh = ``hair.GRID_ROWS * hair.GRID_COLS``,
-    collapsed inside the head for faces without hair), glasses (appended last when ``glasses``
-    is given), then pose.
+                   glasses: Optional[Sequence[GlassesParams]] = None,
+                   headwear: Optional[Sequence[HeadwearParams]] = None) -> torch.Tensor:
+    """World-frame vertices float32 [B, V + Vh + Vb (+ Vg (+ Vw)), 3] (mm) for each (face, view):
+    expression, the hair shell (``PreparedFace.hair_vertices``, Vh = ``hair.GRID_ROWS *
+    hair.GRID_COLS``, collapsed inside the head for faces without hair; flattened under headwear,
+    ``headwear.flatten_hair``), the beard shell, glasses (when ``glasses`` is given), headwear
+    (when ``headwear`` is given, Vw = ``headwear.N_VERTICES``; glasses then default to none), then pose.
 
     Example:
         >>> from nirvis.render.prepared_face import prepare_procedural_face
@@ -96,13 +100,19 @@ def views_geometry(faces: Sequence[PreparedFace], views: Sequence[View],
     for k, pf in enumerate(faces):
         verts.append(built.get(k, pf.vertices))
     head = torch.stack(verts)
-    v = torch.cat([head, torch.stack([_hair_vertices(pf) for pf in faces]), _beard_vertices(faces, head)], 1)
+    hair = [_hair_vertices(pf) for pf in faces]
+    if headwear is not None:
+        glasses = [GlassesParams()] * len(faces) if glasses is None else glasses
+        hair = [flatten_hair(h, pf, p) for h, pf, p in zip(hair, faces, headwear)]
+    v = torch.cat([head, torch.stack(hair), _beard_vertices(faces, head)], 1)
     if glasses is not None:
         fi, bary = faces[0].landmarks5
         eyes = (head[:, faces[0].faces[fi[:2]]] * bary[:2].view(1, 2, 3, 1)).sum(2)          # [B, 2, 3]
         band = (head[..., 1] - eyes[:, :1, 1]).abs() < 25.0
         half = torch.where(band, head[..., 0].abs(), torch.zeros_like(head[..., 0])).amax(1) * 0.92
         v = torch.cat([v, glasses_vertices(list(glasses), eyes, half)], 1)
+    if headwear is not None:
+        v = torch.cat([v, headwear_vertices(faces, headwear)[0].to(v)], 1)
     return batched_matvec(view_rotations(views).to(v), v)
 
 
@@ -206,8 +216,8 @@ def rasterize_pixels(clip: torch.Tensor, tri: torch.Tensor, ids: torch.Tensor, p
 
 
 def geometry_pass(faces: Sequence[PreparedFace], views: Sequence[View], res: int, backend: str,
-                  glasses: Sequence[GlassesParams]) -> GBuffer:
-    """The GBuffer of B (face, view, glasses) triples at ``res`` x ``res`` pixels.
+                  glasses: Sequence[GlassesParams], headwear: Optional[Sequence[HeadwearParams]] = None) -> GBuffer:
+    """The GBuffer of B (face, view, glasses, headwear) at ``res`` x ``res`` pixels.
 
     Args:
         faces: B PreparedFaces sharing one mesh topology.
@@ -215,6 +225,7 @@ def geometry_pass(faces: Sequence[PreparedFace], views: Sequence[View], res: int
         res: image side in pixels.
         backend: concrete rasterisation backend (``gl``, ``torch`` or ``cuda``).
         glasses: B GlassesParams (``enabled=False`` collapses them).
+        headwear: B HeadwearParams (None or ``kind="none"``: collapsed; ``headwear``).
 
     Example:
         >>> from nirvis.render.prepared_face import prepare_procedural_face
@@ -237,14 +248,17 @@ def geometry_pass(faces: Sequence[PreparedFace], views: Sequence[View], res: int
     n_beard = len(beard_v)
     beard_f = torch.searchsorted(beard_v, pf0.faces[beard_t])
     n_shells = n_hair + n_beard
-    tri = torch.cat([pf0.faces, hair_f + n_head, beard_f + n_head + n_hair, frame_f.to(dev) + n_head + n_shells])
-    world = views_geometry(faces, views, glasses)
+    headwear = [HeadwearParams()] * len(faces) if headwear is None else list(headwear)
+    wear_f = headwear_topology().to(dev) + n_shells + n_glasses
+    tri = torch.cat([pf0.faces, hair_f + n_head, beard_f + n_head + n_hair, frame_f.to(dev) + n_head + n_shells,
+                     wear_f + n_head])
+    world = views_geometry(faces, views, glasses, headwear)
     shadow_world = shadow_tri = None
     if pf0.cage_faces is not None and pf0.subdivision is not None:  # shadows from the cage (old vertices first)
         n_cage = pf0.subdivision.n_vertices[0]                        # plus the hair and beard shells and glasses
         shadow_world = torch.cat([world[:, :n_cage], world[:, n_head:]], 1)
         shadow_tri = torch.cat([pf0.cage_faces, hair_f + n_cage, beard_f + n_cage + n_hair,
-                                frame_f.to(dev) + n_cage + n_shells])
+                                frame_f.to(dev) + n_cage + n_shells, wear_f + n_cage])
     clip, fpx = project_views(world, views, res)
     ids = rasterize_ids(clip, tri, (res, res), backend=backend)
     pixels = pixel_list(ids > 0)
@@ -265,21 +279,26 @@ def geometry_pass(faces: Sequence[PreparedFace], views: Sequence[View], res: int
                                          pf.vertices[beard_v][:, :2] * 3.0, pf.ao.new_ones(n_beard, 1)], -1)
                               if pf.beard_density is not None else pf.ao.new_zeros(n_beard, 7) for pf in faces])
     glass_attr = torch.tensor([1.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0], device=dev).expand(b, n_glasses, 7)
-    per_vertex = torch.cat([head_attr, hair_attr, beard_attr, glass_attr], 1)
+    wear_attr = headwear_vertices(faces, headwear)[1]                   # weight, pattern coordinates, AO
+    n_wear = wear_attr.shape[1]
+    wear_pv = torch.cat([wear_attr[..., 3:4], wear_attr.new_zeros(b, n_wear, 6)], -1)
+    per_vertex = torch.cat([head_attr, hair_attr, beard_attr, glass_attr, wear_pv], 1)
+    wear_block = torch.cat([world.new_zeros(b, world.shape[1] - n_wear, 3), wear_attr[..., 0:3]], 1)
     grid = world[:, n_head:n_head + n_hair].reshape(b, GRID_ROWS, GRID_COLS, 3)
     down = torch.cat([grid[:, 1:2] - grid[:, 0:1], grid[:, 2:] - grid[:, :-2], grid[:, -1:] - grid[:, -2:-1]], 1)
     tangent = torch.zeros_like(world)
     tangent[:, n_head:n_head + n_hair] = F.normalize(down, dim=-1, eps=1e-12).reshape(b, n_hair, 3)
     rot = view_rotations(views).to(world)
     tangent[:, n_head + n_hair:n_head + n_shells] = -rot[:, :, 1].unsqueeze(1)       # beards grow downwards
-    attrs = interpolate(torch.cat([world, vertex_normals(world, tri), per_vertex, tangent], -1), rast_px, tri)
+    attrs = interpolate(torch.cat([world, vertex_normals(world, tri), per_vertex, tangent, wear_block], -1),
+                        rast_px, tri)
     pos = attrs[..., 0:3]
     normal = F.normalize(attrs[..., 3:6], dim=-1, eps=1e-12)
     frame = attrs[..., 8:9]
     hair_w = attrs[..., 9:10]
     uvs = torch.cat([pf0.uvs, pf0.uvs.new_zeros(1, 2)])
     uv_faces = torch.cat([pf0.uv_faces, torch.full_like(hair_f, len(pf0.uvs)), pf0.uv_faces[beard_t],
-                          torch.full_like(frame_f.to(dev), len(pf0.uvs))])
+                          torch.full_like(frame_f.to(dev), len(pf0.uvs)), torch.full_like(wear_f, len(pf0.uvs))])
     uv = interpolate(uvs, rast_px, uv_faces)
     # the footprint needs image neighbours: UVs and the textured area go back to images for it
     textured = scatter_pixels(torch.cat([uv, (attrs[..., 12:13] > 0.5).to(uv.dtype)], -1), pixels)
@@ -288,6 +307,10 @@ def geometry_pass(faces: Sequence[PreparedFace], views: Sequence[View], res: int
     frame_mat = torch.tensor([[*g.frame_vis_rgb, g.frame_nir, 0.04, 0.04, 0.3] for g in glasses],
                              dtype=material.dtype, device=dev).view(b, 1, 1, 7)
     material = material * (1 - frame) + frame_mat * frame
+    wear = attrs[..., 16:17]                                             # fabric (``headwear``)
+    mm_per_px = torch.tensor([vw.distance_mm for vw in views], dtype=world.dtype, device=world.device) / fpx
+    if any(p.enabled for p in headwear):
+        material = material * (1 - wear) + headwear_material(headwear, attrs[..., 17:19], mm_per_px) * wear
     hair_mat = torch.stack([m for _, m in hair]).view(b, 1, 1, 9)
     strands = strand_texture(attrs[..., 10:11], attrs[..., 11:12], hair_mat[..., 7:8], hair_mat[..., 8:9])
     # beards are less ordered than combed scalp hair: a third of the highlight (``hair_specular``)
@@ -299,7 +322,6 @@ def geometry_pass(faces: Sequence[PreparedFace], views: Sequence[View], res: int
     tangent_px = F.normalize(attrs[..., 13:16] + 0.5 * (strands - 0.9) * normal, dim=-1, eps=1e-12)
     cam_pos = torch.tensor([[0.0, 0.0, vw.distance_mm] for vw in views], dtype=world.dtype, device=world.device)
     view_dir = F.normalize(cam_pos.view(-1, 1, 1, 3) - pos, dim=-1, eps=1e-12)
-    mm_per_px = torch.tensor([vw.distance_mm for vw in views], dtype=world.dtype, device=world.device) / fpx
     lens_pixels = lens_normal = lens_view = lens_pos = None
     if any(g.enabled for g in glasses):
         lens_tri = lens_f.to(dev) + n_head + n_shells
@@ -316,7 +338,8 @@ def geometry_pass(faces: Sequence[PreparedFace], views: Sequence[View], res: int
         n = F.normalize(lattr[..., 3:6], dim=-1, eps=1e-12)
         lens_normal = torch.where((n * lens_view).sum(-1, keepdim=True) < 0, -n, n)   # face the camera
     return GBuffer(world=world, tri=tri, clip=clip, rast=rast, mask=mask, pixels=pixels, pos=pos, normal=normal,
-                   view_dir=view_dir, ao=attrs[..., 6:7], skin=attrs[..., 7:8] * mask_px * (1 - frame) * (1 - hair_w),
+                   view_dir=view_dir, ao=attrs[..., 6:7],
+                   skin=attrs[..., 7:8] * mask_px * (1 - frame) * (1 - hair_w) * (1 - wear),
                    material=material, cam_pos=cam_pos, mm_per_px=mm_per_px, lens_pixels=lens_pixels,
                    lens_normal=lens_normal, lens_view=lens_view, lens_pos=lens_pos, hair=hair_w * mask_px,
                    hair_tangent=tangent_px, shadow_world=shadow_world, shadow_tri=shadow_tri)

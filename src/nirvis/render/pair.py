@@ -13,6 +13,7 @@ The render modules, one job each:
 - ``sampling``: ``SampleSpace``, ``SampleParams``, ``View``, ``sample_params``, ``pair_seed``
 - ``prepared_face``: ``PreparedFace``, ``prepare_face``, ``prepare_procedural_face``
 - ``geometry``: ``GBuffer``, ``geometry_pass`` (spectrum-independent)
+- ``accessories``, ``headwear``: glasses; beanies, caps and hair bands (fixed-topology meshes)
 - ``spectrum``, ``vis``, ``nir``: the per-spectrum table (shading, background, lenses, sensor)
 - ``exposure``: ``auto_exposure``
 - ``pair`` (here): ``render_batch``, ``render_pair``, ``RenderedBatch``
@@ -36,7 +37,8 @@ from nirvis.render.pixels import scatter_pixels
 from nirvis.render.prepared_face import (MATERIAL_CHANNELS, PreparedFace, prepare_face, prepare_procedural_face,
                                          procedural_identity_asset)
 from nirvis.render.raster import resolve_backend
-from nirvis.render.sampling import SampleParams, SampleSpace, View, glasses_params, pair_seed, sample_params
+from nirvis.render.sampling import (SampleParams, SampleSpace, View, glasses_params, headwear_params, pair_seed,
+                                    sample_params)
 from nirvis.render.sensor import to_uint8
 from nirvis.render.spectrum import Spectrum, composite_lenses
 from nirvis.render.vis import VIS
@@ -53,7 +55,8 @@ __all__ = [
 #: lashes, iris/sclera/wrinkle/make-up detail, 512 px maps, shape prior v2, HDR environment
 #: lighting with soft shadows and scene backgrounds, Loop-subdivided heads. 5: facial adiposity
 #: from the identity's weight (shape prior v3), less NIR sensor noise, the identity record in the
-#: sample JSON.
+#: sample JSON, headwear (beanies, caps with a brim, hair bands; ``headwear``) sampled per pair
+#: with ``headwear_probability``.
 RENDERER_VERSION = "5"
 
 #: The spectra of a pair, in rendering order. The first one's geometry pass serves the others
@@ -124,6 +127,7 @@ def render_batch(faces: Sequence[PreparedFace], params: Sequence[SampleParams], 
         raise ValueError("render_batch: faces must share one mesh topology; render others separately")
     backend = resolve_backend(backend, tri.device)
     glasses = glasses_params(params)
+    headwear = headwear_params(params)
     pixel_aligned = all(p.pairing == "shared" for p in params)
     first: Optional[GBuffer] = None                                      # the first spectrum's geometry
     out: dict[str, tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]] = {}
@@ -133,7 +137,7 @@ def render_batch(faces: Sequence[PreparedFace], params: Sequence[SampleParams], 
         if first is not None and pixel_aligned:
             g = first  # pixel-aligned pairs: one geometry pass serves every spectrum
         else:
-            g = geometry_pass(faces, views, res, backend, glasses)
+            g = geometry_pass(faces, views, res, backend, glasses, headwear)
         first = g if first is None else first
         color = spectrum.shade(g, params)                                # [B, 1, N, C] covered pixels
         scale = auto_exposure(color, g.skin)                             # [B]

@@ -18,6 +18,7 @@ import torch
 
 from nirvis.faces.head_model import sample_expression
 from nirvis.render.accessories import GlassesParams, sample_glasses
+from nirvis.render.headwear import HEADWEAR_STREAM, HeadwearParams, sample_headwear
 from nirvis.render.environment import awb_gains, sample_background, sample_environment, scene_white
 from nirvis.render.lights import LightingConfig, sample_nir_lighting, sample_vis_lighting
 from nirvis.render.sensor import NirSensorConfig, VisSensorConfig, sample_nir_sensor, sample_vis_sensor
@@ -34,6 +35,8 @@ class SampleSpace:
             the focal length follows from it (so perspective varies with distance, framing not).
         expression_probability: share of samples with a non-neutral expression.
         glasses_probability: share of samples wearing procedural eyeglasses.
+        headwear_probability: share of samples wearing a beanie, cap or hair band
+            (``headwear.sample_headwear``, drawn from the pair's own stream 0x4EAD).
         expression_intensity: maximum face-unit weight of a sampled expression.
         pairing: ``shared`` (VIS and NIR share geometry and camera: pixel-aligned) or
             ``independent`` (each spectrum draws its own pose, expression and camera).
@@ -50,6 +53,7 @@ class SampleSpace:
     expression_probability: float = 0.6
     expression_intensity: float = 0.7
     glasses_probability: float = 0.2
+    headwear_probability: float = 0.12
     pairing: str = "shared"
     raw_resolution: int = 160
     led_nm: int = 850
@@ -72,6 +76,8 @@ class SampleSpace:
             raise ValueError(f"SampleSpace.raw_resolution must lie in [64, 1024], got {self.raw_resolution}")
         if not 0.0 <= self.glasses_probability <= 1.0:
             raise ValueError(f"SampleSpace.glasses_probability must lie in [0, 1], got {self.glasses_probability}")
+        if not 0.0 <= self.headwear_probability <= 1.0:
+            raise ValueError(f"SampleSpace.headwear_probability must lie in [0, 1], got {self.headwear_probability}")
         if not 0.0 <= self.expression_probability <= 1.0:
             raise ValueError("SampleSpace.expression_probability must lie in [0, 1], "
                              f"got {self.expression_probability}")
@@ -142,6 +148,17 @@ def glasses_params(params: Sequence[SampleParams]) -> list[GlassesParams]:
     return out
 
 
+def headwear_params(params: Sequence[SampleParams]) -> list[HeadwearParams]:
+    """The ``HeadwearParams`` of each pair (``accessories["headwear"]``; absent means none).
+
+    Example:
+        >>> p = sample_params(SampleSpace(headwear_probability=1.0), seed=0)
+        >>> [h.enabled for h in headwear_params([p])]
+        [True]
+    """
+    return [HeadwearParams.from_dict(p.accessories.get("headwear", {"kind": "none"})) for p in params]
+
+
 def _focal_for_fill(distance_mm: float, fill: float, resolution: int) -> float:
     """35 mm-equivalent focal length (diagonal convention) that makes 200 mm at ``distance_mm``
     span ``fill`` of the image height."""
@@ -184,6 +201,9 @@ def sample_params(space: SampleSpace, seed: int) -> SampleParams:
     vis_view = view()
     nir_view = view() if space.pairing == "independent" else vis_view
     glasses = sample_glasses(rng, space.glasses_probability)
+    # headwear from its own stream: the draws above (and below) are those of renderer 4
+    headwear = sample_headwear(np.random.Generator(np.random.PCG64([int(seed), HEADWEAR_STREAM])),
+                               space.headwear_probability)
     vis_light = sample_vis_lighting(space.lighting, 1, gen)
     nir_light = sample_nir_lighting(space.lighting, 1, gen)
     vis_sensor = sample_vis_sensor(space.vis_sensor, 1, gen)
@@ -201,7 +221,7 @@ def sample_params(space: SampleSpace, seed: int) -> SampleParams:
         seed=int(seed), vis_view=vis_view, nir_view=nir_view, vis_lighting=vis_lighting, nir_lighting=nir_lighting,
         vis_sensor=vis_sensor_dict, nir_sensor=nir_sensor.to_dict(), background={**background, **scene_bg},
         pairing=space.pairing, led_nm=space.led_nm, raw_resolution=space.raw_resolution,
-        accessories={"glasses": glasses.to_dict()}, environment=environment,
+        accessories={"glasses": glasses.to_dict(), "headwear": headwear.to_dict()}, environment=environment,
     )
 
 
