@@ -67,3 +67,19 @@ def test_hairline_recession_and_crown():
     assert hairline_mask(front, lm, front_mm=50.0)[0] > 0.95 and hairline_mask(front, lm, front_mm=70.0)[0] < 0.05
     assert hairline_mask(front, lm, front_mm=50.0, recession=1.0)[0] < 0.05
     assert hairline_mask(crown, lm)[0] > 0.95 and hairline_mask(crown, lm, crown=1.0)[0] < 0.05
+
+
+def test_beard_area_fades_out_below_the_cheek_line():
+    """The stubble/beard area follows a beard's cheek line and feathers its edges: full under the
+    mouth corners and on the chin, nothing at cheekbone height beside the nose, and a band of partial
+    values along its border (no hard-edged stubble patch)."""
+    from nirvis.faces.regions import beard_area
+
+    model = load_head_model()
+    lm = model.template.vertices[model.landmark_vertices["68"]]
+    chin, corner = lm[8], lm[48]
+    cheekbone = np.array([lm[31, 0] - 20.0, lm[29, 1], lm[31, 2]])      # beside the nose, at mid-nose
+    a = beard_area(np.stack([chin + [0, 6, 0], corner + [0, -8, 0], cheekbone]), lm)
+    assert a[0] == 1.0 and a[1] > 0.9 and a[2] == 0.0
+    m = face_regions(512)["beard"]
+    assert ((m > 0.05) & (m < 0.95)).sum() > 0.05 * (m >= 0.95).sum()

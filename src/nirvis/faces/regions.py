@@ -154,6 +154,26 @@ def hairline_mask(points: np.ndarray, landmarks68: np.ndarray, front_mm: float =
     return cover.astype(np.float32)
 
 
+def _smoothstep(x: np.ndarray, a: float, b: float) -> np.ndarray:
+    t = np.clip((x - a) / (b - a), 0.0, 1.0)
+    return t * t * (3.0 - 2.0 * t)
+
+
+def beard_area(points: np.ndarray, landmarks68: np.ndarray) -> np.ndarray:
+    """Where facial hair grows, float [N] in [0, 1] at head-frame points [N, 3] (mm) of a head
+    with 68-point landmarks [68, 3]: under the cheek line (subnasale level at the mouth, rising
+    along ``s^1.5`` to 18 mm above the jaw-end landmarks at the jaw's width), above a line 38 mm
+    under the chin, inside the jaw's width; edges feathered (smoothstep over 5-8 mm)."""
+    lm = landmarks68
+    x, y = np.abs(points[:, 0]), points[:, 1]
+    half_mouth = 0.5 * (lm[54, 0] - lm[48, 0])
+    jaw = 0.5 * (lm[16, 0] - lm[0, 0])
+    s = np.clip((x - half_mouth) / max(jaw - half_mouth, 1.0), 0.0, 1.0)
+    y_top = lm[33, 1] + (0.5 * (lm[0, 1] + lm[16, 1]) + 18.0 - lm[33, 1]) * s ** 1.5
+    return (_smoothstep(y_top - y, -1.0, 5.0) * _smoothstep(y - (lm[8, 1] - 38.0), 0.0, 8.0)
+            * _smoothstep(jaw + 6.0 - x, 0.0, 6.0)).astype(np.float32)
+
+
 def regions_from_geometry(geo: UvGeometry, model: HeadModel) -> dict[str, np.ndarray]:
     """Region masks float32 [H, W] in [0, 1] from a template UV geometry (see ``face_regions``)."""
     v = model.template.vertices
@@ -191,11 +211,12 @@ def regions_from_geometry(geo: UvGeometry, model: HeadModel) -> dict[str, np.nda
             half = np.where(closer, 0.65 * (thick[k] + thick[k + 1]) / 2.0, half)
         out["brows"][cand] = np.maximum(out["brows"][cand], _soft(half - d, 1.5))
 
-    # beard area: skin below the nose (subnasale) down to the chin outline, between the jaw ends,
-    # excluding the lips; it holds stubble/beard density maps
-    cand = np.flatnonzero(skin & front & (flat_p[:, 1] < lm[33, 1] - 2.0) & (flat_p[:, 1] > lm[8, 1] - 25.0)
-                          & (flat_p[:, 0] > lm[0, 0]) & (flat_p[:, 0] < lm[16, 0]))
-    out["beard"][cand] = 1.0 - out["lips"][cand]
+    # beard area (stubble/beard density maps), excluding the lips: below the cheek line, which runs
+    # from the subnasale over the mouth corners up to the sideburns at the jaw's width (as a full
+    # beard's upper edge in nature), down to under the chin; every edge feathered over 4-8 mm, so
+    # painted stubble fades out instead of ending at a line
+    cand = np.flatnonzero(skin & front & (flat_p[:, 1] < lm[0, 1] + 24.0) & (flat_p[:, 1] > lm[8, 1] - 50.0))
+    out["beard"][cand] = beard_area(flat_p[cand], lm) * (1.0 - out["lips"][cand])
 
     # scalp hair area: skin above the lowest hairline (identities draw their own hairline in it)
     out["hair"][skin] = hairline_mask(flat_p[skin], lm, front_mm=HAIRLINE_FRONT_MM[0])

@@ -134,14 +134,17 @@ def beard_field(vertices: np.ndarray, landmarks68: np.ndarray,
         jaw = lm[16, 0]
         s = np.clip((np.abs(x) - half_mouth) / max(jaw - half_mouth, 1.0), 0.0, 1.0)
         y_top = sub + (lm[0, 1] + 18.0 - sub) * s ** 1.5
-        full = (_smooth(y_top - y, 0.0, 5.0) * _smooth(y - (lm[8, 1] - 38.0), 0.0, 8.0)
-                * _smooth(jaw + 6.0 - np.abs(x), 0.0, 6.0) * _smooth(vertices[:, 2] - (lm[0, 2] - 35.0), 0.0, 8.0))
+        # the cheek line thins out over ~12 mm (hairs grow sparser towards it), the neck line over 10
+        full = (_smooth(y_top - y, -2.0, 10.0) * _smooth(y - (lm[8, 1] - 40.0), 0.0, 10.0)
+                * _smooth(jaw + 6.0 - np.abs(x), 0.0, 8.0) * _smooth(vertices[:, 2] - (lm[0, 2] - 35.0), 0.0, 8.0))
         m = np.maximum(m, full)
     m = m * lip_gap
     length = params.length_mm * (0.4 if params.style == "moustache" else 1.0) + (1.5 if params.style == "moustache"
                                                                                 else 0.0)
-    disp = length * m ** 0.7 - 1.0 * (1.0 - np.clip(m * 3.0, 0.0, 1.0))
-    return disp.astype(np.float32), (params.density * _smooth(m, 0.0, 0.6)).astype(np.float32)
+    # the shell rises with the hair density (m^1.5): thin at the feathered edges, where skin shows
+    # through, so the outline is no cliff of skin-coloured shell
+    disp = length * m ** 1.5 - 1.0 * (1.0 - np.clip(m * 3.0, 0.0, 1.0))
+    return disp.astype(np.float32), (params.density * _smooth(m, 0.0, 0.8)).astype(np.float32)
 
 
 def prepared_beard(uvs: np.ndarray, uv_faces: np.ndarray, faces: np.ndarray, vertices: np.ndarray,
