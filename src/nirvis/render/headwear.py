@@ -34,8 +34,9 @@ from the dye class, not the colour:
   specifications set reflectance windows over 760-1200 nm, as used by Gao et al. 2023, RSC
   Adv. 13, doi:10.1039/d3ra05442j), and why black clothing often looks light grey in NIR
   photographs. The value ranges below are rounded estimates, not measurements of fabrics.
-  Drawn here: fibre NIR U(0.5, 0.78), reduced by up to 30 % for the darkest shades (dye mixtures for deep shades keep some
-  absorption in the 700-800 nm tail: a heuristic, not a measured figure).
+  Drawn here: fibre NIR U(0.5, 0.78), reduced by up to 30 % for the darkest shades (dye
+  mixtures for deep shades keep some absorption in the 700-800 nm tail: a heuristic, not a
+  measured figure).
 * ``undyed``: white (optically brightened) cotton/polyester, NIR U(0.7, 0.85).
 * ``carbon``: carbon-black pigmented (spun-dyed) black or charcoal fibres: carbon black absorbs
   broadband, so such fabric stays dark in the NIR, 0.04-0.10 (charcoal 0.08-0.18).
