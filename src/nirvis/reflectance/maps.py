@@ -315,7 +315,7 @@ def procedural_reflectance(identity: IdentityParams, resolution: int = 512, led_
     vis_m, nir_m, spec_m = filled[..., :3], filled[..., 3], filled[..., 4]
     rough_m, scalp_m, brow_m = filled[..., 5], filled[..., 6], filled[..., 7]
 
-    regions_out = {k: np.array(v) for k, v in face_regions(resolution).items()}
+    regions_out = dict(face_regions(resolution))   # ReflectanceMaps stores quantised copies
     regions_out["hair"] = np.ascontiguousarray(scalp_m)  # this identity's scalp hair, not the template's area
     regions_out["brows"] = np.ascontiguousarray(brow_m)  # this identity's brow hair coverage
     maps = ReflectanceMaps(
