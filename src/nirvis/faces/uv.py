@@ -63,27 +63,44 @@ def rasterize_uv(mesh: HeadMesh, attributes: np.ndarray, resolution: int,
     c = attributes.shape[-1]
     out = np.zeros((res, res, c), np.float32)
     fid = -np.ones((res, res), np.int32)
-    lo = np.clip(np.floor(px.min(axis=1)).astype(int), 0, res - 1)
-    hi = np.clip(np.ceil(px.max(axis=1)).astype(int), 0, res - 1)
-    for f in range(len(px)):
-        (x0, y0), (x1, y1) = lo[f], hi[f]
-        xs, ys = np.meshgrid(np.arange(x0, x1 + 1), np.arange(y0, y1 + 1))
-        a, b, cc = px[f]
-        den = (b[1] - cc[1]) * (a[0] - cc[0]) + (cc[0] - b[0]) * (a[1] - cc[1])
-        if abs(den) < 1e-12:
-            continue
-        w0 = ((b[1] - cc[1]) * (xs - cc[0]) + (cc[0] - b[0]) * (ys - cc[1])) / den
-        w1 = ((cc[1] - a[1]) * (xs - cc[0]) + (a[0] - cc[0]) * (ys - cc[1])) / den
-        w2 = 1.0 - w0 - w1
-        inside = (w0 >= -1e-9) & (w1 >= -1e-9) & (w2 >= -1e-9)
-        if not inside.any():
-            continue
-        w = np.stack([w0[inside], w1[inside], w2[inside]], axis=1)
-        out[ys[inside], xs[inside]] = w @ attributes[f]
-        fid[ys[inside], xs[inside]] = f
+    f_idx, xs, ys, w = _covered_texels(px, res)
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(f_idx, minlength=len(px)))])
+    for f in np.unique(f_idx):  # in triangle order: later triangles overwrite shared edge texels
+        s, e = bounds[f], bounds[f + 1]
+        out[ys[s:e], xs[s:e]] = w[s:e] @ attributes[f]
+        fid[ys[s:e], xs[s:e]] = f
     for _ in range(pad):
         out, fid = _dilate(out, fid)
     return out, fid
+
+
+def _covered_texels(px: np.ndarray, res: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The texel centres inside each triangle, all triangles at once.
+
+    Args:
+        px: float64 [F, 3, 2] triangle corners in texel coordinates (x = column, y = row).
+        res: map size.
+
+    Returns:
+        (triangle int64 [M], column int64 [M], row int64 [M], barycentrics float64 [M, 3]),
+        grouped by triangle in increasing order, row-major within a triangle's bounding box;
+        degenerate triangles (|area| < 1e-12) cover nothing.
+    """
+    lo = np.clip(np.floor(px.min(axis=1)).astype(int), 0, res - 1)
+    hi = np.clip(np.ceil(px.max(axis=1)).astype(int), 0, res - 1)
+    nx, ny = hi[:, 0] - lo[:, 0] + 1, hi[:, 1] - lo[:, 1] + 1
+    a, b, c = px[:, 0], px[:, 1], px[:, 2]
+    den = (b[:, 1] - c[:, 1]) * (a[:, 0] - c[:, 0]) + (c[:, 0] - b[:, 0]) * (a[:, 1] - c[:, 1])
+    count = np.where(np.abs(den) < 1e-12, 0, nx * ny)
+    f = np.repeat(np.arange(len(px)), count)                               # [M] candidate texels
+    j = np.arange(len(f)) - np.repeat(np.cumsum(count) - count, count)     # index in the box, row-major
+    xs, ys = lo[f, 0] + j % nx[f], lo[f, 1] + j // nx[f]
+    dx, dy = xs - c[f, 0], ys - c[f, 1]
+    w0 = ((b[f, 1] - c[f, 1]) * dx + (c[f, 0] - b[f, 0]) * dy) / den[f]
+    w1 = ((c[f, 1] - a[f, 1]) * dx + (a[f, 0] - c[f, 0]) * dy) / den[f]
+    w2 = 1.0 - w0 - w1
+    inside = (w0 >= -1e-9) & (w1 >= -1e-9) & (w2 >= -1e-9)
+    return f[inside], xs[inside], ys[inside], np.stack([w0[inside], w1[inside], w2[inside]], axis=1)
 
 
 def _dilate(values: np.ndarray, fid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

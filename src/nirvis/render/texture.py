@@ -39,9 +39,20 @@ def build_mips(tex: torch.Tensor, max_levels: int = 16) -> MipStack:
     level = tex.permute(0, 3, 1, 2).contiguous()
     levels = [level]
     while min(level.shape[-2:]) > 1 and len(levels) < max_levels:
-        level = F.avg_pool2d(level, 2, ceil_mode=True)
+        level = _halve(level)
         levels.append(level)
     return MipStack(tuple(levels))
+
+
+def _halve(x: torch.Tensor) -> torch.Tensor:
+    """2 x 2 box filter of float [B, C, H, W] (``avg_pool2d(x, 2, ceil_mode=True)``). On the CPU with
+    even H and W: the same sum in the same order (top-left, top-right, bottom-left, bottom-right,
+    then / 4) as that kernel, from four strided views, several times faster."""
+    h, w = x.shape[-2:]
+    if x.device.type != "cpu" or h % 2 or w % 2:
+        return F.avg_pool2d(x, 2, ceil_mode=True)
+    out = x[..., 0::2, 0::2] + x[..., 0::2, 1::2]
+    return out.add_(x[..., 1::2, 0::2]).add_(x[..., 1::2, 1::2]).div_(4)
 
 
 def uv_footprint(uv: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
