@@ -49,7 +49,8 @@ def test_procedural_identities_get_their_own_skin(tmp_path):
 
 
 def test_prepared_face_of_a_cpu_job_is_prepare_procedural_face(tmp_path):
-    pf, seed, _ = _renderer("cpu", tmp_path).face(1)
+    pf, seed, _, record = _renderer("cpu", tmp_path).face(1)
+    assert record["identity"]["seed"] == seed and record["sex"] in ("female", "male")
     ref = prepare_procedural_face(CFG.seed, 1, resolution=CFG.texture_resolution, led_nm=CFG.sample_space.led_nm,
                                   nir_method=CFG.nir_method, backend=effective_config(CFG)[0].backend)
     assert seed == ref.identity.seed

@@ -61,6 +61,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from nirvis.colour import luminance_rec709
 from nirvis.render.hair import GRID_COLS, GRID_ROWS, _EL_BOTTOM, _EL_TOP, head_radius_grid
 
 KINDS = ("none", "beanie", "cap", "headband")
@@ -160,7 +161,7 @@ def sample_headwear(rng: np.random.Generator, probability: float) -> HeadwearPar
     colour = list(PALETTE)[int(np.searchsorted(w, u[2] * 0.999999, side="right"))]
     gain = 0.8 + 0.4 * u[3]
     vis = tuple(float(np.clip(c * gain * (0.92 + 0.16 * x), 0.005, 0.95)) for c, x in zip(PALETTE[colour], u[4:7]))
-    luma = 0.2126 * vis[0] + 0.7152 * vis[1] + 0.0722 * vis[2]
+    luma = float(luminance_rec709(np.asarray(vis)))
     carbon_share = {"black": 0.5, "charcoal": 0.6}.get(colour, 0.0)
     if u[7] < carbon_share:
         dye, nir = "carbon", (0.04 + 0.06 * u[8]) if colour == "black" else (0.08 + 0.10 * u[8])
