@@ -186,3 +186,25 @@ def test_beards_grow_on_the_lower_face_only_and_are_logged(asset):
     assert none == 0 and counts["moustache"] < counts["goatee"] < counts["full"]
     women = [sample_facial_hair(i) for i in _identities(100) if i.gender <= 0.5]
     assert women and all(f.style == "none" for f in women)
+
+
+def test_beards_are_painted_with_soft_outlines(template):
+    """A full beard's colour comes from a per-texel density with a soft outline (many partial
+    texels, no hard box) that the prepared face paints into the skin texture; no beard, no paint."""
+    from nirvis.render.facial_hair import FacialHairParams, beard_texel_density
+
+    model = load_head_model()
+    lm = model.template.vertices[model.landmark_vertices["68"]]
+    full = FacialHairParams(style="full", length_mm=10.0, density=1.0)
+    d = beard_texel_density(model.template, lm, full, 256)
+    assert d.shape == (256, 256) and d.max() > 0.95 and d.min() == 0.0
+    assert ((d > 0.05) & (d < 0.9)).sum() > 0.08 * (d >= 0.9).sum()       # the outline fades out
+    assert beard_texel_density(model.template, lm, FacialHairParams(style="stubble"), 256) is None
+    asset = procedural_identity_asset(0, 4, resolution=64)
+    meta = dict(asset.metadata)
+    meta["appearance"] = {**meta["appearance"], "facial_hair": full.to_dict()}
+    bearded = prepare_face(asset.replace(metadata=meta), subdivision_levels=0)
+    meta["appearance"] = {**meta["appearance"], "facial_hair": FacialHairParams().to_dict()}
+    bare = prepare_face(asset.replace(metadata=meta), subdivision_levels=0)
+    painted = (bearded.material.levels[0][..., :3] - bare.material.levels[0][..., :3]).abs().amax(-1) > 0.02
+    assert 0.01 < float(painted.float().mean()) < 0.2

@@ -147,6 +147,28 @@ def beard_field(vertices: np.ndarray, landmarks68: np.ndarray,
     return disp.astype(np.float32), (params.density * _smooth(m, 0.0, 0.8)).astype(np.float32)
 
 
+def beard_texel_density(mesh: Any, landmarks68: Optional[np.ndarray], params: Optional[FacialHairParams],
+                        resolution: int) -> Optional[np.ndarray]:
+    """The beard's hair density per texel of ``mesh``'s UV layout, float32 [R, R] in [0, 1]
+    (``beard_field``'s density at each texel's surface point; None without a beard shell).
+
+    ``prepare_face`` paints the hair colour into the skin texture with it, so the colour of a beard
+    comes from a per-texel field with soft, smooth outlines, under the shell and on the shell alike
+    (the shell samples the same texture): where the shell emerges from the skin both show the same
+    colour, and the shell's triangle-scale edge no longer draws a stair-stepped outline.
+    """
+    if params is None or params.style not in ("moustache", "goatee", "full") or params.length_mm <= 0 \
+            or landmarks68 is None:
+        return None
+    from nirvis.faces.uv import uv_geometry
+
+    geo = uv_geometry(mesh, resolution)
+    out = np.zeros(geo.part.shape, np.float32)
+    ok = geo.covered & (geo.part == 0)
+    out[ok] = beard_field(geo.position[ok].astype(np.float64), landmarks68, params)[1]
+    return out
+
+
 def prepared_beard(uvs: np.ndarray, uv_faces: np.ndarray, faces: np.ndarray, vertices: np.ndarray,
                    landmarks68: Optional[np.ndarray], params: Optional[FacialHairParams],
                    device: torch.device) -> dict[str, torch.Tensor]:

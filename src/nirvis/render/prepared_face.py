@@ -181,11 +181,33 @@ def prepare_face(asset: FaceAsset, led_nm: int = 850, nir_method: str = "spectra
 
     identity = IdentityParams.from_dict(asset.metadata["identity"]) if procedural else None
     hair_v, hair_a, hair_m, beard = _prepare_hair(asset, m, landmarks.get("68"), led_nm, dev)
+    packed = _paint_beard(packed, asset, hair_m.cpu().numpy())
     return PreparedFace(
         vertices=v, faces=f, uv_faces=torch.from_numpy(m.uv_faces).long().to(dev), uvs=torch.from_numpy(m.uvs).to(dev),
         ao=ao, material=build_mips(torch.from_numpy(packed).to(dev)), skin_vertex=skin, landmarks5=lm("5"),
         landmarks68=lm("68"), identity=identity, led_nm=led_nm, subdivision=op, cage_faces=cage,
         hair_vertices=hair_v, hair_attr=hair_a, hair_material=hair_m, **beard)
+
+
+def _paint_beard(packed: np.ndarray, asset: FaceAsset, hair_material: np.ndarray) -> np.ndarray:
+    """``packed`` [R, R, 7] with the beard's hair colour (``hair_material`` [9]: VIS RGB, NIR)
+    painted over the diffuse channels by ``facial_hair.beard_texel_density`` (unchanged without a
+    beard shell)."""
+    from nirvis.render.facial_hair import FacialHairParams, beard_texel_density
+
+    facial = asset.metadata.get("appearance", {}).get("facial_hair")
+    lm = asset.landmarks.get("68")
+    if facial is None or lm is None:
+        return packed
+    m = asset.mesh
+    d = beard_texel_density(m, lm.positions(m.vertices, m.faces), FacialHairParams.from_dict(facial),
+                            packed.shape[0])
+    if d is None:
+        return packed
+    out = packed.copy()
+    w = d[..., None]
+    out[..., 0:4] = (packed[..., 0:4] * (1.0 - w) + hair_material[0:4] * w).astype(packed.dtype)
+    return out
 
 
 def _prepare_hair(asset: FaceAsset, mesh: HeadMesh, lm68_points: Optional[SurfacePoints], led_nm: int,
