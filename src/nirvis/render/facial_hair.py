@@ -141,9 +141,10 @@ def beard_field(vertices: np.ndarray, landmarks68: np.ndarray,
     m = m * lip_gap
     length = params.length_mm * (0.4 if params.style == "moustache" else 1.0) + (1.5 if params.style == "moustache"
                                                                                 else 0.0)
-    # the shell rises with the hair density (m^1.5): thin at the feathered edges, where skin shows
-    # through, so the outline is no cliff of skin-coloured shell
-    disp = length * m ** 1.5 - 1.0 * (1.0 - np.clip(m * 3.0, 0.0, 1.0))
+    # the shell stays under the skin in the feathered edge (m < 0.25: the painted beard of
+    # ``beard_texel_density`` draws it) and then rises smoothly, so its triangle-scale emergence
+    # happens where the texture is already beard-coloured and no outline is drawn by geometry
+    disp = length * _smooth(m, 0.25, 1.0) - 1.0 * (1.0 - np.clip(m / 0.25, 0.0, 1.0))
     return disp.astype(np.float32), (params.density * _smooth(m, 0.0, 0.8)).astype(np.float32)
 
 
