@@ -401,6 +401,11 @@ def landmarks(v: np.ndarray, f: np.ndarray, parts: np.ndarray, groups: np.ndarra
         d = np.abs(np.angle(np.exp(1j * (angle - a))))
         sel = np.flatnonzero(d < np.radians(2.0))
         outline.append(int(front[sel[np.argmax(radius[sel])]]))
+    # the mesh is sparse at the chin (its vertices ~4 deg apart seen from the centre): a ray whose
+    # 2-deg sector misses the outline picks an inner vertex (the lower lip); drop such inward spikes
+    r = np.linalg.norm(v[outline, :2] - centre, axis=1)
+    neighbours = np.array([r[max(0, k - 3):k + 4].max() for k in range(len(r))])
+    outline = [o for o, rk, rn in zip(outline, r, neighbours) if rk >= 0.9 * rn]
     pts = v[outline, :2]
     s = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(pts, axis=0), axis=1))])
     for k, t in enumerate(np.linspace(0.0, s[-1], 17)):

@@ -126,6 +126,13 @@ def test_landmarks_are_anatomically_ordered_and_symmetric(model):
     assert five[2].tolist() == lm[30].tolist() and five[3].tolist() == lm[48].tolist()
     # interocular distance of an adult: ~55-70 mm between pupils
     assert 55 < np.linalg.norm(five[0] - five[1]) < 72
+    # the jaw contour 0-16 runs down one side to the chin and up the other, evenly spaced, every
+    # point below the mouth corners' level from 4 on (a point on the lower lip broke it once)
+    jaw = lm[:17, :2]
+    assert (np.diff(jaw[:9, 1]) < 0).all() and (np.diff(jaw[8:, 1]) > 0).all()
+    assert (lm[4:13, 1] < lm[[48, 54], 1].min() - 10.0).all()
+    step = np.linalg.norm(np.diff(jaw, axis=0), axis=1)
+    assert step.max() < 1.8 * np.median(step)
 
 
 def test_landmarks_follow_the_deformation(model):

@@ -56,7 +56,8 @@ __all__ = [
 #: lighting with soft shadows and scene backgrounds, Loop-subdivided heads. 5: facial adiposity
 #: from the identity's weight (shape prior v3), less NIR sensor noise, the identity record in the
 #: sample JSON, headwear (beanies, caps with a brim, hair bands; ``headwear``) sampled per pair
-#: with ``headwear_probability``.
+#: with ``headwear_probability``, beards painted into the texture, the 68-point jaw landmarks
+#: 1-7 / 9-15 fixed (two lay on the lower lip; head-model asset rebuilt).
 RENDERER_VERSION = "5"
 
 #: The spectra of a pair, in rendering order. The first one's geometry pass serves the others
