@@ -195,7 +195,7 @@ def _paint_beard(packed: np.ndarray, asset: FaceAsset, hair_material: np.ndarray
     beard shell)."""
     from nirvis.render.facial_hair import FacialHairParams, beard_texel_density
 
-    facial = asset.metadata.get("appearance", {}).get("facial_hair")
+    facial = (asset.metadata.get("appearance") or {}).get("facial_hair")
     lm = asset.landmarks.get("68")
     if facial is None or lm is None:
         return packed
