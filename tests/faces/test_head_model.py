@@ -150,6 +150,28 @@ def test_expressions_sample_and_validate(model):
     assert e == sample_expression(4, intensity=0.6)
     assert 0 < len(e.weights) and all(0 <= w <= 1 for w in e.weights.values())
     assert set(e.weights) <= set(model.expression_names)
+
+
+def test_expressions_are_archetypes_mostly_smiles_and_talk(model):
+    """Every sampled expression is one FACS-style archetype whose units all exist in the model
+    (both sides of mirrored units, nearly symmetric); smiles and talking dominate, as in photos."""
+    from nirvis.faces.head_model import EXPRESSION_ARCHETYPES
+
+    names = set(model.expression_names)
+    units = {k: {b + s for b in u for s in ("", "Left", "Right") if b + s in names}
+             for k, (_, u) in EXPRESSION_ARCHETYPES.items()}
+    assert all(len(u) >= len(EXPRESSION_ARCHETYPES[k][1]) for k, u in units.items())
+    kinds = []
+    for seed in range(300):
+        w = sample_expression(seed, intensity=0.7, model=model).weights
+        kind = [k for k, u in units.items() if set(w) == u]
+        assert len(kind) == 1, w
+        kinds.append(kind[0])
+        for b in ("mouthSmile", "eyeBlink", "browDown"):
+            if b + "Left" in w:
+                assert abs(w[b + "Left"] - w[b + "Right"]) < 0.2
+    share = {k: kinds.count(k) / len(kinds) for k in units}
+    assert share["smile"] + share["open_smile"] + share["talk"] > 0.5 and share["half_blink"] < 0.12
     with pytest.raises(ValueError, match="jawOpen"):
         Expression({"jawOpen": 1.5})
     with pytest.raises(ValueError, match="unknown face unit"):

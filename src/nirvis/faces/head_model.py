@@ -526,26 +526,45 @@ def sample_identity(seed: int, model: Optional[HeadModel] = None) -> IdentityPar
                           weight=weight, modifiers=modifiers, shape=traits)
 
 
-def sample_expression(seed: int, intensity: float = 0.5, n_units: int = 4,
-                      model: Optional[HeadModel] = None) -> Expression:
-    """A random expression: ``n_units`` face units with weights ~ U(0, intensity); mirrored units
-    (``...Left``/``...Right``) are activated together with a small difference."""
+#: Expression archetypes as FACS action units mapped to the ARKit-style face units (Ekman & Friesen
+#: FACS; the ARKit blend shapes name the same muscle actions): archetype -> (share of expressive
+#: samples, {unit base name: (low, high) weight at intensity 1}). A base name drives both
+#: ``...Left`` and ``...Right`` when the model has them. Photographed faces are mostly neutral,
+#: smiling or talking; random single units (a puffed cheek, one closed eye, a sideways jaw) are not.
+EXPRESSION_ARCHETYPES: dict[str, tuple[float, dict[str, tuple[float, float]]]] = {
+    "smile": (0.30, {"mouthSmile": (0.4, 1.0), "cheekSquint": (0.2, 0.6), "eyeSquint": (0.1, 0.35)}),   # AU6+12
+    "open_smile": (0.15, {"mouthSmile": (0.5, 1.0), "cheekSquint": (0.3, 0.6), "eyeSquint": (0.1, 0.35),
+                          "jawOpen": (0.1, 0.3), "mouthUpperUp": (0.1, 0.35), "mouthLowerDown": (0.1, 0.35)}),
+    "talk": (0.20, {"jawOpen": (0.05, 0.25), "mouthLowerDown": (0.0, 0.2), "mouthFunnel": (0.0, 0.15)}),  # AU25/26
+    "surprise": (0.08, {"browInnerUp": (0.3, 0.8), "browOuterUp": (0.3, 0.8), "eyeWide": (0.2, 0.6),
+                        "jawOpen": (0.1, 0.4)}),                                                      # AU1+2+5+26
+    "frown": (0.08, {"browDown": (0.2, 0.6), "mouthFrown": (0.2, 0.6), "mouthShrugLower": (0.0, 0.3)}),  # AU4+15+17
+    "pressed": (0.08, {"mouthPress": (0.2, 0.6), "mouthRollLower": (0.0, 0.2)}),                       # AU24
+    "squint": (0.06, {"eyeSquint": (0.2, 0.6), "browDown": (0.0, 0.3), "noseSneer": (0.0, 0.2)}),        # AU7(+9)
+    "half_blink": (0.05, {"eyeBlink": (0.2, 0.5)}),                                                   # AU43 (partial)
+}
+
+
+def sample_expression(seed: int, intensity: float = 0.5, model: Optional[HeadModel] = None) -> Expression:
+    """A random expression: one of ``EXPRESSION_ARCHETYPES`` (drawn by its share), each of its
+    units at U(low, high) x ``intensity``; mirrored units (``...Left``/``...Right``) get the same
+    value plus a small N(0, 0.05 x intensity) asymmetry."""
     if not (0.0 <= intensity <= 1.0):
         raise ValueError(f"intensity must lie in [0, 1], got {intensity}")
     model = model or load_head_model()
     rng = np.random.Generator(np.random.PCG64([int(seed), 0xE7]))
-    names = model.expression_names
-    bases = sorted({n.removesuffix("Left").removesuffix("Right") for n in names})
-    chosen = rng.choice(len(bases), size=min(n_units, len(bases)), replace=False)
+    names = set(model.expression_names)
+    kinds = list(EXPRESSION_ARCHETYPES)
+    shares = np.array([EXPRESSION_ARCHETYPES[k][0] for k in kinds])
+    kind = kinds[int(np.searchsorted(np.cumsum(shares / shares.sum()), rng.random() * 0.999999))]
     weights: dict[str, float] = {}
-    for k in sorted(int(c) for c in chosen):
-        b = bases[k]
-        value = float(rng.uniform(0.0, intensity))
-        if b in names:
-            weights[b] = value
+    for base, (lo, hi) in EXPRESSION_ARCHETYPES[kind][1].items():
+        value = float(rng.uniform(lo, hi)) * intensity
+        if base in names:
+            weights[base] = value
         for side in ("Left", "Right"):
-            if b + side in names:
-                weights[b + side] = float(np.clip(value + rng.normal(0.0, 0.05 * intensity), 0.0, 1.0))
+            if base + side in names:
+                weights[base + side] = float(np.clip(value + rng.normal(0.0, 0.05 * intensity), 0.0, 1.0))
     return Expression(weights)
 
 

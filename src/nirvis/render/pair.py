@@ -57,7 +57,8 @@ __all__ = [
 #: from the identity's weight (shape prior v3), less NIR sensor noise, the identity record in the
 #: sample JSON, headwear (beanies, caps with a brim, hair bands; ``headwear``) sampled per pair
 #: with ``headwear_probability``, beards painted into the texture, the 68-point jaw landmarks
-#: 1-7 / 9-15 fixed (two lay on the lower lip; head-model asset rebuilt).
+#: 1-7 / 9-15 fixed (two lay on the lower lip; head-model asset rebuilt), expressions drawn as
+#: FACS-style archetypes (smiles, talking, surprise, ...) instead of four random face units.
 RENDERER_VERSION = "5"
 
 #: The spectra of a pair, in rendering order. The first one's geometry pass serves the others
