@@ -156,3 +156,28 @@ def test_bad_inputs_are_rejected():
         rasterize(torch.zeros(1, 3, 4), torch.tensor([[0, 1, 5]]), (4, 4), backend="torch")
     with pytest.raises(ValueError, match="backend"):
         rasterize(torch.zeros(1, 3, 4), torch.tensor([[0, 1, 2]]), (4, 4), backend="vulkan")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_unused_group_hint_changes_no_id(backend):
+    """Skipping a triangle group that draws nothing in an image (here: collapsed to a point) gives
+    the same ids, numbered in the whole mesh, and the same depths; an image that uses the group
+    still sees it."""
+    from nirvis.render.raster import rasterize_depth
+
+    quad = torch.tensor([[-0.8, -0.8, 0.5, 1.0], [0.8, -0.8, 0.5, 1.0], [-0.8, 0.8, 0.5, 1.0], [0.8, 0.8, 0.5, 1.0]])
+    small = torch.tensor([[-0.3, -0.3, 0.1, 1.0], [0.3, -0.3, 0.1, 1.0], [0.0, 0.3, 0.1, 1.0]])
+    collapsed = torch.tensor([[0.0, 0.0, 0.9, 1.0]]).expand(3, 4)
+    tri = torch.tensor([[0, 1, 2], [1, 3, 2], [4, 5, 6], [7, 8, 9]])      # quad, small triangle, unused
+    clip = torch.stack([torch.cat([quad, small, collapsed]), torch.cat([quad, collapsed, small])])
+    groups, use = [(2, 3), (3, 4)], torch.tensor([[True, False], [False, True]])
+    full = rasterize_ids(clip, tri, (16, 16), backend=backend)
+    hinted = rasterize_ids(clip, tri, (16, 16), backend=backend, groups=groups, use=use)
+    assert torch.equal(full, hinted)
+    assert (hinted[0] == 3).any() and (hinted[1] == 4).any() and not (hinted[0] == 4).any()
+    assert torch.equal(rasterize_depth(clip, tri, (16, 16), backend=backend),
+                       rasterize_depth(clip, tri, (16, 16), backend=backend, groups=groups, use=use))
+    if backend == "gl":       # the backend that follows the hint: an image with nothing left draws nothing
+        nothing = rasterize_ids(clip, tri[2:], (16, 16), backend=backend, groups=[(0, 2)],
+                                use=torch.tensor([[False], [False]]))
+        assert int(nothing.max()) == 0

@@ -14,6 +14,7 @@ import functools
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -67,6 +68,11 @@ class GBuffer:
     hair_tangent: Optional[torch.Tensor] = None  # [B, 1, N, 3] unit hair direction (root -> tip)
     shadow_world: Optional[torch.Tensor] = None  # [B, Vs, 3] shadow casters (None: ``world`` / ``tri``): a
     shadow_tri: Optional[torch.Tensor] = None    # [Fs, 3] the head's coarse cage, shells, glasses frame, headwear
+    # the rasteriser hint (``raster.rasterize_ids``): triangle ranges of the beard shell, glasses
+    # frame and headwear in ``tri`` / in the shadow casters, and which images use them (bool [B, 3])
+    draw_groups: Optional[list] = None
+    shadow_groups: Optional[list] = None
+    group_use: Optional[torch.Tensor] = None
 
 
 def views_geometry(faces: Sequence[PreparedFace], views: Sequence[View],
@@ -259,8 +265,20 @@ def geometry_pass(faces: Sequence[PreparedFace], views: Sequence[View], res: int
         shadow_world = torch.cat([world[:, :n_cage], world[:, n_head:]], 1)
         shadow_tri = torch.cat([pf0.cage_faces, hair_f + n_cage, beard_f + n_cage + n_hair,
                                 frame_f.to(dev) + n_cage + n_shells, wear_f + n_cage])
+    # which images draw the beard shell (faces without one keep it 1 mm inside the skin), the
+    # glasses frame and the headwear (both collapsed to a point when absent): a rasteriser hint
+    n_f = [len(pf0.faces), len(hair_f), len(beard_f), len(frame_f), len(wear_f)]
+    starts = np.cumsum([0] + n_f)
+    draw_groups = [(int(starts[k]), int(starts[k + 1])) for k in (2, 3, 4)]
+    group_use = torch.tensor([[pf.beard_disp is not None and bool((pf.beard_disp > 0).any()), g.enabled,
+                               hw.kind != "none"] for pf, g, hw in zip(faces, glasses, headwear)], dtype=torch.bool)
+    shadow_groups = None
+    if shadow_tri is not None:
+        s0 = len(pf0.cage_faces) + len(hair_f)
+        shadow_groups = [(s0, s0 + n_f[2]), (s0 + n_f[2], s0 + n_f[2] + n_f[3]),
+                         (s0 + n_f[2] + n_f[3], s0 + n_f[2] + n_f[3] + n_f[4])]
     clip, fpx = project_views(world, views, res)
-    ids = rasterize_ids(clip, tri, (res, res), backend=backend)
+    ids = rasterize_ids(clip, tri, (res, res), backend=backend, groups=draw_groups, use=group_use)
     pixels = pixel_list(ids > 0)
     rast_px = rasterize_pixels(clip, tri, ids, pixels)                   # [B, 1, N, 4]
     rast = scatter_pixels(rast_px, pixels)
@@ -342,4 +360,6 @@ def geometry_pass(faces: Sequence[PreparedFace], views: Sequence[View], res: int
                    skin=attrs[..., 7:8] * mask_px * (1 - frame) * (1 - hair_w) * (1 - wear),
                    material=material, cam_pos=cam_pos, mm_per_px=mm_per_px, lens_pixels=lens_pixels,
                    lens_normal=lens_normal, lens_view=lens_view, lens_pos=lens_pos, hair=hair_w * mask_px,
-                   hair_tangent=tangent_px, shadow_world=shadow_world, shadow_tri=shadow_tri)
+                   hair_tangent=tangent_px, shadow_world=shadow_world, shadow_tri=shadow_tri,
+                   draw_groups=draw_groups, shadow_groups=shadow_groups if shadow_tri is not None else draw_groups,
+                   group_use=group_use)

@@ -69,7 +69,8 @@ def vertex_ambient_occlusion(vertices: torch.Tensor, faces: torch.Tensor, normal
 
 
 def directional_shadow(world: torch.Tensor, tri: torch.Tensor, direction: torch.Tensor, pos: torch.Tensor,
-                       res: int = 128, angular_radius: torch.Tensor | None = None) -> torch.Tensor:
+                       res: int = 128, angular_radius: torch.Tensor | None = None, groups=None,
+                       use: torch.Tensor | None = None) -> torch.Tensor:
     """Directional-light visibility [B, H, W, 1] in [0, 1] of surface points ``pos`` [B, H, W, 3]
     (or a covered-pixel list [B, 1, N, 3]) through a ``res`` x ``res`` shadow map of the meshes
     ``world`` [B, V, 3] (mm) / ``tri`` [F, 3], lit from unit ``direction`` [B, 3] (towards the light).
@@ -79,7 +80,8 @@ def directional_shadow(world: torch.Tensor, tri: torch.Tensor, direction: torch.
     ``angular_radius`` [B] (radians, optional): the light's angular radius. Samples with
     ``angular_radius > HARD_SHADOW_RAD`` get soft shadows (``soft_shadow_lookup``: penumbra width
     = blocker-receiver distance x tan(angular radius)); the others (and all when None) the 3 x 3
-    texel PCF of ``shadow_lookup`` (hard: the sun's 0.27 deg, lamps).
+    texel PCF of ``shadow_lookup`` (hard: the sun's 0.27 deg, lamps). ``groups``/``use``: the
+    rasteriser hint of ``raster.rasterize_ids`` (triangles a sample does not draw; same result).
 
     Example:
         >>> quad = torch.tensor([[[-50., -50., 0.], [50., -50., 0.], [-50., 50., 0.], [50., 50., 0.]]])
@@ -89,7 +91,8 @@ def directional_shadow(world: torch.Tensor, tri: torch.Tensor, direction: torch.
         [1.0, 0.0]
     """
     half = world.abs().amax(dim=(1, 2)) * 1.05                           # [B]
-    depth = rasterize_depth(orthographic_light_clip(world, direction, half, half), tri, (res, res))
+    depth = rasterize_depth(orthographic_light_clip(world, direction, half, half), tri, (res, res), groups=groups,
+                            use=use)
     b, h, w, _ = pos.shape
     p_l = orthographic_light_clip(pos.reshape(b, -1, 3), direction, half, half)[..., :3].reshape(b, h, w, 3)
     lit = shadow_lookup(p_l, depth, bias=6.0 / res)                      # 3 texels of depth

@@ -58,7 +58,9 @@ __all__ = [
 #: sample JSON, headwear (beanies, caps with a brim, hair bands; ``headwear``) sampled per pair
 #: with ``headwear_probability``, beards painted into the texture, the 68-point jaw landmarks
 #: 1-7 / 9-15 fixed (two lay on the lower lip; head-model asset rebuilt), expressions drawn as
-#: FACS-style archetypes (smiles, talking, surprise, ...) instead of four random face units.
+#: FACS-style archetypes (smiles, talking, surprise, ...) instead of four random face units; the
+#: beard shell of beardless faces (1 mm inside the skin, but showing through at the chin in a few
+#: views) is no longer drawn, nor are absent glasses and headwear (``rasterize_ids`` hint).
 RENDERER_VERSION = "5"
 
 #: The spectra of a pair, in rendering order. The first one's geometry pass serves the others

@@ -24,7 +24,7 @@ Convention:
 from __future__ import annotations
 
 import functools
-from typing import Union
+from typing import Optional, Sequence, Union
 
 import torch
 
@@ -89,7 +89,8 @@ def resolve_backend(name: str, device: Union[torch.device, str, None] = None) ->
 
 
 def rasterize_ids(clip_pos: torch.Tensor, tri: torch.Tensor, resolution: tuple[int, int],
-                  backend: str = "auto") -> torch.Tensor:
+                  backend: str = "auto", groups: Optional[Sequence[tuple[int, int]]] = None,
+                  use: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Visible triangle per pixel.
 
     Args:
@@ -97,6 +98,11 @@ def rasterize_ids(clip_pos: torch.Tensor, tri: torch.Tensor, resolution: tuple[i
         tri: int32/int64 [F, 3] vertex indices.
         resolution: (H, W).
         backend: ``auto``, ``gl``, ``cuda`` or ``torch``.
+        groups, use: an optional hint, triangle ranges ``[(start, end), ...]`` and bool [B, G]:
+            image b needs group g only where ``use[b, g]``. The caller guarantees that an unused
+            group draws nothing visible in that image (collapsed to a point, or hidden inside the
+            head), so the result is the same with or without it; the ``gl`` backend skips those
+            triangles (llvmpipe's cost grows with the triangle count), the others ignore it.
 
     Returns:
         int32 [B, H, W]: triangle id + 1 per pixel, 0 where no triangle covers the pixel centre.
@@ -109,17 +115,18 @@ def rasterize_ids(clip_pos: torch.Tensor, tri: torch.Tensor, resolution: tuple[i
             return rasterize_ids_torch(clip_pos.detach(), tri, resolution)
         if name == "gl":
             from nirvis.render.raster.gl import GlRasterizer
-            ids = GlRasterizer.shared().rasterize_ids(clip_pos.detach(), tri, resolution)
+            ids = GlRasterizer.shared().rasterize_ids(clip_pos.detach(), tri, resolution, groups=groups, use=use)
             return ids.to(clip_pos.device)
         from nirvis.render.raster.cuda import rasterize_ids_cuda
         return rasterize_ids_cuda(clip_pos.detach(), tri, resolution)
 
 
 def rasterize_depth(clip_pos: torch.Tensor, tri: torch.Tensor, resolution: tuple[int, int],
-                    backend: str = "auto") -> torch.Tensor:
+                    backend: str = "auto", groups: Optional[Sequence[tuple[int, int]]] = None,
+                    use: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Depth of the nearest surface per pixel, without gradients (shadow and occlusion maps).
 
-    Args: as ``rasterize_ids``.
+    Args: as ``rasterize_ids`` (including the ``groups``/``use`` hint).
 
     Returns:
         float32 [B, H, W] NDC depth z/w of the visible surface; +inf where nothing is drawn.
@@ -132,7 +139,8 @@ def rasterize_depth(clip_pos: torch.Tensor, tri: torch.Tensor, resolution: tuple
             return rasterize_ids_torch(clip_pos.detach(), tri, resolution, with_depth=True)[1]
         if name == "gl":
             from nirvis.render.raster.gl import GlRasterizer
-            return GlRasterizer.shared().rasterize_depth(clip_pos.detach(), tri, resolution).to(clip_pos.device)
+            return GlRasterizer.shared().rasterize_depth(clip_pos.detach(), tri, resolution, groups=groups,
+                                                         use=use).to(clip_pos.device)
         from nirvis.render.raster.cuda import rasterize_ids_cuda
         return rasterize_ids_cuda(clip_pos.detach(), tri, resolution, with_depth=True)[1]
 

@@ -30,6 +30,11 @@ void main() { }
 """
 
 
+#: meshes (index buffers) kept per context: a render pass alternates between a few (the opaque
+#: scene and its per-image subsets, the glasses lenses, the shadow casters)
+_CACHED_MESHES = 12
+
+
 class GlRasterizer:
     """A moderngl EGL context with a cached framebuffer per resolution. One per process/thread."""
 
@@ -43,7 +48,7 @@ class GlRasterizer:
         self.depth_prog = self.ctx.program(vertex_shader=_VERTEX, fragment_shader=_FRAGMENT_DEPTH)
         self._fbo: dict[tuple[int, int], object] = {}
         self._depth_fbo: dict[tuple[int, int], object] = {}
-        self._buffers: dict[str, tuple] = {}
+        self._buffers: dict[tuple, tuple] = {}
         self.renderer = self.ctx.info.get("GL_RENDERER", "unknown")
 
     @classmethod
@@ -71,53 +76,87 @@ class GlRasterizer:
             self._depth_fbo[(h, w)] = fbo
         return fbo
 
-    def _vao(self, n_vertices: int, tri: np.ndarray, depth_only: bool = False):
+    def _vao(self, n_vertices: int, tri: np.ndarray, depth_only: bool = False, key: object = None):
         """(vertex buffer, vertex array) for ``tri`` with the id program (or the depth-only one);
-        the last mesh of each program stays cached."""
+        the last ``_CACHED_MESHES`` meshes stay cached (``key``: a cheap stand-in for the bytes of
+        ``tri``, which are hashed when None)."""
         prog_name = "depth" if depth_only else "ids"
-        key = (n_vertices, tri.shape[0], hash(tri.tobytes()))
-        cached = self._buffers.get(prog_name)
-        if cached is not None and cached[0] == key:
-            return cached[1], cached[2]
-        if cached is not None:
-            for obj in cached[1:]:
+        key = (prog_name, n_vertices, tri.shape[0], hash(tri.tobytes()) if key is None else key)
+        cached = self._buffers.pop(key, None)
+        if cached is None:
+            vbo = self.ctx.buffer(reserve=n_vertices * 16)
+            ibo = self.ctx.buffer(tri.astype(np.int32).tobytes())
+            prog = self.depth_prog if depth_only else self.prog
+            vao = self.ctx.vertex_array(prog, [(vbo, "4f", "in_pos")], index_buffer=ibo, index_element_size=4)
+            cached = (vbo, vao, ibo)
+        self._buffers[key] = cached                                  # most recently used last
+        while len(self._buffers) > _CACHED_MESHES:
+            for obj in self._buffers.pop(next(iter(self._buffers))):
                 obj.release()
-        vbo = self.ctx.buffer(reserve=n_vertices * 16)
-        ibo = self.ctx.buffer(tri.astype(np.int32).tobytes())
-        prog = self.depth_prog if depth_only else self.prog
-        vao = self.ctx.vertex_array(prog, [(vbo, "4f", "in_pos")], index_buffer=ibo, index_element_size=4)
-        self._buffers[prog_name] = (key, vbo, vao, ibo)
-        return vbo, vao
+        return cached[0], cached[1]
+
+    def _draw_sets(self, tri_np: np.ndarray, groups, use, batch: int):
+        """Per image: (triangle subset int32 [F'] or None for all, cache key) from the optional
+        ``groups`` [(start, end), ...] / ``use`` bool [B, G] hint (see ``raster.rasterize_ids``)."""
+        full_key = hash(tri_np.tobytes())
+        if groups is None or use is None:
+            return [(None, full_key)] * batch
+        use_np = np.asarray(use.cpu() if isinstance(use, torch.Tensor) else use, dtype=bool)
+        covered = np.zeros(len(tri_np), bool)
+        for a, b in groups:
+            covered[a:b] = True
+        out, made = [], {}
+        for k in range(batch):
+            combo = tuple(bool(x) for x in use_np[k])
+            if all(combo):
+                out.append((None, full_key))
+                continue
+            if combo not in made:
+                keep = ~covered
+                for (a, b), on in zip(groups, combo):
+                    keep[a:b] |= on
+                made[combo] = (np.flatnonzero(keep).astype(np.int32), (full_key, combo))
+            out.append(made[combo])
+        return out
 
     def rasterize_ids(self, clip_pos: torch.Tensor, tri: torch.Tensor, resolution: tuple[int, int],
-                      with_depth: bool = False):
+                      with_depth: bool = False, groups=None, use=None):
         """int32 [B, H, W] triangle id + 1 (0 = background), row 0 at the top; with ``with_depth``
-        also float32 [B, H, W] NDC depth (+inf where empty), as a tuple."""
+        also float32 [B, H, W] NDC depth (+inf where empty), as a tuple. ``groups``/``use``: the
+        optional hint of ``raster.rasterize_ids`` (triangle ranges an image does not draw)."""
         import moderngl
 
         h, w = int(resolution[0]), int(resolution[1])
         pos = clip_pos.detach().to("cpu", torch.float32).contiguous().numpy()
         tri_np = tri.detach().to("cpu").numpy()
         fbo = self._framebuffer(h, w)
-        vbo, vao = self._vao(pos.shape[1], tri_np)
         fbo.use()
         self.ctx.enable(moderngl.DEPTH_TEST)
         self.ctx.depth_func = "<"
         out = np.empty((pos.shape[0], h, w), np.int32)
         depth = np.empty((pos.shape[0], h, w), np.float32) if with_depth else None
-        for b in range(pos.shape[0]):  # one draw call per image
+        for b, (subset, key) in enumerate(self._draw_sets(tri_np, groups, use, pos.shape[0])):  # one draw per image
+            if subset is not None and len(subset) == 0:          # nothing to draw for this image
+                out[b] = 0
+                if with_depth:
+                    depth[b] = np.inf
+                continue
+            vbo, vao = self._vao(pos.shape[1], tri_np if subset is None else tri_np[subset], key=key)
             vbo.write(pos[b].tobytes())
             fbo.clear(0, 0, 0, 0, depth=1.0)
             vao.render(moderngl.TRIANGLES)
-            data = np.frombuffer(fbo.read(components=1, dtype="i4", attachment=0), np.int32)
-            out[b] = data.reshape(h, w)[::-1]  # GL rows start at the bottom
+            data = np.frombuffer(fbo.read(components=1, dtype="i4", attachment=0), np.int32).reshape(h, w)[::-1]
+            if subset is not None:                 # ids of the subset -> ids of the whole mesh
+                data = np.where(data > 0, subset[np.maximum(data - 1, 0)] + 1, 0).astype(np.int32)
+            out[b] = data  # GL rows start at the bottom
             if with_depth:
                 d = np.frombuffer(fbo.read(components=1, attachment=-1, dtype="f4"), np.float32).reshape(h, w)[::-1]
                 depth[b] = np.where(out[b] > 0, d * 2.0 - 1.0, np.inf)  # window depth [0, 1] -> NDC
         ids = torch.from_numpy(out)
         return (ids, torch.from_numpy(depth)) if with_depth else ids
 
-    def rasterize_depth(self, clip_pos: torch.Tensor, tri: torch.Tensor, resolution: tuple[int, int]) -> torch.Tensor:
+    def rasterize_depth(self, clip_pos: torch.Tensor, tri: torch.Tensor, resolution: tuple[int, int],
+                        groups=None, use=None) -> torch.Tensor:
         """float32 [B, H, W] NDC depth of the nearest surface (+inf where empty), row 0 at the top.
 
         The same values as ``rasterize_ids(..., with_depth=True)[1]``, drawn without a colour
@@ -127,13 +166,17 @@ class GlRasterizer:
 
         h, w = int(resolution[0]), int(resolution[1])
         pos = clip_pos.detach().to("cpu", torch.float32).contiguous().numpy()
+        tri_np = tri.detach().to("cpu").numpy()
         fbo = self._depth_framebuffer(h, w)
-        vbo, vao = self._vao(pos.shape[1], tri.detach().to("cpu").numpy(), depth_only=True)
         fbo.use()
         self.ctx.enable(moderngl.DEPTH_TEST)
         self.ctx.depth_func = "<"
         depth = np.empty((pos.shape[0], h, w), np.float32)
-        for b in range(pos.shape[0]):  # one draw call per image
+        for b, (subset, key) in enumerate(self._draw_sets(tri_np, groups, use, pos.shape[0])):  # one draw per image
+            if subset is not None and len(subset) == 0:          # nothing to draw for this image
+                depth[b] = np.inf
+                continue
+            vbo, vao = self._vao(pos.shape[1], tri_np if subset is None else tri_np[subset], depth_only=True, key=key)
             vbo.write(pos[b].tobytes())
             fbo.clear(depth=1.0)
             vao.render(moderngl.TRIANGLES)
