@@ -104,6 +104,13 @@ def _polygon_signed_distance(p: np.ndarray, poly: np.ndarray) -> np.ndarray:
     return np.where(inside, d, -d)
 
 
+def smoothstep(x: np.ndarray, a: float, b: float) -> np.ndarray:
+    """0 -> 1 cubic ramp of ``x`` from ``a`` to ``b`` (clamped): the one smoothstep of the head's
+    masks and shells (``hairline_mask``, ``beard_area``, ``render.hair``, ``render.facial_hair``)."""
+    t = np.clip((x - a) / (b - a), 0.0, 1.0)
+    return t * t * (3.0 - 2.0 * t)
+
+
 def _soft(x: np.ndarray, width: float) -> np.ndarray:
     """0 -> 1 ramp of ``x`` over [-width/2, width/2] (smoothstep)."""
     t = np.clip(x / width + 0.5, 0.0, 1.0)
@@ -136,16 +143,13 @@ def hairline_mask(points: np.ndarray, landmarks68: np.ndarray, front_mm: float =
     brow_y = lm[[19, 24], 1].mean()
     phi = np.degrees(np.arctan2(np.abs(p[:, 0]), p[:, 2] - _HEAD_CENTRE_Z))
 
-    def step(x, a, b):
-        t = np.clip((x - a) / (b - a), 0.0, 1.0)
-        return t * t * (3.0 - 2.0 * t)
 
     y_front = brow_y + front_mm + 25.0 * recession
     y_temple = brow_y + 0.75 * front_mm + 45.0 * recession
     y_side = lm[36:48, 1].max() + 12.0
     y_back = lm[48:60, 1].mean()
-    y_line = (y_front + (y_temple - y_front) * step(phi, 10, 40) + (y_side - y_temple) * step(phi, 45, 75)
-              + (y_back - y_side) * step(phi, 100, 150))
+    y_line = (y_front + (y_temple - y_front) * smoothstep(phi, 10, 40) + (y_side - y_temple) * smoothstep(phi, 45, 75)
+              + (y_back - y_side) * smoothstep(phi, 100, 150))
     cover = 1.0 / (1.0 + np.exp(np.clip(-(p[:, 1] - y_line) / softness_mm, -60, 60)))
     if crown > 0:
         top = np.array([0.0, p[:, 1].max() - 10.0, _HEAD_CENTRE_Z - 35.0])
@@ -154,9 +158,6 @@ def hairline_mask(points: np.ndarray, landmarks68: np.ndarray, front_mm: float =
     return cover.astype(np.float32)
 
 
-def _smoothstep(x: np.ndarray, a: float, b: float) -> np.ndarray:
-    t = np.clip((x - a) / (b - a), 0.0, 1.0)
-    return t * t * (3.0 - 2.0 * t)
 
 
 def beard_area(points: np.ndarray, landmarks68: np.ndarray) -> np.ndarray:
@@ -170,8 +171,8 @@ def beard_area(points: np.ndarray, landmarks68: np.ndarray) -> np.ndarray:
     jaw = 0.5 * (lm[16, 0] - lm[0, 0])
     s = np.clip((x - half_mouth) / max(jaw - half_mouth, 1.0), 0.0, 1.0)
     y_top = lm[33, 1] + (0.5 * (lm[0, 1] + lm[16, 1]) + 18.0 - lm[33, 1]) * s ** 1.5
-    return (_smoothstep(y_top - y, -1.0, 5.0) * _smoothstep(y - (lm[8, 1] - 38.0), 0.0, 8.0)
-            * _smoothstep(jaw + 6.0 - x, 0.0, 6.0)).astype(np.float32)
+    return (smoothstep(y_top - y, -1.0, 5.0) * smoothstep(y - (lm[8, 1] - 38.0), 0.0, 8.0)
+            * smoothstep(jaw + 6.0 - x, 0.0, 6.0)).astype(np.float32)
 
 
 def regions_from_geometry(geo: UvGeometry, model: HeadModel) -> dict[str, np.ndarray]:

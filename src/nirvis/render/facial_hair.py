@@ -25,6 +25,8 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
+from nirvis.faces.regions import smoothstep
+
 FACIAL_STYLES = ("none", "stubble", "moustache", "goatee", "full")
 _STREAM = 0x4A1C
 
@@ -62,9 +64,6 @@ def sample_facial_hair(identity: Any) -> FacialHairParams:
                             density=float(0.6 + 0.4 * u[2]) if hi > 0 else 0.0)
 
 
-def _smooth(x: np.ndarray, a: float, b: float) -> np.ndarray:
-    t = np.clip((x - a) / (b - a), 0.0, 1.0)
-    return t * t * (3.0 - 2.0 * t)
 
 
 @functools.lru_cache(maxsize=2)
@@ -120,14 +119,14 @@ def beard_field(vertices: np.ndarray, landmarks68: np.ndarray,
     sub = lm[33, 1]
     upper = lm[50:53, 1].max()
     # moustache: between the nose base and the upper lip, drooping to the mouth corners
-    must = (_smooth(sub - 1.0 - y, 0.0, 2.0) * _smooth(y - (upper - 1.0) + 6.0 * _smooth(np.abs(x), half_mouth - 4,
-                                                                                          half_mouth + 4), 0.0, 1.5)
-            * _smooth(half_mouth + 6.0 - np.abs(x), 0.0, 3.0))
+    droop = 6.0 * smoothstep(np.abs(x), half_mouth - 4, half_mouth + 4)
+    must = (smoothstep(sub - 1.0 - y, 0.0, 2.0) * smoothstep(y - (upper - 1.0) + droop, 0.0, 1.5)
+            * smoothstep(half_mouth + 6.0 - np.abs(x), 0.0, 3.0))
     m = must
     if params.style in ("goatee", "full"):
         lower = lm[56:59, 1].min()
-        chin = (_smooth(lower - 1.5 - y, 0.0, 2.0) * _smooth(y - (lm[8, 1] - 12.0), 0.0, 4.0)
-                * _smooth(half_mouth + 5.0 - np.abs(x), 0.0, 4.0))
+        chin = (smoothstep(lower - 1.5 - y, 0.0, 2.0) * smoothstep(y - (lm[8, 1] - 12.0), 0.0, 4.0)
+                * smoothstep(half_mouth + 5.0 - np.abs(x), 0.0, 4.0))
         m = np.maximum(m, chin)
     if params.style == "full":
         # below a line from the sideburns (ear-top level at the jaw's width) to the mouth corners
@@ -135,8 +134,9 @@ def beard_field(vertices: np.ndarray, landmarks68: np.ndarray,
         s = np.clip((np.abs(x) - half_mouth) / max(jaw - half_mouth, 1.0), 0.0, 1.0)
         y_top = sub + (lm[0, 1] + 18.0 - sub) * s ** 1.5
         # the cheek line thins out over ~12 mm (hairs grow sparser towards it), the neck line over 10
-        full = (_smooth(y_top - y, -2.0, 10.0) * _smooth(y - (lm[8, 1] - 40.0), 0.0, 10.0)
-                * _smooth(jaw + 6.0 - np.abs(x), 0.0, 8.0) * _smooth(vertices[:, 2] - (lm[0, 2] - 35.0), 0.0, 8.0))
+        full = (smoothstep(y_top - y, -2.0, 10.0) * smoothstep(y - (lm[8, 1] - 40.0), 0.0, 10.0)
+                * smoothstep(jaw + 6.0 - np.abs(x), 0.0, 8.0)
+                * smoothstep(vertices[:, 2] - (lm[0, 2] - 35.0), 0.0, 8.0))
         m = np.maximum(m, full)
     m = m * lip_gap
     length = params.length_mm * (0.4 if params.style == "moustache" else 1.0) + (1.5 if params.style == "moustache"
@@ -144,8 +144,8 @@ def beard_field(vertices: np.ndarray, landmarks68: np.ndarray,
     # the shell stays under the skin in the feathered edge (m < 0.25: the painted beard of
     # ``beard_texel_density`` draws it) and then rises smoothly, so its triangle-scale emergence
     # happens where the texture is already beard-coloured and no outline is drawn by geometry
-    disp = length * _smooth(m, 0.25, 1.0) - 1.0 * (1.0 - np.clip(m / 0.25, 0.0, 1.0))
-    return disp.astype(np.float32), (params.density * _smooth(m, 0.0, 0.8)).astype(np.float32)
+    disp = length * smoothstep(m, 0.25, 1.0) - 1.0 * (1.0 - np.clip(m / 0.25, 0.0, 1.0))
+    return disp.astype(np.float32), (params.density * smoothstep(m, 0.0, 0.8)).astype(np.float32)
 
 
 def beard_texel_density(mesh: Any, landmarks68: Optional[np.ndarray], params: Optional[FacialHairParams],

@@ -45,6 +45,8 @@ from typing import Any, Optional
 
 import numpy as np
 import torch
+
+from nirvis.faces.regions import smoothstep
 import torch.nn.functional as F
 
 GRID_ROWS, GRID_COLS = 32, 72
@@ -172,10 +174,30 @@ def _directions(el: np.ndarray, phi: np.ndarray) -> np.ndarray:
 
 def head_centre(vertices: np.ndarray, landmarks68: np.ndarray) -> np.ndarray:
     """The rays' origin (mm): on the midline, a little above eye level, midway front to back of
-    the skull (``vertices`` [V, 3], ``landmarks68`` [68, 3])."""
-    eye_y = float(landmarks68[36:48, 1].mean())
+    the skull (``vertices`` [V, 3], ``landmarks68`` [68, 3]; ``head_centre_at`` their eye level)."""
+    return head_centre_at(vertices, float(landmarks68[36:48, 1].mean()))
+
+
+def head_centre_at(vertices: np.ndarray, eye_y: float) -> np.ndarray:
+    """``head_centre`` for a head whose eyes lie at height ``eye_y`` (mm): 5 mm above it, midway
+    front to back of the vertices above it."""
     skull = vertices[vertices[:, 1] > eye_y]
     return np.array([0.0, eye_y + 5.0, 0.5 * (skull[:, 2].min() + skull[:, 2].max())])
+
+
+def max_radius_per_cell(offsets: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """``grid`` float64 [R, C] raised, cell by cell, to the largest radius of the points
+    ``offsets`` [N, 3] (mm, relative to the rays' origin) whose direction falls in that grid cell
+    (nearest row and column of the shell grid; points below the last row are ignored)."""
+    r = np.linalg.norm(offsets, axis=1)
+    el = np.degrees(np.arcsin(np.clip(offsets[:, 1] / np.maximum(r, 1e-9), -1, 1)))
+    phi = np.degrees(np.arctan2(offsets[:, 0], offsets[:, 2]))
+    row = np.rint((_EL_TOP - el) / (_EL_TOP - _EL_BOTTOM) * (GRID_ROWS - 1)).astype(int)
+    col = np.rint((phi + 180.0) / 360.0 * GRID_COLS).astype(int) % GRID_COLS
+    ok = (row >= 0) & (row < GRID_ROWS)
+    flat = grid.reshape(-1).copy()
+    np.maximum.at(flat, row[ok] * GRID_COLS + col[ok], r[ok])
+    return flat.reshape(GRID_ROWS, GRID_COLS)
 
 
 def head_radius_grid(vertices: np.ndarray, faces: np.ndarray, centre: np.ndarray) -> np.ndarray:
@@ -185,15 +207,7 @@ def head_radius_grid(vertices: np.ndarray, faces: np.ndarray, centre: np.ndarray
     bary = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [.5, .5, 0], [0, .5, .5], [.5, 0, .5], [1 / 3] * 3,
                      [.6, .2, .2], [.2, .6, .2], [.2, .2, .6]])
     pts = np.einsum("kc,fcd->fkd", bary, vertices[faces]).reshape(-1, 3) - centre
-    r = np.linalg.norm(pts, axis=1)
-    el = np.degrees(np.arcsin(np.clip(pts[:, 1] / np.maximum(r, 1e-9), -1, 1)))
-    phi = np.degrees(np.arctan2(pts[:, 0], pts[:, 2]))
-    row = np.rint((_EL_TOP - el) / (_EL_TOP - _EL_BOTTOM) * (GRID_ROWS - 1)).astype(int)
-    col = np.rint((phi + 180.0) / 360.0 * GRID_COLS).astype(int) % GRID_COLS
-    ok = (row >= 0) & (row < GRID_ROWS)
-    flat = np.full(GRID_ROWS * GRID_COLS, -1.0)
-    np.maximum.at(flat, row[ok] * GRID_COLS + col[ok], r[ok])
-    grid = flat.reshape(GRID_ROWS, GRID_COLS)
+    grid = max_radius_per_cell(pts, np.full((GRID_ROWS, GRID_COLS), -1.0))
     for _ in range(GRID_ROWS):
         empty = grid < 0
         if not empty.any():
@@ -215,9 +229,6 @@ def _noise3d(points: np.ndarray, rng: np.random.Generator, scale_mm: float, wave
     return np.cos(points @ k.T + rng.uniform(0, 2 * math.pi, waves)).sum(-1) * math.sqrt(2.0 / waves)
 
 
-def _smooth(x: np.ndarray, a: float, b: float) -> np.ndarray:
-    t = np.clip((x - a) / (b - a), 0.0, 1.0)
-    return t * t * (3.0 - 2.0 * t)
 
 
 def hair_grid(vertices: np.ndarray, faces: np.ndarray, landmarks68: np.ndarray,
@@ -252,22 +263,22 @@ def hair_grid(vertices: np.ndarray, faces: np.ndarray, landmarks68: np.ndarray,
     cover = hairline_mask(surf.reshape(-1, 3), landmarks68, params.hairline_mm, params.recession, params.crown,
                           softness_mm=3.0 + 0.15 * params.thickness_mm).reshape(GRID_ROWS, GRID_COLS).astype(np.float64)
     # short styles stop above the ears (ear tops ~18 mm above the eyes): sides and back cut higher
-    y_low = eye_top + 20.0 + (float(landmarks68[48:60, 1].mean()) - eye_top - 20.0) * _smooth(aphi, 115, 160)
+    y_low = eye_top + 20.0 + (float(landmarks68[48:60, 1].mean()) - eye_top - 20.0) * smoothstep(aphi, 115, 160)
     cover = cover * (1.0 / (1.0 + np.exp(-np.clip((surf[..., 1] - y_low) / 3.0, -60, 60))))
     a = np.clip(2.0 * cover - 1.0, 0.0, 1.0)
-    t = params.thickness_mm * (0.55 + 0.45 * _smooth(np.degrees(el)[:, None], -10.0, 60.0))   # fuller on top
+    t = params.thickness_mm * (0.55 + 0.45 * smoothstep(np.degrees(el)[:, None], -10.0, 60.0))   # fuller on top
     if params.curl > 0:
         t = t * np.clip(1.0 + 0.3 * params.curl * _noise3d(surf, rng, params.curl_scale_mm), 0.5, 1.6)
     if not math.isnan(params.parting_x_mm):
-        top_front = _smooth(surf[..., 1], centre[1] + 40.0, centre[1] + 60.0) * _smooth(surf[..., 2], centre[2] - 20,
-                                                                                         centre[2] + 10)
+        top_front = (smoothstep(surf[..., 1], centre[1] + 40.0, centre[1] + 60.0)
+                     * smoothstep(surf[..., 2], centre[2] - 20, centre[2] + 10))
         t = t * (1.0 - 0.6 * top_front * np.exp(-((surf[..., 0] - params.parting_x_mm) / 4.0) ** 2))
     if params.style == "tied":
         bun = centre + np.array([0.0, 20.0, -100.0])                    # a bun at the back of the head
         t = t + 22.0 * np.exp(-np.sum((surf - bun) ** 2, -1) / (2 * 22.0 ** 2))
     disp = t * a ** 0.7 - 1.5 * (1.0 - a) - 20.0 * np.clip(1.0 - 2.0 * cover, 0.0, 1.0)
     pos = centre + dirs * (r_head + disp)[..., None]
-    ao = 0.7 + 0.3 * _smooth(np.degrees(el)[:, None] + 0 * aphi, -30.0, 50.0)
+    ao = 0.7 + 0.3 * smoothstep(np.degrees(el)[:, None] + 0 * aphi, -30.0, 50.0)
     if params.style in _CURTAIN:
         pos, ao = _curtain(pos, ao, surf, r_head + disp, el, phi, centre, params)
     arc_phi = np.broadcast_to(phi[None, :] * 80.0, (GRID_ROWS, GRID_COLS))
@@ -292,7 +303,7 @@ def _curtain(pos: np.ndarray, ao: np.ndarray, surf: np.ndarray, r_hug: np.ndarra
     flare = r_c[None, :] + 0.06 * (y0[None, :] - y)
     curtain = np.stack([centre[0] + np.sin(phi)[None, :] * flare, y, centre[2] + np.cos(phi)[None, :] * flare], -1)
     front = 68.0 if params.style == "long" else 74.0
-    w = _smooth(np.degrees(np.abs(phi)), front, front + 22.0)[None, :] * (frac > 0)[:, None]
+    w = smoothstep(np.degrees(np.abs(phi)), front, front + 22.0)[None, :] * (frac > 0)[:, None]
     out = pos * (1 - w[..., None]) + curtain * w[..., None]
     return out, ao * (1.0 - 0.25 * w * frac[:, None])
 

@@ -62,7 +62,8 @@ import numpy as np
 import torch
 
 from nirvis.colour import luminance_rec709
-from nirvis.render.hair import GRID_COLS, GRID_ROWS, _EL_BOTTOM, _EL_TOP, head_radius_grid
+from nirvis.render.hair import (GRID_COLS, GRID_ROWS, _EL_BOTTOM, _EL_TOP, head_centre_at, head_radius_grid,
+                                max_radius_per_cell)
 
 KINDS = ("none", "beanie", "cap", "headband")
 DYES = ("dyed", "undyed", "carbon")
@@ -219,18 +220,11 @@ def head_frame(pf: Any) -> HeadFrame:
     else:
         eye_y = float(pts[:2, 1].mean())
         eye_top, brow = eye_y + 5.0, eye_y + 18.0
-    skull = v[v[:, 1] > eye_y]
-    centre = np.array([0.0, eye_y + 5.0, 0.5 * (skull[:, 2].min() + skull[:, 2].max())])   # = hair.head_centre
+    centre = head_centre_at(v, eye_y)
     r_head = head_radius_grid(v, f, centre)
     r_hair = r_head.copy()
     if pf.hair_vertices is not None:
-        el, phi, r = _polar(pf.hair_vertices.detach().cpu().numpy().astype(np.float64), centre)
-        row = np.rint((_EL_TOP - el) / (_EL_TOP - _EL_BOTTOM) * (GRID_ROWS - 1)).astype(int)
-        col = np.rint((phi + 180.0) / 360.0 * GRID_COLS).astype(int) % GRID_COLS
-        ok = (row >= 0) & (row < GRID_ROWS)
-        flat = r_hair.reshape(-1).copy()
-        np.maximum.at(flat, row[ok] * GRID_COLS + col[ok], r[ok])
-        r_hair = flat.reshape(GRID_ROWS, GRID_COLS)
+        r_hair = max_radius_per_cell(pf.hair_vertices.detach().cpu().numpy().astype(np.float64) - centre, r_hair)
     out = HeadFrame(centre=centre, r_head=r_head, r_hair=r_hair, brow_y=brow, eye_top_y=eye_top)
     _FRAMES[pf] = out
     return out
