@@ -180,8 +180,9 @@ def prepare_face(asset: FaceAsset, led_nm: int = 850, nir_method: str = "spectra
         return torch.from_numpy(p.face_index).long().to(dev), torch.from_numpy(p.barycentric).to(dev)
 
     identity = IdentityParams.from_dict(asset.metadata["identity"]) if procedural else None
-    hair_v, hair_a, hair_m, beard = _prepare_hair(asset, m, landmarks.get("68"), led_nm, dev)
-    packed = _paint_beard(packed, asset, hair_m.cpu().numpy())
+    hair_v, hair_a, hair_m, beard, beard_density = _prepare_hair(asset, m, landmarks.get("68"), led_nm, dev,
+                                                                 packed.shape[0])
+    packed = _paint_beard(packed, beard_density, hair_m.cpu().numpy())
     return PreparedFace(
         vertices=v, faces=f, uv_faces=torch.from_numpy(m.uv_faces).long().to(dev), uvs=torch.from_numpy(m.uvs).to(dev),
         ao=ao, material=build_mips(torch.from_numpy(packed).to(dev)), skin_vertex=skin, landmarks5=lm("5"),
@@ -189,37 +190,29 @@ def prepare_face(asset: FaceAsset, led_nm: int = 850, nir_method: str = "spectra
         hair_vertices=hair_v, hair_attr=hair_a, hair_material=hair_m, **beard)
 
 
-def _paint_beard(packed: np.ndarray, asset: FaceAsset, hair_material: np.ndarray) -> np.ndarray:
+def _paint_beard(packed: np.ndarray, density: Optional[np.ndarray], hair_material: np.ndarray) -> np.ndarray:
     """``packed`` [R, R, 7] with the beard's hair colour (``hair_material`` [9]: VIS RGB, NIR)
-    painted over the diffuse channels by ``facial_hair.beard_texel_density`` (unchanged without a
-    beard shell)."""
-    from nirvis.render.facial_hair import FacialHairParams, beard_texel_density
-
-    facial = (asset.metadata.get("appearance") or {}).get("facial_hair")
-    lm = asset.landmarks.get("68")
-    if facial is None or lm is None:
-        return packed
-    m = asset.mesh
-    d = beard_texel_density(m, lm.positions(m.vertices, m.faces), FacialHairParams.from_dict(facial),
-                            packed.shape[0])
-    if d is None:
+    painted over the diffuse channels by its per-texel ``density`` [R, R]
+    (``facial_hair.beard_texel_density``; None: unchanged)."""
+    if density is None:
         return packed
     out = packed.copy()
-    w = d[..., None]
+    w = density[..., None]
     out[..., 0:4] = (packed[..., 0:4] * (1.0 - w) + hair_material[0:4] * w).astype(packed.dtype)
     return out
 
 
 def _prepare_hair(asset: FaceAsset, mesh: HeadMesh, lm68_points: Optional[SurfacePoints], led_nm: int,
-                  dev: torch.device):
+                  dev: torch.device, resolution: int):
     """The hair and beard shells of ``asset`` (``metadata["appearance"]["hair"]`` and
-    ``["facial_hair"]``; collapsed without them). The hair grid is cast onto the asset's own mesh;
+    ``["facial_hair"]``; collapsed without them) and the beard's per-texel density at the map
+    ``resolution`` (None without a beard shell). The hair grid is cast onto the asset's own mesh;
     the beard shell copies triangles of ``mesh``, the mesh the face is rendered with (subdivided or
     not), placed with its 68 landmarks ``lm68_points``."""
-    from nirvis.render.facial_hair import FacialHairParams, prepared_beard
+    from nirvis.render.facial_hair import FacialHairParams, beard_texel_density, prepared_beard
     from nirvis.render.hair import HairParams, hair_grid, hair_material
 
-    appearance = asset.metadata.get("appearance", {})
+    appearance = asset.metadata.get("appearance") or {}
     params = None if appearance.get("hair") is None else HairParams.from_dict(appearance["hair"])
     facial = appearance.get("facial_hair")
     beard_params = None if facial is None else FacialHairParams.from_dict(facial)
@@ -229,9 +222,11 @@ def _prepare_hair(asset: FaceAsset, mesh: HeadMesh, lm68_points: Optional[Surfac
     v, a = hair_grid(m.vertices, m.faces, np.zeros((68, 3)) if lm68 is None else lm68, None if lm68 is None else params)
     lm68_mesh = None if lm68_points is None else lm68_points.positions(mesh.vertices, mesh.faces)
     beard = prepared_beard(mesh.uvs, mesh.uv_faces, mesh.faces, mesh.vertices, lm68_mesh, beard_params, dev)
+    density = beard_texel_density(m, lm68, beard_params, resolution)
     if params is None and beard_params is not None:       # a beard without head-hair colour: a dark brown one
         params = HairParams(style="short", thickness_mm=0.0, eumelanin=0.8)
-    return (torch.from_numpy(v).to(dev), torch.from_numpy(a).to(dev), hair_material(params, led_nm).to(dev), beard)
+    return (torch.from_numpy(v).to(dev), torch.from_numpy(a).to(dev), hair_material(params, led_nm).to(dev), beard,
+            density)
 
 
 def procedural_identity_asset(global_seed: int, label: int, resolution: int = 512, led_nm: int = 850) -> FaceAsset:

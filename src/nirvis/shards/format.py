@@ -173,17 +173,12 @@ def read_json(path: Path) -> Any:
 # ------------------------------------------------------------------------------ sample metadata
 
 
-def _r(x: Any) -> Any:
-    if isinstance(x, (list, tuple, np.ndarray)):
-        return [_r(v) for v in x]
-    return round(float(x), 4)
-
-
 def _rounded(x: Any) -> Any:
-    """``x`` with every float rounded to 4 decimals (dicts and lists recursively); NaN -> None."""
+    """``x`` with every float rounded to 4 decimals (dicts, lists and arrays recursively; NaN ->
+    None); ints, bools, strings and None stay as they are."""
     if isinstance(x, dict):
         return {str(k): _rounded(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
+    if isinstance(x, (list, tuple, np.ndarray)):
         return [_rounded(v) for v in x]
     if isinstance(x, (bool, np.bool_)) or x is None or isinstance(x, str):
         return bool(x) if isinstance(x, np.bool_) else x
@@ -253,8 +248,8 @@ def sample_metadata(*, key: str, label: int, index: int, identity_seed: Optional
         "accessories": p.get("accessories") or {},
         "landmarks": {
             "convention": "pixels in the aligned 112x112 crop, pixel centres at +0.5, row 0 at the top",
-            "vis": {"5": _r(vis_lm5), "68": None if vis_lm68 is None else _r(vis_lm68)},
-            "nir": {"5": _r(nir_lm5), "68": None if nir_lm68 is None else _r(nir_lm68)},
+            "vis": {"5": _rounded(vis_lm5), "68": None if vis_lm68 is None else _rounded(vis_lm68)},
+            "nir": {"5": _rounded(nir_lm5), "68": None if nir_lm68 is None else _rounded(nir_lm68)},
         },
         "renderer": {"backend": backend, "version": renderer_version},
         "image": {"size": [CROP_SIZE, CROP_SIZE], "vis": "rgb8", "nir": "grey8"},
