@@ -73,3 +73,18 @@ def project(points: np.ndarray, rotation: np.ndarray, translation: np.ndarray, c
         uv = camera.focal_px * c[..., :2] / z + np.array([camera.cx, camera.cy])
     uv[(z[..., 0] <= 0)] = np.nan
     return uv
+
+
+def head_angles(rotation: np.ndarray) -> tuple[float, float, float]:
+    """(yaw, pitch, roll) in degrees of a head -> camera rotation, in the renderer's convention
+    (``nirvis.render.camera.pose_rotation``: ``rotation = FRONTAL @ R_roll @ R_pitch @ R_yaw``;
+    positive yaw turns the face to the subject's left, positive pitch looks up)."""
+    r = FRONTAL.T @ np.asarray(rotation, np.float64)
+    pitch = -np.arcsin(np.clip(r[2, 1], -1.0, 1.0))
+    yaw = np.arctan2(-r[2, 0], r[2, 2])
+    cy, sy, cp, sp = np.cos(yaw), np.sin(yaw), np.cos(pitch), np.sin(pitch)
+    r_yaw = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
+    r_pitch = np.array([[1, 0, 0], [0, cp, sp], [0, -sp, cp]])
+    r_roll = r @ r_yaw.T @ r_pitch.T
+    roll = np.arctan2(r_roll[1, 0], r_roll[0, 0])
+    return float(np.degrees(yaw)), float(np.degrees(pitch)), float(np.degrees(roll))
