@@ -9,7 +9,7 @@ import pathlib
 import nirvis
 
 SRC = pathlib.Path(nirvis.__file__).parent
-SHARED = {"nirvis.atomic", "nirvis.colour", "nirvis.crop", "nirvis.errors", "nirvis.shapes"}
+SHARED = {"nirvis.atomic", "nirvis.colour", "nirvis.crop", "nirvis.distributed", "nirvis.errors", "nirvis.shapes"}
 
 
 def _modules() -> dict[str, pathlib.Path]:

@@ -168,9 +168,60 @@ def _gauss_newton_step(basis: ShapeBasis, img: np.ndarray, w: np.ndarray, state:
     return (_rodrigues(d[:3]) @ rot, trans + d[3:6], z + d[6:6 + k_id], e_new)
 
 
+#: Sliding points within this distance (mm) of the midline do not slide (chin, forehead top: the
+#: outline there moves with pitch only a little); the band of candidate vertices is this tall (mm).
+_MIDLINE_MM = 12.0
+_BAND_MM = 4.0
+
+
+def contour_candidates(points: SurfacePoints, sliding: np.ndarray, template: np.ndarray, faces: np.ndarray,
+                       skin_faces: np.ndarray) -> list[Optional[np.ndarray]]:
+    """Per landmark, the template vertices an outline landmark may slide to (None: fixed).
+
+    A sliding point at template height ``y`` on one side of the face may move to any skin vertex of
+    that side within ``_BAND_MM / 2`` of that height and at least half as far from the midline:
+    the band the face's outline crosses at that height for any yaw.
+    """
+    pos = points.positions(template, faces)
+    skin = np.unique(faces[skin_faces])
+    out: list[Optional[np.ndarray]] = []
+    for p, sl in zip(pos, sliding):
+        if not sl or abs(p[0]) < _MIDLINE_MM:
+            out.append(None)
+            continue
+        v = template[skin]
+        keep = ((np.abs(v[:, 1] - p[1]) < _BAND_MM / 2) & (np.sign(v[:, 0]) == np.sign(p[0]))
+                & (np.abs(v[:, 0]) > 0.5 * abs(p[0])) & (v[:, 2] > p[2] - 45.0))
+        cand = skin[keep]
+        out.append(cand if len(cand) else None)
+    return out
+
+
+def _slide(at: ShapeBasis, cand: list[Optional[np.ndarray]], cand_basis: Optional[ShapeBasis], offsets: list[int],
+           img: np.ndarray, state: tuple, camera: PhotoCamera) -> ShapeBasis:
+    """``at`` with each sliding landmark moved to its candidate vertex that is on the outline now:
+    the one projecting farthest from the face centre towards the detected landmark."""
+    if cand_basis is None:
+        return at
+    rot, trans, z, e = state
+    proj = project(cand_basis.vertices(z, e), rot, trans, camera)          # [C, 2]
+    centre = np.nanmedian(project(at.vertices(z, e), rot, trans, camera), axis=0)
+    mean, ident, expr = at.mean.copy(), at.identity.copy(), at.expression.copy()
+    for i, c in enumerate(cand):
+        if c is None:
+            continue
+        d = img[i] - centre
+        d = d / max(float(np.linalg.norm(d)), 1e-9)
+        j = offsets[i] + int(np.argmax((proj[offsets[i]:offsets[i] + len(c)] - centre) @ d))
+        mean[i], ident[:, i], expr[:, i] = cand_basis.mean[j], cand_basis.identity[:, j], cand_basis.expression[:, j]
+    return ShapeBasis(mean, ident, expr, at.expression_names, at.explained)
+
+
 def fit_landmarks(image_points: np.ndarray, points: SurfacePoints, faces: np.ndarray, camera: PhotoCamera,
                   weights: Optional[np.ndarray] = None, eye_points: tuple[int, int] = (0, 1),
-                  config: FitConfig = FitConfig(), basis: Optional[ShapeBasis] = None) -> LandmarkFit:
+                  config: FitConfig = FitConfig(), basis: Optional[ShapeBasis] = None,
+                  sliding: Optional[np.ndarray] = None, skin_faces: Optional[np.ndarray] = None,
+                  identity: Optional[np.ndarray] = None) -> LandmarkFit:
     """Fit pose, identity and expression of the head model to 2D landmarks of one photo.
 
     Args:
@@ -183,6 +234,10 @@ def fit_landmarks(image_points: np.ndarray, points: SurfacePoints, faces: np.nda
             photo sets the noise scale and the reported error unit.
         config: FitConfig.
         basis: the full-head ShapeBasis (default ``shape_basis()``).
+        sliding: bool [N], outline landmarks that slide along the silhouette (default none).
+        skin_faces: bool [F] triangles the outline may slide over (default: all).
+        identity: float [K] identity coefficients to hold fixed (another photo of the same
+            person fixed them); only pose and expression are fitted. None: fit the identity too.
 
     Returns:
         LandmarkFit.
@@ -197,18 +252,37 @@ def fit_landmarks(image_points: np.ndarray, points: SurfacePoints, faces: np.nda
     if (w > 0).sum() < 6:
         raise ValueError("fit_landmarks: need at least 6 valid landmarks")
     full = basis or shape_basis()
+    fixed = None if identity is None else np.asarray(identity, np.float64)
+    if fixed is not None:  # the identity folded into the mean: no identity unknowns
+        full = ShapeBasis(full.vertices(fixed), full.identity[:0], full.expression, full.expression_names,
+                          full.explained)
     at = full.at_points(points, faces)
     iod = float(np.linalg.norm(img[eye_points[0]] - img[eye_points[1]]))
     if not np.isfinite(iod) or iod <= 0:
         raise ValueError("fit_landmarks: the eye landmarks coincide or are missing")
     sigma_px = config.sigma_iod * iod
+    cand: list[Optional[np.ndarray]] = [None] * len(img)
+    cand_basis, offsets = None, [0] * len(img)
+    if sliding is not None and np.any(sliding):
+        template = full.mean
+        cand = contour_candidates(points, np.asarray(sliding, bool), template, faces,
+                                  np.ones(len(faces), bool) if skin_faces is None else skin_faces)
+        flat = [c for c in cand if c is not None]
+        if flat:
+            acc = 0
+            for i, c in enumerate(cand):
+                offsets[i] = acc
+                acc += 0 if c is None else len(c)
+            verts = np.concatenate(flat)
+            cand_basis = ShapeBasis(full.mean[verts], full.identity[:, verts], full.expression[:, verts],
+                                    full.expression_names, full.explained)
     coeffs = np.zeros(full.identity.shape[0])
     expr = np.zeros(full.expression.shape[0])
     rot, trans = _solve_pose(at.vertices(coeffs, expr), img, camera, w, None)
     state = (rot, trans, coeffs, expr)
     history: list[float] = []
-    it = 0
-    for it in range(1, config.iterations + 1):
+    for _ in range(config.iterations):
+        at = _slide(at, cand, cand_basis, offsets, img, state, camera)
         state = _gauss_newton_step(at, img, w, state, camera, sigma_px, config)
         res = np.linalg.norm(project(at.vertices(state[2], state[3]), state[0], state[1], camera) - img, axis=1)
         rms = float(np.sqrt(np.sum(w * res ** 2) / np.sum(w)))
@@ -217,7 +291,10 @@ def fit_landmarks(image_points: np.ndarray, points: SurfacePoints, faces: np.nda
             break
     rot, trans, coeffs, expr = state
     res[bad] = np.nan
+    vertices, neutral = full.vertices(coeffs, expr), full.vertices(coeffs)
+    if fixed is not None:
+        coeffs = fixed
     return LandmarkFit(coeffs=coeffs, expression=expr, rotation=rot, translation=trans, camera=camera,
-                       vertices=full.vertices(coeffs, expr), neutral_vertices=full.vertices(coeffs),
-                       residual_px=res, iod_px=iod, iterations=it, history_px=tuple(history))
+                       vertices=vertices, neutral_vertices=neutral,
+                       residual_px=res, iod_px=iod, iterations=len(history), history_px=tuple(history))
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nirvis.render.camera import FULL_FRAME_DIAGONAL_MM
+
 #: Rotation of a head that faces the camera squarely (head frame -> camera frame).
 FRONTAL = np.diag([1.0, -1.0, -1.0])
 
@@ -44,11 +46,12 @@ class PhotoCamera:
     @staticmethod
     def default(width: int, height: int, focal_35mm: float | None = None) -> "PhotoCamera":
         """The camera of a ``width x height`` photo: focal length from a 35 mm-equivalent focal
-        length (EXIF ``FocalLengthIn35mmFilm``, which refers to the 36 mm frame width, so
-        ``f_px = f35 / 36 * max(W, H)``) or else ``DEFAULT_HFOV_DEG`` over the longer side."""
+        length (EXIF ``FocalLengthIn35mmFilm``; like the renderer, ``nirvis.render.camera.focal_length_px``,
+        it relates the image diagonal to the 43.27 mm diagonal of a 36 x 24 mm frame, the CIPA
+        DC-008 definition) or else ``DEFAULT_HFOV_DEG`` over the longer side."""
         long_side = max(width, height)
         if focal_35mm is not None and focal_35mm > 0:
-            f = focal_35mm / 36.0 * long_side
+            f = focal_35mm * math.hypot(width, height) / FULL_FRAME_DIAGONAL_MM
         else:
             f = 0.5 * long_side / math.tan(math.radians(DEFAULT_HFOV_DEG) / 2)
         return PhotoCamera(int(width), int(height), float(f), (width - 1) / 2.0, (height - 1) / 2.0)

@@ -94,7 +94,8 @@ def read_photo(path: str | os.PathLike) -> Photo:
             img = ImageOps.exif_transpose(img)
             mode = img.mode
             if mode in ("L", "LA", "I", "I;16", "1", "F"):
-                return Photo(path, digest, "greyscale", f"single-channel image (mode {mode}): no colour for a VIS albedo")
+                return Photo(path, digest, "greyscale",
+                             f"single-channel image (mode {mode}): no colour for a VIS albedo")
             rgb = np.asarray(img.convert("RGB"))
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         return Photo(path, digest, "unreadable", f"not a readable image: {exc}")

@@ -35,6 +35,7 @@ import numpy as np
 from nirvis import __version__
 from nirvis.atomic import atomic_write, atomic_write_bytes, atomic_write_json, remove_stale_temporaries
 from nirvis.crop import CROP_SIZE
+from nirvis.distributed import DistEnv, dist_env
 from nirvis.errors import NirvisError
 from nirvis.shards.config import ConfigError, RenderDatasetConfig, dump_yaml, fingerprint, load_config
 from nirvis.shards.format import (CONFIG_FILE, FORMAT_TAG, FORMAT_VERSION, MANIFEST, SHARD_DIR, ShardPlan, ShardWriter,
@@ -46,34 +47,6 @@ _FACE_CACHE = 4  # prepared faces kept per process (samples come in label order)
 
 class RenderDatasetError(NirvisError, ValueError):
     """A user-facing render-dataset error (bad arguments, an output directory in the way)."""
-
-
-# ---------------------------------------------------------------------------- distribution
-
-
-@dataclass(frozen=True)
-class DistEnv:
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-
-    @property
-    def distributed(self) -> bool:
-        return self.world_size > 1
-
-
-def dist_env(environ: Optional[dict[str, str]] = None) -> DistEnv:
-    """RANK / WORLD_SIZE / LOCAL_RANK as set by ``torchrun`` (defaults: a single process)."""
-    env = os.environ if environ is None else environ
-    try:
-        world = int(env.get("WORLD_SIZE", "1"))
-        rank = int(env.get("RANK", "0"))
-        local = int(env.get("LOCAL_RANK", str(rank)))
-    except ValueError as exc:
-        raise RenderDatasetError(f"RANK / WORLD_SIZE / LOCAL_RANK must be integers ({exc})") from None
-    if world < 1 or not 0 <= rank < world:
-        raise RenderDatasetError(f"RANK={rank} is outside WORLD_SIZE={world}")
-    return DistEnv(rank, world, local)
 
 
 # ------------------------------------------------------------------------------ rendering
