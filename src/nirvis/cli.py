@@ -195,11 +195,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_bench)
 
     from nirvis.evaluate.cli import register as register_evaluate
+    from nirvis.reconstruct.cli import register as register_reconstruct
     from nirvis.reflectance.cli import register as register_reflectance
     from nirvis.shards.cli import register as register_shards
     from nirvis.train.cli import register as register_train
 
     register_reflectance(sub)
+    register_reconstruct(sub)
     register_shards(sub)
     register_train(sub)
     register_evaluate(sub)
