@@ -134,3 +134,13 @@ def test_identity_source_asset_directory(tmp_path, capsys):
     assert [s.meta["identity_seed"] for s in samples] == [e["seed"] for e in index["identities"]]
     assert all(s.meta["identity_source"] == "assets" for s in samples)
     assert cli(["verify", out]) == 0
+    source = json.loads((out / "manifest.json").read_text())["identity_source"]
+    assert source["kind"] == "assets" and source["path"] == str(assets.resolve()) and len(source["sha256"]) == 64
+    # changed assets are a different data set: the manifest's fingerprint follows them
+    fp = json.loads((out / "manifest.json").read_text())["fingerprint"]
+    meta = json.loads((assets / "0000001" / "asset.json").read_text())
+    meta["metadata"]["note"] = "edited"
+    (assets / "0000001" / "asset.json").write_text(json.dumps(meta))
+    assert cli(["render-dataset", "--out", out, "--identity-source", assets, "--identities", "2",
+                "--images-per-identity", "1", "--shard-size", "4", "--quiet", "--force"]) == 0
+    assert json.loads((out / "manifest.json").read_text())["fingerprint"] != fp

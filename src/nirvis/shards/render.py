@@ -63,10 +63,31 @@ class _Job:
     fingerprint: str
 
 
-def _fingerprint(cfg: RenderDatasetConfig) -> str:
+def _fingerprint(cfg: RenderDatasetConfig, source_digest: Optional[str] = None) -> str:
+    """The data set's identity for resuming: format, renderer version, config and, for face-asset
+    sources, ``identity_source_digest`` (so changed assets are rendered again)."""
     from nirvis.render.pair import RENDERER_VERSION
 
-    return fingerprint({"format": FORMAT_VERSION, "renderer": RENDERER_VERSION, "config": cfg.data_dict()})
+    doc = {"format": FORMAT_VERSION, "renderer": RENDERER_VERSION, "config": cfg.data_dict()}
+    if source_digest is not None:
+        doc["identity_source_sha256"] = source_digest
+    return fingerprint(doc)
+
+
+def identity_source_digest(asset_dirs: Sequence[str]) -> str:
+    """sha256 over the face assets used, in label order: each directory's ``asset.json`` bytes
+    (mesh and landmark references, metadata such as a reconstruction's photo hashes) and the
+    names and sizes of its files (the maps are not read: hashing every map of a large source would
+    cost more than its rendering setup)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for d in asset_dirs:
+        p = Path(d)
+        h.update(p.name.encode() + b"\0" + (p / "asset.json").read_bytes())
+        for f in sorted(x for x in p.iterdir() if x.is_file()):
+            h.update(f"{f.name}:{f.stat().st_size};".encode())
+    return h.hexdigest()
 
 
 class _ShardRenderer:
@@ -425,7 +446,8 @@ def render_dataset(config: RenderDatasetConfig, out: str | os.PathLike, *, force
     cfg, device, asset_dirs = effective_config(config, env)
     out = Path(out)
     _prepare_output(out, cfg, force, env, wait_timeout_s)
-    fp = _fingerprint(cfg)
+    source_digest = None if asset_dirs is None else identity_source_digest(asset_dirs)
+    fp = _fingerprint(cfg, source_digest)
     job = _Job(config=cfg, out=str(out), device=device, asset_dirs=asset_dirs, fingerprint=fp)
     plans = plan_shards(cfg.identities, cfg.images_per_identity, cfg.shard_size)
     mine = [p for p in plans if p.index % env.world_size == env.rank]
@@ -473,7 +495,7 @@ def render_dataset(config: RenderDatasetConfig, out: str | os.PathLike, *, force
                                        f"shard(s) of other ranks (first: {others[0].name}); rerun to resume")
                 time.sleep(2.0)
         manifest_path = out / MANIFEST
-        atomic_write_json(manifest_path, build_manifest(cfg, plans, records))
+        atomic_write_json(manifest_path, build_manifest(cfg, plans, records, source_digest))
     elapsed = time.perf_counter() - t_start
     rendered = sum(p.count for p in todo)
     return {
@@ -487,8 +509,10 @@ def render_dataset(config: RenderDatasetConfig, out: str | os.PathLike, *, force
     }
 
 
-def build_manifest(cfg: RenderDatasetConfig, plans: Sequence[ShardPlan], records: dict[int, dict]) -> dict[str, Any]:
-    """The manifest document (no timestamps: the same config gives the same manifest bytes)."""
+def build_manifest(cfg: RenderDatasetConfig, plans: Sequence[ShardPlan], records: dict[int, dict],
+                   source_digest: Optional[str] = None) -> dict[str, Any]:
+    """The manifest document (no timestamps: the same config gives the same manifest bytes);
+    ``source_digest``: ``identity_source_digest`` of a face-asset source (None: procedural)."""
     import cv2
     import torch
 
@@ -498,7 +522,9 @@ def build_manifest(cfg: RenderDatasetConfig, plans: Sequence[ShardPlan], records
         "format": FORMAT_TAG,
         "format_version": FORMAT_VERSION,
         "config": cfg.data_dict(),
-        "fingerprint": _fingerprint(cfg),
+        "fingerprint": _fingerprint(cfg, source_digest),
+        "identity_source": {"kind": "procedural"} if source_digest is None else
+        {"kind": "assets", "path": cfg.identity_source, "sha256": source_digest},
         "versions": {"nirvis": __version__, "renderer": RENDERER_VERSION, "torch": torch.__version__,
                      "numpy": np.__version__, "opencv": cv2.__version__,
                      "python": ".".join(map(str, sys.version_info[:3]))},
