@@ -43,15 +43,15 @@ class FitConfig:
         expression_weight: lambda_e, the pull of expression weights towards 0 (neutral).
         coeff_bound: identity coefficients are kept within +-this many prior standard deviations.
         fit_expression: False fits identity and pose only (neutral face).
-        tolerance_px: stop when the RMS reprojection error changes by less than this.
+        tolerance: stop when the RMS reprojection error changes by less than this fraction.
     """
 
     iterations: int = 12
     sigma_iod: float = 0.02
-    expression_weight: float = 2.0
+    expression_weight: float = 8.0
     coeff_bound: float = 3.5
     fit_expression: bool = True
-    tolerance_px: float = 1e-3
+    tolerance: float = 2e-3
 
 
 @dataclass(frozen=True, eq=False)
@@ -162,7 +162,13 @@ def _gauss_newton_step(basis: ShapeBasis, img: np.ndarray, w: np.ndarray, state:
     inf = np.full(6, np.inf)
     lo = np.r_[-inf, -cfg.coeff_bound - z, -e[:n_e]]
     hi = np.r_[inf, cfg.coeff_bound - z, 1.0 - e[:n_e]]
-    d = lsq_linear(a, b, bounds=(lo, hi), method="bvls").x
+    # the same least-squares problem on its square root: |A d - b|^2 = |L^T d - L^-1 A^T b|^2 + const
+    # with A^T A = L L^T, so the bounded solver iterates on a (6 + P) x (6 + P) system
+    gram = a.T @ a
+    gram[np.diag_indices_from(gram)] += 1e-9 * max(float(np.trace(gram)) / len(gram), 1e-12)
+    chol = np.linalg.cholesky(gram)
+    rhs = np.linalg.solve(chol, a.T @ b)
+    d = lsq_linear(chol.T, rhs, bounds=(lo, hi), method="bvls").x
     e_new = e.copy()
     e_new[:n_e] = np.clip(e[:n_e] + d[6 + k_id:], 0.0, 1.0)
     return (_rodrigues(d[:3]) @ rot, trans + d[3:6], z + d[6:6 + k_id], e_new)
@@ -287,7 +293,7 @@ def fit_landmarks(image_points: np.ndarray, points: SurfacePoints, faces: np.nda
         res = np.linalg.norm(project(at.vertices(state[2], state[3]), state[0], state[1], camera) - img, axis=1)
         rms = float(np.sqrt(np.sum(w * res ** 2) / np.sum(w)))
         history.append(rms)
-        if len(history) > 1 and abs(history[-2] - rms) < config.tolerance_px:
+        if len(history) > 1 and abs(history[-2] - rms) < config.tolerance * max(rms, 1e-6):
             break
     rot, trans, coeffs, expr = state
     res[bad] = np.nan

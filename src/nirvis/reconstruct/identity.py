@@ -119,8 +119,9 @@ def reconstruct_identity(files: Sequence[str], config, cache: dict[str, Any],
     Returns:
         (asset or None when no photo could be used, report dict).
     """
+    from nirvis.reconstruct.fuse import fuse_textures
     from nirvis.reconstruct.landmarks import FaceMeshDetector
-    from nirvis.reconstruct.texture import fuse_textures, photo_texture
+    from nirvis.reconstruct.texture import TextureSettings, photo_texture
 
     if "detector" not in cache:
         cache["detector"] = FaceMeshDetector()
@@ -148,15 +149,15 @@ def reconstruct_identity(files: Sequence[str], config, cache: dict[str, Any],
         coeffs = (np.stack([fit.coeffs for _, fit, _, _ in fitted]) * counts[:, None]).sum(0) / counts.sum()
         fitted = [(p, _refit(fit, lm, coeffs, config), e, lm) for p, fit, e, lm in fitted]
     textures = []
+    settings = TextureSettings(resolution=config.texture_resolution, led_nm=float(config.led_nm))
     for photo, fit, entry, _ in fitted:
         t0 = time.perf_counter()
-        tex = photo_texture(photo.rgb, fit.vertices, fit.rotation, fit.translation, fit.camera,
-                            resolution=config.texture_resolution)
+        tex = photo_texture(photo.rgb, fit.vertices, fit.rotation, fit.translation, fit.camera, settings)
         entry["seconds"]["texture"] = round(time.perf_counter() - t0, 4)
         entry["visible_texture_fraction"] = round(float(tex.visible_fraction), 4)
         textures.append(tex)
     t0 = time.perf_counter()
-    maps = fuse_textures(textures, led_nm=config.led_nm)
+    maps = fuse_textures(textures, settings)
     report["seconds_fuse"] = round(time.perf_counter() - t0, 4)
     coeffs = fitted[0][1].coeffs
     mesh = model.template.with_vertices(fitted[0][1].neutral_vertices.astype(np.float32))

@@ -27,6 +27,9 @@ SAMPLES = 2000
 PRIOR_SEED = 0x5EC0
 #: Identity components kept (of at most ``SAMPLES - 1``); they explain > 99.9 % of the sampled variance.
 COMPONENTS = 120
+#: Face units left out of fitting: gaze (``eyeLook*``) turns the eyeballs' lids in the model but
+#: photos' landmarks cannot tell it from lid shape, and fitting it soaks up identity.
+GAZE_UNITS = ("eyeLook",)
 
 
 @dataclass(frozen=True, eq=False)
@@ -37,7 +40,8 @@ class ShapeBasis:
         mean: float64 [V, 3] mean neutral head (mm).
         identity: float64 [K, V, 3] identity components (mm per unit coefficient; coefficients ~ N(0, 1)).
         expression: float64 [E, V, 3] offsets of the face units at weight 1 (mm; weights in [0, 1]).
-        expression_names: the E face-unit names (``HeadModel.expression_names`` order).
+        expression_names: the E face-unit names (``HeadModel.expression_names`` order, without
+            ``GAZE_UNITS``).
         explained: fraction of the sampled identity variance the K components keep.
     """
 
@@ -93,9 +97,9 @@ def shape_basis(components: int = COMPONENTS, samples: int = SAMPLES) -> ShapeBa
     sd = np.sqrt(ev / (samples - 1))
     identity = (comps * sd[:, None]).reshape(len(ev), -1, 3)
     n_v = len(model.template.vertices)
-    expr_rows = [model.target_names.index(f"expr/{n}") for n in model.expression_names
-                 if f"expr/{n}" in model.target_names]
-    names = tuple(n for n in model.expression_names if f"expr/{n}" in model.target_names)
+    names = tuple(n for n in model.expression_names if f"expr/{n}" in model.target_names and not
+                  n.startswith(GAZE_UNITS))
+    expr_rows = [model.target_names.index(f"expr/{n}") for n in names]
     expression = _recentred(model, model.offsets[expr_rows].reshape(len(expr_rows), n_v, 3).astype(np.float64))
     explained = float(ev.sum() / max(np.einsum("ij,ij->", centred, centred), 1e-12))
     return ShapeBasis(mean.reshape(n_v, 3), identity, expression, names, explained)
