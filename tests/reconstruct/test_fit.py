@@ -8,20 +8,11 @@ import torch
 
 from nirvis.faces.head_model import build_heads, identity_seed, load_head_model, sample_expression, sample_identity
 from nirvis.faces.mesh import SurfacePoints
+from nirvis.reconstruct.bench import similarity_aligned_error
 from nirvis.reconstruct.fit import FitConfig, fit_landmarks
 from nirvis.reconstruct.photo_camera import FRONTAL, PhotoCamera, head_angles, project
 from nirvis.reconstruct.shape_prior import shape_basis
 from nirvis.render.camera import pose_rotation
-
-
-def similarity_error(fitted: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    """Per-vertex distance (mm) after the best similarity transform of ``fitted`` onto ``truth``."""
-    a0, b0 = fitted - fitted.mean(0), truth - truth.mean(0)
-    u, s, vt = np.linalg.svd(b0.T @ a0)
-    d = np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt))])
-    r = u @ d @ vt
-    scale = (s * np.diag(d)).sum() / (a0 ** 2).sum()
-    return np.linalg.norm(scale * a0 @ r.T - b0, axis=1)
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +43,8 @@ def test_fit_recovers_shape_pose_and_expression(setup, k):
     uv = project(pts.positions(posed, model.template.faces), rot, trans, camera)
     uv += rng.normal(0.0, 0.5, uv.shape)
     fit = fit_landmarks(uv, pts, model.template.faces, camera, eye_points=(0, 1))
-    err = similarity_error(fit.neutral_vertices[model.face_region], neutral[model.face_region])
-    base = similarity_error(shape_basis().mean[model.face_region], neutral[model.face_region])
+    err = similarity_aligned_error(fit.neutral_vertices[model.face_region], neutral[model.face_region])
+    base = similarity_aligned_error(shape_basis().mean[model.face_region], neutral[model.face_region])
     assert np.median(err) < 1.5 and np.median(err) < 0.6 * np.median(base), (np.median(err), np.median(base))
     assert fit.mean_error_iod < 0.03
     got = head_angles(fit.rotation)

@@ -109,18 +109,12 @@ class MediaPipeFivePoints:
     INDICES = (468, 473, 1, 61, 291)
 
     def __init__(self, min_detection_confidence: float = 0.5):
-        os.environ.setdefault("GLOG_minloglevel", "2")
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                import mediapipe as mp
-                from mediapipe.python.solutions import face_mesh
-            except ImportError as exc:
-                raise AlignmentError(
-                    "aligning raw images needs mediapipe 0.10.14 (`make install` installs it; by hand: "
-                    "pip install --no-deps mediapipe==0.10.14 absl-py attrs flatbuffers 'protobuf>=4.25.3,<5'): "
-                    f"{exc}") from None
+        from nirvis.reconstruct.landmarks import DetectorUnavailableError, import_mediapipe
+
+        try:
+            mp, _, face_mesh = import_mediapipe("aligning raw images")
+        except DetectorUnavailableError as exc:
+            raise AlignmentError(str(exc)) from None
         self.version = getattr(mp, "__version__", "unknown")
         self._mesh = face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=True,
                                         min_detection_confidence=min_detection_confidence)

@@ -33,7 +33,7 @@ from nirvis.atomic import atomic_write_json, remove_stale_temporaries
 from nirvis.distributed import dist_env
 from nirvis.errors import NirvisError
 from nirvis.reconstruct.fit import FitConfig
-from nirvis.reconstruct.photo_io import list_photos
+from nirvis.reconstruct.photo_io import PHOTO_SUFFIXES, list_photos
 
 INDEX_FILE = "index.json"
 SUMMARY_FILE = "summary.json"
@@ -158,7 +158,7 @@ def reconstruct_dataset(inputs: Sequence[str], out: str | os.PathLike, config: R
     except FileNotFoundError as exc:
         raise ReconstructError(str(exc)) from None
     if not identities:
-        raise ReconstructError(f"no photos ({', '.join(sorted({'.jpg', '.png', '...'}))}) found under {list(inputs)}")
+        raise ReconstructError(f"no photos ({', '.join(PHOTO_SUFFIXES)}) found under {list(inputs)}")
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ReconstructError(f"{out}: exists and is not a directory")

@@ -93,20 +93,19 @@ class LandmarkFit:
         return {n: round(float(w), 4) for n, w in zip(names, self.expression) if w > threshold}
 
 
-def _solve_pose(obj: np.ndarray, img: np.ndarray, camera: PhotoCamera, w: np.ndarray,
-                guess: Optional[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+def _solve_pose(obj: np.ndarray, img: np.ndarray, camera: PhotoCamera,
+                w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Head -> camera rotation [3, 3] and translation [3] (mm) of 3D points ``obj`` seen at ``img``
+    (points with weight 0 left out): SQPnP, refined by Levenberg-Marquardt."""
     import cv2
 
     keep = w > 0
     obj_k = np.ascontiguousarray(obj[keep], np.float64)
     img_k = np.ascontiguousarray(img[keep], np.float64)
     k = camera.matrix
-    if guess is None:
-        ok, rvec, tvec = cv2.solvePnP(obj_k, img_k, k, None, flags=cv2.SOLVEPNP_SQPNP)
-        if not ok:  # pragma: no cover - SQPnP returns a solution for >= 3 non-collinear points
-            rvec, tvec = cv2.Rodrigues(FRONTAL)[0], np.array([[0.0], [0.0], [600.0]])
-    else:
-        rvec, tvec = cv2.Rodrigues(guess[0])[0], guess[1].reshape(3, 1).copy()
+    ok, rvec, tvec = cv2.solvePnP(obj_k, img_k, k, None, flags=cv2.SOLVEPNP_SQPNP)
+    if not ok:  # pragma: no cover - SQPnP returns a solution for >= 3 non-collinear points
+        rvec, tvec = cv2.Rodrigues(FRONTAL)[0], np.array([[0.0], [0.0], [600.0]])
     rvec, tvec = cv2.solvePnPRefineLM(obj_k, img_k, k, None, rvec, tvec)
     return cv2.Rodrigues(rvec)[0], tvec.reshape(3)
 
@@ -284,7 +283,7 @@ def fit_landmarks(image_points: np.ndarray, points: SurfacePoints, faces: np.nda
                                     full.expression_names, full.explained)
     coeffs = np.zeros(full.identity.shape[0])
     expr = np.zeros(full.expression.shape[0])
-    rot, trans = _solve_pose(at.vertices(coeffs, expr), img, camera, w, None)
+    rot, trans = _solve_pose(at.vertices(coeffs, expr), img, camera, w)
     state = (rot, trans, coeffs, expr)
     history: list[float] = []
     for _ in range(config.iterations):

@@ -50,9 +50,6 @@ def fit_photo(photo: Photo, detector, config, fit_config: Optional[FitConfig] = 
     Returns:
         (fit or None, the photo's report entry, the landmark result or None).
     """
-    from nirvis.reconstruct.correspondence import load_mediapipe_correspondence
-    from nirvis.reconstruct.landmarks import LEFT_IRIS, LEFT_IRIS_CENTRE, RIGHT_IRIS, RIGHT_IRIS_CENTRE
-
     entry = _photo_entry(photo)
     seconds: dict[str, float] = {}
     entry["seconds"] = seconds
@@ -73,14 +70,9 @@ def fit_photo(photo: Photo, detector, config, fit_config: Optional[FitConfig] = 
     camera = known_camera or PhotoCamera.default(w, h, photo.focal_35mm)
     entry["focal_px"] = round(camera.focal_px, 2)
     entry["focal_source"] = "given" if known_camera else ("exif" if photo.focal_35mm else "default")
-    corr = load_mediapipe_correspondence()
-    model = load_head_model()
-    weights = landmark_weights(corr.spread_mm, len(lm.points), RIGHT_IRIS + LEFT_IRIS)
     t0 = time.perf_counter()
     try:
-        fit = fit_landmarks(lm.points, corr.points, model.template.faces, camera, weights=weights,
-                            eye_points=(RIGHT_IRIS_CENTRE, LEFT_IRIS_CENTRE), config=fit_config or config.fit,
-                            sliding=corr.sliding, skin_faces=model.template.face_parts == 0)
+        fit = _fit(lm.points, camera, fit_config or config.fit)
     except (ValueError, np.linalg.LinAlgError) as exc:
         entry.update(status="fit_failed", reason=f"the landmark fit failed: {exc}")
         return None, entry, lm
@@ -174,17 +166,24 @@ def reconstruct_identity(files: Sequence[str], config, cache: dict[str, Any],
     return asset, report
 
 
-def _refit(fit: LandmarkFit, lm, coeffs: np.ndarray, config) -> LandmarkFit:
-    """``fit`` again with the person's shared identity ``coeffs`` held: pose and expression only."""
+def _fit(points: np.ndarray, camera: PhotoCamera, fit_config: FitConfig,
+         identity: Optional[np.ndarray] = None) -> LandmarkFit:
+    """``fit_landmarks`` on the 478 MediaPipe points through the correspondence, with its
+    per-point weights, iris eye centres and sliding outline (``identity``: held fixed)."""
     from nirvis.reconstruct.correspondence import load_mediapipe_correspondence
     from nirvis.reconstruct.landmarks import LEFT_IRIS, LEFT_IRIS_CENTRE, RIGHT_IRIS, RIGHT_IRIS_CENTRE
 
     corr = load_mediapipe_correspondence()
     model = load_head_model()
-    return fit_landmarks(lm.points, corr.points, model.template.faces, fit.camera,
-                         weights=landmark_weights(corr.spread_mm, len(lm.points), RIGHT_IRIS + LEFT_IRIS),
-                         eye_points=(RIGHT_IRIS_CENTRE, LEFT_IRIS_CENTRE), config=config.fit,
-                         sliding=corr.sliding, skin_faces=model.template.face_parts == 0, identity=coeffs)
+    return fit_landmarks(points, corr.points, model.template.faces, camera,
+                         weights=landmark_weights(corr.spread_mm, len(points), RIGHT_IRIS + LEFT_IRIS),
+                         eye_points=(RIGHT_IRIS_CENTRE, LEFT_IRIS_CENTRE), config=fit_config,
+                         sliding=corr.sliding, skin_faces=model.template.face_parts == 0, identity=identity)
+
+
+def _refit(fit: LandmarkFit, lm, coeffs: np.ndarray, config) -> LandmarkFit:
+    """``fit`` again with the person's shared identity ``coeffs`` held: pose and expression only."""
+    return _fit(lm.points, fit.camera, config.fit, identity=coeffs)
 
 
 def _total(entries: list[dict[str, Any]], start: float) -> None:

@@ -115,8 +115,13 @@ class FaceMeshResult:
         return self.status == "ok"
 
 
-def _quiet_import() -> tuple[Any, Any, Any]:
-    """(mediapipe, face_detection, face_mesh) imported with its log output and warnings muted."""
+def import_mediapipe(purpose: str = "finding photo landmarks") -> tuple[Any, Any, Any]:
+    """(mediapipe, face_detection, face_mesh) imported with its log output and warnings muted; the
+    one place nirvis imports MediaPipe (``evaluate.align`` uses it too).
+
+    Raises:
+        DetectorUnavailableError: MediaPipe is missing; the message starts with ``purpose``.
+    """
     os.environ.setdefault("GLOG_minloglevel", "2")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with warnings.catch_warnings():
@@ -126,7 +131,7 @@ def _quiet_import() -> tuple[Any, Any, Any]:
             from mediapipe.python.solutions import face_detection, face_mesh
         except ImportError as exc:
             raise DetectorUnavailableError(
-                "photo landmarks need mediapipe 0.10.14 (`make install` installs it; by hand: "
+                f"{purpose} needs mediapipe 0.10.14 (`make install` installs it; by hand: "
                 "pip install --no-deps mediapipe==0.10.14 absl-py attrs flatbuffers 'protobuf>=4.25.3,<5'): "
                 f"{exc}") from None
     return mp, face_detection, face_mesh
@@ -145,7 +150,7 @@ class FaceMeshDetector:
     name = "mediapipe-facemesh-478"
 
     def __init__(self, min_detection_confidence: float = 0.5):
-        mp, face_detection, face_mesh = _quiet_import()
+        mp, face_detection, face_mesh = import_mediapipe()
         self.version = str(getattr(mp, "__version__", "unknown"))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
