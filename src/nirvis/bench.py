@@ -270,3 +270,15 @@ def bench_realism_cli(dataset: str | None = None, real_photos: str | None = None
 
 
 BENCHMARKS["realism"] = bench_realism_cli
+
+
+def bench_reconstruct_cli(count: int = 20) -> dict[str, Any]:
+    """``nirvis bench reconstruct``: shape, albedo, lighting-invariance and landmark errors and
+    seconds per photo (with the stage breakdown) of ``nirvis reconstruct`` on ``count`` rendered
+    identities x 3 lightings, against the renderer's ground truth (``nirvis.reconstruct.bench``)."""
+    from nirvis.reconstruct.bench import bench_reconstruct
+
+    return bench_reconstruct(count=count)
+
+
+BENCHMARKS["reconstruct"] = bench_reconstruct_cli

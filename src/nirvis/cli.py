@@ -119,6 +119,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         kwargs = {"config": args.config or "configs/train/tiny.yaml", "data": args.data, "steps": args.count or 10}
     elif args.benchmark == "align":
         kwargs = {"count": args.count or 24}
+    elif args.benchmark == "reconstruct":
+        kwargs = {"count": args.count or 20}
     elif args.benchmark == "realism":
         plot = args.plot or str(Path(out).with_suffix(".png"))
         kwargs = {"dataset": args.dataset, "real_photos": args.real_photos, "plot": plot,
@@ -179,11 +181,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_render_preview)
 
     p = sub.add_parser("bench", help="measure throughput (printed and saved as JSON)")
-    p.add_argument("benchmark", choices=["faces", "render", "train", "align", "realism"], help="what to measure")
+    p.add_argument("benchmark", choices=["faces", "render", "train", "align", "realism", "reconstruct"], help="what to measure")
     p.add_argument("dataset", nargs="?", help="realism: the render-dataset output directory")
     p.add_argument("--count", type=int,
                    help="problem size (faces: identities, default 1000; render: batch, 32; train: steps, 10; "
-                        "align: rendered identities, 24; realism: at most this many pairs, default all)")
+                        "align: rendered identities, 24; realism: at most this many pairs, default all; "
+                        "reconstruct: rendered identities (x 3 lightings), 20)")
     p.add_argument("--out", help="JSON output path (default bench/<benchmark>.json)")
     p.add_argument("--config", help="train: training YAML (default configs/train/tiny.yaml)")
     p.add_argument("--data", help="train: rendered data set (default: render a small one)")

@@ -132,11 +132,10 @@ def luminance_rec709(rgb: A) -> A:
     a: Any = rgb
     if a.ndim < 1 or a.shape[-1] != 3:
         raise ValueError(f"rgb: expected shape [..., 3], got {list(a.shape)}")
-    if _is_tensor(a):
-        import torch
-
-        return a @ torch.tensor(REC709_LUMA, dtype=a.dtype, device=a.device)
-    return a @ np.array(REC709_LUMA, a.dtype)
+    # One evaluation order for both backends (a matmul's summation order depends on the BLAS and
+    # the machine, which changed the last bit between numpy and torch on some CPUs).
+    wr, wg, wb = (a.dtype.type(w) for w in REC709_LUMA) if not _is_tensor(a) else REC709_LUMA
+    return a[..., 0] * wr + a[..., 1] * wg + a[..., 2] * wb
 
 
 def _check_uint8_rgb(rgb: Any) -> np.ndarray:

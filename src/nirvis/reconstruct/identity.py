@@ -12,6 +12,7 @@ Nothing here raises for a bad photo: each photo gets a status (``PHOTO_STATUSES`
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
 import numpy as np
@@ -98,6 +99,23 @@ def load_shape_names() -> tuple[str, ...]:
     return shape_basis().expression_names
 
 
+@dataclass(frozen=True, eq=False)
+class Reconstruction:
+    """One person's reconstruction with its intermediate results.
+
+    Attributes:
+        asset: the face asset, or None when no photo could be used.
+        report: the identity's report (``batch`` writes it as JSON).
+        fits: the landmark fits of the used photos (after the shared-identity refit).
+        textures: their ``texture.PhotoTexture`` results, in the same order.
+    """
+
+    asset: Optional[FaceAsset]
+    report: dict[str, Any]
+    fits: list[LandmarkFit] = field(default_factory=list)
+    textures: list[Any] = field(default_factory=list)
+
+
 def reconstruct_identity(files: Sequence[str], config, cache: dict[str, Any],
                          known_camera: Optional[PhotoCamera] = None) -> tuple[Optional[FaceAsset], dict[str, Any]]:
     """The face asset of one person from their photos, and the identity's report.
@@ -111,6 +129,13 @@ def reconstruct_identity(files: Sequence[str], config, cache: dict[str, Any],
     Returns:
         (asset or None when no photo could be used, report dict).
     """
+    r = reconstruct_person(files, config, cache, known_camera)
+    return r.asset, r.report
+
+
+def reconstruct_person(files: Sequence[str], config, cache: dict[str, Any],
+                       known_camera: Optional[PhotoCamera] = None) -> Reconstruction:
+    """``reconstruct_identity`` keeping the fits and textures (``Reconstruction``)."""
     from nirvis.reconstruct.fuse import fuse_textures
     from nirvis.reconstruct.landmarks import FaceMeshDetector
     from nirvis.reconstruct.texture import TextureSettings, photo_texture
@@ -135,7 +160,7 @@ def reconstruct_identity(files: Sequence[str], config, cache: dict[str, Any],
     if not fitted:
         report["reason"] = "no usable photo: " + "; ".join(f"{e['file']}: {e['status']}" for e in entries)
         _total(entries, start)
-        return None, report
+        return Reconstruction(None, report)
     if len(fitted) > 1:  # one shape for the person: average, then re-pose every photo with it
         counts = np.array([float(np.isfinite(fit.residual_px).sum()) for _, fit, _, _ in fitted])
         coeffs = (np.stack([fit.coeffs for _, fit, _, _ in fitted]) * counts[:, None]).sum(0) / counts.sum()
@@ -163,7 +188,7 @@ def reconstruct_identity(files: Sequence[str], config, cache: dict[str, Any],
     asset = FaceAsset(mesh=mesh, maps=maps, landmarks=dict(model.landmarks), metadata=metadata)
     _total(entries, start)
     report["visible_texture_fraction"] = round(float(max(t.visible_fraction for t in textures)), 4)
-    return asset, report
+    return Reconstruction(asset, report, [fit for _, fit, _, _ in fitted], textures)
 
 
 def _fit(points: np.ndarray, camera: PhotoCamera, fit_config: FitConfig,
