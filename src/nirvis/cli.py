@@ -69,11 +69,18 @@ def cmd_import_face(args: argparse.Namespace) -> int:
         roughness_path=args.roughness, units=args.units, diffuse_encoding=args.diffuse_encoding,
         landmarks_path=args.landmarks, resolution=args.resolution,
     )
+    placed = ""
+    if not args.landmarks:
+        from nirvis.reconstruct.place_landmarks import place_landmarks
+
+        asset, report = place_landmarks(asset)
+        placed = (f" (placed automatically from {report['views_used']} renders, "
+                  f"{report['orientation']}; see metadata.landmarks_placed)")
     save_asset(asset, out, overwrite=True)
     m = asset.mesh
     print(f"import-face: wrote {out}: {len(m.vertices)} vertices, {len(m.faces)} triangles, "
           f"maps {asset.maps.resolution[0]}x{asset.maps.resolution[1]}, units {asset.metadata['units']}"
-          f"{' (guessed)' if asset.metadata['units_guessed'] else ''}, landmarks {sorted(asset.landmarks) or 'none'}")
+          f"{' (guessed)' if asset.metadata['units_guessed'] else ''}, landmarks {sorted(asset.landmarks) or 'none'}{placed}")
     return 0
 
 
@@ -160,7 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--units", default="auto", help="OBJ units: mm, cm, dm, m or auto (default)")
     p.add_argument("--diffuse-encoding", default="srgb", choices=["srgb", "linear"],
                    help="encoding of the diffuse texture (default srgb)")
-    p.add_argument("--landmarks", help='JSON {"5": [[x,y,z]...], "68": [...]} in OBJ units (optional)')
+    p.add_argument("--landmarks", help='JSON {"5": [[x,y,z]...], "68": [...]} in OBJ units (default: placed '
+                                        'automatically from renders of the mesh, +y up, face towards +z or -z)')
     p.add_argument("--resolution", type=int, help="output map size (default: the diffuse texture's)")
     p.add_argument("--out", required=True, help="output asset directory")
     p.add_argument("--force", action="store_true", help="replace an existing output directory")
