@@ -80,7 +80,8 @@ def cmd_import_face(args: argparse.Namespace) -> int:
     m = asset.mesh
     print(f"import-face: wrote {out}: {len(m.vertices)} vertices, {len(m.faces)} triangles, "
           f"maps {asset.maps.resolution[0]}x{asset.maps.resolution[1]}, units {asset.metadata['units']}"
-          f"{' (guessed)' if asset.metadata['units_guessed'] else ''}, landmarks {sorted(asset.landmarks) or 'none'}{placed}")
+          f"{' (guessed)' if asset.metadata['units_guessed'] else ''}, "
+          f"landmarks {sorted(asset.landmarks) or 'none'}{placed}")
     return 0
 
 
@@ -189,7 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_render_preview)
 
     p = sub.add_parser("bench", help="measure throughput (printed and saved as JSON)")
-    p.add_argument("benchmark", choices=["faces", "render", "train", "align", "realism", "reconstruct"], help="what to measure")
+    p.add_argument("benchmark", choices=["faces", "render", "train", "align", "realism", "reconstruct"],
+                   help="what to measure")
     p.add_argument("dataset", nargs="?", help="realism: the render-dataset output directory")
     p.add_argument("--count", type=int,
                    help="problem size (faces: identities, default 1000; render: batch, 32; train: steps, 10; "

@@ -140,7 +140,8 @@ def test_kill_9_then_rerun_gives_the_bytes_of_a_clean_run(photos, tmp_path):
     clean = tmp_path / "clean"
     assert reconstruct_main(["reconstruct", str(d), "--out", str(clean), "--resolution", "128", "--quiet"]) == 0
     out = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "nirvis.reconstruct.cli", "reconstruct", str(d), "--out", str(out), "--resolution", "128", "--quiet"]
+    cmd = [sys.executable, "-m", "nirvis.reconstruct.cli", "reconstruct", str(d), "--out", str(out),
+           "--resolution", "128", "--quiet"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 120
     while time.time() < deadline and not list((out / "reports").glob("*.json")):

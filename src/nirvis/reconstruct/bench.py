@@ -94,7 +94,8 @@ def skin_comparison_mask(resolution: int, confidence: np.ndarray, min_confidence
 
 
 def bench_reconstruct(count: int = 20, lightings: int = 3, resolution: int = 512, seed: int = 2024,
-                      texture_resolution: int = 512, progress: bool = True) -> dict[str, Any]:
+                      texture_resolution: int = 512, progress: bool = True,
+                      config: Any = None) -> dict[str, Any]:
     """Reconstruct ``count`` rendered identities x ``lightings`` lightings; return the figures.
 
     Timings are per photo, by stage, for every photo but the first (which also builds the shape
@@ -105,7 +106,7 @@ def bench_reconstruct(count: int = 20, lightings: int = 3, resolution: int = 512
     from nirvis.reconstruct.identity import reconstruct_person
 
     model = load_head_model()
-    cfg = ReconstructConfig(texture_resolution=texture_resolution)
+    cfg = config or ReconstructConfig(texture_resolution=texture_resolution)
     cache: dict[str, Any] = {}
     from nirvis.reconstruct.shape_prior import shape_basis
 
@@ -129,7 +130,8 @@ def bench_reconstruct(count: int = 20, lightings: int = 3, resolution: int = 512
             truth_albedo = _resize(truth.maps.diffuse_vis, texture_resolution)
             baseline.append(float(np.median(similarity_aligned_error(mean_head[region], true_neutral[region]))))
             albedos, masks = [], []
-            row: dict[str, Any] = {"label": label, "yaw_deg": round(view.yaw_deg, 1), "pitch_deg": round(view.pitch_deg, 1)}
+            row: dict[str, Any] = {"label": label, "yaw_deg": round(view.yaw_deg, 1),
+                                   "pitch_deg": round(view.pitch_deg, 1)}
             for path in paths:
                 rec = reconstruct_person([path], cfg, cache, known_camera=cam)
                 photo = rec.report["photos"][0]
