@@ -23,8 +23,10 @@ shifts its chromaticity together, so chromaticity predicts luminance: R^2 0.93, 
 the light ``log l = log cbar - log abar`` a prior that is flat in brightness (photo exposure and
 light intensity are never trusted: the recovered albedo is exactly invariant to them) and
 Gaussian in chromaticity around neutral, with the spread that camera auto white balance leaves
-(``light_chroma_cov``: 0-20 % of a 2800-7500 K Planckian cast, as ``render.lights`` samples it, plus
-3 % per channel). Consequences: albedo luminance comes from the skin's chromaticity through the
+(``light_chroma_cov``: 0-20 % of a 2800-7500 K Planckian cast, as ``render.lights`` samples it,
+times the VIS sensor's white-balance error (balanced for 5500-7500 K), plus 3 % per channel; the
+sensor term was missing at first: on renders the light colour's main-axis log std is 0.136, the
+prior without it had 0.079, with it 0.126). Consequences: albedo luminance comes from the skin's chromaticity through the
 prior; a residual colour cast is mostly read as skin colour (the skin prior is ~3x wider than the
 light prior in chromaticity), and a warm cast also darkens the estimate (the Planckian and the
 melanin directions nearly coincide in chromaticity). ``cbar`` is the mean of the fitted
@@ -81,16 +83,28 @@ def skin_albedo_prior(count: int = 1024) -> tuple[np.ndarray, np.ndarray]:
 @functools.lru_cache(maxsize=1)
 def light_chroma_cov(floor: float = 0.03) -> np.ndarray:
     """float64 [3, 3] covariance of the log-RGB light colour a white-balanced camera leaves, in the
-    chromaticity plane (zero along (1, 1, 1)): shares 0..0.2 (``LightingConfig.awb_residual``) of
-    the cast of Planckian lights 2800..7500 K (``LightingConfig.color_temperature_k``) relative to
-    D65, on a regular grid, plus ``floor`` (log std per channel) of other white-balance error."""
-    from nirvis.render.sensor import color_temperature_rgb
+    chromaticity plane (zero along (1, 1, 1)), around neutral (not around the mean cast), as the
+    renderer draws it: shares 0..0.2 (``LightingConfig.awb_residual``) of the cast of Planckian
+    lights 2800..7500 K (``LightingConfig.color_temperature_k``) relative to D65, times the VIS
+    sensor's own white-balance error (``VisSensorConfig.wb_kelvin``: balanced for a Planckian
+    5500..7500 K instead of 6500 K), on regular grids, plus ``floor`` (log std per channel) of
+    other error (coloured environments are not Planckian)."""
+    from nirvis.render.lights import LightingConfig
+    from nirvis.render.sensor import REFERENCE_WHITE_K, VisSensorConfig, color_temperature_rgb
 
-    temps = torch.linspace(2800.0, 7500.0, 48, dtype=torch.float64)
-    cast = np.log(color_temperature_rgb(temps).numpy()) - np.log(color_temperature_rgb(6504.0, "daylight").numpy())
-    share = np.linspace(0.0, 0.2, 11)
-    samples = (share[:, None, None] * cast[None]).reshape(-1, 3) @ _CHROMA
-    cov = samples.T @ samples / len(samples)        # around neutral (no cast), not around the mean cast
+    lighting, sensor = LightingConfig(), VisSensorConfig()
+
+    def log_rgb(kelvin: torch.Tensor, locus: str = "planckian") -> np.ndarray:
+        return np.log(color_temperature_rgb(kelvin, locus).numpy())
+
+    temps = torch.linspace(*lighting.color_temperature_k, 48, dtype=torch.float64)
+    cast = log_rgb(temps) - log_rgb(torch.tensor(6504.0, dtype=torch.float64), "daylight")
+    share = np.linspace(*lighting.awb_residual, 11)
+    residual = (share[:, None, None] * cast[None]).reshape(-1, 3)
+    wb = torch.linspace(*sensor.wb_kelvin, 21, dtype=torch.float64)
+    wb_cast = log_rgb(torch.tensor(float(REFERENCE_WHITE_K), dtype=torch.float64)) - log_rgb(wb)
+    samples = (residual[:, None, :] + wb_cast[None]).reshape(-1, 3) @ _CHROMA
+    cov = samples.T @ samples / len(samples)
     return _CHROMA @ (cov + floor ** 2 * np.eye(3)) @ _CHROMA
 
 
