@@ -95,6 +95,8 @@ def test_every_failure_case_is_reported_and_the_rest_reconstructed(photos, tmp_p
                             "e_coffee": "no_face", "f_broken": "unreadable", "g_profile": "extreme_pose"}
     assert [e["label"] for e in index["identities"] if status[e["name"]] == "ok"] == [0, 1]
     assert (out / "0000000-a_astronaut" / "asset.json").is_file()
+    meta = json.loads((out / "0000000-a_astronaut" / "asset.json").read_text())["metadata"]
+    assert meta["source"] == "reconstruct" and meta["appearance"]["hair"]["style"] != "shaved"
     assert not (out / "0000002-c_grey").exists()
     group = json.loads((out / "reports" / "0000001-b_group.json").read_text())["photos"][0]
     assert group["n_faces"] == 2 and "several_faces" in group["flags"]

@@ -59,6 +59,8 @@ class ReconstructConfig:
             and 54 deg, so the threshold sits below that.
         max_error_iod: fits whose mean landmark error exceeds this fraction of the inter-ocular
             distance are rejected ("fit failed").
+        estimate_hair: give the asset a hair shell estimated from the photo
+            (``hair_estimate.estimate_hair``: colour, bare scalp, length); False: no hair shell.
         fit: the landmark fit settings.
     """
 
@@ -67,6 +69,7 @@ class ReconstructConfig:
     min_iod_px: float = 20.0
     max_yaw_deg: float = 50.0
     max_error_iod: float = 0.08
+    estimate_hair: bool = True
     fit: FitConfig = field(default_factory=FitConfig)
 
     def __post_init__(self) -> None:

@@ -26,8 +26,8 @@ Gaussian in chromaticity around neutral, with the spread that camera auto white 
 (``light_chroma_cov``: 0-20 % of a 2800-7500 K Planckian cast, as ``render.lights`` samples it,
 times the VIS sensor's white-balance error (balanced for 5500-7500 K), plus 3 % per channel; the
 sensor term was missing at first: on renders the light colour's main-axis log std is 0.136, the
-prior without it had 0.079, with it 0.126). Consequences: albedo luminance comes from the skin's chromaticity through the
-prior; a residual colour cast is mostly read as skin colour (the skin prior is ~3x wider than the
+prior without it had 0.079, with it 0.126). Consequences: albedo luminance comes from the skin's
+chromaticity through the prior; a residual colour cast is mostly read as skin colour (the skin prior is ~3x wider than the
 light prior in chromaticity), and a warm cast also darkens the estimate (the Planckian and the
 melanin directions nearly coincide in chromaticity). ``cbar`` is the mean of the fitted
 ``abar * E / pi`` over the fit texels.

@@ -176,6 +176,19 @@ def reconstruct_person(files: Sequence[str], config, cache: dict[str, Any],
     t0 = time.perf_counter()
     maps = fuse_textures(textures, settings)
     report["seconds_fuse"] = round(time.perf_counter() - t0, 4)
+    appearance: dict[str, Any] = {}
+    if config.estimate_hair:
+        from nirvis.reconstruct.hair_estimate import estimate_hair
+
+        # from the most frontal photo: the top of its head is seen best
+        k = int(np.argmin([abs(e.get("yaw_deg", 0.0)) for _, _, e, _ in fitted]))
+        photo, _, _, lm = fitted[k]
+        tex = textures[k]
+        hair, hair_report = estimate_hair(photo.rgb, lm.points, tex.mean_albedo / np.maximum(tex.mean_colour, 1e-6),
+                                          float(config.led_nm), seed=int(photo.sha256[:8], 16) % 2 ** 31)
+        report["hair"] = hair_report
+        if hair is not None:
+            appearance["hair"] = hair
     coeffs = fitted[0][1].coeffs
     mesh = model.template.with_vertices(fitted[0][1].neutral_vertices.astype(np.float32))
     metadata = {
@@ -185,6 +198,8 @@ def reconstruct_person(files: Sequence[str], config, cache: dict[str, Any],
         "nir_led_nm": float(config.led_nm),
         "head_model": model.provenance,
     }
+    if appearance:
+        metadata["appearance"] = appearance
     asset = FaceAsset(mesh=mesh, maps=maps, landmarks=dict(model.landmarks), metadata=metadata)
     _total(entries, start)
     report["visible_texture_fraction"] = round(float(max(t.visible_fraction for t in textures)), 4)

@@ -94,6 +94,7 @@ class PhotoTexture:
             weight >= 0.05, in [0, 1].
         sh: float64 [9, 3] SH radiance coefficients of the photo's light (``delight.Delighting.sh``).
         mean_albedo: float64 [3] the skin-tone gauge (``delight.skin_gauge``).
+        mean_colour: float64 [3] the mean fitted photo value of the skin (``delight.Delighting.mean_colour``).
         unwrapped: the resampled photo (``unwrap.UnwrappedPhoto``).
         delit: float32 [R, R, 3] de-lit albedo before filling (0 where not seen).
         confidence: float32 [R, R] in [0, 1]: weight of the photo in the final albedo (after
@@ -105,6 +106,7 @@ class PhotoTexture:
     visible_fraction: float
     sh: np.ndarray
     mean_albedo: np.ndarray
+    mean_colour: np.ndarray
     unwrapped: UnwrappedPhoto
     delit: np.ndarray
     confidence: np.ndarray
@@ -218,7 +220,8 @@ def photo_texture(photo: np.ndarray, vertices: np.ndarray, rotation: np.ndarray,
     times["total"] = time.perf_counter() - t0
     face = masks["face"]
     visible = float((un.weight[face] >= 0.05).mean()) if face.any() else 0.0
-    return PhotoTexture(maps=maps, visible_fraction=visible, sh=dl.sh, mean_albedo=dl.mean_albedo, unwrapped=un,
+    return PhotoTexture(maps=maps, visible_fraction=visible, sh=dl.sh, mean_albedo=dl.mean_albedo,
+                        mean_colour=dl.mean_colour, unwrapped=un,
                         delit=dl.albedo, confidence=confidence, timings=times)
 
 
