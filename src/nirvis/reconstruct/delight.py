@@ -27,8 +27,9 @@ Gaussian in chromaticity around neutral, with the spread that camera auto white 
 times the VIS sensor's white-balance error (balanced for 5500-7500 K), plus 3 % per channel; the
 sensor term was missing at first: on renders the light colour's main-axis log std is 0.136, the
 prior without it had 0.079, with it 0.126). Consequences: albedo luminance comes from the skin's
-chromaticity through the prior; a residual colour cast is mostly read as skin colour (the skin prior is ~3x wider than the
-light prior in chromaticity), and a warm cast also darkens the estimate (the Planckian and the
+chromaticity through the prior; a residual colour cast is read partly as skin colour (along the
+main chromaticity axis the skin prior's log std is 0.20, the light's 0.126), and a warm cast also
+darkens the estimate (the Planckian and the
 melanin directions nearly coincide in chromaticity). ``cbar`` is the mean of the fitted
 ``abar * E / pi`` over the fit texels.
 """
