@@ -114,3 +114,29 @@ def test_bad_input_and_missing_mediapipe(detector, monkeypatch):
     monkeypatch.setitem(sys.modules, "mediapipe", None)
     with pytest.raises(lm.DetectorUnavailableError, match="mediapipe 0.10.14"):
         lm.FaceMeshDetector()
+
+
+def test_inner_lips_are_the_inner_ring_of_mediapipe_lips():
+    from mediapipe.python.solutions import face_mesh_connections as c
+
+    edges = {frozenset(e) for e in c.FACEMESH_LIPS}
+    ring = list(lm.INNER_LIPS) + [lm.INNER_LIPS[0]]
+    assert len(set(lm.INNER_LIPS)) == 20 and all(frozenset((a, b)) in edges for a, b in zip(ring, ring[1:]))
+    assert set(lm.MOUTH_CORNERS).isdisjoint(lm.INNER_LIPS)            # the outer ring's corners
+
+
+def test_mouth_opening_is_left_out_of_the_texture(detector, astronaut):
+    from nirvis.reconstruct.identity import photo_surface_mask
+
+    r = detector(astronaut)
+    iod = float(np.linalg.norm(r.points[lm.RIGHT_IRIS_CENTRE] - r.points[lm.LEFT_IRIS_CENTRE]))
+    mask = photo_surface_mask(astronaut.shape[:2], r.points, iod)
+    inner = r.points[list(lm.INNER_LIPS)]
+    cx, cy = np.rint(inner.mean(0)).astype(int)
+    assert mask[cy, cx] == 0                                            # her smile shows teeth there
+    for i in (lm.NOSE_TIP, lm.RIGHT_IRIS_CENTRE, 0, 17, 152):               # nose, eye, outer lips, chin
+        x, y = np.rint(r.points[i]).astype(int)
+        assert mask[y, x] == 1
+    teeth = astronaut[mask == 0].mean()
+    assert teeth > astronaut[cy - 40:cy - 20, cx - 10:cx + 10].mean() * 0.9   # bright teeth, not skin
+    assert (mask == 0).sum() < 0.01 * mask.size

@@ -93,6 +93,28 @@ def fit_photo(photo: Photo, detector, config, fit_config: Optional[FitConfig] = 
     return fit, entry, lm
 
 
+#: The mouth opening is left out of the texture with this margin (fraction of the eye distance).
+MOUTH_MARGIN_IOD = 0.03
+
+
+def photo_surface_mask(shape: tuple[int, int], points: np.ndarray, iod_px: float) -> np.ndarray:
+    """float32 [H, W]: 1 where the photo shows the head's surface, 0 inside the mouth opening (the
+    inner lip contour, ``landmarks.INNER_LIPS``, grown by ``MOUTH_MARGIN_IOD``): teeth, tongue and
+    the dark mouth would otherwise be painted onto the lips of a closed-mouth (neutral) asset."""
+    import cv2
+
+    from nirvis.reconstruct.landmarks import INNER_LIPS
+
+    mask = np.ones(shape, np.uint8)
+    poly = np.asarray(points, np.float64)[list(INNER_LIPS)]
+    if np.isfinite(poly).all():
+        cv2.fillPoly(mask, [np.rint(poly * 16).astype(np.int32)], 0, shift=4)
+        grow = int(round(MOUTH_MARGIN_IOD * iod_px))
+        if grow > 0:
+            mask = cv2.erode(mask, np.ones((2 * grow + 1, 2 * grow + 1), np.uint8))
+    return mask.astype(np.float32)
+
+
 def load_shape_names() -> tuple[str, ...]:
     from nirvis.reconstruct.shape_prior import shape_basis
 
@@ -167,9 +189,10 @@ def reconstruct_person(files: Sequence[str], config, cache: dict[str, Any],
         fitted = [(p, _refit(fit, lm, coeffs, config), e, lm) for p, fit, e, lm in fitted]
     textures = []
     settings = TextureSettings(resolution=config.texture_resolution, led_nm=float(config.led_nm))
-    for photo, fit, entry, _ in fitted:
+    for photo, fit, entry, lm in fitted:
         t0 = time.perf_counter()
-        tex = photo_texture(photo.rgb, fit.vertices, fit.rotation, fit.translation, fit.camera, settings)
+        tex = photo_texture(photo.rgb, fit.vertices, fit.rotation, fit.translation, fit.camera, settings,
+                            photo_mask=photo_surface_mask(photo.rgb.shape[:2], lm.points, fit.iod_px))
         entry["seconds"]["texture"] = round(time.perf_counter() - t0, 4)
         entry["visible_texture_fraction"] = round(float(tex.visible_fraction), 4)
         textures.append(tex)

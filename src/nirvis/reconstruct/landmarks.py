@@ -40,7 +40,7 @@ from nirvis.errors import NirvisError
 from nirvis.shapes import check_shape
 
 __all__ = ["N_POINTS", "N_MESH_POINTS", "FACE_OVAL", "RIGHT_IRIS", "LEFT_IRIS", "RIGHT_IRIS_CENTRE",
-           "LEFT_IRIS_CENTRE", "NOSE_TIP", "MOUTH_CORNERS", "EYE_CORNERS", "STATUSES", "MIN_FACE_SIZE_PX",
+           "LEFT_IRIS_CENTRE", "NOSE_TIP", "MOUTH_CORNERS", "EYE_CORNERS", "INNER_LIPS", "STATUSES", "MIN_FACE_SIZE_PX",
            "DetectorUnavailableError", "FaceMeshResult", "FaceMeshDetector"]
 
 #: Points of the refined face mesh: 468 mesh points, then 5 right-iris and 5 left-iris points.
@@ -64,6 +64,9 @@ NOSE_TIP = 1
 MOUTH_CORNERS: tuple[int, int] = (61, 291)
 #: Eye corners: (right outer, right inner, left inner, left outer).
 EYE_CORNERS: tuple[int, int, int, int] = (33, 133, 362, 263)
+#: The inner lip contour (the inner ring of MediaPipe's ``FACEMESH_LIPS``), in order: the mouth opening.
+INNER_LIPS: tuple[int, ...] = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308, 324, 318, 402, 317, 14, 87, 178,
+                               88, 95)
 
 #: ``FaceMeshResult.status`` values.
 STATUSES = ("ok", "no_face", "too_small")

@@ -179,7 +179,7 @@ def _dilate_mm(mask: np.ndarray, position: np.ndarray, mm: float) -> np.ndarray:
 
 def photo_texture(photo: np.ndarray, vertices: np.ndarray, rotation: np.ndarray, translation: np.ndarray,
                   camera: PhotoCamera, settings: TextureSettings = TextureSettings(),
-                  prior: Optional[ReflectanceMaps] = None) -> PhotoTexture:
+                  prior: Optional[ReflectanceMaps] = None, photo_mask: Optional[np.ndarray] = None) -> PhotoTexture:
     """Reflectance maps of the person in ``photo`` on the head model's UV layout.
 
     Args:
@@ -189,6 +189,7 @@ def photo_texture(photo: np.ndarray, vertices: np.ndarray, rotation: np.ndarray,
         camera: the photo's ``PhotoCamera``.
         settings: ``TextureSettings``.
         prior: maps at ``settings.resolution`` to fill in from (default ``prior_reflectance``).
+        photo_mask: optional float [H, W] weight of the photo's pixels (``unwrap.unwrap_photo``).
 
     Returns:
         ``PhotoTexture``.
@@ -199,7 +200,7 @@ def photo_texture(photo: np.ndarray, vertices: np.ndarray, rotation: np.ndarray,
     times: dict[str, float] = {}
     un = unwrap_photo(photo, vertices, rotation, translation, camera, res, max_photo_px=s.max_photo_px,
                       min_cos=s.min_cos, edge_margin_mm=s.edge_margin_mm, depth_jump_mm=s.depth_jump_mm,
-                      saturation=s.saturation, backend=s.backend)
+                      saturation=s.saturation, backend=s.backend, photo_mask=photo_mask)
     times["unwrap"] = time.perf_counter() - t0
     masks = texture_masks(res)
     t1 = time.perf_counter()

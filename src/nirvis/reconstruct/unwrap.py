@@ -14,6 +14,7 @@ larger than ``depth_jump_mm``), where the fitted geometry and the photo are leas
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import cv2
 import numpy as np
@@ -93,7 +94,7 @@ def _remap(image: np.ndarray, px: np.ndarray, shape: tuple[int, int], rows: np.n
 def unwrap_photo(photo: np.ndarray, vertices: np.ndarray, rotation: np.ndarray, translation: np.ndarray,
                  camera: PhotoCamera, resolution: int = 512, *, max_photo_px: int = 1024, min_cos: float = 0.2,
                  edge_margin_mm: float = 4.0, depth_jump_mm: float = 8.0, saturation: int = 250,
-                 backend: str = "auto") -> UnwrappedPhoto:
+                 backend: str = "auto", photo_mask: Optional[np.ndarray] = None) -> UnwrappedPhoto:
     """Resample a photo into the head model's UV layout through a fitted head.
 
     Args:
@@ -107,6 +108,8 @@ def unwrap_photo(photo: np.ndarray, vertices: np.ndarray, rotation: np.ndarray, 
         min_cos, edge_margin_mm, depth_jump_mm: the weight (module docstring).
         saturation: encoded 8-bit level at or above which a photo channel counts as clipped.
         backend: rasteriser backend (``render.raster``: auto, gl, cuda, torch).
+        photo_mask: optional float [H, W] in [0, 1] multiplying the weight of the photo's pixels
+            (0: not of the face surface, e.g. the mouth opening; ``identity.photo_surface_mask``).
 
     Returns:
         ``UnwrappedPhoto`` at R x R.
@@ -174,6 +177,12 @@ def unwrap_photo(photo: np.ndarray, vertices: np.ndarray, rotation: np.ndarray, 
     sat = _remap(clipped, px, shape, rows, cols) > 1e-3
     w = (np.clip(cos, 0.0, 1.0) ** 2 * smoothstep(cos, min_cos, 1.5 * min_cos)
          * smoothstep(d_tex, 0.0, margin_px) * visible)
+    if photo_mask is not None:
+        check_shape(photo_mask, [camera.height, camera.width], "photo_mask")
+        m = np.asarray(photo_mask, np.float32)
+        if (cam.width, cam.height) != (camera.width, camera.height):
+            m = cv2.resize(m, (cam.width, cam.height), interpolation=cv2.INTER_AREA)
+        w = w * np.clip(_remap(m, px, shape, rows, cols), 0.0, 1.0)
 
     out_c = np.zeros((res, res, 3), np.float32)
     out_w = np.zeros(shape, np.float32)
