@@ -154,3 +154,23 @@ def test_kill_9_then_rerun_gives_the_bytes_of_a_clean_run(photos, tmp_path):
     assert not (out / "index.json").exists()
     assert reconstruct_main(["reconstruct", str(d), "--out", str(out), "--resolution", "128", "--quiet"]) == 0
     assert _tree_digest(out) == _tree_digest(clean)
+
+
+@pytest.mark.slow
+def test_render_dataset_renders_the_reconstructed_identities(photos, tmp_path):
+    from nirvis.cli import main as nirvis_main
+    from nirvis.shards.reader import iter_pairs
+
+    out = tmp_path / "assets"
+    files = [str(photos / "a_astronaut.png"), str(photos / "e_coffee.png"), str(photos / "b_group.png")]
+    reconstruct_dataset(files, out, CFG, progress=False)
+    index = json.loads((out / "index.json").read_text())
+    ds = tmp_path / "ds"
+    assert nirvis_main(["render-dataset", "--out", str(ds), "--identity-source", str(out), "--identities", "2",
+                        "--images-per-identity", "1", "--shard-size", "4", "--quiet"]) == 0
+    samples = list(iter_pairs(ds))
+    assert [s.label for s in samples] == [0, 1]                      # index order, failed photos left out
+    assert [e["label"] for e in index["identities"] if "label" in e] == [0, 1]
+    assert all(s.vis.shape == (112, 112, 3) and s.vis.std() > 5 and s.nir.std() > 2 for s in samples)
+    source = json.loads((ds / "manifest.json").read_text())["identity_source"]
+    assert source["kind"] == "assets" and source["path"] == str(out.resolve())
