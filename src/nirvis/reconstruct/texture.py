@@ -262,18 +262,42 @@ def _recolour_iris(guide: np.ndarray, prior: np.ndarray, observed: np.ndarray, w
 
 def _with_nir(albedo: np.ndarray, prior: ReflectanceMaps, masks: dict[str, np.ndarray],
               s: TextureSettings) -> ReflectanceMaps:
-    """``ReflectanceMaps`` of the filled albedo with the regions and NIR albedo."""
-    from nirvis.reflectance.invert import nir_reflectance_maps
+    """``ReflectanceMaps`` of the filled albedo with the regions and NIR albedo.
+
+    A texel of the brow, scalp or beard area is a mix of hair (coverage ``c``, from how much
+    darker than the skin it is) and skin. Its NIR albedo is that mix of the NIR albedos of the
+    un-mixed hair colour ``(a - (1 - c) skin) / c`` and of the skin (``skin`` = the median skin
+    albedo), each converted on its own: converting the mixed colour as hair would read thin
+    brows as light hair, which is bright in NIR (on rendered identities that made NIR brows
+    0.10 too bright)."""
+    import torch
+
+    from nirvis.reflectance.invert import nir_reflectance_maps, vis_to_nir_albedo
 
     res = albedo.shape[0]
     regions = {k: np.array(v) for k, v in face_regions(res).items()}
     lum = luminance_rec709(albedo)
     skin = masks["fit"]
-    skin_lum = float(np.median(lum[skin])) if skin.any() else float(lum.mean())
+    skin_rgb = np.median(albedo[skin], axis=0) if skin.any() else np.median(albedo.reshape(-1, 3), axis=0)
+    skin_lum = float(luminance_rec709(skin_rgb))
     dark = np.clip((1.0 - lum / max(skin_lum, 1e-4)) / s.hair_contrast, 0.0, 1.0)
     regions["brows"] = (masks["brow_area"] * dark).astype(np.float32)
     regions["hair"] = (regions["hair"] * dark).astype(np.float32)
     regions["beard"] = (regions["beard"] * dark).astype(np.float32)
     maps = ReflectanceMaps(diffuse_vis=albedo, specular_vis=prior.specular_vis, roughness=prior.roughness,
                            normal=prior.normal, regions=regions)
-    return nir_reflectance_maps(maps, led_nm=s.led_nm)
+    out = nir_reflectance_maps(maps, led_nm=s.led_nm)
+    cover = np.clip(regions["brows"] + regions["hair"] + regions["beard"], 0.0, 1.0)
+    hairy = cover > 1e-3
+    if not hairy.any():
+        return out
+    c = cover[hairy][:, None]
+    hair_rgb = np.clip((albedo[hairy] - (1.0 - c) * skin_rgb) / np.maximum(c, 0.2), 0.005, 1.0)
+    one = torch.ones(len(hair_rgb), 1)
+    nir_hair = vis_to_nir_albedo(torch.from_numpy(hair_rgb[:, None].astype(np.float32)), {"hair": one},
+                                 led_nm=s.led_nm).numpy()[:, 0]
+    nir_skin = vis_to_nir_albedo(torch.from_numpy(skin_rgb.reshape(1, 1, 3).astype(np.float32)),
+                                 led_nm=s.led_nm).numpy().reshape(())
+    nir = np.array(out.diffuse_nir, copy=True)
+    nir[hairy] = (c[:, 0] * nir_hair + (1.0 - c[:, 0]) * float(nir_skin)).astype(nir.dtype)
+    return dataclasses.replace(out, diffuse_nir=nir)
