@@ -61,6 +61,10 @@ class ReconstructConfig:
             distance are rejected ("fit failed").
         estimate_hair: give the asset a hair shell estimated from the photo
             (``hair_estimate.estimate_hair``: colour, bare scalp, length); False: no hair shell.
+        refine: refine a one-photo identity's shape and pose by the photo's shading
+            (``refine.refine_photometric``) after the landmark fit. Off by default: on 8 bench
+            identities it lowered the median shape error by 0.03-0.06 mm (2.10 -> 2.04) for
+            0.38 s per photo.
         fit: the landmark fit settings.
     """
 
@@ -70,6 +74,7 @@ class ReconstructConfig:
     max_yaw_deg: float = 50.0
     max_error_iod: float = 0.08
     estimate_hair: bool = True
+    refine: bool = False
     fit: FitConfig = field(default_factory=FitConfig)
 
     def __post_init__(self) -> None:

@@ -189,13 +189,21 @@ def reconstruct_person(files: Sequence[str], config, cache: dict[str, Any],
         fitted = [(p, _refit(fit, lm, coeffs, config), e, lm) for p, fit, e, lm in fitted]
     textures = []
     settings = TextureSettings(resolution=config.texture_resolution, led_nm=float(config.led_nm))
-    for photo, fit, entry, lm in fitted:
+    for k, (photo, fit, entry, lm) in enumerate(fitted):
         t0 = time.perf_counter()
         tex = photo_texture(photo.rgb, fit.vertices, fit.rotation, fit.translation, fit.camera, settings,
                             photo_mask=photo_surface_mask(photo.rgb.shape[:2], lm.points, fit.iod_px))
         entry["seconds"]["texture"] = round(time.perf_counter() - t0, 4)
         entry["visible_texture_fraction"] = round(float(tex.visible_fraction), 4)
         textures.append(tex)
+        if config.refine and len(fitted) == 1:
+            from nirvis.reconstruct.refine import refine_photometric
+
+            t0 = time.perf_counter()
+            fit = refine_photometric(photo.rgb, fit, tex, lm.points, sigma_iod=config.fit.sigma_iod)
+            entry["seconds"]["refine"] = round(time.perf_counter() - t0, 4)
+            entry["error_iod_refined"] = round(fit.mean_error_iod, 5)
+            fitted[k] = (photo, fit, entry, lm)
     t0 = time.perf_counter()
     maps = fuse_textures(textures, settings)
     report["seconds_fuse"] = round(time.perf_counter() - t0, 4)
