@@ -200,7 +200,8 @@ def reconstruct_person(files: Sequence[str], config, cache: dict[str, Any],
             from nirvis.reconstruct.refine import refine_photometric
 
             t0 = time.perf_counter()
-            fit = refine_photometric(photo.rgb, fit, tex, lm.points, sigma_iod=config.fit.sigma_iod)
+            fit = refine_photometric(photo.rgb, fit, tex, lm.points, _landmark_weights(),
+                                     sigma_iod=config.fit.sigma_iod)
             entry["seconds"]["refine"] = round(time.perf_counter() - t0, 4)
             entry["error_iod_refined"] = round(fit.mean_error_iod, 5)
             fitted[k] = (photo, fit, entry, lm)
@@ -240,16 +241,24 @@ def reconstruct_person(files: Sequence[str], config, cache: dict[str, Any],
 def _fit(points: np.ndarray, camera: PhotoCamera, fit_config: FitConfig,
          identity: Optional[np.ndarray] = None) -> LandmarkFit:
     """``fit_landmarks`` on the 478 MediaPipe points through the correspondence, with its
-    per-point weights, iris eye centres and sliding outline (``identity``: held fixed)."""
+    per-point weights, iris eye centres and outline points (``identity``: held fixed)."""
     from nirvis.reconstruct.correspondence import load_mediapipe_correspondence
-    from nirvis.reconstruct.landmarks import LEFT_IRIS, LEFT_IRIS_CENTRE, RIGHT_IRIS, RIGHT_IRIS_CENTRE
+    from nirvis.reconstruct.landmarks import LEFT_IRIS_CENTRE, RIGHT_IRIS_CENTRE
 
     corr = load_mediapipe_correspondence()
     model = load_head_model()
     return fit_landmarks(points, corr.points, model.template.faces, camera,
-                         weights=landmark_weights(corr.spread_mm, len(points), RIGHT_IRIS + LEFT_IRIS),
+                         weights=_landmark_weights(),
                          eye_points=(RIGHT_IRIS_CENTRE, LEFT_IRIS_CENTRE), config=fit_config,
                          sliding=corr.sliding, skin_faces=model.template.face_parts == 0, identity=identity)
+
+
+def _landmark_weights() -> np.ndarray:
+    """float64 [478] the fit's per-landmark weights (``landmark_weights`` of the correspondence)."""
+    from nirvis.reconstruct.correspondence import load_mediapipe_correspondence
+    from nirvis.reconstruct.landmarks import LEFT_IRIS, N_POINTS, RIGHT_IRIS
+
+    return landmark_weights(load_mediapipe_correspondence().spread_mm, N_POINTS, RIGHT_IRIS + LEFT_IRIS)
 
 
 def _refit(fit: LandmarkFit, lm, coeffs: np.ndarray, config) -> LandmarkFit:

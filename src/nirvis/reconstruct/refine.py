@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Optional
-
 import numpy as np
 import torch
 
@@ -70,9 +68,8 @@ def _skew(w: torch.Tensor) -> torch.Tensor:
                         torch.stack([-w[1], w[0], z])])
 
 
-def refine_photometric(photo: np.ndarray, fit: LandmarkFit, texture, landmarks: np.ndarray,
-                       config: RefineConfig = RefineConfig(), weights: Optional[np.ndarray] = None,
-                       sigma_iod: float = 0.05) -> LandmarkFit:
+def refine_photometric(photo: np.ndarray, fit: LandmarkFit, texture, landmarks: np.ndarray, weights: np.ndarray,
+                       config: RefineConfig = RefineConfig(), sigma_iod: float = 0.05) -> LandmarkFit:
     """The fit with identity and pose refined by the photo's shading (module docstring).
 
     Args:
@@ -81,7 +78,7 @@ def refine_photometric(photo: np.ndarray, fit: LandmarkFit, texture, landmarks: 
         texture: its ``texture.PhotoTexture``.
         landmarks: float [478, 2] the MediaPipe points (pixels).
         config: ``RefineConfig``.
-        weights: float [478] the landmark weights of the fit (default: the correspondence's).
+        weights: float [478] the landmark weights of the fit (``identity.landmark_weights``).
         sigma_iod: landmark noise as a fraction of the inter-ocular distance (as ``FitConfig``).
 
     Returns:
@@ -94,8 +91,6 @@ def refine_photometric(photo: np.ndarray, fit: LandmarkFit, texture, landmarks: 
     from nirvis.faces.head_model import load_head_model
     from nirvis.reconstruct.correspondence import load_mediapipe_correspondence
     from nirvis.reconstruct.fill import texel_layout
-    from nirvis.reconstruct.identity import landmark_weights
-    from nirvis.reconstruct.landmarks import LEFT_IRIS, RIGHT_IRIS
     from nirvis.reconstruct.shape_prior import shape_basis
     from nirvis.reconstruct.texture import texture_masks
     from nirvis.render.lights import sh_irradiance
@@ -128,8 +123,7 @@ def refine_photometric(photo: np.ndarray, fit: LandmarkFit, texture, landmarks: 
     cam = fit.camera
 
     corr = load_mediapipe_correspondence()
-    lw = torch.from_numpy(weights if weights is not None else
-                          landmark_weights(corr.spread_mm, len(landmarks), RIGHT_IRIS + LEFT_IRIS))
+    lw = torch.from_numpy(np.asarray(weights, np.float64).copy())
     lm_f = torch.from_numpy(model.template.faces[corr.points.face_index].astype(np.int64))
     lm_b = torch.from_numpy(corr.points.barycentric.astype(np.float64))
     uv_lm = torch.from_numpy(np.nan_to_num(np.asarray(landmarks, np.float64)))
