@@ -2,9 +2,11 @@
 
 Per photo: ``photo_io.read_photo`` -> ``landmarks.FaceMeshDetector`` (478 points) -> ``fit.fit_landmarks``
 through the MediaPipe-to-head-model correspondence (``correspondence``) -> the photo's texture
-(``texture``). Several photos of one person share one shape (the photos' identity coefficients
-averaged by their landmark counts, then every photo re-posed with that shape) and one texture
-(per-photo de-lit albedos blended by their confidence).
+(``texture``; the mouth opening left out, ``photo_surface_mask``) -> optionally the photometric
+refinement of a one-photo identity (``refine``). Several photos of one person share one shape (the
+photos' identity coefficients averaged by their landmark counts, then every photo re-posed with
+that shape) and one texture (per-photo de-lit albedos blended by their confidence). The hair shell
+comes from the most frontal photo (``hair_estimate``) and is stored in the asset's ``appearance``.
 
 Nothing here raises for a bad photo: each photo gets a status (``PHOTO_STATUSES``) and a reason.
 """
