@@ -268,8 +268,10 @@ def _with_nir(albedo: np.ndarray, prior: ReflectanceMaps, masks: dict[str, np.nd
     darker than the skin it is) and skin. Its NIR albedo is that mix of the NIR albedos of the
     un-mixed hair colour ``(a - (1 - c) skin) / c`` and of the skin (``skin`` = the median skin
     albedo), each converted on its own: converting the mixed colour as hair would read thin
-    brows as light hair, which is bright in NIR (on rendered identities that made NIR brows
-    0.10 too bright)."""
+    brows as light hair, which is bright in NIR (on rendered identities NIR brows come out 0.104
+    too bright that way, 0.097 with the un-mixing). The un-mixed value is blended in only where
+    the coverage is high (smoothstep 0.4 .. 0.8): at low coverage it left a bright seam along the
+    hairline."""
     import torch
 
     from nirvis.reflectance.invert import nir_reflectance_maps, vis_to_nir_albedo
@@ -299,5 +301,9 @@ def _with_nir(albedo: np.ndarray, prior: ReflectanceMaps, masks: dict[str, np.nd
     nir_skin = vis_to_nir_albedo(torch.from_numpy(skin_rgb.reshape(1, 1, 3).astype(np.float32)),
                                  led_nm=s.led_nm).numpy().reshape(())
     nir = np.array(out.diffuse_nir, copy=True)
-    nir[hairy] = (c[:, 0] * nir_hair + (1.0 - c[:, 0]) * float(nir_skin)).astype(nir.dtype)
+    unmixed = c[:, 0] * nir_hair + (1.0 - c[:, 0]) * float(nir_skin)
+    # only where the hair clearly dominates: at low coverage the un-mixing divides the texel's
+    # difference from the median skin by a small c (a bright seam along the hairline)
+    trust = smoothstep(c[:, 0], 0.4, 0.8)
+    nir[hairy] = (trust * unmixed + (1.0 - trust) * nir[hairy]).astype(nir.dtype)
     return dataclasses.replace(out, diffuse_nir=nir)
