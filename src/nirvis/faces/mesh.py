@@ -262,3 +262,37 @@ def write_obj(path: str | os.PathLike, mesh: HeadMesh, header: str = "") -> None
         lines.append(f"f {a}/{x} {b}/{y} {c}/{z}")
     out.append("\n".join(lines))
     path.write_text("\n".join(out) + "\n", encoding="utf-8")
+
+
+def closest_points_on_triangles(x: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray
+                                ) -> tuple[np.ndarray, np.ndarray]:
+    """Closest points of triangles (a, b, c) [F, 3] to the point ``x`` [3]: (barycentric float64
+    [F, 3], squared distance [F]) (Ericson, Real-Time Collision Detection, 5.1.5)."""
+    ab, ac, ap = b - a, c - a, x - a
+    d1, d2 = (ab * ap).sum(1), (ac * ap).sum(1)
+    bp = x - b
+    d3, d4 = (ab * bp).sum(1), (ac * bp).sum(1)
+    cp = x - c
+    d5, d6 = (ab * cp).sum(1), (ac * cp).sum(1)
+    va, vb, vc = d3 * d6 - d5 * d4, d5 * d2 - d1 * d6, d1 * d4 - d3 * d2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        denom = va + vb + vc
+        v_in, w_in = vb / denom, vc / denom
+        t_ab = d1 / (d1 - d3)
+        t_ac = d2 / (d2 - d6)
+        t_bc = (d4 - d3) / ((d4 - d3) + (d5 - d6))
+    n = len(a)
+    bary = np.stack([1.0 - v_in - w_in, v_in, w_in], 1)
+    cases = [  # Ericson's tests in reverse order: where several hold (region borders), his first one wins
+        ((va <= 0) & ((d4 - d3) >= 0) & ((d5 - d6) >= 0), np.stack([np.zeros(n), 1 - t_bc, t_bc], 1)),
+        ((vb <= 0) & (d2 >= 0) & (d6 <= 0), np.stack([1 - t_ac, np.zeros(n), t_ac], 1)),
+        ((d6 >= 0) & (d5 <= d6), np.tile([0.0, 0.0, 1.0], (n, 1))),
+        ((vc <= 0) & (d1 >= 0) & (d3 <= 0), np.stack([1 - t_ab, t_ab, np.zeros(n)], 1)),
+        ((d3 >= 0) & (d4 <= d3), np.tile([0.0, 1.0, 0.0], (n, 1))),
+        ((d1 <= 0) & (d2 <= 0), np.tile([1.0, 0.0, 0.0], (n, 1))),
+    ]
+    for cond, w in cases:
+        bary = np.where(cond[:, None], w, bary)
+    bary = np.nan_to_num(bary, nan=1.0 / 3)
+    q = bary[:, :1] * a + bary[:, 1:2] * b + bary[:, 2:] * c
+    return bary, ((q - x) ** 2).sum(1)

@@ -100,16 +100,16 @@ def bench_reconstruct(count: int = 20, lightings: int = 3, resolution: int = 512
 
     Timings are per photo, by stage, for every photo but the first (which also builds the shape
     prior and loads the landmark model once per process: ``first_photo_seconds``)."""
-    from nirvis.faces.head_model import IdentityParams, build_heads, load_head_model
     from tqdm import tqdm
+
+    from nirvis.faces.head_model import IdentityParams, build_heads, load_head_model
     from nirvis.reconstruct.batch import ReconstructConfig
     from nirvis.reconstruct.identity import reconstruct_person
+    from nirvis.reconstruct.shape_prior import shape_basis
 
     model = load_head_model()
     cfg = config or ReconstructConfig(texture_resolution=texture_resolution)
     cache: dict[str, Any] = {}
-    from nirvis.reconstruct.shape_prior import shape_basis
-
     mean_head = shape_basis().mean
     baseline: list[float] = []
     shape_med, shape_mean, albedo_err, albedo_scaled, spread, lm_err = [], [], [], [], [], []

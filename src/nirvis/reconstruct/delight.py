@@ -29,9 +29,8 @@ sensor term was missing at first: on renders the light colour's main-axis log st
 prior without it had 0.079, with it 0.126). Consequences: albedo luminance comes from the skin's
 chromaticity through the prior; a residual colour cast is read partly as skin colour (along the
 main chromaticity axis the skin prior's log std is 0.20, the light's 0.126), and a warm cast also
-darkens the estimate (the Planckian and the
-melanin directions nearly coincide in chromaticity). ``cbar`` is the mean of the fitted
-``abar * E / pi`` over the fit texels.
+darkens the estimate (the Planckian and the melanin directions nearly coincide in chromaticity).
+``cbar`` is the mean of the fitted ``abar * E / pi`` over the fit texels.
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ import torch
 from nirvis.colour import encode_srgb
 from nirvis.errors import NirvisError
 from nirvis.faces.asset import FaceAsset
-from nirvis.faces.mesh import SurfacePoints
+from nirvis.faces.mesh import SurfacePoints, closest_points_on_triangles
 from nirvis.reconstruct.photo_camera import FRONTAL, PhotoCamera, project
 
 __all__ = ["LandmarkRegressor", "landmark_regressor", "render_frontal", "place_landmarks", "PlacementError",
@@ -155,15 +155,16 @@ def _frontal_pose(vertices: np.ndarray, flip: bool, camera: PhotoCamera, yaw: fl
 
 
 def render_frontal(asset: FaceAsset, rotation: np.ndarray, translation: np.ndarray, camera: PhotoCamera,
-                   backend: str = "auto") -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
+                   backend: str = "auto") -> tuple[np.ndarray, torch.Tensor]:
     """The textured mesh seen by ``camera`` after the pose (head -> camera frame).
 
     Returns:
-        (uint8 [H, W, 3] sRGB image, clip positions float32 [1, V, 4], raster float32 [1, H, W, 4]
-        = (u, v, z/w, triangle id + 1) as ``render.raster.rasterize``).
+        (uint8 [H, W, 3] sRGB image, raster float32 [1, H, W, 4] = (u, v, z/w, triangle id + 1)
+        as ``render.raster.rasterize``).
     """
     import cv2
 
+    from nirvis.faces.uv import vertex_normals
     from nirvis.reconstruct.unwrap import photo_clip_positions
     from nirvis.render.raster import rasterize
 
@@ -185,11 +186,7 @@ def render_frontal(asset: FaceAsset, rotation: np.ndarray, translation: np.ndarr
     my = ((1.0 - uv[..., 1]) * th - 0.5).astype(np.float32)
     albedo = cv2.remap(tex, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     tv = v_cam[mesh.faces]                                             # [F, 3, 3]
-    fn = np.cross(tv[:, 1] - tv[:, 0], tv[:, 2] - tv[:, 0])            # area-weighted face normals
-    vn = np.zeros_like(v_cam)
-    for j in range(3):
-        np.add.at(vn, mesh.faces[:, j], fn)
-    vn /= np.maximum(np.linalg.norm(vn, axis=1, keepdims=True), 1e-12)
+    vn = vertex_normals(v_cam, mesh.faces)
     n = (vn[mesh.faces[f]] * bary[..., None]).sum(-2)                  # smooth (Phong-interpolated) normals
     n /= np.maximum(np.linalg.norm(n, axis=-1, keepdims=True), 1e-12)
     p = (tv[f] * bary[..., None]).sum(-2)
@@ -198,7 +195,7 @@ def render_frontal(asset: FaceAsset, rotation: np.ndarray, translation: np.ndarr
     linear = albedo * (0.15 + 0.85 * lambert)[..., None]
     linear = np.where(cov[..., None], linear, 0.5)                     # mid-grey background
     img = np.clip(np.rint(encode_srgb(np.clip(linear, 0.0, 1.0)) * 255.0), 0, 255).astype(np.uint8)
-    return img, clip, rast
+    return img, rast
 
 
 def _back_project(points_px: np.ndarray, rast: torch.Tensor, vertices: np.ndarray, faces: np.ndarray
@@ -231,43 +228,12 @@ def _snap(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray) -> tuple[
         _, near = tree.query(p, k=min(16, len(v)))
         cand = np.unique(np.concatenate([by_vertex.get(int(i), []) for i in np.atleast_1d(near)])).astype(np.int64)
         a, b, c = (v[faces[cand, j]] for j in range(3))
-        bb, d2 = _closest_on_triangles(p, a, b, c)
+        bb, d2 = closest_points_on_triangles(p, a, b, c)
         k = int(np.argmin(d2))
         fidx.append(cand[k])
         bary.append(bb[k])
         dist.append(float(np.sqrt(d2[k])))
     return SurfacePoints(np.asarray(fidx), np.asarray(bary, np.float32)), np.asarray(dist)
-
-
-def _closest_on_triangles(x: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray
-                          ) -> tuple[np.ndarray, np.ndarray]:
-    """(barycentric float64 [F, 3], squared distance [F]) of the closest points of triangles
-    (a, b, c) [F, 3] to ``x`` [3]: the plane projection when it falls inside, else the closest
-    point on the three edges."""
-    ab, ac = b - a, c - a
-    n = np.cross(ab, ac)
-    nn = np.maximum((n * n).sum(1), 1e-18)
-    q = x - ((x - a) * n).sum(1, keepdims=True) * n / nn[:, None]      # onto the plane
-    # barycentrics of q
-    v0, v1, v2 = ab, ac, q - a
-    d00, d01, d11 = (v0 * v0).sum(1), (v0 * v1).sum(1), (v1 * v1).sum(1)
-    d20, d21 = (v2 * v0).sum(1), (v2 * v1).sum(1)
-    den = np.maximum(d00 * d11 - d01 * d01, 1e-18)
-    bv, bw = (d11 * d20 - d01 * d21) / den, (d00 * d21 - d01 * d20) / den
-    bary = np.stack([1.0 - bv - bw, bv, bw], 1)
-    inside = (bary >= 0).all(1)
-    best = np.where(inside, ((q - x) ** 2).sum(1), np.inf)
-    out = np.where(inside[:, None], bary, 0.0)
-    for (i, j), (p0, p1) in zip(((0, 1), (0, 2), (1, 2)), ((a, b), (a, c), (b, c))):
-        e = p1 - p0
-        t = np.clip(((x - p0) * e).sum(1) / np.maximum((e * e).sum(1), 1e-18), 0.0, 1.0)
-        d = ((p0 + t[:, None] * e - x) ** 2).sum(1)
-        better = d < best
-        w = np.zeros((len(a), 3))
-        w[:, i], w[:, j] = 1.0 - t, t
-        out = np.where(better[:, None], w, out)
-        best = np.where(better, d, best)
-    return out, best
 
 
 def place_landmarks(asset: FaceAsset, backend: str = "auto") -> tuple[FaceAsset, dict[str, Any]]:
@@ -287,7 +253,7 @@ def place_landmarks(asset: FaceAsset, backend: str = "auto") -> tuple[FaceAsset,
         views, pose = [], None
         for yaw, pitch in VIEWS:
             rot, trans = _frontal_pose(verts, flip, camera, yaw, pitch)
-            img, _, rast = render_frontal(asset, rot, trans, camera, backend)
+            img, rast = render_frontal(asset, rot, trans, camera, backend)
             lm = detector(img)
             if lm.status == "ok":
                 views.append(_back_project(lm.points, rast, mesh.vertices, mesh.faces))
@@ -326,7 +292,7 @@ def place_landmarks(asset: FaceAsset, backend: str = "auto") -> tuple[FaceAsset,
         landmarks[name] = pts
         report[f"snap_distance_mm_{name}"] = {"median": round(float(np.median(dist)), 3),
                                               "max": round(float(dist.max()), 3)}
-    reproj = project(landmarks["5"].positions(mesh.vertices.astype(np.float64), mesh.faces), rot, trans, camera)
+    reproj = project(landmarks["5"].positions(verts, mesh.faces), rot, trans, camera)
     report["render_px"] = RENDER_PX
     report["landmarks_5_px"] = np.round(reproj, 1).tolist()
     meta = dict(asset.metadata)

@@ -53,15 +53,6 @@ class RefineConfig:
     min_weight: float = 0.3
 
 
-def _vertex_normals(v: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
-    a, b, c = v[faces[:, 0]], v[faces[:, 1]], v[faces[:, 2]]
-    fn = torch.cross(b - a, c - a, dim=1)
-    n = torch.zeros_like(v)
-    for k in range(3):
-        n = n.index_add(0, faces[:, k], fn)
-    return n / n.norm(dim=1, keepdim=True).clamp_min(1e-9)
-
-
 def _skew(w: torch.Tensor) -> torch.Tensor:
     z = torch.zeros((), dtype=w.dtype)
     return torch.stack([torch.stack([z, -w[2], w[1]]), torch.stack([w[2], z, -w[0]]),
@@ -94,6 +85,7 @@ def refine_photometric(photo: np.ndarray, fit: LandmarkFit, texture, landmarks: 
     from nirvis.reconstruct.shape_prior import shape_basis
     from nirvis.reconstruct.texture import texture_masks
     from nirvis.render.lights import sh_irradiance
+    from nirvis.render.shading import vertex_normals
 
     model = load_head_model()
     basis = shape_basis()
@@ -150,7 +142,7 @@ def refine_photometric(photo: np.ndarray, fit: LandmarkFit, texture, landmarks: 
         v = mean + torch.tensordot(z, ident, dims=1) + torch.tensordot(e, expr, dims=1)
         rot = torch.matrix_exp(_skew(om)) @ rot0
         x = (v[faces[f]] * b[..., None]).sum(1)
-        n = (_vertex_normals(v, faces)[faces[f]] * b[..., None]).sum(1)
+        n = (vertex_normals(v[None], faces)[0][faces[f]] * b[..., None]).sum(1)
         n = n / n.norm(dim=1, keepdim=True).clamp_min(1e-9)
         px = project(x, rot)
         grid = torch.stack([(px[:, 0] + 0.5) / w * 2 - 1, (px[:, 1] + 0.5) / h * 2 - 1], -1).view(1, 1, -1, 2)
@@ -189,7 +181,8 @@ def refine_photometric(photo: np.ndarray, fit: LandmarkFit, texture, landmarks: 
 
 
 def _template_area_mm2(model) -> float:
-    """Surface area (mm^2) of the template's skin triangles that the UV layout covers."""
+    """Surface area (mm^2) of all the template's triangles (skin, eyeballs, teeth, cavities): with the
+    covered texel count, a rough texel size for the albedo blur."""
     v = model.template.vertices.astype(np.float64)
     t = model.template.faces
     return float(0.5 * np.linalg.norm(np.cross(v[t[:, 1]] - v[t[:, 0]], v[t[:, 2]] - v[t[:, 0]]), axis=1).sum())
