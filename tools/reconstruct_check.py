@@ -98,6 +98,8 @@ def main(argv=None) -> int:
     other = np.array([np.min(np.delete(dist[i], i)) if n > 1 else np.nan for i in range(n)])
     result = {"photos": rows, "n": n, "own_distance": own.round(4).tolist(),
               "nearest_other_distance": other.round(4).tolist(),
+              "nearest_other_file": [names[int(np.argmin(np.where(np.arange(n) == i, np.inf, dist[i])))]
+                                     if n > 1 else None for i in range(n)],
               "own_closer_than_all_others": int(np.sum(own < other)),
               "mean_own": round(float(own.mean()), 4) if n else None,
               "mean_other": round(float(dist[~np.eye(n, dtype=bool)].mean()), 4) if n > 1 else None,
