@@ -96,6 +96,43 @@ def save_checkpoint(run_dir: PathLike, step: int, backbone: nn.Module, head: nn.
     return final
 
 
+def _forbidden_global(exc: BaseException) -> Optional[str]:
+    """The global (``module.name``) that ``torch.load(weights_only=True)`` refused, or None when the
+    error is of another kind (a corrupt file). torch words it "Unsupported global: GLOBAL x" or
+    "unsupported GLOBAL x whose module ... is blocked"."""
+    import pickle
+    import re
+
+    if not isinstance(exc, pickle.UnpicklingError):
+        return None
+    found = re.search(r"unsupported (?:global: )?GLOBAL (\S+)", str(exc), re.IGNORECASE)
+    return found.group(1) if found else None
+
+
+def read_training_state(path: PathLike) -> dict[str, Any]:
+    """The trainer's ``state.pt`` (optimizer, sampler, RNG states, step) read without running code:
+    ``torch.load(weights_only=True)`` builds only tensors and plain containers, which is all that
+    ``save_checkpoint`` writes there. A file that names any other Python object is refused."""
+    p = Path(path)
+    try:
+        state = torch.load(p, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f"{p}: the checkpoint has no training state (state.pt)") from None
+    except Exception as exc:  # noqa: BLE001 - a hostile or corrupt file is a user-facing error here
+        found = _forbidden_global(exc)
+        if found:
+            raise CheckpointError(f"{p}: refused: the training state names the Python object {found}; "
+                                  "it may hold only tensors and plain containers, and reading it must not run "
+                                  "code") from None
+        raise CheckpointError(f"{p}: cannot read the training state ({type(exc).__name__}: "
+                              f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+    missing = [k for k in ("optimizer", "sampler", "torch_rng", "step")
+               if not isinstance(state, Mapping) or k not in state]
+    if missing:
+        raise CheckpointError(f"{p}: not a nirvis training state (missing {', '.join(missing)})")
+    return dict(state)
+
+
 def latest_checkpoint(run_dir: PathLike) -> Optional[Path]:
     f = Path(run_dir) / CKPT_DIR / LATEST
     if not f.is_file():
@@ -151,13 +188,12 @@ def _read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any
         except Exception as exc:  # noqa: BLE001 - a corrupt file is a user-facing error here
             raise CheckpointError(f"{path}: cannot read as safetensors ({type(exc).__name__}: {exc})") from None
     import pickle
-    import re
 
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
-        what = f" (e.g. {found.group(1)})" if found else ""
+        found = _forbidden_global(exc)
+        what = f" (e.g. {found})" if found else ""
         raise CheckpointError(
             f"{path}: refused: the file holds Python objects other than tensors and plain containers{what}. "
             "Checkpoints are read with torch.load(weights_only=True) so that reading one cannot run code. If "

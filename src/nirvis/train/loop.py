@@ -41,7 +41,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from nirvis.errors import NirvisError
-from nirvis.train.checkpoint import build_model, latest_checkpoint, load_pretrained, save_checkpoint
+from nirvis.train.checkpoint import (CheckpointError, build_model, latest_checkpoint, load_pretrained,
+                                     read_training_state, save_checkpoint)
 from nirvis.train.config import TrainConfig, config_from_dict, dump_yaml
 from nirvis.train.lists import ImageList
 from nirvis.train.losses import id_mmd
@@ -326,7 +327,10 @@ def train(cfg: TrainConfig, data: Sequence[str], out: str | os.PathLike, resume:
         tensors = load_file(str(ckpt / "model.safetensors"), device=str(device))
         backbone.load_state_dict({k[9:]: v for k, v in tensors.items() if k.startswith("backbone.")})
         head.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("head.")})
-        state = torch.load(ckpt / "state.pt", map_location="cpu", weights_only=False)
+        try:
+            state = read_training_state(ckpt / "state.pt")
+        except CheckpointError as exc:
+            raise TrainError(str(exc)) from None
         optimizer.load_state_dict(state["optimizer"])
         sampler.load_state_dict(state["sampler"])
         torch.set_rng_state(state["torch_rng"])

@@ -5,8 +5,13 @@ Expected layout::
     ROOT/lfw.bin  ROOT/cfp_fp.bin  ROOT/agedb_30.bin  (any NAME.bin; ``name`` picks it)
 
 A ``.bin`` file is a pickle of ``(bins, issame)``: ``bins`` a list of 2N encoded images (JPEG/PNG
-bytes of aligned 112x112 RGB crops; pair i = images 2i and 2i+1), ``issame`` a list of N bools.
-Pickles can run code when loaded: only read files from a source you trust.
+bytes of aligned 112x112 RGB crops; pair i = images 2i and 2i+1), ``issame`` a list of N bools
+(or a numpy bool array).
+Pickles can run code when loaded, so a ``.bin`` is read by a restricted unpickler
+(``read_bin_pickle``) that builds only what the format holds: bytes, lists, tuples, bools and
+ints, numpy arrays or scalars of bool or uint8, and pickle's own latin-1 encoding of bytes; any
+other global a file names (``os.system``, ``builtins.eval``, ...) is refused with a
+``ProtocolError`` before anything is called.
 
 Accuracy: 10-fold cross-validation as insightface does it (folds = 10 contiguous blocks of pairs,
 no shuffling): for each fold the cosine-similarity threshold that maximises accuracy on the other
@@ -17,8 +22,10 @@ accuracies. Flip feature as insightface's: n(f(x) + f(flip(x))) of the raw outpu
 
 from __future__ import annotations
 
+import io
 import pickle
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -27,6 +34,93 @@ from nirvis.evaluate.benchmarks.base import PathLike, ProtocolError
 
 NAMES = ("lfw", "cfp_fp", "agedb_30", "cfp_ff", "calfw", "cplfw", "vgg2_fp")
 EXPECTED_PAIRS = {"lfw": 6000, "cfp_fp": 7000, "agedb_30": 6000}
+
+
+#: numpy dtypes a ``.bin`` may hold (issame as bools, images as raw bytes).
+_BIN_DTYPES = frozenset({"b1", "?", "u1", "|b1", "|u1"})
+
+
+def _safe_dtype(spec: Any, *args: Any) -> np.dtype:
+    name = spec.decode("ascii", "replace") if isinstance(spec, bytes) else str(spec)
+    if name not in _BIN_DTYPES:
+        raise pickle.UnpicklingError(f"numpy dtype {name!r} is not one a .bin holds (bool, uint8)")
+    return np.dtype(name, False, True)       # a copy, as numpy pickles it: __setstate__ follows
+
+
+def _safe_reconstruct(cls: Any, shape: Any, typecode: Any) -> np.ndarray:
+    if cls is not np.ndarray:
+        raise pickle.UnpicklingError(f"array class {cls!r} is not numpy.ndarray")
+    return np.ndarray(shape, np.uint8)       # the dtype and data come from __setstate__ (checked dtype)
+
+
+def _safe_scalar(dtype: Any, data: Any = None) -> Any:
+    if not isinstance(dtype, np.dtype) or dtype.kind not in "bu" or dtype.itemsize != 1:
+        raise pickle.UnpicklingError(f"numpy scalar of dtype {dtype!r} is not one a .bin holds")
+    if not isinstance(data, (bytes, bytearray)) or len(data) != 1:
+        raise pickle.UnpicklingError("numpy scalar without its one byte of data")
+    return np.frombuffer(bytes(data), dtype)[0]
+
+
+def _safe_encode(text: Any, encoding: Any = "utf-8") -> bytes:
+    """How pickle protocol <= 2 stores Python 3 bytes: ``_codecs.encode(str, 'latin1')``."""
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise pickle.UnpicklingError("_codecs.encode is allowed only as pickle's latin-1 bytes encoding")
+    return text.encode("latin-1")
+
+
+class _BinUnpickler(pickle.Unpickler):
+    """An unpickler that resolves only the numpy constructors of bool/uint8 arrays and scalars."""
+
+    _ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"): _safe_reconstruct,
+        ("numpy._core.multiarray", "_reconstruct"): _safe_reconstruct,
+        ("numpy.core.multiarray", "scalar"): _safe_scalar,
+        ("numpy._core.multiarray", "scalar"): _safe_scalar,
+        ("numpy", "ndarray"): np.ndarray,
+        ("numpy", "dtype"): _safe_dtype,
+        ("_codecs", "encode"): _safe_encode,
+    }
+
+    def find_class(self, module: str, name: str) -> Any:
+        try:
+            return self._ALLOWED[(module, name)]
+        except KeyError:
+            raise pickle.UnpicklingError(f"refusing global {module}.{name}: a .bin holds only images and "
+                                         "bools, and reading it must not run code") from None
+
+
+def read_bin_pickle(data: bytes) -> tuple[list[bytes], np.ndarray]:
+    """(encoded images, issame bool [N]) from the bytes of a ``.bin`` file, without running code.
+
+    Raises ``pickle.UnpicklingError`` (a forbidden global or dtype) or ``ValueError`` (a structure
+    that is not ``(list of encoded images, list of bools)``)."""
+    obj = _BinUnpickler(io.BytesIO(data), encoding="bytes").load()
+    if not isinstance(obj, (tuple, list)) or len(obj) != 2:
+        raise ValueError(f"expected a pair (images, issame), got {type(obj).__name__}")
+    bins, issame = obj
+    if isinstance(bins, np.ndarray) or not isinstance(bins, (list, tuple)):
+        raise ValueError(f"images: expected a list of encoded images, got {type(bins).__name__}")
+    images = []
+    for i, b in enumerate(bins):
+        if isinstance(b, (bytes, bytearray)):
+            images.append(bytes(b))
+        elif isinstance(b, np.ndarray) and b.dtype == np.uint8 and b.ndim == 1:
+            images.append(b.tobytes())
+        else:
+            raise ValueError(f"image {i}: expected encoded bytes, got {type(b).__name__}")
+    if isinstance(issame, np.ndarray):
+        if issame.dtype != bool or issame.ndim != 1:
+            raise ValueError(f"issame: expected a 1-D bool array, got {issame.dtype} {issame.shape}")
+        same = issame.astype(bool)
+    elif isinstance(issame, (list, tuple)):
+        bad = [i for i, v in enumerate(issame) if not isinstance(v, (bool, np.bool_, int, np.integer))
+               or isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) and int(v) not in (0, 1)]
+        if bad:
+            raise ValueError(f"issame: entry {bad[0]} is {issame[bad[0]]!r}, not a bool")
+        same = np.array([bool(v) for v in issame], dtype=bool)
+    else:
+        raise ValueError(f"issame: expected a list of bools, got {type(issame).__name__}")
+    return images, same
 
 
 def bin_path(root: PathLike, name: str) -> Path:
@@ -44,12 +138,12 @@ def load_bin(path: PathLike, allow_missing: bool = False) -> tuple[np.ndarray, n
     path = Path(path)
     if not path.is_file():
         raise ProtocolError(f"{path}: verification .bin file not found")
-    with open(path, "rb") as f:
-        try:
-            bins, issame = pickle.load(f, encoding="bytes")
-        except Exception as exc:  # noqa: BLE001 - any unpickling failure means "not a .bin set"
-            raise ProtocolError(f"{path}: not an insightface .bin verification file ({exc})") from None
-    issame = np.asarray(list(issame), dtype=bool)
+    try:
+        bins, issame = read_bin_pickle(path.read_bytes())
+    except OSError as exc:
+        raise ProtocolError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means "not a .bin set"
+        raise ProtocolError(f"{path}: not an insightface .bin verification file ({exc})") from None
     if len(bins) != 2 * len(issame):
         raise ProtocolError(f"{path}: {len(bins)} images for {len(issame)} pairs (expected 2 per pair)")
     imgs, bad = [], []
