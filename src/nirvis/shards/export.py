@@ -155,6 +155,23 @@ def _modalities(modality: str) -> tuple[str, ...]:
     return ("vis", "nir") if modality == "both" else (modality,)
 
 
+def require_verified(dataset: Union[str, Path]) -> None:
+    """Raise ``DatasetExportError`` unless ``dataset`` passes ``verify_dataset`` (sizes, sha256,
+    sample counts and keys against the manifest; PNGs are not decoded: the hashes cover them), so
+    an export never publishes a corrupted, truncated or padded data set."""
+    from nirvis.shards.verify import verify_dataset
+
+    try:
+        report = verify_dataset(dataset, decode=False)
+    except FileNotFoundError as exc:
+        raise DatasetExportError(str(exc)) from None
+    if not report.ok:
+        shown = "; ".join(report.problems[:3])
+        more = f" (+{len(report.problems) - 3} more)" if len(report.problems) > 3 else ""
+        raise DatasetExportError(f"{dataset}: refusing to export a data set that does not verify: {shown}{more}; "
+                                 f"run `nirvis verify {dataset}` for the full list")
+
+
 def export_insightface_rec(dataset: Union[str, Path], out: Union[str, Path], *, modality: str = "both",
                            force: bool = False) -> dict[str, Any]:
     """Write ``out/train.rec``, ``out/train.idx`` and ``out/property`` (InsightFace layout).
@@ -165,6 +182,7 @@ def export_insightface_rec(dataset: Union[str, Path], out: Union[str, Path], *, 
     from nirvis.shards.reader import iter_pairs, read_manifest
 
     mods = _modalities(modality)
+    require_verified(dataset)
     manifest = read_manifest(dataset)
     with staged_dir(out, force=force) as tmp:
         ranges: dict[int, list[int]] = {}
@@ -208,10 +226,10 @@ def export_folders(dataset: Union[str, Path], out: Union[str, Path], *, modality
                    force: bool = False) -> dict[str, Any]:
     """Write ``out/<label:07d>/<key>_vis.png`` / ``_nir.png`` (the shards' PNG bytes) and list
     files ``vis_list.txt``, ``nir_list.txt``, ``all_list.txt`` of lines ``<relative path> <label>``."""
-    from nirvis.shards.reader import iter_pairs, read_manifest
+    from nirvis.shards.reader import iter_pairs
 
     mods = _modalities(modality)
-    read_manifest(dataset)
+    require_verified(dataset)
     with staged_dir(out, force=force) as tmp:
         lists: dict[str, list[str]] = {m: [] for m in mods}
         allv: list[str] = []

@@ -1,6 +1,8 @@
 """``verify_dataset``: check a rendered data set against its manifest, shard by shard.
 
-Checks: the manifest parses; every listed shard exists with the recorded size and sha256; each
+Checks: the manifest parses; every listed shard is ``shards/<planned name>`` (the only place the
+readers look: an entry pointing anywhere else is reported, not followed) and exists there with the
+recorded size and sha256; no unlisted shard lies beside them; each
 shard holds exactly the planned samples (keys in (label, index) order, count as recorded); every
 sample has ``vis.png``, ``nir.png`` and ``json``; both PNGs decode to uint8 112x112 with 3 and 1
 channels; the JSON parses and its key, label and index match the member names.
@@ -78,12 +80,16 @@ def verify_dataset(directory: str | Path, decode: bool = True,
         if extra.name not in listed:
             report.problems.append(f"{extra}: shard not listed in the manifest")
     for plan, entry in zip(plans, entries):
-        path = root / entry["name"]
+        # the readers take shards from DIR/shards only, so that is what is verified: a manifest
+        # entry pointing elsewhere (absolute, "..", another folder) is a finding, never followed
+        path = root / SHARD_DIR / plan.name
         report.shards += 1
         if on_shard:
             on_shard(path.name)
-        if Path(entry["name"]).name != plan.name:
-            report.problems.append(f"{path}: listed where {plan.name} is planned")
+        name = entry.get("name")
+        if name != f"{SHARD_DIR}/{plan.name}":
+            report.problems.append(f"{mpath}: shard entry {name!r} where {SHARD_DIR}/{plan.name} is planned "
+                                   f"(shards are read from {root / SHARD_DIR} only)")
             continue
         if not path.is_file():
             report.problems.append(f"{path}: missing")

@@ -1,0 +1,56 @@
+"""``export`` never publishes a corrupted, truncated or padded data set, and ``verify`` checks the
+shards the readers read (``DIR/shards``), not wherever the manifest points."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tarfile
+
+import pytest
+
+from shards_helpers import cli, copy_dataset
+
+pytestmark = pytest.mark.slow  # needs the rendered fixture
+
+
+def _flip_byte(path):
+    data = bytearray(path.read_bytes())
+    data[len(data) // 3] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def _empty_shard(path):
+    with tarfile.open(path, "w"):
+        pass
+
+
+def _extra_shard(path):
+    shutil.copy(path, path.parent / "shard-000099.tar")
+
+
+@pytest.mark.parametrize("damage", [_flip_byte, _empty_shard, _extra_shard])
+@pytest.mark.parametrize("fmt", ["folders", "insightface-rec"])
+def test_export_refuses_a_data_set_that_does_not_verify(reference, tmp_path, capsys, damage, fmt):
+    data = copy_dataset(reference, tmp_path / "d")
+    damage(data / "shards" / "shard-000001.tar")
+    out = tmp_path / "out"
+    assert cli(["export", data, "--format", fmt, "--out", out]) == 2
+    err = capsys.readouterr().err
+    assert "does not verify" in err and "shard-0000" in err and "nirvis verify" in err
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]
+
+
+def test_verify_checks_the_shards_the_readers_read(reference, tmp_path, capsys):
+    data = copy_dataset(reference, tmp_path / "d")
+    clean = copy_dataset(reference, tmp_path / "clean")
+    _flip_byte(data / "shards" / "shard-000001.tar")
+    manifest = json.loads((data / "manifest.json").read_text())
+    # point the corrupted entry at a clean copy elsewhere, absolute and through ".."
+    manifest["shards"][1]["name"] = str(clean / "shards" / "shard-000001.tar")
+    manifest["shards"][2]["name"] = "../clean/shards/shard-000002.tar"
+    (data / "manifest.json").write_text(json.dumps(manifest))
+    assert cli(["verify", data]) == 1
+    err = capsys.readouterr().err
+    assert "shard entry" in err and "shards are read from" in err and "../clean" in err
+    assert cli(["export", data, "--format", "folders", "--out", tmp_path / "out"]) == 2
