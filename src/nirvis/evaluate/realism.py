@@ -44,6 +44,7 @@ import numpy as np
 
 from nirvis.crop import CROP_SIZE
 from nirvis.errors import NirvisError
+from nirvis.image_limits import check_image_size
 
 #: dlib's own same-person threshold for its ResNet model (Euclidean distance of descriptors).
 SAME_PERSON_THRESHOLD = 0.6
@@ -322,6 +323,7 @@ def describe_photos(folder, pipeline: FacePipeline, progress: bool = True) -> tu
         raise RealismError(f"--real-photos {folder}: holds no photos ({', '.join(PHOTO_SUFFIXES)})")
     rows, full, groups, found = [], [], {}, 0
     for path, group in tqdm(files, desc="real photos", unit="photo", disable=not progress):
+        check_image_size(path)
         try:
             image = np.asarray(Image.open(path).convert("RGB"))
         except OSError as exc:

@@ -27,6 +27,7 @@ from nirvis.colour import luminance_rec709
 from nirvis.errors import OutputExistsError
 from nirvis.faces.errors import FaceDataError
 from nirvis.faces.mesh import HeadMesh, SurfacePoints, read_obj, write_obj
+from nirvis.image_limits import check_image_size
 
 FORMAT_TAG = "nirvis-face-asset"
 FORMAT_VERSION = 1
@@ -273,6 +274,7 @@ def read_image(path: str | os.PathLike, channels: int) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise FaceDataError(f"{path}: image file not found")
+    check_image_size(path)
     try:
         img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     except cv2.error:

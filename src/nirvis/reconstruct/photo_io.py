@@ -15,6 +15,8 @@ from typing import Optional
 
 import numpy as np
 
+from nirvis.image_limits import ImageTooLargeError, check_image_size
+
 #: File name endings taken as photos when a folder is given.
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 #: Longest side photos are reduced to before landmarks and texture (larger adds no face detail the
@@ -87,6 +89,10 @@ def read_photo(path: str | os.PathLike) -> Photo:
         digest = file_sha256(path)
     except OSError as exc:
         return Photo(path, "", "unreadable", f"cannot read the file: {exc.strerror or exc}")
+    try:
+        check_image_size(path)
+    except ImageTooLargeError as exc:
+        return Photo(path, digest, "unreadable", str(exc).split(": ", 1)[-1])
     try:
         with Image.open(path) as img:
             img.load()

@@ -115,6 +115,9 @@ def decode_png(data: bytes, channels: int) -> np.ndarray:
     """
     import cv2
 
+    from nirvis.image_limits import check_image_size
+
+    check_image_size(data, "PNG")
     img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if img is None:
         raise ValueError("not a decodable PNG")

@@ -37,8 +37,10 @@ def _load_image(path: str, modality: str) -> np.ndarray:
     image decoder, so a colour-stored NIR file gives the same grey in training and evaluation."""
     import cv2
 
+    from nirvis.image_limits import check_image_size
     from nirvis.train.preprocess import to_grey
 
+    check_image_size(path)
     img = cv2.imread(path, cv2.IMREAD_COLOR)
     if img is None:
         raise FileNotFoundError(f"{path}: cannot read image")

@@ -56,6 +56,9 @@ def read_image_file(path: str) -> Optional[np.ndarray]:
     """uint8 RGB [H, W, 3] (or grey [H, W] for single-channel files); None if unreadable."""
     import cv2
 
+    from nirvis.image_limits import check_image_size
+
+    check_image_size(path)
     img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if img is None:
         return None

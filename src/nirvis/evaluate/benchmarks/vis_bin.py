@@ -135,6 +135,8 @@ def load_bin(path: PathLike, allow_missing: bool = False) -> tuple[np.ndarray, n
     ``allow_missing`` its pair is dropped."""
     import cv2
 
+    from nirvis.image_limits import check_image_size
+
     path = Path(path)
     if not path.is_file():
         raise ProtocolError(f"{path}: verification .bin file not found")
@@ -148,6 +150,7 @@ def load_bin(path: PathLike, allow_missing: bool = False) -> tuple[np.ndarray, n
         raise ProtocolError(f"{path}: {len(bins)} images for {len(issame)} pairs (expected 2 per pair)")
     imgs, bad = [], []
     for i, b in enumerate(bins):
+        check_image_size(b, f"{path}: image {i}")
         a = cv2.imdecode(np.frombuffer(bytes(b), np.uint8), cv2.IMREAD_COLOR)
         if a is None:
             bad.append(i)
