@@ -54,3 +54,23 @@ def test_verify_checks_the_shards_the_readers_read(reference, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "shard entry" in err and "shards are read from" in err and "../clean" in err
     assert cli(["export", data, "--format", "folders", "--out", tmp_path / "out"]) == 2
+
+
+@pytest.mark.parametrize("config, message", [
+    ({"identities": 1e9, "shard_size": 1}, "lists 3 shards, the config plans 2000000000"),
+    ({"identities": 1e300}, "the config plans"),
+    ({"identities": float("inf")}, "malformed manifest"),
+    ({"shard_size": 0}, "malformed manifest"),
+])
+def test_verify_memory_follows_the_listed_shards_not_the_manifest_numbers(reference, tmp_path, capsys,
+                                                                           config, message):
+    import resource
+
+    data = copy_dataset(reference, tmp_path / "d")
+    manifest = json.loads((data / "manifest.json").read_text())
+    manifest["config"].update(config)
+    (data / "manifest.json").write_text(json.dumps(manifest))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    assert cli(["verify", data]) == 1
+    assert message in capsys.readouterr().err
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000     # kB: no plan list built

@@ -68,13 +68,21 @@ def verify_dataset(directory: str | Path, decode: bool = True,
     try:
         manifest = json.loads(mpath.read_text(encoding="utf-8"))
         cfg = manifest["config"]
-        plans = plan_shards(int(cfg["identities"]), int(cfg["images_per_identity"]), int(cfg["shard_size"]))
+        identities, per_identity, shard_size = (int(cfg["identities"]), int(cfg["images_per_identity"]),
+                                                int(cfg["shard_size"]))
         entries = manifest["shards"]
-    except (ValueError, KeyError, TypeError) as exc:
+        if identities < 1 or per_identity < 1 or shard_size < 1 or not isinstance(entries, list):
+            raise ValueError("config.identities, images_per_identity and shard_size must be >= 1, shards a list")
+    except (ValueError, KeyError, TypeError, OverflowError) as exc:
         report.problems.append(f"{mpath}: malformed manifest ({exc})")
         return report
-    if len(entries) != len(plans):
-        report.problems.append(f"{mpath}: lists {len(entries)} shards, the config plans {len(plans)}")
+    # memory follows the shards the manifest lists (bounded by its size), never its numbers:
+    # the planned count is arithmetic, and the plans are built only when it matches
+    planned = -(-identities * per_identity // shard_size)
+    if len(entries) != planned:
+        report.problems.append(f"{mpath}: lists {len(entries)} shards, the config plans {planned}")
+        return report
+    plans = plan_shards(identities, per_identity, shard_size)
     listed = {Path(e.get("name", "")).name for e in entries}
     for extra in list_shard_files(root / SHARD_DIR):
         if extra.name not in listed:
