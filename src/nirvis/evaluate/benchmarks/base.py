@@ -99,11 +99,15 @@ class Protocol:
                 for f in self.folds]
 
 
-def native_path(root: PathLike, entry: str) -> Path:
+def native_path(root: PathLike, entry: str, source: PathLike = "") -> Path:
     """A list entry (``s2\\NIR\\10153\\001.bmp`` or ``VIS/x.jpg``) as a path under ``root``:
-    backslashes and slashes both separate components."""
-    parts = PureWindowsPath(entry).parts if "\\" in entry else PurePosixPath(entry).parts
-    parts = [p for p in parts if p not in ("", ".", "/", "\\")]
+    backslashes and slashes both separate components. An entry that would leave ``root`` (a ``..``
+    component, an absolute path or a drive) is a ``ProtocolError`` naming ``source`` (the list file)."""
+    pure = PureWindowsPath(entry) if "\\" in entry else PurePosixPath(entry)
+    parts = [p for p in pure.parts if p not in ("", ".", "/", "\\")]
+    if pure.is_absolute() or pure.drive or pure.anchor or ".." in parts:
+        where = f"{source}: " if str(source) else ""
+        raise ProtocolError(f"{where}list entry {entry!r} points outside the image root {root} (absolute or '..')")
     return Path(root).joinpath(*parts)
 
 
@@ -155,6 +159,11 @@ def select_folds(available: Sequence[str], folds: Union[str, Sequence, int, None
     bad = [n for n in names if n not in available]
     if bad:
         raise ValueError(f"unknown fold(s) {bad}; available: {list(available)}")
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ValueError(f"fold(s) {twice} given more than once (each fold counts once in the mean)")
+    if not names:
+        raise ValueError(f"no fold given; available: {list(available)}")
     return names
 
 

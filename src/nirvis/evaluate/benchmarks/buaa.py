@@ -37,7 +37,7 @@ def _read(path: Path, root: Path, modality: str) -> ImageList:
     bad = [i for i, r in enumerate(rows, 1) if len(r) < 2]
     if bad:
         raise ProtocolError(f"{path}: line(s) {bad[:5]} lack a label ('path label' expected)")
-    return ImageList(tuple(str(native_path(root, r[0])) for r in rows), tuple(r[1] for r in rows), modality)
+    return ImageList(tuple(str(native_path(root, r[0], path)) for r in rows), tuple(r[1] for r in rows), modality)
 
 
 def load(root: PathLike, subjects: Optional[Sequence[str]] = None, allow_missing: bool = False,

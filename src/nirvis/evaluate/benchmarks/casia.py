@@ -44,7 +44,7 @@ def _read(list_path: Path, image_root: Path, modality: str, image_ext: Optional[
     paths, labels = [], []
     for row in read_list_file(list_path):
         entry = row[0]
-        p = native_path(image_root, entry)
+        p = native_path(image_root, entry, list_path)
         if image_ext:
             p = p.with_suffix(image_ext)
         if len(row) > 1:

@@ -37,7 +37,7 @@ def _read(list_path: Path, image_root: Path, modality: str, image_ext: Optional[
     for i, row in enumerate(read_list_file(list_path), 1):
         if len(row) < 2:
             raise ProtocolError(f"{list_path}:{i}: expected 'path label', got {' '.join(row)!r}")
-        p = native_path(image_root, row[0])
+        p = native_path(image_root, row[0], list_path)
         paths.append(str(p.with_suffix(image_ext) if image_ext else p))
         labels.append(row[1])
     return ImageList(tuple(paths), tuple(labels), modality)
