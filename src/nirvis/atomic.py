@@ -29,15 +29,16 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Callable, Iterator, Union
+from typing import IO, TYPE_CHECKING, Any, Callable, Iterable, Iterator, Union
 
-from nirvis.errors import OutputExistsError
+from nirvis.errors import OutputExistsError, OutputOverlapsInputError
 
 if TYPE_CHECKING:
     from PIL import Image
 
 __all__ = ["atomic_write", "atomic_write_named", "atomic_write_bytes", "atomic_write_text", "atomic_write_json",
-           "save_image", "staged_dir", "publish_dir", "check_output_path", "remove_stale_temporaries", "TEMP_SUFFIX",
+           "save_image", "staged_dir", "publish_dir", "check_output_path", "check_output_apart",
+           "remove_stale_temporaries", "TEMP_SUFFIX",
            "STAGING_SUFFIX"]
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -219,6 +220,40 @@ def check_output_path(out: PathLike, force: bool = False) -> Path:
     if not force and _occupied(out):
         raise OutputExistsError(f"{out}: already exists and is not empty (use --force to replace it)")
     return out
+
+
+def check_output_apart(out: PathLike, inputs: Iterable[PathLike], option: str = "--out") -> Path:
+    """Refuse an ``out`` that is, contains or lies inside one of ``inputs`` (with symlinks and
+    ``..`` resolved): replacing it (``--force``) or writing into it would destroy or mix with the
+    input. Returns ``out``.
+
+    Raises:
+        OutputOverlapsInputError: naming the option, the output and the input.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> d = pathlib.Path(tempfile.mkdtemp())
+        >>> check_output_apart(d / "export", [d / "data"]).name
+        'export'
+        >>> check_output_apart(d, [d / "data"])
+        Traceback (most recent call last):
+        ...
+        nirvis.errors.OutputOverlapsInputError: --out ...: contains the input ...data; ...
+    """
+    o = Path(out).resolve()
+    for item in inputs:
+        i = Path(item).resolve()
+        if o == i:
+            what = "is the input"
+        elif i.is_relative_to(o):
+            what = f"contains the input {i}"
+        elif o.is_relative_to(i) and i.is_dir():
+            what = f"lies inside the input {i}"
+        else:
+            continue
+        raise OutputOverlapsInputError(f"{option} {out}: {what}; choose an output apart from the inputs "
+                                       "(it would be replaced or mixed with them)")
+    return Path(out)
 
 
 def publish_dir(tmp: PathLike, out: PathLike, force: bool = False) -> Path:

@@ -22,7 +22,8 @@ import argparse
 import sys
 from typing import Callable, Optional
 
-__all__ = ["NirvisError", "UsageError", "OutputExistsError", "WriteError", "USER_INPUT_ERRORS", "run_command"]
+__all__ = ["NirvisError", "UsageError", "OutputExistsError", "OutputOverlapsInputError", "WriteError",
+           "USER_INPUT_ERRORS", "run_command"]
 
 
 class NirvisError(Exception):
@@ -41,6 +42,10 @@ class UsageError(NirvisError, ValueError):
 
 class OutputExistsError(NirvisError, FileExistsError):
     """An output path exists and replacing it was not asked for."""
+
+
+class OutputOverlapsInputError(NirvisError, ValueError):
+    """An output path that is, contains or lies inside an input (``atomic.check_output_apart``)."""
 
 
 class WriteError(NirvisError, OSError):

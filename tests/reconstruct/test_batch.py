@@ -125,8 +125,9 @@ def test_rerun_resumes_with_the_same_bytes(photos, tmp_path):
 
 
 def test_bad_inputs_are_one_clear_error(tmp_path):
+    (tmp_path / "empty").mkdir()
     with pytest.raises(ReconstructError, match="no photos"):
-        reconstruct_dataset([str(tmp_path)], tmp_path / "out", CFG, progress=False)
+        reconstruct_dataset([str(tmp_path / "empty")], tmp_path / "out", CFG, progress=False)
     with pytest.raises(ReconstructError, match="missing.png"):
         reconstruct_dataset([str(tmp_path / "missing.png")], tmp_path / "out", CFG, progress=False)
     assert not (tmp_path / "out").exists()
@@ -174,3 +175,15 @@ def test_render_dataset_renders_the_reconstructed_identities(photos, tmp_path):
     assert all(s.vis.shape == (112, 112, 3) and s.vis.std() > 5 and s.nir.std() > 2 for s in samples)
     source = json.loads((ds / "manifest.json").read_text())["identity_source"]
     assert source["kind"] == "assets" and source["path"] == str(out.resolve())
+
+
+def test_an_asset_folder_inside_the_photo_folder_is_refused(tmp_path):
+    from nirvis.errors import OutputOverlapsInputError
+    from nirvis.reconstruct.batch import reconstruct_dataset
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "a.png").write_bytes(b"")
+    with pytest.raises(OutputOverlapsInputError, match="lies inside the input"):
+        reconstruct_dataset([str(photos)], photos / "assets", progress=False)
+    assert not (photos / "assets").exists()

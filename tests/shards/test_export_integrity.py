@@ -74,3 +74,15 @@ def test_verify_memory_follows_the_listed_shards_not_the_manifest_numbers(refere
     assert cli(["verify", data]) == 1
     assert message in capsys.readouterr().err
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000     # kB: no plan list built
+
+
+@pytest.mark.parametrize("where", ["same", "parent", "inside"])
+def test_export_never_replaces_or_writes_into_its_input(reference, tmp_path, capsys, where):
+    data = copy_dataset(reference, tmp_path / "d")
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    out = {"same": data, "parent": tmp_path, "inside": data / "export"}[where]
+    assert cli(["export", data, "--format", "folders", "--out", out, "--force"]) == 2
+    err = capsys.readouterr().err
+    assert "--out" in err and ("is the input" in err or "contains the input" in err or "lies inside" in err)
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+    assert cli(["verify", data]) == 0

@@ -45,3 +45,14 @@ def test_read_training_state_names_the_file_and_what_is_wrong(tmp_path):
         read_training_state(tmp_path / "junk.pt")
     with pytest.raises(CheckpointError, match=r"absent\.pt: the checkpoint has no training state"):
         read_training_state(tmp_path / "absent.pt")
+
+
+@pytest.mark.parametrize("where", ["data", "inside"])
+def test_train_never_writes_into_its_data(tiny_data, tmp_path, where):
+    from nirvis.errors import OutputOverlapsInputError
+
+    config = (tiny_data / "config.yaml").read_bytes()
+    out = tiny_data if where == "data" else tiny_data / "run"
+    with pytest.raises(OutputOverlapsInputError, match="train --out"):
+        train(tiny_config(**{"optim.max_steps": 1}), [str(tiny_data)], out)
+    assert (tiny_data / "config.yaml").read_bytes() == config and not (tiny_data / "run").exists()

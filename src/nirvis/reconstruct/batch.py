@@ -163,6 +163,9 @@ def reconstruct_dataset(inputs: Sequence[str], out: str | os.PathLike, config: R
         raise ReconstructError(f"--workers must be >= 1, got {workers}")
     if not inputs:
         raise ReconstructError("no input photos or folders given")
+    from nirvis.atomic import check_output_apart
+
+    check_output_apart(out, [p for p in inputs if Path(p).is_dir()])   # assets would be read as photos
     try:
         identities = list_photos(list(inputs), group_by_folder)
     except FileNotFoundError as exc:

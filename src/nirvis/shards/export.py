@@ -35,7 +35,7 @@ from typing import Any, BinaryIO, Iterator, Sequence, Union
 
 import numpy as np
 
-from nirvis.atomic import staged_dir
+from nirvis.atomic import check_output_apart, staged_dir
 from nirvis.crop import CROP_SIZE
 from nirvis.errors import NirvisError
 
@@ -182,6 +182,7 @@ def export_insightface_rec(dataset: Union[str, Path], out: Union[str, Path], *, 
     from nirvis.shards.reader import iter_pairs, read_manifest
 
     mods = _modalities(modality)
+    check_output_apart(out, [dataset])
     require_verified(dataset)
     manifest = read_manifest(dataset)
     with staged_dir(out, force=force) as tmp:
@@ -229,6 +230,7 @@ def export_folders(dataset: Union[str, Path], out: Union[str, Path], *, modality
     from nirvis.shards.reader import iter_pairs
 
     mods = _modalities(modality)
+    check_output_apart(out, [dataset])
     require_verified(dataset)
     with staged_dir(out, force=force) as tmp:
         lists: dict[str, list[str]] = {m: [] for m in mods}

@@ -33,7 +33,8 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 
 from nirvis import __version__
-from nirvis.atomic import atomic_write, atomic_write_bytes, atomic_write_json, remove_stale_temporaries
+from nirvis.atomic import (atomic_write, atomic_write_bytes, atomic_write_json, check_output_apart,
+                           remove_stale_temporaries)
 from nirvis.crop import CROP_SIZE
 from nirvis.distributed import DistEnv, dist_env
 from nirvis.errors import NirvisError
@@ -445,6 +446,8 @@ def render_dataset(config: RenderDatasetConfig, out: str | os.PathLike, *, force
     env = dist_env()
     cfg, device, asset_dirs = effective_config(config, env)
     out = Path(out)
+    if cfg.identity_source != "procedural":
+        check_output_apart(out, [cfg.identity_source], "render-dataset --out")
     _prepare_output(out, cfg, force, env, wait_timeout_s)
     source_digest = None if asset_dirs is None else identity_source_digest(asset_dirs)
     fp = _fingerprint(cfg, source_digest)

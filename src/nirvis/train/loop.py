@@ -40,6 +40,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from nirvis.atomic import check_output_apart
 from nirvis.errors import NirvisError
 from nirvis.train.checkpoint import (CheckpointError, build_model, latest_checkpoint, load_pretrained,
                                      read_training_state, save_checkpoint)
@@ -277,6 +278,7 @@ def train(cfg: TrainConfig, data: Sequence[str], out: str | os.PathLike, resume:
         device = torch.device("cpu")
     main = rank == 0
     run_dir = Path(out)
+    check_output_apart(run_dir, [*data, *cfg.data.lists], "train --out")   # a run never writes into its data
     ckpt = latest_checkpoint(run_dir)
     if resume:
         if ckpt is None:
