@@ -85,3 +85,15 @@ def test_wrong_structure_names_the_field(tmp_path):
         path.write_bytes(pickle.dumps(obj, protocol=4))
         with pytest.raises(ProtocolError, match=rf"{name}\.bin: not an insightface .bin.*{name}"):
             vis_bin.load_bin(path)
+
+
+def test_a_huge_declared_array_is_not_allocated(tmp_path):
+    bins, issame = _genuine(tmp_path)
+    genuine = pickle.dumps((bins, np.array(issame, dtype=bool)), protocol=2)
+    # the _reconstruct call's shape argument (0,) -> (10**13,): would ask for 10 TB if honoured
+    hostile = genuine.replace(b"K\x00\x85", b"\x8a\x06\x00\xa0rN\x18\t\x85", 1)
+    assert hostile != genuine
+    path = tmp_path / "huge.bin"
+    path.write_bytes(hostile)
+    images, same, _ = vis_bin.load_bin(path)        # the state's own shape and data decide
+    np.testing.assert_array_equal(same, np.asarray(issame, bool))

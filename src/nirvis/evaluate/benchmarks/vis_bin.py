@@ -50,7 +50,9 @@ def _safe_dtype(spec: Any, *args: Any) -> np.dtype:
 def _safe_reconstruct(cls: Any, shape: Any, typecode: Any) -> np.ndarray:
     if cls is not np.ndarray:
         raise pickle.UnpicklingError(f"array class {cls!r} is not numpy.ndarray")
-    return np.ndarray(shape, np.uint8)       # the dtype and data come from __setstate__ (checked dtype)
+    # an empty array whatever shape the file asks for (a huge one would be allocated here): shape,
+    # dtype (checked) and data all come from __setstate__, which checks the data's length
+    return np.ndarray((0,), np.uint8)
 
 
 def _safe_scalar(dtype: Any, data: Any = None) -> Any:
