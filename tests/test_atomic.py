@@ -12,8 +12,9 @@ import pytest
 from PIL import Image
 
 from nirvis import atomic
-from nirvis.atomic import (atomic_write, atomic_write_bytes, atomic_write_json, atomic_write_named, atomic_write_text,
-                           check_output_path, publish_dir, remove_stale_temporaries, save_image, staged_dir)
+from nirvis.atomic import (OUTPUT_MARKER, atomic_write, atomic_write_bytes, atomic_write_json, atomic_write_named,
+                           atomic_write_text, check_output_path, publish_dir, remove_stale_temporaries, save_image,
+                           staged_dir)
 from nirvis.errors import NirvisError, OutputExistsError
 
 
@@ -168,7 +169,8 @@ def test_staged_dir_publishes_on_success(tmp_path):
     with staged_dir(out) as tmp:
         assert tmp.parent == out.parent and tmp.name.startswith(".out.") and not out.exists()
         (tmp / "f.txt").write_text("x")
-    assert _tree(tmp_path) == ["a", "a/out", "a/out/f.txt"]
+    assert _tree(tmp_path) == ["a", "a/out", f"a/out/{OUTPUT_MARKER}", "a/out/f.txt"]
+    assert json.loads((out / OUTPUT_MARKER).read_text())["files"] == ["f.txt"]
 
 
 def test_staged_dir_removes_everything_when_the_block_fails(tmp_path):
@@ -192,23 +194,50 @@ def test_staged_dir_refuses_existing_output_before_work(tmp_path):
     assert issubclass(OutputExistsError, NirvisError) and issubclass(OutputExistsError, FileExistsError)
 
 
-def test_staged_dir_force_replaces_and_empty_dir_is_free(tmp_path):
+def test_staged_dir_force_replaces_only_what_nirvis_wrote(tmp_path):
     out = tmp_path / "out"
-    out.mkdir()
-    (out / "old").write_text("o")
+    with staged_dir(out) as tmp:
+        (tmp / "sub").mkdir()
+        (tmp / "sub" / "old").write_text("o")
     with staged_dir(out, force=True) as tmp:
         (tmp / "new").write_text("n")
-    assert _tree(tmp_path) == ["out", "out/new"]
+    assert _tree(tmp_path) == ["out", f"out/{OUTPUT_MARKER}", "out/new"]
     empty = tmp_path / "empty"
     empty.mkdir()
-    with staged_dir(empty) as tmp:
+    with staged_dir(empty, mark=False) as tmp:
         (tmp / "new").write_text("n")
     assert sorted(os.listdir(empty)) == ["new"]
-    f = tmp_path / "file"
-    f.write_text("f")
-    with staged_dir(f, force=True) as tmp:
-        (tmp / "x").write_text("x")
-    assert f.is_dir()
+
+
+@pytest.mark.parametrize("case", ["user_dir", "user_file_added", "plain_file", "bad_marker", "symlink"])
+def test_force_never_removes_files_nirvis_did_not_write(tmp_path, case):
+    out = tmp_path / "out"
+    if case == "user_dir":            # e.g. --out pointed at a home or data directory
+        out.mkdir()
+        (out / "thesis.tex").write_text("years of work")
+    elif case == "user_file_added":   # a nirvis output the user then put a file into
+        with staged_dir(out) as tmp:
+            (tmp / "a.png").write_bytes(b"png")
+        (out / "notes").mkdir()
+        (out / "notes" / "mine.txt").write_text("mine")
+    elif case == "plain_file":
+        out.write_text("a file")
+    elif case == "bad_marker":
+        out.mkdir()
+        (out / OUTPUT_MARKER).write_text("{not json")
+        (out / "data.bin").write_bytes(b"x")
+    else:
+        (tmp_path / "target").mkdir()
+        (tmp_path / "target" / "f").write_text("f")
+        out.symlink_to(tmp_path / "target")
+    before = _tree(tmp_path)
+    with pytest.raises(OutputExistsError, match="--force replaces only an output nirvis wrote"):
+        with staged_dir(out, force=True) as tmp:
+            (tmp / "x").write_text("x")
+    assert _tree(tmp_path) == before
+    if case == "user_file_added":
+        with pytest.raises(OutputExistsError, match="notes/mine.txt"):
+            check_output_path(out, force=True)
 
 
 def test_staged_dir_in_a_read_only_or_bad_parent(tmp_path):
@@ -231,8 +260,8 @@ def test_publish_failure_removes_the_staging_directory(tmp_path):
 
 def test_publish_dir_restores_the_old_output_if_the_swap_fails(tmp_path, monkeypatch):
     out, new = tmp_path / "out", tmp_path / "new"
-    out.mkdir()
-    (out / "old").write_text("o")
+    with staged_dir(out, mark=True) as tmp:
+        (tmp / "old").write_text("o")
     new.mkdir()
     (new / "n").write_text("n")
     real = os.replace
@@ -248,7 +277,7 @@ def test_publish_dir_restores_the_old_output_if_the_swap_fails(tmp_path, monkeyp
     with pytest.raises(OSError, match="disk gone"):
         publish_dir(new, out, force=True)
     monkeypatch.undo()
-    assert _tree(tmp_path) == ["new", "new/n", "out", "out/old"]
+    assert _tree(tmp_path) == ["new", "new/n", "out", f"out/{OUTPUT_MARKER}", "out/old"]
 
 
 def test_check_output_path(tmp_path):
@@ -259,7 +288,9 @@ def test_check_output_path(tmp_path):
         check_output_path(tmp_path)
     with pytest.raises(OutputExistsError):
         check_output_path(tmp_path / "x")
-    assert check_output_path(tmp_path / "x", force=True) == tmp_path / "x"
+    with pytest.raises(OutputExistsError, match="not a directory nirvis wrote"):
+        check_output_path(tmp_path / "x", force=True)
+    assert check_output_path(tmp_path / "x", force=True, replace_unmarked=True) == tmp_path / "x"
 
 
 def test_remove_stale_temporaries_only_touches_the_paths_own(tmp_path):

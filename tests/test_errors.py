@@ -47,7 +47,7 @@ def test_errors_keep_their_builtin_bases():
 
     assert issubclass(ConfigError, ValueError) and issubclass(FaceDataError, ValueError)
     assert issubclass(ProtocolError, FileNotFoundError) and issubclass(RasterBackendError, RuntimeError)
-    assert UsageError.exit_code == 2 and WriteError.exit_code == 1
+    assert UsageError.exit_code == 2 and WriteError.exit_code == 2
 
 
 def test_no_command_prints_its_own_errors():
@@ -89,10 +89,11 @@ def test_main_reports_user_errors_once(tmp_path, capsys):
     assert "expected a .png path" in _one_error_line(capsys, "reflectance plot")
 
 
-def test_write_failure_exits_1(tmp_path, capsys):
+def test_write_failure_exits_2_naming_the_path(tmp_path, capsys):
     (tmp_path / "file").write_text("x")
-    assert main(["reflectance", "plot", "--tones", "2", "--out", str(tmp_path / "file" / "s.png")]) == 1
-    assert "cannot write" in _one_error_line(capsys, "reflectance plot")
+    assert main(["reflectance", "plot", "--tones", "2", "--out", str(tmp_path / "file" / "s.png")]) == 2
+    line = _one_error_line(capsys, "reflectance plot")
+    assert "could not write" in line and str(tmp_path / "file" / "s.png") in line
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
 
 

@@ -4,7 +4,9 @@ Every file is written to a temporary sibling ``.<name>.<random>.tmp`` in the tar
 (same file system), flushed (and ``fsync``-ed unless ``fsync=False``, for caches whose entries
 are validated on read) and renamed over the target with ``os.replace``. A directory is built in a
 temporary sibling ``.<name>.<random>.partial`` and renamed into place (``staged_dir``,
-``publish_dir``). Whatever fails (the writer, the rename, Ctrl-C) removes the temporary: no
+``publish_dir``); it carries a marker, ``.nirvis-output.json``, listing the files it was published
+with, and ``--force`` (``force=True``) replaces only such a directory holding only those files,
+never a directory of the user's. Whatever fails (the writer, the rename, Ctrl-C) removes the temporary: no
 ``.tmp`` / ``.partial`` is left behind and the target keeps its old content. Parent directories
 are created as needed.
 
@@ -17,8 +19,8 @@ Example:
     '{\\n "a": [\\n  1,\\n  2\\n ],\\n "b": 1\\n}\\n'
     >>> with staged_dir(os.path.join(root, "out")) as tmp:
     ...     _ = (tmp / "x.txt").write_text("x")
-    >>> sorted(os.listdir(root)), os.listdir(os.path.join(root, "out"))
-    (['a', 'out'], ['x.txt'])
+    >>> sorted(os.listdir(root)), sorted(os.listdir(os.path.join(root, "out")))
+    (['a', 'out'], ['.nirvis-output.json', 'x.txt'])
 """
 
 from __future__ import annotations
@@ -31,15 +33,14 @@ import tempfile
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Callable, Iterable, Iterator, Union
 
-from nirvis.errors import OutputExistsError, OutputOverlapsInputError
+from nirvis.errors import OutputExistsError, OutputOverlapsInputError, as_write_error
 
 if TYPE_CHECKING:
     from PIL import Image
 
 __all__ = ["atomic_write", "atomic_write_named", "atomic_write_bytes", "atomic_write_text", "atomic_write_json",
            "save_image", "staged_dir", "publish_dir", "check_output_path", "check_output_apart",
-           "remove_stale_temporaries", "TEMP_SUFFIX",
-           "STAGING_SUFFIX"]
+           "remove_stale_temporaries", "write_output_marker", "TEMP_SUFFIX", "STAGING_SUFFIX", "OUTPUT_MARKER"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -47,6 +48,21 @@ PathLike = Union[str, "os.PathLike[str]"]
 TEMP_SUFFIX = ".tmp"
 #: Suffix of a temporary directory being built (``.<name>.<random>.partial``).
 STAGING_SUFFIX = ".partial"
+#: The file by which a directory says nirvis wrote it, and which files it wrote (``staged_dir``).
+OUTPUT_MARKER = ".nirvis-output.json"
+_MARKER_FORMAT = "nirvis-output"
+
+
+@contextlib.contextmanager
+def _write_errors(path: Path) -> Iterator[None]:
+    """Re-raise a failed write (``nirvis.errors.as_write_error``) as a ``WriteError`` naming ``path``."""
+    try:
+        yield
+    except Exception as exc:
+        err = as_write_error(path, exc)
+        if err is None:
+            raise
+        raise err from exc
 
 
 def atomic_write(path: PathLike, write: Callable[[IO[bytes]], Any], *, fsync: bool = True) -> Path:
@@ -62,8 +78,9 @@ def atomic_write(path: PathLike, write: Callable[[IO[bytes]], Any], *, fsync: bo
         ``path`` as a ``Path``.
 
     Raises:
-        Whatever ``write`` raises, or the ``OSError`` of creating, writing or renaming the
-        temporary file; the temporary file is removed in every case.
+        WriteError: creating, writing or renaming the temporary file failed (disk full, a
+            read-only file system, a parent that is a file, ...): names ``path`` and the cause.
+        Whatever else ``write`` raises. The temporary file is removed in every case.
 
     Example:
         >>> import os, tempfile
@@ -73,16 +90,18 @@ def atomic_write(path: PathLike, write: Callable[[IO[bytes]], Any], *, fsync: bo
         b'abc'
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+    with _write_errors(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     tmp = Path(name)
     try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            if fsync:
-                f.flush()
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
+        with _write_errors(path):
+            with os.fdopen(fd, "wb") as f:
+                write(f)
+                if fsync:
+                    f.flush()
+                    os.fsync(f.fileno())
+            os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -114,18 +133,20 @@ def atomic_write_named(path: PathLike, write: Callable[[Path], Any], *, fsync: b
         ('n.txt', ['n.txt'])
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=STAGING_SUFFIX, dir=path.parent))
+    with _write_errors(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp_dir = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=STAGING_SUFFIX, dir=path.parent))
     try:
-        tmp = tmp_dir / path.name
-        write(tmp)
-        if fsync:
-            fd = os.open(tmp, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        os.replace(tmp, path)
+        with _write_errors(path):
+            tmp = tmp_dir / path.name
+            write(tmp)
+            if fsync:
+                fd = os.open(tmp, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            os.replace(tmp, path)
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
     return path
@@ -210,15 +231,89 @@ def _occupied(out: Path) -> bool:
     return out.is_dir() and any(out.iterdir())
 
 
-def check_output_path(out: PathLike, force: bool = False) -> Path:
-    """Refuse an ``out`` that exists (an empty directory is fine) unless ``force``; returns ``out``.
+def _files_under(directory: Path) -> list[str]:
+    """Relative POSIX paths of the files (and links) under ``directory``, the marker left out."""
+    out = []
+    for root, dirs, files in os.walk(directory):
+        base = Path(root)
+        for d in dirs:
+            if (base / d).is_symlink():
+                files.append(d)
+        for f in files:
+            rel = (base / f).relative_to(directory).as_posix()
+            if rel != OUTPUT_MARKER:
+                out.append(rel)
+    return sorted(out)
+
+
+def write_output_marker(directory: PathLike) -> Path:
+    """Write ``directory/.nirvis-output.json`` listing the files now in ``directory``.
+
+    ``staged_dir`` calls it before publishing; ``force=True`` later replaces the directory only
+    while it holds just those files. Its content is deterministic (no times, no paths outside).
+    """
+    directory = Path(directory)
+    doc = {"format": _MARKER_FORMAT, "version": 1, "files": _files_under(directory)}
+    path = directory / OUTPUT_MARKER
+    path.write_text(json.dumps(doc, indent=0) + "\n", encoding="utf-8")
+    return path
+
+
+def _why_not_replaceable(out: Path) -> str | None:
+    """Why ``--force`` may not replace the existing ``out`` (None: nirvis wrote it, as it is)."""
+    if out.is_symlink() or not out.is_dir():
+        return "it is not a directory nirvis wrote"
+    marker = out / OUTPUT_MARKER
+    try:
+        doc = json.loads(marker.read_text(encoding="utf-8"))
+        listed = set(doc["files"]) if doc.get("format") == _MARKER_FORMAT else None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        listed = None
+    if listed is None:
+        return f"it has no valid {OUTPUT_MARKER} (the marker of a directory nirvis wrote)"
+    foreign = [f for f in _files_under(out) if f not in listed]
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" (+{len(foreign) - 3} more)" if len(foreign) > 3 else "")
+        return f"it holds {len(foreign)} file(s) nirvis did not write: {shown}"
+    return None
+
+
+def check_output_path(out: PathLike, force: bool = False, *, replace_unmarked: bool = False) -> Path:
+    """Refuse an ``out`` that exists (an empty directory is fine) unless ``force`` and nirvis wrote
+    it; returns ``out``.
+
+    With ``force`` an existing ``out`` must be a directory published by ``staged_dir`` (it holds
+    the marker ``OUTPUT_MARKER``) that holds only the files it was published with: ``--force``
+    removes only what nirvis itself wrote. ``replace_unmarked`` lifts that check for callers that
+    own ``out`` by construction (a checkpoint's step directory inside its run).
 
     Raises:
-        OutputExistsError: ``out`` exists, is not an empty directory, and ``force`` is False.
+        OutputExistsError: ``out`` exists, is not an empty directory, and ``force`` is False or
+            it is not a directory nirvis wrote (the message says why).
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> from nirvis.atomic import check_output_path, staged_dir
+        >>> d = pathlib.Path(tempfile.mkdtemp())
+        >>> with staged_dir(d / "out") as tmp:
+        ...     _ = (tmp / "a.txt").write_text("a")
+        >>> check_output_path(d / "out", force=True).name
+        'out'
+        >>> _ = (d / "out" / "mine.txt").write_text("the user's file")
+        >>> check_output_path(d / "out", force=True)
+        Traceback (most recent call last):
+        ...
+        nirvis.errors.OutputExistsError: ... it holds 1 file(s) nirvis did not write: mine.txt; ...
     """
     out = Path(out)
-    if not force and _occupied(out):
+    if not _occupied(out):
+        return out
+    if not force:
         raise OutputExistsError(f"{out}: already exists and is not empty (use --force to replace it)")
+    why = None if replace_unmarked else _why_not_replaceable(out)
+    if why is not None:
+        raise OutputExistsError(f"{out}: --force replaces only an output nirvis wrote, and {why}; remove it "
+                                "yourself or choose another --out")
     return out
 
 
@@ -256,9 +351,10 @@ def check_output_apart(out: PathLike, inputs: Iterable[PathLike], option: str = 
     return Path(out)
 
 
-def publish_dir(tmp: PathLike, out: PathLike, force: bool = False) -> Path:
+def publish_dir(tmp: PathLike, out: PathLike, force: bool = False, *, replace_unmarked: bool = False) -> Path:
     """Move the finished directory ``tmp`` to ``out`` (a sibling); an existing ``out`` is replaced
-    only with ``force`` (or when it is an empty directory).
+    only with ``force`` and when nirvis wrote it (``check_output_path``), or when it is an empty
+    directory.
 
     An existing ``out`` is first renamed aside and removed only after ``tmp`` took its place, so a
     failure leaves the old ``out`` where it was.
@@ -267,7 +363,7 @@ def publish_dir(tmp: PathLike, out: PathLike, force: bool = False) -> Path:
         OutputExistsError: ``out`` exists and ``force`` is False (``tmp`` is left to the caller).
     """
     tmp, out = Path(tmp), Path(out)
-    check_output_path(out, force)
+    check_output_path(out, force, replace_unmarked=replace_unmarked)
     if not (out.exists() or out.is_symlink()):
         os.replace(tmp, out)
         return out
@@ -285,17 +381,24 @@ def publish_dir(tmp: PathLike, out: PathLike, force: bool = False) -> Path:
 
 
 @contextlib.contextmanager
-def staged_dir(out: PathLike, *, force: bool = False) -> Iterator[Path]:
+def staged_dir(out: PathLike, *, force: bool = False, mark: bool = True,
+               replace_unmarked: bool = False) -> Iterator[Path]:
     """Build a directory atomically: yields an empty temporary sibling of ``out``; when the block
     ends normally it is published as ``out`` (``publish_dir``), when it raises it is removed.
 
     Args:
         out: the directory to create (its parent is created).
-        force: replace an existing ``out``; without it an existing ``out`` (other than an empty
-            directory) is refused up front, before the block runs, and again when publishing.
+        force: replace an existing ``out`` that nirvis wrote (``check_output_path``); an existing
+            ``out`` that may not be replaced is refused up front, before the block runs, and
+            again when publishing.
+        mark: write ``OUTPUT_MARKER`` (the files the block wrote) into the directory, so that a
+            later ``--force`` may replace it.
+        replace_unmarked: with ``force``, replace ``out`` even without a marker (for paths the
+            caller owns by construction).
 
     Raises:
-        OutputExistsError: ``out`` exists and ``force`` is False.
+        OutputExistsError: ``out`` exists and may not be replaced.
+        WriteError: creating, writing or renaming failed (names ``out`` and the cause).
 
     Example:
         >>> import os, tempfile
@@ -310,12 +413,16 @@ def staged_dir(out: PathLike, *, force: bool = False) -> Iterator[Path]:
         >>> os.path.exists(out), os.listdir(os.path.dirname(out))
         (False, [])
     """
-    out = check_output_path(out, force)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=STAGING_SUFFIX, dir=out.parent))
+    out = check_output_path(out, force, replace_unmarked=replace_unmarked)
+    with _write_errors(out):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=STAGING_SUFFIX, dir=out.parent))
     try:
-        yield tmp
-        publish_dir(tmp, out, force)
+        with _write_errors(out):
+            yield tmp
+            if mark:
+                write_output_marker(tmp)
+            publish_dir(tmp, out, force, replace_unmarked=replace_unmarked)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

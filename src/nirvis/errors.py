@@ -23,6 +23,7 @@ import sys
 from typing import Callable, Optional
 
 __all__ = ["NirvisError", "UsageError", "OutputExistsError", "OutputOverlapsInputError", "WriteError",
+           "OutputLockedError", "as_write_error", "describe_os_error",
            "USER_INPUT_ERRORS", "run_command"]
 
 
@@ -48,10 +49,69 @@ class OutputOverlapsInputError(NirvisError, ValueError):
     """An output path that is, contains or lies inside an input (``atomic.check_output_apart``)."""
 
 
-class WriteError(NirvisError, OSError):
-    """An output could not be written (disk full, permissions, ...); exit code 1."""
+class OutputLockedError(NirvisError, RuntimeError):
+    """Another nirvis process is writing the same output (``nirvis.output_lock``)."""
 
-    exit_code = 1
+
+class WriteError(NirvisError, OSError):
+    """An output could not be written (disk full, permissions, a read-only file system, ...).
+
+    Raised by the atomic-write module (``nirvis.atomic``) with the target path and the cause, after
+    it removed its temporary: nothing partial is left at the final path.
+    """
+
+
+#: Phrases by which writer libraries that do not raise ``OSError`` (safetensors, torch's zip
+#: writer, onnx) report a failed write: their errors become a ``WriteError`` too.
+_IO_FAILURE_PHRASES = ("os error", "i/o error", "errno", "no space left", "file too large", "read-only file system",
+                       "permission denied", "failed writing", "unexpected pos", "disk quota")
+
+
+def as_write_error(path: object, exc: BaseException) -> Optional["WriteError"]:
+    """A ``WriteError`` naming ``path`` and the cause when ``exc`` is a failed write, else None.
+
+    A failed write is an ``OSError`` (not a ``NirvisError``) or an error of a writer library whose
+    message reports an operating-system I/O failure (``_IO_FAILURE_PHRASES``).
+
+    Example:
+        >>> from nirvis.errors import as_write_error
+        >>> str(as_write_error("out/a.png", OSError(28, "No space left on device")))
+        'out/a.png: could not write: No space left on device'
+        >>> as_write_error("out/a.png", ValueError("bad value")) is None
+        True
+    """
+    if isinstance(exc, NirvisError):
+        return None
+    if isinstance(exc, OSError):
+        cause = exc.strerror or str(exc)
+        if exc.filename and str(exc.filename) != str(path):
+            cause = f"{cause} ({exc.filename})"
+    elif isinstance(exc, Exception) and any(w in str(exc).lower() for w in _IO_FAILURE_PHRASES):
+        cause = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+    else:
+        return None
+    err = WriteError(f"{path}: could not write: {cause}")
+    if isinstance(exc, OSError):
+        err.errno = exc.errno
+    return err
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One line naming the path(s) and the cause of ``exc`` (``str(OSError)`` may name neither).
+
+    Example:
+        >>> from nirvis.errors import describe_os_error
+        >>> describe_os_error(PermissionError(13, "Permission denied", "/data/out"))
+        '/data/out: Permission denied'
+        >>> describe_os_error(OSError(27, "File too large"))
+        'File too large'
+    """
+    if isinstance(exc, NirvisError) or not exc.strerror:
+        return str(exc)
+    if exc.filename is None:
+        return exc.strerror
+    where = str(exc.filename) + (f" -> {exc.filename2}" if exc.filename2 is not None else "")
+    return f"{where}: {exc.strerror}"
 
 
 #: Builtin errors that library functions raise for bad user input (a missing file, an invalid
@@ -70,7 +130,8 @@ def run_command(args: argparse.Namespace, err: Optional[Callable[[str], object]]
 
     Returns:
         The handler's exit code; a ``NirvisError``'s ``exit_code``; 2 for ``USER_INPUT_ERRORS``;
-        1 for any other ``OSError`` (an output that cannot be written); 130 on Ctrl-C.
+        2 for any other ``OSError`` too (a path that cannot be read or written: the line names
+        the path and the cause); 130 on Ctrl-C.
 
     Example:
         >>> import argparse
@@ -88,12 +149,18 @@ def run_command(args: argparse.Namespace, err: Optional[Callable[[str], object]]
     except NirvisError as exc:
         say(f"nirvis {name}: error: {exc}")
         return exc.exit_code
+    except OSError as exc:
+        say(f"nirvis {name}: error: {describe_os_error(exc)}")
+        return 2
     except USER_INPUT_ERRORS as exc:
         say(f"nirvis {name}: error: {exc}")
         return 2
-    except OSError as exc:
-        say(f"nirvis {name}: error: {exc}")
-        return 1
+    except Exception as exc:
+        write_error = as_write_error(getattr(exc, "filename", None) or "output", exc)
+        if write_error is None:
+            raise
+        say(f"nirvis {name}: error: {write_error}")
+        return 2
     except KeyboardInterrupt:
         say(f"nirvis {name}: interrupted")
         return 130

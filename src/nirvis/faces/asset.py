@@ -164,7 +164,8 @@ def save_asset(asset: FaceAsset, directory: str | os.PathLike, overwrite: bool =
     directory = Path(directory)
     if directory.exists() and not overwrite:
         raise OutputExistsError(f"{directory}: already exists (pass overwrite=True to replace it)")
-    with staged_dir(directory, force=True) as tmp:
+    # The caller decided to replace it (``overwrite``; the CLIs check ``--force`` first).
+    with staged_dir(directory, force=True, replace_unmarked=True) as tmp:
         maps_meta: dict[str, str] = {}
         for f in fields(ReflectanceMaps):
             if f.name == "regions":

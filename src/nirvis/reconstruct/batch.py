@@ -30,7 +30,8 @@ import numpy as np
 
 from nirvis import __version__
 from nirvis.atomic import atomic_write_json, remove_stale_temporaries
-from nirvis.distributed import dist_env
+from nirvis.distributed import DistEnv, dist_env
+from nirvis.output_lock import output_lock
 from nirvis.errors import NirvisError
 from nirvis.reconstruct.fit import FitConfig
 from nirvis.reconstruct.photo_io import PHOTO_SUFFIXES, list_photos
@@ -157,7 +158,6 @@ def reconstruct_dataset(inputs: Sequence[str], out: str | os.PathLike, config: R
     Raises:
         ReconstructError: no inputs, a missing input, ``out`` is a file, ``workers`` < 1.
     """
-    from tqdm import tqdm
 
     if workers < 1:
         raise ReconstructError(f"--workers must be >= 1, got {workers}")
@@ -175,10 +175,19 @@ def reconstruct_dataset(inputs: Sequence[str], out: str | os.PathLike, config: R
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ReconstructError(f"{out}: exists and is not a directory")
+    env = dist_env()
+    with output_lock(out, "reconstruct", tag=f"rank{env.rank}" if env.distributed else ""):
+        return _reconstruct_locked(out, identities, config, workers, progress, env)
+
+
+def _reconstruct_locked(out: Path, identities: list[tuple[str, list[str]]], config: ReconstructConfig, workers: int,
+                        progress: bool, env: DistEnv) -> dict[str, Any]:
+    """``reconstruct_dataset`` once this process holds the output's lock."""
+    from tqdm import tqdm
+
     (out / REPORT_DIR).mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(out)
     remove_stale_temporaries(out / REPORT_DIR)
-    env = dist_env()
     cfg_dict = asdict(config)
     names = [_dir_name(k, name) for k, (name, _) in enumerate(identities)]
     todo = []

@@ -8,9 +8,9 @@ Wire it into the main parser with::
     args = parser.parse_args(argv)
     return nirvis.errors.run_command(args)   # runs args.func, reports errors, returns the exit code
 
-Exit codes: 0 success, 2 bad input (missing/unreadable image, wrong shape, bad option value),
-1 failure while writing. Handlers raise ``UsageError`` / ``FaceDataError`` (2) or ``WriteError``
-(1); ``nirvis.errors.run_command`` turns them into one line on stderr and the exit code. Outputs
+Exit codes: 0 success, 2 bad input (missing/unreadable image, wrong shape, bad option value) or
+an output that cannot be written. Handlers raise ``UsageError`` / ``FaceDataError`` or
+``WriteError``; ``nirvis.errors.run_command`` turns them into one line on stderr and the exit code. Outputs
 are written to a temporary name in the target directory and renamed, so a failed run never
 leaves a partial file.
 """
@@ -29,7 +29,7 @@ from nirvis.errors import UsageError, WriteError
 __all__ = ["register", "run_plot", "run_to_nir", "EXIT_OK", "EXIT_FAILURE", "EXIT_BAD_INPUT"]
 
 EXIT_OK = 0
-EXIT_FAILURE = WriteError.exit_code  # 1
+EXIT_FAILURE = WriteError.exit_code  # 2, like every filesystem error
 EXIT_BAD_INPUT = UsageError.exit_code  # 2
 
 _IMAGE_SUFFIXES = (".png",)
@@ -100,7 +100,7 @@ def run_plot(args: argparse.Namespace) -> int:
 
     Raises:
         UsageError: a bad output path or tone count (exit code 2).
-        WriteError: the file cannot be written (exit code 1).
+        WriteError: the file cannot be written (exit code 2).
 
     Example:
         >>> import argparse
@@ -119,12 +119,9 @@ def run_plot(args: argparse.Namespace) -> int:
     tones = getattr(args, "tones", 8)
     if not isinstance(tones, int) or not 2 <= tones <= 24:
         raise UsageError(f"--tones: expected an integer in [2, 24], got {tones!r}")
-    try:
-        import torch
+    import torch
 
-        plot_skin_spectra(out, params=skin_tone_series(tones, dtype=torch.float64))
-    except OSError as exc:
-        raise WriteError(f"{out}: cannot write ({exc})") from exc
+    plot_skin_spectra(out, params=skin_tone_series(tones, dtype=torch.float64))  # WriteError names out
     print(f"wrote {out}")
     return EXIT_OK
 
@@ -176,7 +173,7 @@ def run_to_nir(args: argparse.Namespace) -> int:
     Raises:
         UsageError, FaceDataError: bad input (missing/unreadable image, wrong shape, bad option;
             exit code 2).
-        WriteError: the output cannot be written (exit code 1).
+        WriteError: the output cannot be written (exit code 2).
 
     Example:
         >>> import argparse
@@ -222,10 +219,7 @@ def run_to_nir(args: argparse.Namespace) -> int:
     kwargs = ({"led_nm": args.led, "region_masks": masks or None, "num_threads": threads}
               if args.method == "spectral" else {})
     nir = vis_to_nir(x, method=args.method, **kwargs)
-    try:
-        _write_grey(out, nir.numpy(), bits, srgb)
-    except OSError as exc:
-        raise WriteError(f"{out}: cannot write ({exc})") from exc
+    _write_grey(out, nir.numpy(), bits, srgb)  # atomic; a failed write is a WriteError naming out
     print(f"wrote {out} ({nir.shape[1]}x{nir.shape[0]}, {bits}-bit {'sRGB' if srgb else 'linear'}, LED {args.led} nm, "
           f"method {args.method})")
     return EXIT_OK

@@ -37,6 +37,7 @@ import numpy as np
 
 from nirvis.atomic import check_output_apart, staged_dir
 from nirvis.crop import CROP_SIZE
+from nirvis.output_lock import output_lock
 from nirvis.errors import NirvisError
 
 RECORDIO_MAGIC = 0xCED7230A
@@ -185,7 +186,7 @@ def export_insightface_rec(dataset: Union[str, Path], out: Union[str, Path], *, 
     check_output_apart(out, [dataset])
     require_verified(dataset)
     manifest = read_manifest(dataset)
-    with staged_dir(out, force=force) as tmp:
+    with output_lock(out, "export"), staged_dir(out, force=force) as tmp:
         ranges: dict[int, list[int]] = {}
         n = 0
         # record 0 is written last in the file but its index line comes first: write images to a
@@ -232,7 +233,7 @@ def export_folders(dataset: Union[str, Path], out: Union[str, Path], *, modality
     mods = _modalities(modality)
     check_output_apart(out, [dataset])
     require_verified(dataset)
-    with staged_dir(out, force=force) as tmp:
+    with output_lock(out, "export"), staged_dir(out, force=force) as tmp:
         lists: dict[str, list[str]] = {m: [] for m in mods}
         allv: list[str] = []
         n = 0

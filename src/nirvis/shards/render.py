@@ -38,6 +38,7 @@ from nirvis.atomic import (atomic_write, atomic_write_bytes, atomic_write_json, 
 from nirvis.crop import CROP_SIZE
 from nirvis.distributed import DistEnv, dist_env
 from nirvis.errors import NirvisError
+from nirvis.output_lock import output_lock
 from nirvis.shards.config import ConfigError, RenderDatasetConfig, dump_yaml, fingerprint, load_config
 from nirvis.shards.format import (CONFIG_FILE, FORMAT_TAG, FORMAT_VERSION, MANIFEST, SHARD_DIR, ShardPlan, ShardWriter,
                                   encode_png, identity_record, plan_shards, read_json, sample_key, sample_metadata,
@@ -439,15 +440,23 @@ def render_dataset(config: RenderDatasetConfig, out: str | os.PathLike, *, force
 
     Raises:
         RenderDatasetError: a user error (reported before anything is written).
+        OutputLockedError: another render-dataset is writing ``out``.
     """
-    from tqdm import tqdm
-
     t_start = time.perf_counter()
     env = dist_env()
     cfg, device, asset_dirs = effective_config(config, env)
     out = Path(out)
     if cfg.identity_source != "procedural":
         check_output_apart(out, [cfg.identity_source], "render-dataset --out")
+    with output_lock(out, "render-dataset", tag=f"rank{env.rank}" if env.distributed else ""):
+        return _render_locked(cfg, out, env, device, asset_dirs, force, progress, wait_timeout_s, t_start)
+
+
+def _render_locked(cfg: RenderDatasetConfig, out: Path, env: DistEnv, device: str, asset_dirs: Optional[Sequence[str]],
+                   force: bool, progress: bool, wait_timeout_s: float, t_start: float) -> dict[str, Any]:
+    """``render_dataset`` once this process holds the output's lock."""
+    from tqdm import tqdm
+
     _prepare_output(out, cfg, force, env, wait_timeout_s)
     source_digest = None if asset_dirs is None else identity_source_digest(asset_dirs)
     fp = _fingerprint(cfg, source_digest)

@@ -22,6 +22,7 @@ backbone is named or inferred from its keys (``infer_backbone``).
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 from pathlib import Path
@@ -78,22 +79,69 @@ def save_checkpoint(run_dir: PathLike, step: int, backbone: nn.Module, head: nn.
                     config_yaml: str, keep: int = 3) -> Path:
     """Write ``checkpoints/step_N`` (atomically: written under a temporary name, then renamed) and
     point ``checkpoints/latest`` at it; keep the newest ``keep`` checkpoints."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     root = Path(run_dir) / CKPT_DIR
     final = root / f"step_{step:08d}"
     remove_stale_temporaries(final)  # what a killed save of this step left
     tensors = {f"backbone.{k}": v.detach().cpu().contiguous() for k, v in _unwrap(backbone).state_dict().items()}
     tensors.update({f"head.{k}": v.detach().cpu().contiguous() for k, v in _unwrap(head).state_dict().items()})
-    with staged_dir(final, force=True) as tmp:
-        save_file(tensors, str(tmp / "model.safetensors"), metadata={"step": str(step), "config": config_yaml,
-                                                                     "num_classes": str(_unwrap(head).weight.shape[0])})
-        torch.save(dict(state), tmp / "state.pt")
+    weights = save(tensors, metadata={"step": str(step), "config": config_yaml,
+                                      "num_classes": str(_unwrap(head).weight.shape[0]),
+                                      "weights_sha256": weights_digest(tensors)})
+    buf = io.BytesIO()
+    torch.save(dict(state), buf)
+    # Serialised in memory, written with Python I/O: a full disk is then a WriteError naming the
+    # checkpoint (torch's zip writer aborts the process when a write to a file fails).
+    with staged_dir(final, force=True, replace_unmarked=True) as tmp:  # the run owns its step dirs
+        (tmp / "model.safetensors").write_bytes(weights)
+        (tmp / "state.pt").write_bytes(buf.getvalue())
     atomic_write_text(root / LATEST, final.name + "\n")
     old = sorted(p for p in root.glob("step_*") if p.is_dir())
     for p in old[:-keep] if keep > 0 else []:
         shutil.rmtree(p, ignore_errors=True)
     return final
+
+
+def weights_digest(tensors: Mapping[str, torch.Tensor]) -> str:
+    """sha256 hex digest of named tensors (name, dtype, shape and bytes, in name order).
+
+    ``save_checkpoint`` stores it in the metadata of ``model.safetensors`` (``weights_sha256``) and
+    ``read_model_file`` checks it, so a flipped byte in saved weights is found; ``train`` reports it
+    for the final state dicts (``{"backbone." + k: ..., "head." + k: ...}``, the file's key layout).
+    """
+    import hashlib
+
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def read_model_file(path: PathLike, device: str = "cpu") -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """(tensors, metadata) of a checkpoint's ``model.safetensors``, checked against its digest.
+
+    Raises ``CheckpointError`` naming the file when it cannot be read as safetensors or when its
+    tensors do not match the ``weights_sha256`` its metadata records (a corrupted byte). Files of
+    runs saved before the digest existed load without the check.
+    """
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    try:
+        with safe_open(str(path), "pt") as f:
+            meta = dict(f.metadata() or {})
+        tensors = load_file(str(path), device=device)
+    except Exception as exc:  # noqa: BLE001 - a corrupt file is a user-facing error here
+        raise CheckpointError(f"{path}: cannot read as safetensors ({type(exc).__name__}: {exc})") from None
+    want = meta.get("weights_sha256")
+    if want is not None and weights_digest(tensors) != want:
+        raise CheckpointError(f"{path}: corrupted: its weights do not match the sha256 recorded when it was "
+                              "saved (a changed byte); use an earlier checkpoint or retrain")
+    return tensors, meta
 
 
 def _forbidden_global(exc: BaseException) -> Optional[str]:
@@ -157,15 +205,14 @@ def resolve_checkpoint(path: PathLike) -> Path:
 def load_trained(path: PathLike, device: str = "cpu") -> tuple[nn.Module, nn.Module, TrainConfig]:
     """(backbone, head, config) from a trainer checkpoint (run dir, step dir or model.safetensors)."""
     import yaml
-    from safetensors import safe_open
-    from safetensors.torch import load_file
 
     step_dir = resolve_checkpoint(path)
-    with safe_open(str(step_dir / "model.safetensors"), "pt") as f:
-        meta = f.metadata() or {}
+    tensors, meta = read_model_file(step_dir / "model.safetensors", device=device)
+    if "config" not in meta or "num_classes" not in meta:
+        raise CheckpointError(f"{step_dir / 'model.safetensors'}: not a trainer checkpoint (its metadata has no "
+                              "'config' and 'num_classes')")
     cfg = config_from_dict(yaml.safe_load(meta["config"]))
     backbone, head = build_model(cfg, int(meta["num_classes"]))
-    tensors = load_file(str(step_dir / "model.safetensors"), device=device)
     backbone.load_state_dict({k[9:]: v for k, v in tensors.items() if k.startswith("backbone.")})
     head.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("head.")})
     return backbone.to(device), head.to(device), cfg

@@ -54,6 +54,7 @@ class DataConfig:
     mean: float = 0.0                  # input = (pixel / 255 - mean) / std
     std: float = 1.0
     prefetch: int = 2                  # batches decoded ahead in a thread (0: none)
+    verify: bool = True                # check shard hashes, counts and keys against the manifests first
     lists: tuple[str, ...] = ()        # real training lists (see nirvis.train.lists)
     list_root: Optional[str] = None
     vis_regex: Optional[str] = None

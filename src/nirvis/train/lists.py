@@ -10,7 +10,9 @@ Any other line is an error naming the file and line. Blank lines and ``#`` comme
 Paths are relative to ``root`` (default: the list file's directory). Images are read with
 OpenCV as RGB and resized to 112x112 if needed (they should be aligned already); NIR images are
 then made grey with ``nirvis.train.preprocess.to_grey`` (the luma the evaluation uses).
-Identities lacking either modality are dropped (``ImageList.dropped`` counts them).
+Identities lacking either modality are dropped (``ImageList.dropped`` counts them). The kept
+labels are numbered 0..K-1 in increasing order for training (``ImageList.classes``), so sparse or
+huge labels (``1000000000``) cost no memory; contiguous labels 0..K-1 keep their numbers.
 """
 
 from __future__ import annotations
@@ -67,6 +69,8 @@ class ImageList:
             lines = self.path.read_text(encoding="utf-8").splitlines()
         except OSError as exc:
             raise ListError(f"{self.path}: cannot read ({exc.strerror})") from None
+        except UnicodeDecodeError as exc:
+            raise ListError(f"{self.path}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
         for no, line in enumerate(lines, 1):
             text = line.strip()
             if not text or text.startswith("#"):
@@ -95,11 +99,14 @@ class ImageList:
                 raise ListError(f"{where}: no modality: add a third column VIS|NIR or give vis_regex/nir_regex")
             table[label][0 if mod == "VIS" else 1].append(str(self.root / parts[0]))
         self.by_label = {k: v for k, v in sorted(table.items()) if v[0] and v[1]}
+        #: list label -> training class (0..K-1 in label order, before ``label_offset``)
+        self.classes = {label: k for k, label in enumerate(self.by_label)}
         self.dropped = len(table) - len(self.by_label)
         self.images = sum(len(v[0]) + len(v[1]) for v in self.by_label.values())
 
     def num_classes(self) -> int:
-        return (max(self.by_label) + 1) if self.by_label else 0
+        """How many classes the list adds: its identities with both VIS and NIR images."""
+        return len(self.by_label)
 
     def groups(self, seed: int, epoch: int) -> Iterator[IdentityGroup]:
         """Per epoch: identities in random order, each split into ceil(max(nv, nn) / group_size)
@@ -115,4 +122,4 @@ class ImageList:
             for c in range(n):
                 gv = vis[c * self.group_size:(c + 1) * self.group_size] or vis
                 gn = nir[c * self.group_size:(c + 1) * self.group_size] or nir
-                yield IdentityGroup(label + self.label_offset, gv, gn, lambda p, m: _load_image(p, m))
+                yield IdentityGroup(self.classes[label] + self.label_offset, gv, gn, lambda p, m: _load_image(p, m))

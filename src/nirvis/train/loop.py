@@ -27,23 +27,28 @@ AMP (bf16 autocast) is used on CUDA only.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
+import shutil
+import sys
 import queue
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Optional, Sequence
+from typing import Any, Iterator, Optional, Sequence
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from nirvis.atomic import check_output_apart
+from nirvis.atomic import (STAGING_SUFFIX, TEMP_SUFFIX, atomic_write_bytes, atomic_write_text,
+                           check_output_apart)
 from nirvis.errors import NirvisError
-from nirvis.train.checkpoint import (CheckpointError, build_model, latest_checkpoint, load_pretrained,
-                                     read_training_state, save_checkpoint)
+from nirvis.output_lock import output_lock
+from nirvis.train.checkpoint import (CKPT_DIR, CheckpointError, build_model, latest_checkpoint, load_pretrained,
+                                     read_model_file, read_training_state, save_checkpoint, weights_digest)
 from nirvis.train.config import TrainConfig, config_from_dict, dump_yaml
 from nirvis.train.lists import ImageList
 from nirvis.train.losses import id_mmd
@@ -53,7 +58,9 @@ from nirvis.train.sampler import Batch, IdentityBatchSampler, NoBatchError, Shar
 LOG_FIELDS = ("step", "epoch", "stage", "lr", "ce", "idmmd", "loss", "images_per_s")
 #: Fields that may differ between the saved config and a resumed run.
 RESUMABLE_CHANGES = ("optim.max_steps", "run.progress", "run.device", "run.log_every", "run.checkpoint_every",
-                     "run.tensorboard", "data.prefetch", "run.amp")
+                     "run.tensorboard", "data.prefetch", "run.amp", "data.verify")
+#: What a run writes before its first checkpoint (removed when such a run is started afresh).
+UNSTARTED_RUN_FILES = ("config.yaml", "log.csv", "theta0.safetensors", "tb")
 
 
 class TrainError(NirvisError, ValueError):
@@ -78,6 +85,8 @@ def build_sources(cfg: TrainConfig, data: Sequence[str]) -> tuple[list[Any], lis
             src = ShardGroupSource([d], group, offset, cfg.data.shuffle_buffer)
         except FileNotFoundError as exc:
             raise TrainError(str(exc)) from None
+        if cfg.data.verify:
+            _require_verified(d)
         n = src.num_classes()
         if n == 0:
             raise TrainError(f"{d}: no manifest.json (is it a complete render-dataset output?)")
@@ -94,6 +103,21 @@ def build_sources(cfg: TrainConfig, data: Sequence[str]) -> tuple[list[Any], lis
     if not sources:
         raise TrainError("no training data (give --data DIR and/or data.lists)")
     return sources, weights, offset
+
+
+def _require_verified(dataset: str) -> None:
+    """Refuse a data set that ``nirvis verify`` rejects (hashes, counts, keys and labels against
+    its manifest), before the run writes anything; ``data.verify: false`` skips the check."""
+    from nirvis.shards.verify import verify_dataset
+
+    try:
+        report = verify_dataset(dataset, decode=False)
+    except FileNotFoundError as exc:
+        raise TrainError(str(exc)) from None
+    if not report.ok:
+        more = f" (+{len(report.problems) - 3} more)" if len(report.problems) > 3 else ""
+        raise TrainError(f"{dataset}: does not verify: {'; '.join(report.problems[:3])}{more}; run `nirvis verify "
+                         f"{dataset}` for the full list (or set data.verify: false to train on it anyway)")
 
 
 def _prefetch(it: Iterator[Batch], depth: int) -> Iterator[Batch]:
@@ -141,20 +165,6 @@ def lr_at(cfg: TrainConfig, epoch: int) -> float:
     if epoch < o.stage1_epochs:
         return o.lr
     return o.lr * o.lr_gamma ** ((epoch - o.stage1_epochs + 1) // o.lr_step_epochs)
-
-
-def weights_digest(tensors: Mapping[str, torch.Tensor]) -> str:
-    """sha256 hex digest of named tensors (name, dtype, shape and bytes, in name order). ``train``
-    reports it for ``{"backbone." + k: ..., "head." + k: ...}`` of the final state dicts, the key
-    layout of ``model.safetensors``, so a checkpoint's tensors give the same digest."""
-    import hashlib
-
-    h = hashlib.sha256()
-    for name in sorted(tensors):
-        t = tensors[name].detach().cpu().contiguous()
-        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()
 
 
 def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
@@ -239,7 +249,7 @@ def init_head_from_means(backbone: nn.Module, head: nn.Module, sources, cfg: Tra
 
 def _starting_point(run_dir: Path, backbone: nn.Module, resume: bool, main: bool) -> dict[str, torch.Tensor]:
     """theta_0 for L2-SP: saved once in the run directory, reloaded on resume."""
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import load_file, save
 
     path = run_dir / "theta0.safetensors"
     if resume and path.is_file():
@@ -247,7 +257,7 @@ def _starting_point(run_dir: Path, backbone: nn.Module, resume: bool, main: bool
         return {k: v.to(dev) for k, v in load_file(str(path)).items()}
     theta0 = {n: p.detach().clone() for n, p in backbone.named_parameters()}
     if main:
-        save_file({k: v.contiguous().cpu() for k, v in theta0.items()}, str(path))
+        atomic_write_bytes(path, save({k: v.contiguous().cpu() for k, v in theta0.items()}))
     return theta0
 
 
@@ -259,9 +269,6 @@ def train(cfg: TrainConfig, data: Sequence[str], out: str | os.PathLike, resume:
     the final backbone and head), rank, world_size.
     Raises ``TrainError`` for user errors (missing data, an existing run without ``resume``, ...).
     """
-    import yaml
-    from tqdm import tqdm
-
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
@@ -279,26 +286,68 @@ def train(cfg: TrainConfig, data: Sequence[str], out: str | os.PathLike, resume:
     main = rank == 0
     run_dir = Path(out)
     check_output_apart(run_dir, [*data, *cfg.data.lists], "train --out")   # a run never writes into its data
+    with contextlib.ExitStack() as stack:
+        if main:
+            stack.enter_context(output_lock(run_dir, "train"))
+        return _train_locked(cfg, data, run_dir, resume, device, rank, world, main)
+
+
+def _unstarted_run(run_dir: Path) -> bool:
+    """``run_dir`` holds files of a run that never saved a checkpoint (killed, or failed early)."""
+    return latest_checkpoint(run_dir) is None and any((run_dir / n).exists() for n in UNSTARTED_RUN_FILES)
+
+
+def _clear_unstarted_run(run_dir: Path) -> None:
+    """Remove what a run that never checkpointed left (only the trainer's own files)."""
+    for name in UNSTARTED_RUN_FILES:
+        p = run_dir / name
+        if p.is_dir():
+            shutil.rmtree(p)
+        elif p.exists():
+            p.unlink()
+    ckpts = run_dir / CKPT_DIR
+    if ckpts.is_dir():
+        for p in ckpts.iterdir():  # a checkpoint save that never finished
+            if p.name.startswith(".") and p.name.endswith((STAGING_SUFFIX, TEMP_SUFFIX)):
+                shutil.rmtree(p) if p.is_dir() else p.unlink()
+        with contextlib.suppress(OSError):
+            ckpts.rmdir()
+
+
+def _train_locked(cfg: TrainConfig, data: Sequence[str], run_dir: Path, resume: bool, device: torch.device,
+                  rank: int, world: int, main: bool) -> dict[str, Any]:
+    import yaml
+    from tqdm import tqdm
+
     ckpt = latest_checkpoint(run_dir)
-    if resume:
-        if ckpt is None:
-            raise TrainError(f"{run_dir}: nothing to resume (no checkpoint)")
-        saved = config_from_dict(yaml.safe_load((run_dir / "config.yaml").read_text()))
+    if resume and ckpt is None and not _unstarted_run(run_dir):
+        raise TrainError(f"{run_dir}: nothing to resume (no checkpoint)")
+    if resume and ckpt is not None:
+        config_path = run_dir / "config.yaml"
+        try:
+            saved = config_from_dict(yaml.safe_load(config_path.read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError, ValueError, TypeError) as exc:
+            raise TrainError(f"{config_path}: cannot read the saved run config ({exc})") from None
         diff = [d for d in _diff(saved.to_dict(), cfg.to_dict()) if d not in RESUMABLE_CHANGES]
         if diff:
             raise TrainError(f"{run_dir}: the config differs from the saved run in {', '.join(diff)} "
                              "(only " + ", ".join(RESUMABLE_CHANGES) + " may change on --resume)")
-    elif ckpt is not None or (run_dir / "log.csv").exists():
+    elif ckpt is not None:
         raise TrainError(f"{run_dir}: already holds a training run (use --resume to continue it, or another --out)")
-    if main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.yaml").write_text(dump_yaml(cfg))
-
-    sources, weights, num_classes = build_sources(cfg, data)
+    elif _unstarted_run(run_dir):
+        # A run that died before its first checkpoint: nothing to continue, start it afresh.
+        if main:
+            print(f"nirvis train: {run_dir} holds a run that never saved a checkpoint: starting it afresh",
+                  file=sys.stderr)
+            _clear_unstarted_run(run_dir)
+        resume = False
+    sources, weights, num_classes = build_sources(cfg, data)  # checks the data before anything is written
     if cfg.head.num_classes:
         if cfg.head.num_classes < num_classes:
             raise TrainError(f"head.num_classes {cfg.head.num_classes} is below the data's {num_classes} labels")
         num_classes = cfg.head.num_classes
+    if main:
+        atomic_write_text(run_dir / "config.yaml", dump_yaml(cfg))
     torch.manual_seed(cfg.run.seed)
     np.random.seed(cfg.run.seed % 2**32)
     backbone, head = build_model(cfg, num_classes)
@@ -324,9 +373,11 @@ def train(cfg: TrainConfig, data: Sequence[str], out: str | os.PathLike, resume:
     step = 0
     prev_stage: Optional[int] = None  # stage of the previous step (None before the first one)
     if resume:
-        from safetensors.torch import load_file
-
-        tensors = load_file(str(ckpt / "model.safetensors"), device=str(device))
+        assert ckpt is not None
+        try:
+            tensors, _ = read_model_file(ckpt / "model.safetensors", device=str(device))
+        except CheckpointError as exc:
+            raise TrainError(str(exc)) from None
         backbone.load_state_dict({k[9:]: v for k, v in tensors.items() if k.startswith("backbone.")})
         head.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("head.")})
         try:

@@ -59,21 +59,30 @@ class ShardGroupSource:
         self.group_size, self.label_offset = group_size, label_offset
         self.shuffle_buffer, self.rank, self.world_size = shuffle_buffer, rank, world_size
         list_shards(self.sources)  # fail early on missing data
+        self._num_classes = self._read_num_classes()
 
-    def num_classes(self) -> int:
-        """Label upper bound (max label + 1) from the manifests (0 when unknown)."""
+    def _read_num_classes(self) -> int:
         n = 0
         for s in self.sources:
             try:
                 n = max(n, int(read_manifest(s)["config"]["identities"]))
-            except (FileNotFoundError, KeyError, TypeError):
+            except (FileNotFoundError, KeyError, TypeError, ValueError):
                 return 0
         return n
 
+    def num_classes(self) -> int:
+        """Label upper bound (max label + 1) from the manifests (0 when unknown)."""
+        return self._num_classes
+
     def groups(self, seed: int, epoch: int) -> Iterator[IdentityGroup]:
+        """Identity groups; raises ``ShardLabelError`` on a sample whose label is not below the
+        manifests' identity count (a shard that does not belong to its manifest)."""
         for pairs in iter_identity_groups(self.sources, self.group_size, shuffle_buffer_size=self.shuffle_buffer,
                                           seed=seed, epoch=epoch, rank=self.rank, world_size=self.world_size,
                                           decode=False, drop_last=False):
+            if not 0 <= pairs[0].label < self._num_classes:
+                raise ShardLabelError(f"{pairs[0].shard}: sample {pairs[0].key} has label {pairs[0].label}, but the "
+                                      f"manifest plans identities 0..{self._num_classes - 1} (run `nirvis verify`)")
             yield IdentityGroup(pairs[0].label + self.label_offset, [p.vis for p in pairs],
                                 [p.nir for p in pairs], _load_png)
 
@@ -90,6 +99,10 @@ def _mix(sources: Sequence[Any], seed: int, epoch: int, weights: Sequence[float]
             yield next(its[j])
         except StopIteration:
             live.remove(j)
+
+
+class ShardLabelError(NirvisError, ValueError):
+    """A shard sample whose label lies outside the identities its manifest plans."""
 
 
 class NoBatchError(NirvisError, RuntimeError):
