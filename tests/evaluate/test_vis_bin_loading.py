@@ -97,3 +97,22 @@ def test_a_huge_declared_array_is_not_allocated(tmp_path):
     path.write_bytes(hostile)
     images, same, _ = vis_bin.load_bin(path)        # the state's own shape and data decide
     np.testing.assert_array_equal(same, np.asarray(issame, bool))
+
+
+def test_a_one_channel_model_evaluates_on_the_colour_pairs(tmp_path):
+    """LightCNN-style grey models get the .bin's colour crops as luma (they used to be refused)."""
+    import torch
+
+    from nirvis.evaluate.run import evaluate_benchmark
+
+    write_vis_bin(tmp_path / "lfw.bin", pairs=10)
+    seen = []
+
+    def model_fn(x: torch.Tensor) -> torch.Tensor:
+        seen.append(tuple(x.shape[1:]))
+        return torch.nn.functional.avg_pool2d(x, 8).flatten(1)
+
+    model_fn.in_channels = 1
+    report = evaluate_benchmark("lfw", tmp_path, model_fn, aligned=True)
+    assert set(seen) == {(1, 112, 112)}
+    assert 0.0 <= report["summary"]["accuracy"]["mean"] <= 1.0 and report["folds"][0]["n_pairs"] == 10

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from statistics import NormalDist
@@ -9,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from nirvis.atomic import atomic_write, atomic_write_bytes, atomic_write_json
+from nirvis.atomic import atomic_write, atomic_write_bytes
 
 # Published numbers (percent), from the methods' public READMEs (docs/reference facts).
 PUBLISHED = {
@@ -239,10 +240,18 @@ def _finish_plot(fig, ax, path: Path, legend: bool) -> str:
 
 def write_report(results: dict, out_dir) -> list[str]:
     """Write ``report.json``, ``report.md`` and (NIR-VIS benchmarks) ``roc.png`` + ``det.png`` to
-    ``out_dir``; returns the file names."""
+    ``out_dir``; returns the file names.
+
+    ``report.json`` is written last (each file atomically), and an old one is removed first: a
+    ``report.json`` in ``out_dir`` always belongs with the other files beside it, also after a
+    run that failed half way (disk full: ``WriteError`` naming the file).
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    (out / "report.json").unlink(missing_ok=True)
     doc = {k: v for k, v in results.items() if k != "report_files"}
-    atomic_write_json(out / "report.json", _jsonable(doc), sort_keys=False, allow_nan=False)
+    text = json.dumps(_jsonable(doc), indent=1, sort_keys=False, allow_nan=False)  # fails before any write
     atomic_write_bytes(out / "report.md", markdown(results).encode())
-    return ["report.json", "report.md"] + _plots(results, out)
+    plots = _plots(results, out)
+    atomic_write_bytes(out / "report.json", (text + "\n").encode())
+    return ["report.json", "report.md"] + plots

@@ -243,9 +243,10 @@ def evaluate_benchmark(name: str, root, model_fn: Callable, folds="all", protoco
         set_name = name.lower().replace("-", "_")
         set_name = loader_kwargs.get("set", "lfw") if set_name == "vis_bin" else set_name
         set_name = {"agedb": "agedb_30"}.get(set_name, set_name)
-        r = evaluate_bin(bin_path(root, set_name), model_fn, batch_size=batch_size, flip=flip,
-                         channels=channels or int(getattr(model_fn, "in_channels", 3)),
-                         grey=bool(grey) if grey is not None else False, allow_missing=allow_missing, device=device)
+        ch = channels or int(getattr(model_fn, "in_channels", 3))
+        # A 1-channel model (LightCNN) sees the colour pairs as luma, as in every other benchmark.
+        r = evaluate_bin(bin_path(root, set_name), model_fn, batch_size=batch_size, flip=flip, channels=ch,
+                         grey=bool(grey) if grey is not None else ch == 1, allow_missing=allow_missing, device=device)
         fold = {"fold": set_name, "accuracy": r["accuracy"], "accuracy_std_10fold": r["accuracy_std"],
                 "fold_accuracies": r["fold_accuracies"], "thresholds": r["thresholds"], "n_pairs": r["pairs"]}
         results = {"benchmark": set_name, "protocol": "10fold_pairs", "root": str(root), "kind": "vis_bin",

@@ -157,8 +157,8 @@ def reconstruct_dataset(inputs: Sequence[str], out: str | os.PathLike, config: R
 
     Raises:
         ReconstructError: no inputs, a missing input, ``out`` is a file, ``workers`` < 1.
+        OutputLockedError: another reconstruct is writing ``out``.
     """
-
     if workers < 1:
         raise ReconstructError(f"--workers must be >= 1, got {workers}")
     if not inputs:

@@ -184,44 +184,45 @@ def export_insightface_rec(dataset: Union[str, Path], out: Union[str, Path], *, 
 
     mods = _modalities(modality)
     check_output_apart(out, [dataset])
-    require_verified(dataset)
-    manifest = read_manifest(dataset)
-    with output_lock(out, "export"), staged_dir(out, force=force) as tmp:
-        ranges: dict[int, list[int]] = {}
-        n = 0
-        # record 0 is written last in the file but its index line comes first: write images to a
-        # body file, then assemble header + body with offsets shifted by the header's size.
-        with open(tmp / "body.rec", "wb") as body, open(tmp / "body.idx", "w") as bidx:
-            w = RecordIOWriter(body, bidx)
-            for s in iter_pairs(dataset, decode=False):
-                for m in mods:
-                    n += 1
-                    w.write(n, pack_record(float(s.label), s.vis if m == "vis" else s.nir, n, MODALITY_ID[m]))
-                    r = ranges.setdefault(s.label, [n, n])
-                    if r[1] != n:  # shards are in label order, so an identity's images are contiguous
-                        raise DatasetExportError(f"{s.shard}: label {s.label} is not contiguous in the data set")
-                    r[1] = n + 1
-            labels = sorted(ranges)
-            c = len(labels)
-            for j, label in enumerate(labels):
-                k = n + 1 + j
-                w.write(k, pack_record((float(ranges[label][0]), float(ranges[label][1])), b"", k))
-        head = encode_recordio(pack_record((float(n + 1), float(n + 1 + c)), b"", 0))
-        with open(tmp / "train.rec", "wb") as rec, open(tmp / "body.rec", "rb") as body:
-            rec.write(head)
-            shutil.copyfileobj(body, rec, 1 << 20)
-        with open(tmp / "train.idx", "w") as idx:
-            idx.write("0\t0\n")
-            for line in (tmp / "body.idx").read_text().splitlines():
-                k, off = line.split("\t")
-                idx.write(f"{k}\t{int(off) + len(head)}\n")
-        (tmp / "body.rec").unlink()
-        (tmp / "body.idx").unlink()
-        (tmp / "property").write_text(f"{c},{CROP_SIZE},{CROP_SIZE}\n")
-        if c != manifest["counts"]["identities"]:
-            raise DatasetExportError(f"{dataset}: found {c} labels, the manifest records "
-                                     f"{manifest['counts']['identities']}")
-    return {"format": "insightface-rec", "out": str(out), "images": n, "classes": c, "modalities": list(mods)}
+    with output_lock(out, "export"):  # before any work: a second writer learns at once
+        require_verified(dataset)
+        manifest = read_manifest(dataset)
+        with staged_dir(out, force=force) as tmp:
+            ranges: dict[int, list[int]] = {}
+            n = 0
+            # record 0 is written last in the file but its index line comes first: write images to a
+            # body file, then assemble header + body with offsets shifted by the header's size.
+            with open(tmp / "body.rec", "wb") as body, open(tmp / "body.idx", "w") as bidx:
+                w = RecordIOWriter(body, bidx)
+                for s in iter_pairs(dataset, decode=False):
+                    for m in mods:
+                        n += 1
+                        w.write(n, pack_record(float(s.label), s.vis if m == "vis" else s.nir, n, MODALITY_ID[m]))
+                        r = ranges.setdefault(s.label, [n, n])
+                        if r[1] != n:  # shards are in label order, so an identity's images are contiguous
+                            raise DatasetExportError(f"{s.shard}: label {s.label} is not contiguous in the data set")
+                        r[1] = n + 1
+                labels = sorted(ranges)
+                c = len(labels)
+                for j, label in enumerate(labels):
+                    k = n + 1 + j
+                    w.write(k, pack_record((float(ranges[label][0]), float(ranges[label][1])), b"", k))
+            head = encode_recordio(pack_record((float(n + 1), float(n + 1 + c)), b"", 0))
+            with open(tmp / "train.rec", "wb") as rec, open(tmp / "body.rec", "rb") as body:
+                rec.write(head)
+                shutil.copyfileobj(body, rec, 1 << 20)
+            with open(tmp / "train.idx", "w") as idx:
+                idx.write("0\t0\n")
+                for line in (tmp / "body.idx").read_text().splitlines():
+                    k, off = line.split("\t")
+                    idx.write(f"{k}\t{int(off) + len(head)}\n")
+            (tmp / "body.rec").unlink()
+            (tmp / "body.idx").unlink()
+            (tmp / "property").write_text(f"{c},{CROP_SIZE},{CROP_SIZE}\n")
+            if c != manifest["counts"]["identities"]:
+                raise DatasetExportError(f"{dataset}: found {c} labels, the manifest records "
+                                         f"{manifest['counts']['identities']}")
+        return {"format": "insightface-rec", "out": str(out), "images": n, "classes": c, "modalities": list(mods)}
 
 
 def export_folders(dataset: Union[str, Path], out: Union[str, Path], *, modality: str = "both",
@@ -232,25 +233,26 @@ def export_folders(dataset: Union[str, Path], out: Union[str, Path], *, modality
 
     mods = _modalities(modality)
     check_output_apart(out, [dataset])
-    require_verified(dataset)
-    with output_lock(out, "export"), staged_dir(out, force=force) as tmp:
-        lists: dict[str, list[str]] = {m: [] for m in mods}
-        allv: list[str] = []
-        n = 0
-        for s in iter_pairs(dataset, decode=False):
-            d = tmp / f"{s.label:07d}"
-            d.mkdir(exist_ok=True)
+    with output_lock(out, "export"):  # before any work: a second writer learns at once
+        require_verified(dataset)
+        with staged_dir(out, force=force) as tmp:
+            lists: dict[str, list[str]] = {m: [] for m in mods}
+            allv: list[str] = []
+            n = 0
+            for s in iter_pairs(dataset, decode=False):
+                d = tmp / f"{s.label:07d}"
+                d.mkdir(exist_ok=True)
+                for m in mods:
+                    rel = f"{s.label:07d}/{s.key}_{m}.png"
+                    (tmp / rel).write_bytes(s.vis if m == "vis" else s.nir)
+                    line = f"{rel} {s.label}"
+                    lists[m].append(line)
+                    allv.append(line)
+                    n += 1
             for m in mods:
-                rel = f"{s.label:07d}/{s.key}_{m}.png"
-                (tmp / rel).write_bytes(s.vis if m == "vis" else s.nir)
-                line = f"{rel} {s.label}"
-                lists[m].append(line)
-                allv.append(line)
-                n += 1
-        for m in mods:
-            (tmp / f"{m}_list.txt").write_text("".join(x + "\n" for x in lists[m]))
-        (tmp / "all_list.txt").write_text("".join(x + "\n" for x in allv))
-    return {"format": "folders", "out": str(out), "images": n, "modalities": list(mods)}
+                (tmp / f"{m}_list.txt").write_text("".join(x + "\n" for x in lists[m]))
+            (tmp / "all_list.txt").write_text("".join(x + "\n" for x in allv))
+        return {"format": "folders", "out": str(out), "images": n, "modalities": list(mods)}
 
 
 def preview_sheet(dataset: Union[str, Path], count: int = 16, columns_pairs: int = 4):
