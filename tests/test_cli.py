@@ -38,7 +38,8 @@ def test_identities_is_deterministic_and_refuses_to_overwrite(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--count", "0"], "--count must be >= 1"),
+    (["--count", "0"], "--count must lie in [1, 10000000]"),
+    (["--count", "10000001"], "--count must lie in [1, 10000000]"),
     (["--count", "2", "--seed", "-3"], "--seed must be >= 0"),
     (["--count", "2", "--resolution", "300"], "--resolution must be one of"),
 ])
@@ -58,3 +59,11 @@ def test_import_face_bad_input_exits_nonzero_without_output(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "m.obj" in err and "no UV" in err
     assert not out.exists()
+
+
+def test_identities_after_a_killed_run_leaves_no_partial_directory(tmp_path, capsys):
+    out = tmp_path / "ids"
+    stale = tmp_path / ".ids.k3j9x2.partial"              # what `kill -9` during a run leaves
+    (stale / "0000000").mkdir(parents=True)
+    assert main(["identities", "--count", "1", "--out", str(out), "--resolution", "128", "--quiet"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ids"]

@@ -10,21 +10,20 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from nirvis import __version__
-from nirvis.atomic import check_output_path, save_image, staged_dir
+from nirvis.atomic import check_output_path, remove_stale_temporaries, save_image, staged_dir
 from nirvis.errors import UsageError, run_command
+from nirvis.output_lock import output_lock
 
 # ----------------------------------------------------------------------------------- commands
 
 
 def cmd_identities(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
+    from nirvis.faces import load_head_model
+    from nirvis.faces.preview import contact_sheet
+    from nirvis.shards.config import MAX_IDENTITIES
 
-    from nirvis.faces import identity_seed, load_head_model, sample_identity, save_asset
-    from nirvis.faces.preview import contact_sheet, preview_asset
-    from nirvis.reflectance.maps import procedural_face_asset
-
-    if args.count < 1:
-        raise UsageError(f"--count must be >= 1, got {args.count}")
+    if not 1 <= args.count <= MAX_IDENTITIES:
+        raise UsageError(f"--count must lie in [1, {MAX_IDENTITIES}] (labels have 7 digits), got {args.count}")
     if args.seed < 0:
         raise UsageError(f"--seed must be >= 0, got {args.seed}")
     if args.resolution not in (128, 256, 512, 1024, 2048):
@@ -36,6 +35,27 @@ def cmd_identities(args: argparse.Namespace) -> int:
     index = []
     previews = []
     start = time.perf_counter()
+    with output_lock(out, "identities"):
+        remove_stale_temporaries(out)  # what a killed run left (we hold the lock: no other writer)
+        _write_identities(args, out, model, index, previews)
+    elapsed = time.perf_counter() - start
+    if args.preview:
+        labels = [f"#{e['label']} {'M' if e['gender'] > 0.5 else 'F'} {e['age_years']:.0f}y" for e in index]
+        sheet = contact_sheet(previews, columns=min(8, len(previews)), labels=labels[: len(previews)])
+        save_image(sheet, Path(args.preview))
+    print(f"identities: wrote {args.count} face assets to {out} in {elapsed:.1f} s "
+          f"({args.count / elapsed:.1f} identities/s)" + (f"; preview {args.preview}" if args.preview else ""))
+    return 0
+
+
+def _write_identities(args: argparse.Namespace, out: Path, model, index: list, previews: list) -> None:
+    """Build the ``identities`` output in a staged directory and publish it as ``out``."""
+    from tqdm import tqdm
+
+    from nirvis.faces import identity_seed, sample_identity, save_asset
+    from nirvis.faces.preview import preview_asset
+    from nirvis.reflectance.maps import procedural_face_asset
+
     with staged_dir(out, force=args.force) as tmp:
         for label in tqdm(range(args.count), desc="identities", unit="id", disable=args.quiet):
             identity = sample_identity(identity_seed(args.seed, label), model)
@@ -49,14 +69,6 @@ def cmd_identities(args: argparse.Namespace) -> int:
         doc = {"nirvis_version": __version__, "count": args.count, "seed": args.seed,
                "resolution": args.resolution, "head_model": model.provenance, "identities": index}
         (tmp / "identities.json").write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
-    elapsed = time.perf_counter() - start
-    if args.preview:
-        labels = [f"#{e['label']} {'M' if e['gender'] > 0.5 else 'F'} {e['age_years']:.0f}y" for e in index]
-        sheet = contact_sheet(previews, columns=min(8, len(previews)), labels=labels[: len(previews)])
-        save_image(sheet, Path(args.preview))
-    print(f"identities: wrote {args.count} face assets to {out} in {elapsed:.1f} s "
-          f"({args.count / elapsed:.1f} identities/s)" + (f"; preview {args.preview}" if args.preview else ""))
-    return 0
 
 
 def cmd_import_face(args: argparse.Namespace) -> int:

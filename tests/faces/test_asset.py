@@ -181,3 +181,15 @@ def test_import_errors_name_the_file(tmp_path):
         import_reconstruction(obj, tmp_path / "diffuse.png", landmarks_path=tmp_path / "lm.json")
     with pytest.raises(FaceDataError, match="units"):
         import_reconstruction(obj, tmp_path / "diffuse.png", units="furlong")
+
+
+def test_import_refuses_a_one_pixel_texture_and_a_zero_resolution(tmp_path):
+    obj = _reconstruction(tmp_path)
+    write_png(tmp_path / "dot.png", np.full((1, 1, 3), 128, np.uint8))
+    with pytest.raises(FaceDataError, match=r"dot\.png: a 1x1 texture; textures must be at least 16x16"):
+        import_reconstruction(obj, tmp_path / "dot.png")
+    with pytest.raises(FaceDataError, match=r"dot\.png: a 1x1 texture"):
+        import_reconstruction(obj, tmp_path / "diffuse.png", roughness_path=tmp_path / "dot.png")
+    for bad in (0, -4, 100000):
+        with pytest.raises(FaceDataError, match=r"resolution: must lie in \[16, 8192\]"):
+            import_reconstruction(obj, tmp_path / "diffuse.png", resolution=bad)

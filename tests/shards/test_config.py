@@ -57,10 +57,17 @@ def test_flags_override_yaml(tmp_path):
     ("shard_size: ten\n", "field 'shard_size' must be an integer, got 'ten'"),
     ("backend: vulkan\n", "field 'backend' must be one of auto, gl, cuda, torch"),
     ("- 1\n- 2\n", "expected a mapping"),
+    # ranges that parse as numbers but leave what the renderer models (used to crash after config.yaml)
+    ("sample_space:\n  yaw_deg: [-1.0e+308, 1.0e+308]\n", "field 'sample_space.yaw_deg': [-1e+308, 1e+308] leaves"),
+    ("sample_space:\n  distance_mm: [500, 1.0e+300]\n", "field 'sample_space.distance_mm'"),
+    ("sample_space:\n  lighting:\n    ambient: [0, .inf]\n", "field 'sample_space.lighting.ambient'"),
+    ("sample_space:\n  lighting:\n    color_temperature_k: [1, 2]\n",
+     "field 'sample_space.lighting.color_temperature_k'"),
+    ("identities: 2\n# caf\xe9\n".encode("latin-1"), "x.yaml: not UTF-8 text"),
 ])
 def test_bad_yaml_is_refused_naming_the_field(tmp_path, capsys, text, message):
     path = tmp_path / "x.yaml"
-    path.write_text(text)
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
     out = tmp_path / "out"
     assert cli(["render-dataset", "--config", path, "--out", out]) == 2
     err = capsys.readouterr().err.strip()

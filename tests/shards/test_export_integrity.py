@@ -86,3 +86,30 @@ def test_export_never_replaces_or_writes_into_its_input(reference, tmp_path, cap
     assert "--out" in err and ("is the input" in err or "contains the input" in err or "lies inside" in err)
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
     assert cli(["verify", data]) == 0
+
+
+def test_a_manifest_that_is_not_utf8_json_is_named(tmp_path):
+    from nirvis.shards.reader import ManifestError, read_manifest
+
+    (tmp_path / "manifest.json").write_bytes(b'\xff{"a": 1}')
+    with pytest.raises(ManifestError, match=r"manifest\.json: not UTF-8 text"):
+        read_manifest(tmp_path)
+    (tmp_path / "manifest.json").write_text("[1, 2]")
+    with pytest.raises(ManifestError, match=r"manifest\.json: expected a JSON object"):
+        read_manifest(tmp_path)
+
+
+def test_export_force_replaces_its_own_export_but_never_a_users_directory(reference, tmp_path, capsys):
+    out = tmp_path / "exp"
+    assert cli(["export", reference, "--format", "folders", "--out", out]) == 0
+    assert cli(["export", reference, "--format", "insightface-rec", "--out", out, "--force"]) == 0
+    assert (out / "train.rec").is_file() and not (out / "all_list.txt").exists()   # replaced: it was ours
+    (out / "my_notes.txt").write_text("the user's")
+    assert cli(["export", reference, "--format", "folders", "--out", out, "--force"]) == 2
+    assert "nirvis did not write: my_notes.txt" in capsys.readouterr().err
+    home = tmp_path / "home"
+    (home / "photos").mkdir(parents=True)
+    (home / "photos" / "a.jpg").write_bytes(b"jpg")
+    assert cli(["export", reference, "--format", "folders", "--out", home, "--force"]) == 2
+    assert "has no valid .nirvis-output.json" in capsys.readouterr().err
+    assert (home / "photos" / "a.jpg").read_bytes() == b"jpg" and (out / "my_notes.txt").exists()

@@ -37,6 +37,12 @@ def test_config_errors_name_the_field(override, match):
         load_config(CFG / "tiny.yaml", override)
 
 
+def test_a_config_that_is_not_utf8_is_named(tmp_path):
+    (tmp_path / "t.yaml").write_bytes("optim: {lr: 0.1}  # r\xe9sum\xe9\n".encode("latin-1"))
+    with pytest.raises(TrainConfigError, match=r"t\.yaml: not UTF-8 text"):
+        load_config(tmp_path / "t.yaml")
+
+
 def test_parse_override():
     assert parse_override("optim.lr=0.01") == ("optim.lr", 0.01)
     with pytest.raises(TrainConfigError):

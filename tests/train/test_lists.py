@@ -52,3 +52,18 @@ def test_mix_synthetic_and_real(images, tiny_data):
     while s.epoch == 0:
         labels |= set(next(it).labels_vis.tolist())
     assert labels <= set(range(8)) and labels & {6, 7}
+
+
+def test_sparse_and_huge_labels_become_dense_classes(images):
+    """A label of 1e9 used to size the classifier (a 256 GB allocation); now it is class 1."""
+    (images / "l.txt").write_text("a/VIS_1.png 7 VIS\na/nir_1.png 7 NIR\nb/vis_1.png 1000000000 VIS\n"
+                                  "b/nir_1.png 1000000000 NIR\n")
+    il = ImageList(images / "l.txt", label_offset=5, group_size=2)
+    assert il.num_classes() == 2 and il.classes == {7: 0, 1000000000: 1}
+    assert {g.label for g in il.groups(seed=0, epoch=0)} == {5, 6}
+
+
+def test_a_list_that_is_not_utf8_is_named(images):
+    (images / "l.txt").write_bytes("a/VIS_1.png 0 VIS\n# r\xe9sum\xe9\n".encode("latin-1"))
+    with pytest.raises(ListError, match=r"l\.txt: not UTF-8 text"):
+        ImageList(images / "l.txt")

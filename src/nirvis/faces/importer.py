@@ -81,19 +81,22 @@ def import_reconstruction(
         raise FaceDataError(f"units: must be 'auto' or one of {sorted(UNIT_TO_MM)}, got {units!r}")
     if diffuse_encoding not in ("srgb", "linear"):
         raise FaceDataError(f"diffuse_encoding: must be 'srgb' or 'linear', got {diffuse_encoding!r}")
+    if resolution is not None and not MIN_MAP_SIZE <= int(resolution) <= MAX_MAP_SIZE:
+        raise FaceDataError(f"resolution: must lie in [{MIN_MAP_SIZE}, {MAX_MAP_SIZE}] pixels, got {resolution}")
     mesh, _ = read_obj(obj_path)
     unit = guess_units(mesh.vertices) if units == "auto" else units
     mesh = mesh.with_vertices(mesh.vertices * np.float32(UNIT_TO_MM[unit]))
-    diffuse = read_image(diffuse_path, channels=3)
+    diffuse = _read_texture(diffuse_path, channels=3)
     if diffuse_encoding == "srgb":
         diffuse = decode_srgb(np.asarray(diffuse, np.float32))
     size = int(resolution or max(diffuse.shape[:2]))
-    spec = read_image(specular_path, 1) if specular_path else np.full(diffuse.shape[:2], default_specular, np.float32)
-    rough = (read_image(roughness_path, 1) if roughness_path
+    spec = (_read_texture(specular_path, 1) if specular_path
+            else np.full(diffuse.shape[:2], default_specular, np.float32))
+    rough = (_read_texture(roughness_path, 1) if roughness_path
              else np.full(diffuse.shape[:2], default_roughness, np.float32))
     normal = None
     if normal_path:
-        normal = _resize(read_image(normal_path, 3), size) * 2.0 - 1.0
+        normal = _resize(_read_texture(normal_path, 3), size) * 2.0 - 1.0
         normal /= np.maximum(np.linalg.norm(normal, axis=-1, keepdims=True), 1e-6)
     maps = ReflectanceMaps(diffuse_vis=_resize(diffuse, size), specular_vis=_resize(spec, size),
                            roughness=_resize(rough, size), normal=normal)
@@ -110,6 +113,20 @@ def import_reconstruction(
         "diffuse_encoding": diffuse_encoding,
     }
     return FaceAsset(mesh=mesh, maps=maps, landmarks=landmarks, metadata=meta)
+
+
+#: Bounds of a reflectance map's side (pixels): smaller textures hold no face detail (a 1x1 image
+#: is a colour, not a texture), larger ones exceed what the renderer samples.
+MIN_MAP_SIZE, MAX_MAP_SIZE = 16, 8192
+
+
+def _read_texture(path, channels: int) -> np.ndarray:
+    """``read_image`` of a texture, refusing one smaller than ``MIN_MAP_SIZE`` on a side."""
+    img = read_image(path, channels=channels)
+    if min(img.shape[:2]) < MIN_MAP_SIZE:
+        raise FaceDataError(f"{path}: a {img.shape[1]}x{img.shape[0]} texture; textures must be at least "
+                            f"{MIN_MAP_SIZE}x{MIN_MAP_SIZE} pixels")
+    return img
 
 
 def _read_landmarks(path: Path, mesh, to_mm: float) -> dict[str, SurfacePoints]:

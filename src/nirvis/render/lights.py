@@ -122,6 +122,27 @@ class LightingConfig:
     awb_residual: tuple[float, float] = (0.0, 0.2)       # share of the illuminant cast AWB leaves
     nir_outdoor_ambient_probability: float = 0.5         # outdoor environments with NIR ambient light
 
+    def __post_init__(self) -> None:
+        """Refuse ranges outside what the renderer models (before anything is rendered)."""
+        ranges = {"ambient": (0.0, 10.0), "sky_lobe": (0.0, 10.0), "n_directional": (0, 3),
+                  "directional_intensity": (0.0, 100.0), "color_temperature_k": (1000.0, 40000.0),
+                  "nir_led_intensity": (0.0, 100.0), "nir_ambient_share": (0.0, 1.0),
+                  "environment_intensity": (1e-3, 100.0), "light_angular_radius_deg": (1e-3, 90.0),
+                  "awb_residual": (0.0, 1.0)}
+        for name, (low, high) in ranges.items():
+            lo, hi = getattr(self, name)
+            if not (math.isfinite(lo) and math.isfinite(hi) and low <= lo <= hi <= high):
+                raise ValueError(f"LightingConfig.{name}: expected low <= high within [{low}, {high}], "
+                                 f"got [{lo}, {hi}]")
+        scalars = {"max_elevation_deg": (0.0, 90.0), "max_azimuth_deg": (0.0, 180.0),
+                   "environment_light_azimuth_deg": (0.0, 180.0), "nir_ambient_probability": (0.0, 1.0),
+                   "environment_probability": (0.0, 1.0), "extra_light_probability": (0.0, 1.0),
+                   "nir_outdoor_ambient_probability": (0.0, 1.0)}
+        for name, (low, high) in scalars.items():
+            value = getattr(self, name)
+            if not (math.isfinite(value) and low <= value <= high):
+                raise ValueError(f"LightingConfig.{name}: expected a value in [{low}, {high}], got {value}")
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

@@ -24,6 +24,11 @@ from nirvis.render.lights import LightingConfig, sample_nir_lighting, sample_vis
 from nirvis.render.sensor import NirSensorConfig, VisSensorConfig, sample_nir_sensor, sample_vis_sensor
 
 
+#: The ranges the renderer models: the pose and camera of a face seen by a camera in front of it.
+POSE_LIMITS = {"yaw_deg": (-180.0, 180.0), "pitch_deg": (-90.0, 90.0), "roll_deg": (-180.0, 180.0),
+               "distance_mm": (200.0, 20000.0), "face_fill": (0.05, 2.0)}
+
+
 @dataclass(frozen=True)
 class SampleSpace:
     """Ranges every random choice of a rendered pair is drawn from (uniform, inclusive).
@@ -62,10 +67,12 @@ class SampleSpace:
     nir_sensor: NirSensorConfig = field(default_factory=NirSensorConfig)
 
     def __post_init__(self) -> None:
-        for name in ("yaw_deg", "pitch_deg", "roll_deg", "distance_mm", "face_fill"):
+        for name, (low, high) in POSE_LIMITS.items():
             lo, hi = getattr(self, name)
             if not lo <= hi:
                 raise ValueError(f"SampleSpace.{name}: lower bound {lo} exceeds upper bound {hi}")
+            if not (math.isfinite(lo) and math.isfinite(hi) and low <= lo and hi <= high):
+                raise ValueError(f"SampleSpace.{name}: [{lo}, {hi}] leaves the modelled range [{low}, {high}]")
         if self.distance_mm[0] <= 200:
             raise ValueError(f"SampleSpace.distance_mm must stay above 200 mm, got {self.distance_mm}")
         if self.pairing not in ("shared", "independent"):

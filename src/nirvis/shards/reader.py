@@ -22,6 +22,7 @@ from typing import Any, Iterable, Iterator, Optional, Sequence, Union
 
 import numpy as np
 
+from nirvis.errors import NirvisError
 from nirvis.shards.format import (MANIFEST, SHARD_DIR, decode_png, iter_tar_samples, list_shard_files,
                                   parse_key)
 
@@ -70,11 +71,29 @@ def list_shards(sources: Union[Source, Sequence[Source]]) -> list[Path]:
     return out
 
 
+class ManifestError(NirvisError, ValueError):
+    """A ``manifest.json`` that cannot be read (not UTF-8, not JSON, not an object)."""
+
+
 def read_manifest(directory: Source) -> dict[str, Any]:
+    """The parsed ``manifest.json`` of a render-dataset output ``directory``.
+
+    Raises:
+        FileNotFoundError: there is no manifest (an incomplete output).
+        ManifestError: it is not UTF-8 JSON holding an object (names the file).
+    """
     path = Path(directory) / MANIFEST
     if not path.is_file():
         raise FileNotFoundError(f"{path}: not found (is {directory} a complete render-dataset output?)")
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ManifestError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+    except ValueError as exc:
+        raise ManifestError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(doc, dict):
+        raise ManifestError(f"{path}: expected a JSON object at the top level")
+    return doc
 
 
 def _to_sample(key: str, parts: dict[str, bytes], shard: Path, decode: bool) -> PairSample:

@@ -238,6 +238,10 @@ def load_config(path: Optional[Union[str, Path]] = None, overrides: Optional[Map
             data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
         except FileNotFoundError:
             raise TrainConfigError(f"{p}: config file not found") from None
+        except OSError as exc:
+            raise TrainConfigError(f"{p}: cannot read ({exc.strerror})") from None
+        except UnicodeDecodeError as exc:
+            raise TrainConfigError(f"{p}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
         except yaml.YAMLError as exc:
             raise TrainConfigError(f"{p}: not valid YAML ({str(exc).splitlines()[0]})") from None
         if not isinstance(data, dict):
