@@ -32,8 +32,8 @@ def cmd_identities(args: argparse.Namespace) -> int:
     if args.preview and Path(args.preview).resolve().is_relative_to(out.resolve()):
         raise UsageError("--preview must lie outside --out (the output directory is replaced as a whole)")
     model = load_head_model()
-    index = []
-    previews = []
+    index: list[dict] = []
+    previews: list = []
     start = time.perf_counter()
     with output_lock(out, "identities"):
         remove_stale_temporaries(out)  # what a killed run left (we hold the lock: no other writer)

@@ -10,7 +10,7 @@ import shutil
 
 import pytest
 
-from nirvis.train.checkpoint import CheckpointError, latest_checkpoint, load_pretrained, load_trained
+from nirvis.train.checkpoint import CheckpointError, build_model, latest_checkpoint, load_pretrained, load_trained
 from nirvis.train.loop import TrainError, train
 
 from train_helpers import ROOT, tiny_config
@@ -79,12 +79,13 @@ def test_a_flipped_byte_in_saved_weights_is_found(tiny_data, tmp_path):
         load_embedding_model(run)
     with pytest.raises(TrainError, match="corrupted"):
         train(tiny_config(**{"optim.max_steps": 6}), [str(tiny_data)], run, resume=True)
+    backbone, _ = build_model(tiny_config(), 6)
+    with pytest.raises(CheckpointError, match="corrupted"):
+        load_pretrained(backbone, latest_checkpoint(run) / "model.safetensors")
 
 
 def test_our_own_checkpoint_works_as_pretrained(tiny_data, tmp_path):
     import torch
-
-    from nirvis.train.checkpoint import build_model
 
     run = tmp_path / "run"
     train(tiny_config(**{"optim.max_steps": 3}), [str(tiny_data)], run)
