@@ -114,3 +114,12 @@ def test_a_shard_that_does_not_belong_to_its_manifest_is_refused_before_training
     assert not (tmp_path / "run").exists()                       # refused before anything was written
     with pytest.raises(ShardLabelError, match=r"has label 5, but the manifest plans identities 0\.\.4"):
         train(tiny_config(**{"data.verify": False, "optim.max_steps": 50}), [str(data)], tmp_path / "run2")
+
+
+def test_train_never_overwrites_a_config_it_did_not_write(tiny_data, tmp_path):
+    other = tmp_path / "other_data"                            # a data set that is not this run's input
+    shutil.copytree(tiny_data, other)
+    before = (other / "config.yaml").read_bytes()
+    with pytest.raises(TrainError, match="holds a config.yaml that is not a training run's"):
+        train(tiny_config(), [str(tiny_data)], other)
+    assert (other / "config.yaml").read_bytes() == before

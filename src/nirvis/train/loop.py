@@ -292,9 +292,38 @@ def train(cfg: TrainConfig, data: Sequence[str], out: str | os.PathLike, resume:
         return _train_locked(cfg, data, run_dir, resume, device, rank, world, main)
 
 
+def _is_train_config(path: Path) -> bool:
+    import yaml
+
+    try:
+        config_from_dict(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+    except Exception:  # noqa: BLE001 - anything unreadable is not a training run's config
+        return False
+    return True
+
+
 def _unstarted_run(run_dir: Path) -> bool:
-    """``run_dir`` holds files of a run that never saved a checkpoint (killed, or failed early)."""
-    return latest_checkpoint(run_dir) is None and any((run_dir / n).exists() for n in UNSTARTED_RUN_FILES)
+    """``run_dir`` holds files of a run that never saved a checkpoint (killed, or failed early).
+
+    Raises ``TrainError`` when it holds a ``config.yaml`` that is not a training config (e.g. a
+    render-dataset output): the trainer neither overwrites nor removes files it did not write.
+    """
+    if latest_checkpoint(run_dir) is not None:
+        return False
+    config = run_dir / "config.yaml"
+    if config.exists() and not _is_train_config(config):
+        raise TrainError(f"{run_dir}: holds a config.yaml that is not a training run's (a data set?); "
+                         "choose another --out")
+    log = run_dir / "log.csv"
+    if log.exists():
+        try:
+            with open(log, newline="", encoding="utf-8") as f:
+                header = next(csv.reader(f), [])
+        except (OSError, UnicodeDecodeError):
+            header = []
+        if tuple(header) != LOG_FIELDS:
+            raise TrainError(f"{run_dir}: holds a log.csv that is not a training log; choose another --out")
+    return any((run_dir / n).exists() for n in UNSTARTED_RUN_FILES)
 
 
 def _clear_unstarted_run(run_dir: Path) -> None:
@@ -320,6 +349,8 @@ def _train_locked(cfg: TrainConfig, data: Sequence[str], run_dir: Path, resume: 
     from tqdm import tqdm
 
     ckpt = latest_checkpoint(run_dir)
+    if not main and ckpt is None:
+        resume = False  # rank 0 decides what a run directory without a checkpoint means (and may clear it)
     if resume and ckpt is None and not _unstarted_run(run_dir):
         raise TrainError(f"{run_dir}: nothing to resume (no checkpoint)")
     if resume and ckpt is not None:
