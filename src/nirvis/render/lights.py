@@ -116,7 +116,10 @@ class LightingConfig:
     environment_probability: float = 0.85               # share of VIS samples lit by an HDR environment
     environments: tuple[str, ...] = ()                   # names to draw from (() = all)
     environment_intensity: tuple[float, float] = (0.7, 1.4)   # log-uniform, relative to a key light
-    environment_light_azimuth_deg: float = 110.0        # dominant light within this azimuth of the camera
+    # Dominant light within this azimuth of the camera. 45, not 110: photographed faces are mostly lit
+    # from the camera's side; with up to 110 deg (a key light behind the head) dlib's detector missed
+    # 9-10 % of the VIS crops at |yaw| <= 30 deg, at 45 deg 2 % (README, realism section).
+    environment_light_azimuth_deg: float = 45.0
     extra_light_probability: float = 0.25                # environment samples with one more key/fill light
     light_angular_radius_deg: tuple[float, float] = (0.3, 12.0)   # synthetic lights, log-uniform
     awb_residual: tuple[float, float] = (0.0, 0.2)       # share of the illuminant cast AWB leaves
