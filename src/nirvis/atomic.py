@@ -40,7 +40,8 @@ if TYPE_CHECKING:
 
 __all__ = ["atomic_write", "atomic_write_named", "atomic_write_bytes", "atomic_write_text", "atomic_write_json",
            "save_image", "staged_dir", "publish_dir", "check_output_path", "check_output_apart",
-           "remove_stale_temporaries", "write_output_marker", "TEMP_SUFFIX", "STAGING_SUFFIX", "OUTPUT_MARKER"]
+           "remove_stale_temporaries", "write_output_marker", "write_errors", "TEMP_SUFFIX", "STAGING_SUFFIX",
+           "OUTPUT_MARKER"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -54,8 +55,9 @@ _MARKER_FORMAT = "nirvis-output"
 
 
 @contextlib.contextmanager
-def _write_errors(path: Path) -> Iterator[None]:
-    """Re-raise a failed write (``nirvis.errors.as_write_error``) as a ``WriteError`` naming ``path``."""
+def write_errors(path: PathLike) -> Iterator[None]:
+    """Re-raise a failed write in the block (``nirvis.errors.as_write_error``) as a ``WriteError``
+    naming ``path``; every other exception passes unchanged."""
     try:
         yield
     except Exception as exc:
@@ -90,12 +92,12 @@ def atomic_write(path: PathLike, write: Callable[[IO[bytes]], Any], *, fsync: bo
         b'abc'
     """
     path = Path(path)
-    with _write_errors(path):
+    with write_errors(path):
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     tmp = Path(name)
     try:
-        with _write_errors(path):
+        with write_errors(path):
             with os.fdopen(fd, "wb") as f:
                 write(f)
                 if fsync:
@@ -133,11 +135,11 @@ def atomic_write_named(path: PathLike, write: Callable[[Path], Any], *, fsync: b
         ('n.txt', ['n.txt'])
     """
     path = Path(path)
-    with _write_errors(path):
+    with write_errors(path):
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp_dir = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=STAGING_SUFFIX, dir=path.parent))
     try:
-        with _write_errors(path):
+        with write_errors(path):
             tmp = tmp_dir / path.name
             write(tmp)
             if fsync:
@@ -414,11 +416,11 @@ def staged_dir(out: PathLike, *, force: bool = False, mark: bool = True,
         (False, [])
     """
     out = check_output_path(out, force, replace_unmarked=replace_unmarked)
-    with _write_errors(out):
+    with write_errors(out):
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=STAGING_SUFFIX, dir=out.parent))
     try:
-        with _write_errors(out):
+        with write_errors(out):
             yield tmp
             if mark:
                 write_output_marker(tmp)

@@ -155,12 +155,6 @@ def run_command(args: argparse.Namespace, err: Optional[Callable[[str], object]]
     except USER_INPUT_ERRORS as exc:
         say(f"nirvis {name}: error: {exc}")
         return 2
-    except Exception as exc:
-        write_error = as_write_error(getattr(exc, "filename", None) or "output", exc)
-        if write_error is None:
-            raise
-        say(f"nirvis {name}: error: {write_error}")
-        return 2
     except KeyboardInterrupt:
         say(f"nirvis {name}: interrupted")
         return 130

@@ -35,7 +35,8 @@ import os
 from pathlib import Path
 from typing import Iterator, Union
 
-from nirvis.errors import OutputLockedError, as_write_error
+from nirvis.atomic import write_errors
+from nirvis.errors import OutputLockedError
 
 try:
     import fcntl
@@ -83,34 +84,32 @@ def output_lock(out: Union[str, os.PathLike], command: str, tag: str = "") -> It
         return
     fd = -1
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        while True:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+        with write_errors(path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            while True:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    os.close(fd)
+                    fd = -1
+                    raise OutputLockedError(
+                        f"{out}: another `nirvis {command}` ({_holder(path)}) is writing it (lock file {path}); "
+                        "wait for it to finish, or stop it first") from None
+                try:  # the holder before us may have unlinked the file we locked: lock the current one
+                    same = os.stat(path).st_ino == os.fstat(fd).st_ino
+                except FileNotFoundError:
+                    same = False
+                if same:
+                    break
                 os.close(fd)
                 fd = -1
-                raise OutputLockedError(
-                    f"{out}: another `nirvis {command}` ({_holder(path)}) is writing it (lock file {path}); "
-                    "wait for it to finish, or stop it first") from None
-            try:  # the holder before us may have unlinked the file we locked: lock the current one
-                same = os.stat(path).st_ino == os.fstat(fd).st_ino
-            except FileNotFoundError:
-                same = False
-            if same:
-                break
-            os.close(fd)
-            fd = -1
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()} nirvis {command}\n".encode())
-    except OutputLockedError:
-        raise
-    except OSError as exc:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()} nirvis {command}\n".encode())
+    except BaseException:
         if fd >= 0:
             os.close(fd)
-        err = as_write_error(path, exc)
-        raise (err or exc) from exc
+        raise
     try:
         yield path
     finally:

@@ -157,20 +157,11 @@ def _modalities(modality: str) -> tuple[str, ...]:
 
 
 def require_verified(dataset: Union[str, Path]) -> None:
-    """Raise ``DatasetExportError`` unless ``dataset`` passes ``verify_dataset`` (sizes, sha256,
-    sample counts and keys against the manifest; PNGs are not decoded: the hashes cover them), so
-    an export never publishes a corrupted, truncated or padded data set."""
-    from nirvis.shards.verify import verify_dataset
+    """Raise ``DatasetExportError`` unless ``dataset`` verifies (``shards.verify.require_verified``),
+    so an export never publishes a corrupted, truncated or padded data set."""
+    from nirvis.shards.verify import require_verified as require
 
-    try:
-        report = verify_dataset(dataset, decode=False)
-    except FileNotFoundError as exc:
-        raise DatasetExportError(str(exc)) from None
-    if not report.ok:
-        shown = "; ".join(report.problems[:3])
-        more = f" (+{len(report.problems) - 3} more)" if len(report.problems) > 3 else ""
-        raise DatasetExportError(f"{dataset}: refusing to export a data set that does not verify: {shown}{more}; "
-                                 f"run `nirvis verify {dataset}` for the full list")
+    require(dataset, DatasetExportError, "refusing to export a data set that does not verify")
 
 
 def export_insightface_rec(dataset: Union[str, Path], out: Union[str, Path], *, modality: str = "both",

@@ -130,3 +130,22 @@ def verify_dataset(directory: str | Path, decode: bool = True,
     if total is not None and report.samples != total and not report.problems:
         report.problems.append(f"{mpath}: counts.pairs is {total}, the shards hold {report.samples}")
     return report
+
+
+def require_verified(dataset: str | Path, error: Callable[[str], Exception], refusal: str = "does not verify",
+                     hint: str = "") -> None:
+    """Raise ``error(message)`` unless ``dataset`` passes ``verify_dataset(decode=False)`` (sizes,
+    sha256, sample counts, keys and labels against the manifest; the hashes cover the PNGs).
+
+    The message is ``"{dataset}: {refusal}: <first three problems>; run `nirvis verify {dataset}`
+    for the full list{hint}"``; a missing data set is ``error(<what is missing>)``. Used by
+    ``export`` and ``train``, so neither reads a corrupted, truncated or padded data set.
+    """
+    try:
+        report = verify_dataset(dataset, decode=False)
+    except FileNotFoundError as exc:
+        raise error(str(exc)) from None
+    if not report.ok:
+        shown = "; ".join(report.problems[:3])
+        more = f" (+{len(report.problems) - 3} more)" if len(report.problems) > 3 else ""
+        raise error(f"{dataset}: {refusal}: {shown}{more}; run `nirvis verify {dataset}` for the full list{hint}")

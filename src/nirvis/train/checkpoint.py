@@ -26,7 +26,7 @@ import io
 import os
 import shutil
 from pathlib import Path
-from typing import Any, Mapping, Optional, Union
+from typing import Any, Callable, Mapping, Optional, Union
 
 import torch
 import torch.nn as nn
@@ -89,18 +89,27 @@ def save_checkpoint(run_dir: PathLike, step: int, backbone: nn.Module, head: nn.
     weights = save(tensors, metadata={"step": str(step), "config": config_yaml,
                                       "num_classes": str(_unwrap(head).weight.shape[0]),
                                       "weights_sha256": weights_digest(tensors)})
-    buf = io.BytesIO()
-    torch.save(dict(state), buf)
-    # Serialised in memory, written with Python I/O: a full disk is then a WriteError naming the
-    # checkpoint (torch's zip writer aborts the process when a write to a file fails).
+    training_state = saved_bytes(lambda f: torch.save(dict(state), f))
     with staged_dir(final, force=True, replace_unmarked=True) as tmp:  # the run owns its step dirs
         (tmp / "model.safetensors").write_bytes(weights)
-        (tmp / "state.pt").write_bytes(buf.getvalue())
+        (tmp / "state.pt").write_bytes(training_state)
     atomic_write_text(root / LATEST, final.name + "\n")
     old = sorted(p for p in root.glob("step_*") if p.is_dir())
     for p in old[:-keep] if keep > 0 else []:
         shutil.rmtree(p, ignore_errors=True)
     return final
+
+
+def saved_bytes(save: Callable[[io.BytesIO], Any]) -> bytes:
+    """The bytes ``save(f)`` writes to an in-memory file ``f``.
+
+    Checkpoints and exported models are serialised this way, then written with Python I/O: torch's
+    zip writer aborts the whole process (an exception in a C++ destructor) when a write to a real
+    file fails (disk full), where Python I/O raises an ``OSError`` that becomes a ``WriteError``.
+    """
+    buf = io.BytesIO()
+    save(buf)
+    return buf.getvalue()
 
 
 def weights_digest(tensors: Mapping[str, torch.Tensor]) -> str:

@@ -9,7 +9,6 @@ format is written next to the file as ``FILE.json``.
 
 from __future__ import annotations
 
-import io
 import os
 from pathlib import Path
 from typing import Any, Union
@@ -19,7 +18,7 @@ import torch
 from nirvis.atomic import atomic_write_bytes, atomic_write_json
 from nirvis.crop import CROP_SIZE
 from nirvis.errors import NirvisError
-from nirvis.train.checkpoint import load_trained
+from nirvis.train.checkpoint import load_trained, saved_bytes
 
 FORMATS = ("onnx", "torchscript")
 
@@ -49,9 +48,7 @@ def export_model(run_dir: Union[str, os.PathLike], format: str = "onnx", out: Un
     if format == "torchscript":
         with torch.no_grad():
             traced = torch.jit.trace(backbone, x)
-        # Serialise in memory, then write with Python I/O: torch's zip writer aborts the process
-        # (an exception in a C++ destructor) when the disk fills up while it writes a file.
-        atomic_write_bytes(out, _saved_bytes(lambda f: torch.jit.save(traced, f)))
+        atomic_write_bytes(out, saved_bytes(lambda f: torch.jit.save(traced, f)))
         with torch.no_grad():
             info["max_abs_diff"] = float((torch.jit.load(str(out))(x) - ref).abs().max())
         info["max_rel_diff"] = info["max_abs_diff"] / max(float(ref.abs().max()), 1e-12)
@@ -60,7 +57,7 @@ def export_model(run_dir: Union[str, os.PathLike], format: str = "onnx", out: Un
             import onnx  # noqa: F401
         except ImportError:
             raise ModelExportError("ONNX export needs the 'onnx' package (pip install onnx)") from None
-        atomic_write_bytes(out, _saved_bytes(lambda f: torch.onnx.export(
+        atomic_write_bytes(out, saved_bytes(lambda f: torch.onnx.export(
             backbone, (x,), f, input_names=["input"], output_names=["embedding"],
             dynamic_axes={"input": {0: "N"}, "embedding": {0: "N"}}, opset_version=17, dynamo=False)))
         if check:
@@ -76,9 +73,3 @@ def export_model(run_dir: Union[str, os.PathLike], format: str = "onnx", out: Un
     atomic_write_json(Path(str(out) + ".json"), info, indent=2, sort_keys=False)
     return info
 
-
-def _saved_bytes(save) -> bytes:
-    """The bytes ``save(f)`` writes to an in-memory file ``f``."""
-    buf = io.BytesIO()
-    save(buf)
-    return buf.getvalue()

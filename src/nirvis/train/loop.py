@@ -47,6 +47,7 @@ from nirvis.atomic import (STAGING_SUFFIX, TEMP_SUFFIX, atomic_write_bytes, atom
                            check_output_apart)
 from nirvis.errors import NirvisError
 from nirvis.output_lock import output_lock
+from nirvis.shards.verify import require_verified
 from nirvis.train.checkpoint import (CKPT_DIR, CheckpointError, build_model, latest_checkpoint, load_pretrained,
                                      read_model_file, read_training_state, save_checkpoint, weights_digest)
 from nirvis.train.config import TrainConfig, config_from_dict, dump_yaml
@@ -85,8 +86,8 @@ def build_sources(cfg: TrainConfig, data: Sequence[str]) -> tuple[list[Any], lis
             src = ShardGroupSource([d], group, offset, cfg.data.shuffle_buffer)
         except FileNotFoundError as exc:
             raise TrainError(str(exc)) from None
-        if cfg.data.verify:
-            _require_verified(d)
+        if cfg.data.verify:  # before the run writes anything; data.verify: false skips it
+            require_verified(d, TrainError, hint=" (or set data.verify: false to train on it anyway)")
         n = src.num_classes()
         if n == 0:
             raise TrainError(f"{d}: no manifest.json (is it a complete render-dataset output?)")
@@ -103,21 +104,6 @@ def build_sources(cfg: TrainConfig, data: Sequence[str]) -> tuple[list[Any], lis
     if not sources:
         raise TrainError("no training data (give --data DIR and/or data.lists)")
     return sources, weights, offset
-
-
-def _require_verified(dataset: str) -> None:
-    """Refuse a data set that ``nirvis verify`` rejects (hashes, counts, keys and labels against
-    its manifest), before the run writes anything; ``data.verify: false`` skips the check."""
-    from nirvis.shards.verify import verify_dataset
-
-    try:
-        report = verify_dataset(dataset, decode=False)
-    except FileNotFoundError as exc:
-        raise TrainError(str(exc)) from None
-    if not report.ok:
-        more = f" (+{len(report.problems) - 3} more)" if len(report.problems) > 3 else ""
-        raise TrainError(f"{dataset}: does not verify: {'; '.join(report.problems[:3])}{more}; run `nirvis verify "
-                         f"{dataset}` for the full list (or set data.verify: false to train on it anyway)")
 
 
 def _prefetch(it: Iterator[Batch], depth: int) -> Iterator[Batch]:
@@ -303,13 +289,12 @@ def _is_train_config(path: Path) -> bool:
 
 
 def _unstarted_run(run_dir: Path) -> bool:
-    """``run_dir`` holds files of a run that never saved a checkpoint (killed, or failed early).
+    """``run_dir``, which holds no checkpoint, holds files of a run that never saved one (killed,
+    or failed early).
 
     Raises ``TrainError`` when it holds a ``config.yaml`` that is not a training config (e.g. a
     render-dataset output): the trainer neither overwrites nor removes files it did not write.
     """
-    if latest_checkpoint(run_dir) is not None:
-        return False
     config = run_dir / "config.yaml"
     if config.exists() and not _is_train_config(config):
         raise TrainError(f"{run_dir}: holds a config.yaml that is not a training run's (a data set?); "
@@ -351,7 +336,8 @@ def _train_locked(cfg: TrainConfig, data: Sequence[str], run_dir: Path, resume: 
     ckpt = latest_checkpoint(run_dir)
     if not main and ckpt is None:
         resume = False  # rank 0 decides what a run directory without a checkpoint means (and may clear it)
-    if resume and ckpt is None and not _unstarted_run(run_dir):
+    unstarted = ckpt is None and _unstarted_run(run_dir)
+    if resume and ckpt is None and not unstarted:
         raise TrainError(f"{run_dir}: nothing to resume (no checkpoint)")
     if resume and ckpt is not None:
         config_path = run_dir / "config.yaml"
@@ -365,7 +351,7 @@ def _train_locked(cfg: TrainConfig, data: Sequence[str], run_dir: Path, resume: 
                              "(only " + ", ".join(RESUMABLE_CHANGES) + " may change on --resume)")
     elif ckpt is not None:
         raise TrainError(f"{run_dir}: already holds a training run (use --resume to continue it, or another --out)")
-    elif _unstarted_run(run_dir):
+    elif unstarted:
         # A run that died before its first checkpoint: nothing to continue, start it afresh.
         if main:
             print(f"nirvis train: {run_dir} holds a run that never saved a checkpoint: starting it afresh",
