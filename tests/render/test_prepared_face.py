@@ -50,7 +50,9 @@ def test_landmarks_project_where_they_were(faces):
     for levels, pf in faces.items():
         world = views_geometry([pf] * 3, views)
         px[levels] = project_landmarks(world, pf.landmarks68, pf.faces, views, 160)
-    assert float((px[0] - px[1]).norm(dim=-1).max()) < 1.0                      # pixels at 160 x 160
+    # pixels at 160 x 160; Loop smoothing pulls a landmark on a small local bump (shape prior v4's
+    # landmark offsets) up to ~1 px, a misattached landmark would move several
+    assert float((px[0] - px[1]).norm(dim=-1).max()) < 1.25
 
 
 def test_expressive_heads_go_through_the_same_operator(faces):

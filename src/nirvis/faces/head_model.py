@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, Sequence
 import numpy as np
 
 from nirvis.faces.errors import FaceDataError
+from nirvis.faces.local_shape import displacement_basis, sample_landmark_offsets
 from nirvis.faces.mesh import HeadMesh, SurfacePoints
 
 if TYPE_CHECKING:
@@ -52,6 +53,8 @@ HEAD_MODEL_FILE = "mpfb2_head.npz"
 
 RACES = ("african", "asian", "caucasian")
 ADULT_AGE_RANGE = (18.0, 75.0)
+#: Largest landmark offset an identity may carry (mm); sampled ones stay well inside (sd <= 3 mm).
+MAX_LANDMARK_OFFSET_MM = 20.0
 
 
 # --------------------------------------------------------------------------------- parameters
@@ -73,7 +76,11 @@ class IdentityParams:
             Missing names mean 0.
         shape: the shape prior's own traits (see ``_shape_prior``: version, size, canthal_tilt,
             epicanthus, asymmetry, eye_height_asym), logged for provenance; the geometry comes
-            from ``modifiers`` alone. Empty for identities set by hand or sampled before prior v2.
+            from ``modifiers`` and ``landmark_offsets_mm`` alone. Empty for identities set by hand
+            or sampled before prior v2.
+        landmark_offsets_mm: () or 68 (x, y, z) offsets in mm of the template's 68 landmarks, the
+            local shape variation of ``nirvis.faces.local_shape`` (prior v4); () = none (identities
+            set by hand or sampled before v4).
     """
 
     seed: int = -1
@@ -84,6 +91,7 @@ class IdentityParams:
     weight: float = 0.5
     modifiers: Mapping[str, float] = field(default_factory=dict)
     shape: Mapping[str, float] = field(default_factory=dict)
+    landmark_offsets_mm: tuple[tuple[float, float, float], ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("gender", "muscle", "weight"):
@@ -105,23 +113,35 @@ class IdentityParams:
             if not math.isfinite(value):
                 raise ValueError(f"IdentityParams.shape[{name!r}] must be finite, got {value}")
         object.__setattr__(self, "shape", {k: float(v) for k, v in sorted(self.shape.items())})
+        offsets = tuple(tuple(float(c) for c in row) for row in self.landmark_offsets_mm)
+        if offsets:
+            a = np.asarray(offsets, np.float64)
+            if a.shape != (68, 3) or not np.isfinite(a).all() or np.abs(a).max() > MAX_LANDMARK_OFFSET_MM:
+                raise ValueError("IdentityParams.landmark_offsets_mm must be 68 finite (x, y, z) offsets within "
+                                 f"+-{MAX_LANDMARK_OFFSET_MM} mm, got shape {list(a.shape)}")
+        object.__setattr__(self, "landmark_offsets_mm", offsets)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (``from_dict`` inverts it)."""
         d = asdict(self)
         d["race"] = list(self.race)
+        d["landmark_offsets_mm"] = [list(row) for row in self.landmark_offsets_mm]
         return d
 
     @staticmethod
     def from_dict(d: Mapping[str, Any]) -> "IdentityParams":
         # dicts written before the shape prior v2 have no "shape" and read as shape={}
-        known = {"seed", "gender", "age_years", "race", "muscle", "weight", "modifiers", "shape"}
+        # dicts written before prior v4 have no "landmark_offsets_mm" (no local shape variation)
+        known = {"seed", "gender", "age_years", "race", "muscle", "weight", "modifiers", "shape",
+                 "landmark_offsets_mm"}
         unknown = set(d) - known
         if unknown:
             raise ValueError(f"IdentityParams: unknown field(s) {sorted(unknown)}")
         d = dict(d)
         if "race" in d:
             d["race"] = tuple(d["race"])
+        if "landmark_offsets_mm" in d:
+            d["landmark_offsets_mm"] = tuple(tuple(row) for row in d["landmark_offsets_mm"])
         return IdentityParams(**d)
 
 
@@ -273,7 +293,19 @@ class HeadModel:
         self.provenance: dict[str, Any] = json.loads(str(data["provenance"]))
         self.face_region = self._face_region()
         self._eyeball_vertices = np.unique(faces[self.template.part_mask("eyeball")])
+        self._local_basis: Optional[np.ndarray] = None
 
+    @property
+    def local_shape_basis(self) -> np.ndarray:
+        """float32 [V, 68]: vertex displacement = ``local_shape_basis @ landmark_offsets_mm``
+        (``nirvis.faces.local_shape``; each eyeball and the teeth move rigidly). Built on first use."""
+        if self._local_basis is None:
+            v = self.template.vertices
+            eyes = self._eyeball_vertices
+            teeth = np.unique(self.template.faces[self.template.part_mask("teeth")])
+            groups = [eyes[v[eyes, 0] < 0], eyes[v[eyes, 0] > 0], teeth]
+            self._local_basis = displacement_basis(v, self.landmark_vertices["68"], groups)
+        return self._local_basis
     @property
     def modifier_names(self) -> list[str]:
         return [m.name for m in self.modifiers]
@@ -375,7 +407,7 @@ _MODIFIER_LIMITS = {"l-eye-epicanthus-in-out": (-0.6, 0.15), "r-eye-epicanthus-i
 
 #: PCG64 stream id of the shape prior's own draws (issue 12); the draws of stream 0x1D are unchanged.
 SHAPE_STREAM = 0x5A9E
-SHAPE_PRIOR_VERSION = 3
+SHAPE_PRIOR_VERSION = 4
 
 
 #: Facial adiposity per unit of ``adiposity(weight)``: modifier name -> shift (double chin only
@@ -486,6 +518,8 @@ def sample_identity(seed: int, model: Optional[HeadModel] = None) -> IdentityPar
     head width and height, canthal tilt, epicanthic fold, and a per-identity asymmetry level; these
     traits are logged in ``IdentityParams.shape``; ``weight`` also sets the facial adiposity
     (``adiposity``: head fat, cheek volume, chin width, double chin). Values beyond ``_MODIFIER_LIMITS`` are clipped.
+    Last, the local shape variation (prior v4, ``nirvis.faces.local_shape``): the 68 landmarks'
+    own offsets, drawn from stream ``LOCAL_SHAPE_STREAM``, in ``IdentityParams.landmark_offsets_mm``.
     """
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
@@ -522,8 +556,10 @@ def sample_identity(seed: int, model: Optional[HeadModel] = None) -> IdentityPar
     unknown = set(shifts) - set(modifiers)
     if unknown:
         raise FaceDataError(f"{model.path}: head model lacks the shape-prior modifier(s) {sorted(unknown)}")
+    offsets = sample_landmark_offsets(int(seed), traits["asymmetry"])
     return IdentityParams(seed=int(seed), gender=gender, age_years=age, race=race, muscle=muscle,
-                          weight=weight, modifiers=modifiers, shape=traits)
+                          weight=weight, modifiers=modifiers, shape=traits,
+                          landmark_offsets_mm=tuple(tuple(float(c) for c in row) for row in offsets))
 
 
 #: Expression archetypes as FACS action units mapped to the ARKit-style face units (Ekman & Friesen
@@ -573,7 +609,8 @@ def sample_expression(seed: int, intensity: float = 0.5, model: Optional[HeadMod
 
 def build_heads(identities: Sequence[IdentityParams], expressions: Optional[Sequence[Optional[Expression]]] = None,
                 model: Optional[HeadModel] = None) -> np.ndarray:
-    """float32 [B, V, 3] vertices (mm) for a batch of identities (and optional expressions)."""
+    """float32 [B, V, 3] vertices (mm) for a batch of identities (and optional expressions): the
+    targets, then each identity's local shape variation (``landmark_offsets_mm``)."""
     model = model or load_head_model()
     if expressions is None:
         expressions = [None] * len(identities)
@@ -581,7 +618,13 @@ def build_heads(identities: Sequence[IdentityParams], expressions: Optional[Sequ
         raise ValueError(f"got {len(identities)} identities but {len(expressions)} expressions")
     w = np.stack([model.target_weights(i, e) for i, e in zip(identities, expressions)]) if identities else \
         np.zeros((0, len(model.target_names)), np.float32)
-    return model.build_vertices(w)
+    v = model.build_vertices(w)
+    for k, identity in enumerate(identities):
+        if identity.landmark_offsets_mm:
+            # the field moves neither eyeball's centre much, but re-centre as build_vertices does
+            local = model.local_shape_basis @ np.asarray(identity.landmark_offsets_mm, np.float32)
+            v[k] += local - local[model._eyeball_vertices].mean(axis=0)
+    return v
 
 
 def build_head(identity: IdentityParams, expression: Optional[Expression] = None,

@@ -1,6 +1,6 @@
 """A linear shape prior for fitting: the head model's procedural identity prior as a PCA basis.
 
-The head is linear in its targets (``HeadModel.build_vertices``), but identities are sampled
+The head is linear in its targets and landmark offsets (``build_heads``), but identities are sampled
 through non-linear macro weightings (sex x age x ancestry blends). For fitting we approximate that
 prior by a Gaussian in vertex space: ``SAMPLES`` neutral heads drawn with ``sample_identity`` (fixed
 seeds, so the basis is the same on every run), their mean and leading principal components
@@ -19,13 +19,14 @@ from typing import Optional
 
 import numpy as np
 
-from nirvis.faces.head_model import HeadModel, identity_seed, load_head_model, sample_identity
+from nirvis.faces.head_model import HeadModel, build_heads, identity_seed, load_head_model, sample_identity
 from nirvis.faces.mesh import SurfacePoints
 
 #: Number of procedural identities the basis is estimated from, and the seed they come from.
 SAMPLES = 2000
 PRIOR_SEED = 0x5EC0
-#: Identity components kept (of at most ``SAMPLES - 1``); they explain > 99.9 % of the sampled variance.
+#: Identity components kept (of at most ``SAMPLES - 1``); they explain > 99.5 % of the sampled variance
+#: (> 99.9 % before the landmark offsets of shape prior v4 added ~100 mostly independent directions).
 COMPONENTS = 120
 #: Face units left out of fitting: gaze (``eyeLook*``) turns the eyeballs' lids in the model but
 #: photos' landmarks cannot tell it from lid shape, and fitting it soaks up identity.
@@ -81,9 +82,8 @@ def _recentred(model: HeadModel, offsets: np.ndarray) -> np.ndarray:
 def shape_basis(components: int = COMPONENTS, samples: int = SAMPLES) -> ShapeBasis:
     """The cached prior basis of the default head model (see the module docstring)."""
     model = load_head_model()
-    weights = np.stack([model.target_weights(sample_identity(identity_seed(PRIOR_SEED, k), model))
-                        for k in range(samples)])
-    heads = model.build_vertices(weights).reshape(samples, -1).astype(np.float64)   # [S, 3V]
+    identities = [sample_identity(identity_seed(PRIOR_SEED, k), model) for k in range(samples)]
+    heads = build_heads(identities, model=model).reshape(samples, -1).astype(np.float64)   # [S, 3V]
     mean = heads.mean(axis=0)
     centred = heads - mean
     # eigen-decomposition of the S x S Gram matrix (cheaper than an SVD of S x 3V); fixed signs
