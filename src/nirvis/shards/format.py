@@ -196,8 +196,9 @@ def identity_record(asset_metadata: Any) -> Optional[dict[str, Any]]:
 
     From a FaceAsset's metadata: ``sex`` (``female``/``male`` from the MakeHuman ``gender``),
     ``identity`` (seed, gender, age, ancestry proportions ``race`` = (african, asian, caucasian),
-    muscle, weight, the shape prior's traits; the local modifier weights are left out: they follow
-    from the seed for procedural identities and the mesh is the asset for imported ones) and
+    muscle, weight, the shape prior's traits; the local modifier weights and the landmark offsets of
+    shape prior v4 are left out (they follow from the seed for procedural identities, the identity
+    asset holds them, and the mesh is the asset for imported ones) and
     ``appearance`` (skin, hair, facial hair, brows, eyes, make-up: the sampled parameters, see
     ``reflectance.maps.SkinAppearance``, ``reflectance.face_detail.FaceDetail``,
     ``render.hair.HairParams``, ``render.facial_hair.FacialHairParams``). Floats rounded to 4
@@ -205,9 +206,10 @@ def identity_record(asset_metadata: Any) -> Optional[dict[str, Any]]:
 
     Example:
         >>> rec = identity_record({"identity": {"seed": 3, "gender": 0.9, "age_years": 30.0,
-        ...                                     "modifiers": {"nose-flaring-decr-incr": 0.1}}})
-        >>> rec["sex"], "modifiers" in rec["identity"]
-        ('male', False)
+        ...                                     "modifiers": {"nose-flaring-decr-incr": 0.1},
+        ...                                     "landmark_offsets_mm": [[0.0, 0.0, 0.0]] * 68}})
+        >>> rec["sex"], "modifiers" in rec["identity"], "landmark_offsets_mm" in rec["identity"]
+        ('male', False, False)
     """
     if not isinstance(asset_metadata, dict):
         return None
@@ -217,7 +219,7 @@ def identity_record(asset_metadata: Any) -> Optional[dict[str, Any]]:
         return None
     out: dict[str, Any] = {}
     if isinstance(ident, dict):
-        out["identity"] = _rounded({k: v for k, v in ident.items() if k != "modifiers"})
+        out["identity"] = _rounded({k: v for k, v in ident.items() if k not in ("modifiers", "landmark_offsets_mm")})
         if isinstance(ident.get("gender"), (int, float)):
             out["sex"] = "male" if float(ident["gender"]) > 0.5 else "female"
     if isinstance(app, dict):
