@@ -72,3 +72,5 @@ def test_bad_offsets_are_rejected():
         IdentityParams(landmark_offsets_mm=((0.0, 0.0, 50.0),) * 68)
     with pytest.raises(ValueError, match="landmark_offsets_mm"):
         IdentityParams(landmark_offsets_mm=((0.0, float("nan"), 0.0),) * 68)
+    with pytest.raises(ValueError, match="landmark_offsets_mm"):                    # a ragged row
+        IdentityParams(landmark_offsets_mm=((0.0, 0.0),) + ((0.0, 0.0, 0.0),) * 67)

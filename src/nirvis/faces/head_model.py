@@ -53,7 +53,8 @@ HEAD_MODEL_FILE = "mpfb2_head.npz"
 
 RACES = ("african", "asian", "caucasian")
 ADULT_AGE_RANGE = (18.0, 75.0)
-#: Largest landmark offset an identity may carry (mm); sampled ones stay well inside (sd <= 3 mm).
+#: Largest landmark offset an identity may carry (mm); sampled ones stay well inside (sd <= 4 mm,
+#: clipped at 2 sd: ``nirvis.faces.local_shape``).
 MAX_LANDMARK_OFFSET_MM = 20.0
 
 
@@ -115,10 +116,10 @@ class IdentityParams:
         object.__setattr__(self, "shape", {k: float(v) for k, v in sorted(self.shape.items())})
         offsets = tuple(tuple(float(c) for c in row) for row in self.landmark_offsets_mm)
         if offsets:
-            a = np.asarray(offsets, np.float64)
+            a = np.asarray(offsets, np.float64) if all(len(row) == 3 for row in offsets) else np.zeros((0,))
             if a.shape != (68, 3) or not np.isfinite(a).all() or np.abs(a).max() > MAX_LANDMARK_OFFSET_MM:
                 raise ValueError("IdentityParams.landmark_offsets_mm must be 68 finite (x, y, z) offsets within "
-                                 f"+-{MAX_LANDMARK_OFFSET_MM} mm, got shape {list(a.shape)}")
+                                 f"+-{MAX_LANDMARK_OFFSET_MM} mm, got {len(offsets)} rows")
         object.__setattr__(self, "landmark_offsets_mm", offsets)
 
     def to_dict(self) -> dict[str, Any]:
@@ -306,6 +307,7 @@ class HeadModel:
             groups = [eyes[v[eyes, 0] < 0], eyes[v[eyes, 0] > 0], teeth]
             self._local_basis = displacement_basis(v, self.landmark_vertices["68"], groups)
         return self._local_basis
+
     @property
     def modifier_names(self) -> list[str]:
         return [m.name for m in self.modifiers]
@@ -621,7 +623,7 @@ def build_heads(identities: Sequence[IdentityParams], expressions: Optional[Sequ
     v = model.build_vertices(w)
     for k, identity in enumerate(identities):
         if identity.landmark_offsets_mm:
-            # the field moves neither eyeball's centre much, but re-centre as build_vertices does
+            # the field moves the eyeballs too: re-centre on their midpoint, as build_vertices does
             local = model.local_shape_basis @ np.asarray(identity.landmark_offsets_mm, np.float32)
             v[k] += local - local[model._eyeball_vertices].mean(axis=0)
     return v
