@@ -10,7 +10,8 @@ on renders shows how much of that cue they carry.
 
 Variants (pixel rows/columns in the ArcFace 112 crop: eyes at y ~ 51.6, mouth at y ~ 92):
     none            the crops as they are
-    grey            Rec. 709 luminance in all three channels
+    grey            BT.601 luma (``colour.luma_bt601``, the grey of training and evaluation) in all
+                    three channels
     mean_colour     every crop's per-channel mean over the inner face moved to the set's mean
     blur_sigma2     Gaussian blur, sigma 2 px, whole crop
     half_res        down to 56 px and back (area, then bicubic)
@@ -26,7 +27,6 @@ Usage (the real photos are used at run time, never committed: see the README, re
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Callable
@@ -50,8 +50,9 @@ def _blur(img: np.ndarray, sigma: float, region=None) -> np.ndarray:
 
 
 def _grey(img: np.ndarray) -> np.ndarray:
-    y = img.astype(np.float64) @ np.array([0.2126, 0.7152, 0.0722])
-    return np.repeat(np.clip(np.rint(y), 0, 255).astype(np.uint8)[..., None], 3, axis=2)
+    from nirvis.colour import luma_bt601
+
+    return np.repeat(luma_bt601(img)[..., None], 3, axis=2)
 
 
 def _half_res(img: np.ndarray) -> np.ndarray:
@@ -83,54 +84,58 @@ def variants(crops: list[np.ndarray]) -> dict[str, Callable[[np.ndarray], np.nda
 
 
 def _means(desc: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
-    from nirvis.evaluate.realism import pairwise_distances
+    from nirvis.evaluate.realism import same_different
 
-    dist = pairwise_distances(desc, desc)
-    iu = np.triu_indices(len(desc), 1)
-    same = labels[:, None] == labels[None, :]
-    d, s = dist[iu], same[iu]
-    return (float(d[s].mean()) if s.any() else float("nan")), float(d[~s].mean())
+    same, different = same_different(desc, labels)
+    return (float(same.mean()) if same.size else float("nan")), float(different.mean())
 
 
 def _dataset_crops(directory: str, limit: int) -> tuple[list[np.ndarray], np.ndarray]:
+    from nirvis.evaluate.realism import RealismError
     from nirvis.shards.reader import iter_pairs
 
+    if not Path(directory).is_dir():
+        raise RealismError(f"{directory}: no such data set directory (a render-dataset output)")
     crops, labels = [], []
     for k, s in enumerate(iter_pairs(directory)):
         if limit and k >= limit:
             break
         crops.append(np.asarray(s.vis))
         labels.append(s.label)
+    if not crops:
+        raise RealismError(f"{directory}: the data set holds no samples")
     return crops, np.array(labels)
 
 
 def _photo_crops(folder: str, pipeline) -> tuple[list[np.ndarray], np.ndarray]:
-    from PIL import Image
+    """Aligned crops and person labels of the real photos, exactly as the realism report takes them
+    (``realism.photo_faces``: files are different people, a sub-folder groups one person)."""
+    from nirvis.evaluate.realism import photo_faces
 
-    from nirvis.evaluate.realism import real_photo_faces
-
-    crops = []
-    for path in sorted(Path(folder).iterdir()):
-        if path.suffix.lower() in (".jpg", ".jpeg", ".png"):
-            crops += [c for c, _ in real_photo_faces(np.asarray(Image.open(path).convert("RGB")), pipeline)]
-    return crops, np.arange(len(crops))  # every face in the folder is a different person
+    faces = photo_faces(folder, pipeline)
+    return [crop for _, _, crop, _ in faces], np.array([label for _, label, _, _ in faces])
 
 
 def main(argv=None) -> int:
     from tqdm import tqdm
 
-    from nirvis.evaluate.realism import FacePipeline
+    from nirvis.atomic import atomic_write_json
+    from nirvis.evaluate.realism import FacePipeline, RealismError
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("dataset", help="render-dataset output directory")
-    ap.add_argument("--real-photos", help="folder of real photos (every face a different person)")
+    ap.add_argument("--real-photos", help="folder of real photos (files: different people; a sub-folder: one person)")
     ap.add_argument("--limit", type=int, default=0, help="at most this many pairs (default all)")
     ap.add_argument("--out", help="JSON output path")
     args = ap.parse_args(argv)
-    pipeline = FacePipeline()
-    sets = {"renders": _dataset_crops(args.dataset, args.limit)}
-    if args.real_photos:
-        sets["real"] = _photo_crops(args.real_photos, pipeline)
+    try:
+        sets = {"renders": _dataset_crops(args.dataset, args.limit)}
+        pipeline = FacePipeline()
+        if args.real_photos:
+            sets["real"] = _photo_crops(args.real_photos, pipeline)
+    except RealismError as exc:
+        print(f"realism_degrade: {exc}", file=sys.stderr)
+        return 2
     result: dict[str, dict[str, dict[str, float]]] = {}
     for name, (crops, labels) in sets.items():
         result[name] = {}
@@ -149,7 +154,7 @@ def main(argv=None) -> int:
             cells.append(f"{r['different_mean']:.3f}" + (f" ({r['same_mean']:.3f})" if s == "renders" else ""))
         print(f"| {v} | " + " | ".join(cells) + " |")
     if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+        atomic_write_json(args.out, result, sort_keys=False)
     return 0
 
 

@@ -52,3 +52,10 @@ def test_means_split_same_and_different_pairs(tool):
     desc = np.array([[0.0, 0.0], [0.0, 0.1], [1.0, 0.0]])
     same, diff = tool._means(desc, np.array([0, 0, 1]))
     assert same == pytest.approx(0.1) and diff == pytest.approx((1.0 + np.hypot(1.0, 0.1)) / 2)
+
+
+def test_a_missing_data_set_is_one_clear_error_and_writes_nothing(tool, tmp_path, capsys):
+    out = tmp_path / "degrade.json"
+    assert tool.main([str(tmp_path / "nope"), "--out", str(out)]) == 2
+    assert "nope: no such data set directory" in capsys.readouterr().err
+    assert not out.exists()

@@ -309,9 +309,11 @@ def real_photo_faces(image: np.ndarray, pipeline: FacePipeline) -> list[tuple[np
     return out
 
 
-def describe_photos(folder, pipeline: FacePipeline, progress: bool = True) -> tuple[Described, np.ndarray, int]:
-    """(aligned-crop descriptors with person labels, full-resolution descriptors [N, 128], faces
-    dlib found in the photos) of a folder of real photos (see the module docstring)."""
+def photo_faces(folder, pipeline: FacePipeline, progress: bool = True) -> list[tuple[str, int, np.ndarray, np.ndarray]]:
+    """``(key, person label, 112 x 112 aligned uint8 RGB crop, full-resolution descriptor [128])``
+    of every face dlib finds in a folder of real photos (``real_photo_faces``; the module docstring
+    says how files and sub-folders map to people). Raises RealismError for a missing or empty
+    folder, an unreadable photo or no face at all."""
     from PIL import Image
     from tqdm import tqdm
 
@@ -321,31 +323,40 @@ def describe_photos(folder, pipeline: FacePipeline, progress: bool = True) -> tu
     files = _photo_files(folder)
     if not files:
         raise RealismError(f"--real-photos {folder}: holds no photos ({', '.join(PHOTO_SUFFIXES)})")
-    rows, full, groups, found = [], [], {}, 0
+    rows: list[tuple[str, int, np.ndarray, np.ndarray]] = []
+    groups: dict[str, int] = {}
     for path, group in tqdm(files, desc="real photos", unit="photo", disable=not progress):
         check_image_size(path)
         try:
             image = np.asarray(Image.open(path).convert("RGB"))
         except OSError as exc:
             raise RealismError(f"{path}: cannot read the photo: {exc}") from None
-        faces = real_photo_faces(image, pipeline)
-        found += len(faces)
-        for k, (crop, d) in enumerate(faces):
+        for k, (crop, d) in enumerate(real_photo_faces(image, pipeline)):
             label = groups.setdefault(group, len(groups)) if group is not None else len(groups) + 10_000 + len(rows)
-            rows.append((f"{path.relative_to(folder)}#{k}", label, float("nan"), pipeline.describe_crop(crop)))
-            full.append(d)
+            rows.append((f"{path.relative_to(folder)}#{k}", label, crop, d))
     if not rows:
         raise RealismError(f"--real-photos {folder}: no face found in {len(files)} photo(s)")
-    return _described(rows), np.stack(full), found
+    return rows
+
+
+def describe_photos(folder, pipeline: FacePipeline, progress: bool = True) -> tuple[Described, np.ndarray, int]:
+    """(aligned-crop descriptors with person labels, full-resolution descriptors [N, 128], faces
+    dlib found in the photos) of a folder of real photos (see ``photo_faces``)."""
+    faces = photo_faces(folder, pipeline, progress)
+    rows = [(key, label, float("nan"), pipeline.describe_crop(crop)) for key, label, crop, _ in faces]
+    return _described(rows), np.stack([full for *_, full in faces]), len(faces)
 
 
 # ------------------------------------------------------------------------------ the report
 
-def _same_diff_vis(d: Described) -> tuple[np.ndarray, np.ndarray]:
-    dist = pairwise_distances(d.desc, d.desc)
-    same = d.labels[:, None] == d.labels[None, :]
+def same_different(desc: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(same-label, different-label) distances over every unordered pair of descriptor rows
+    (``desc`` [N, D], ``labels`` int [N])."""
+    dist = pairwise_distances(desc, desc)
+    same = labels[:, None] == labels[None, :]
     upper = np.triu(np.ones_like(same), 1)
     return split_pairs(dist, same, upper)
+
 
 
 def _same_diff_cross(nir: Described, vis: Described) -> tuple[np.ndarray, np.ndarray]:
@@ -365,7 +376,8 @@ def realism_report(directory, real_photos=None, detector: str = "hog", limit: Op
     t0 = time.perf_counter()
     pipeline = FacePipeline(detector)
     vis, nir = describe_dataset(directory, pipeline, limit, progress)
-    vv, nv = _same_diff_vis(vis), _same_diff_cross(nir, vis)
+    vv, nv = same_different(vis.desc, vis.labels), _same_diff_cross(nir, vis)
+    found_vis = vis.subset(vis.detected)
     arrays = {"vis_vis_same": vv[0], "vis_vis_different": vv[1], "nir_vis_same": nv[0], "nir_vis_different": nv[1]}
     report: dict[str, Any] = {
         "benchmark": "realism", "dataset": str(directory), "samples": int(len(vis.labels)),
@@ -380,14 +392,14 @@ def realism_report(directory, real_photos=None, detector: str = "hog", limit: Op
         "undetected": {"vis": _missed(vis), "nir": _missed(nir)},
         "vis_vis": _block(*vv), "nir_vis": _block(*nv),
         # the same figures over detected crops only (NIR-VIS: both crops detected)
-        "detected_only": {"vis_vis": _block(*_same_diff_vis(vis.subset(vis.detected))),
-                          "nir_vis": _block(*_same_diff_cross(nir.subset(nir.detected), vis.subset(vis.detected)))},
+        "detected_only": {"vis_vis": _block(*same_different(found_vis.desc, found_vis.labels)),
+                          "nir_vis": _block(*_same_diff_cross(nir.subset(nir.detected), found_vis))},
         "real": None,
     }
     if real_photos is not None:
         real, full, found = describe_photos(real_photos, pipeline, progress)
-        rs, rd = _same_diff_vis(real)
-        fs, fd = _same_diff_vis(Described(full, real.labels, real.detected, real.yaw, real.keys))
+        rs, rd = same_different(real.desc, real.labels)
+        fs, fd = same_different(full, real.labels)
         arrays.update(real_same=rs, real_different=rd)
         syn_mean = report["vis_vis"]["different"]["mean"]
         real_mean = float(rd.mean()) if rd.size else None
