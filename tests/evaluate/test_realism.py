@@ -134,11 +134,21 @@ def test_report_on_rendered_dataset_with_real_photos(rendered, photos, tmp_path)
         "pairs"] == detected * (detected - 1) // 2
     real = doc["real"]
     assert (real["faces_found_in_photos"], real["faces"], real["people"]) == (4, 4, 3)
-    assert real["detection_on_aligned_crops"]["detected"] == 4
+    assert real["detection_on_aligned_crops"]["detected"] == 4 and real["left_out_not_redetected"] == []
     assert real["same"]["pairs"] == 1 and real["different"]["pairs"] == 5
     assert real["synthetic_to_real_different_mean_ratio"] == pytest.approx(
         doc["vis_vis"]["different"]["mean"] / real["different"]["mean"], rel=1e-3)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_real_faces_not_found_again_in_their_crop_are_left_out():
+    faces = R.Described(np.arange(12, dtype=np.float64).reshape(3, 4), np.array([0, 1, 2]),
+                        np.array([True, False, True]), np.full(3, np.nan), ["a.jpg#0", "a.jpg#1", "b.jpg#0"])
+    full = np.arange(12, dtype=np.float64).reshape(3, 4) + 100.0
+    kept, kept_full, left_out = R.real_reference(faces, full)
+    assert kept.keys == ["a.jpg#0", "b.jpg#0"] and left_out == ["a.jpg#1"]
+    assert np.array_equal(kept.desc, faces.desc[[0, 2]]) and np.array_equal(kept_full, full[[0, 2]])
+    assert kept.labels.tolist() == [0, 2]
 
 
 def test_identical_identities_give_zero_distance(astronaut_crop, photos, tmp_path):
