@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from nirvis.faces import load_head_model
-from nirvis.faces.regions import REGION_NAMES, face_regions, template_uv_geometry
+from nirvis.faces.regions import REGION_NAMES, eyelid_margins, face_regions, template_uv_geometry
 
 
 def test_uv_geometry_maps_texels_to_the_surface():
@@ -83,3 +83,29 @@ def test_beard_area_fades_out_below_the_cheek_line():
     assert a[0] == 1.0 and a[1] > 0.9 and a[2] == 0.0
     m = face_regions(512)["beard"]
     assert ((m > 0.05) & (m < 0.95)).sum() > 0.05 * (m >= 0.95).sum()
+
+
+def test_eyelid_margins_follow_the_mesh_opening_through_the_eye_landmarks():
+    model = load_head_model()
+    m = eyelid_margins(model)
+    lm = model.template.vertices[model.landmark_vertices["68"]][:, :2]
+    for e, (inner, up, outer, low) in enumerate((((39, (38, 37), 36, (40, 41))), (42, (43, 44), 45, (47, 46)))):
+        upper, lower = m.upper[e], m.lower[e]
+        assert len(upper) > 6 and len(lower) > 6                       # denser than the 4-point chords
+        for line in (upper, lower):                                     # inner corner -> outer corner
+            assert np.allclose(line[0], lm[inner]) and np.allclose(line[-1], lm[outer])
+            assert np.all(np.diff(np.abs(line[:, 0])) > -0.5)          # runs outwards
+        # the landmarks lie on their own path
+        for k in up:
+            assert np.linalg.norm(upper - lm[k], axis=1).min() < 1e-4
+        for k in low:
+            assert np.linalg.norm(lower - lm[k], axis=1).min() < 1e-4
+        # the upper margin arches over the chord from the last upper landmark to the outer corner
+        a, b = lm[up[-1]], lm[outer]
+        x = 0.5 * (a[0] + b[0])
+        order = np.argsort(upper[:, 0])
+        y_margin = np.interp(x, upper[order, 0], upper[order, 1])
+        assert y_margin - 0.5 * (a[1] + b[1]) > 1.0
+        assert upper[:, 1].mean() > lower[:, 1].mean()
+    # the two eyes mirror each other
+    assert np.allclose(m.upper[0] * [-1, 1], m.upper[1], atol=0.05)

@@ -127,23 +127,28 @@ def test_brows_darker_than_skin_in_vis_with_less_contrast_in_nir(dark_haired):
 
 
 def test_lash_line_darker_than_the_lid(dark_haired):
-    """The upper lid margin carries the dark lash line; the lid skin above it is lighter."""
+    """The upper lid margin carries the dark lash line along its whole length (the outer third
+    too, where the mesh's margin arches up to 2.5 mm over the landmark chord); the lid skin above
+    it is lighter."""
     ident, maps, _ = dark_haired
-    from nirvis.faces.regions import template_uv_geometry
+    from nirvis.faces.regions import template_eyelid_margins, template_uv_geometry
     from nirvis.reflectance.detail_maps import upper_margin_height
 
     geo = template_uv_geometry(RES)
     r = face_regions(RES)
     cov = geo.covered & (r["skin"] > 0.99) & (geo.normal[..., 2] > 0)
     pos = torch.from_numpy(geo.position[cov])
-    h = upper_margin_height(pos, load_head_model().template.vertices[load_head_model().landmark_vertices["68"]]).numpy()
-    eye_x = (np.abs(pos[:, 0].numpy()) > 22) & (np.abs(pos[:, 0].numpy()) < 40)
+    lm68 = load_head_model().template.vertices[load_head_model().landmark_vertices["68"]]
+    h = upper_margin_height(pos, lm68, template_eyelid_margins()).numpy()
     lum = _luma(maps.diffuse_vis[cov])
-    lash = eye_x & (h > -0.3) & (h < 1.2)
-    lid = eye_x & (h > 3.0) & (h < 6.0)
-    assert lash.sum() > 3 and lid.sum() > 5
-    assert lum[lash].mean() < 0.6 * lum[lid].mean()
-    assert maps.diffuse_nir[cov][lash].mean() < maps.diffuse_nir[cov][lid].mean()
+    ax = np.abs(pos[:, 0].numpy())
+    for lo, hi in ((22.0, 36.0), (36.0, 42.0)):                      # inner two thirds, outer third
+        eye_x = (ax > lo) & (ax < hi)
+        lash = eye_x & (h > -0.3) & (h < 1.2)
+        lid = eye_x & (h > 3.0) & (h < 6.0)
+        assert lash.sum() > 2 and lid.sum() > 3
+        assert lum[lash].mean() < 0.6 * lum[lid].mean()
+        assert maps.diffuse_nir[cov][lash].mean() < maps.diffuse_nir[cov][lid].mean()
 
 
 def test_older_identities_have_more_wrinkle_darkening():

@@ -236,6 +236,64 @@ def regions_from_geometry(geo: UvGeometry, model: HeadModel) -> dict[str, np.nda
     return {k: np.clip(m, 0.0, 1.0).reshape(h, w) for k, m in out.items()}
 
 
+@dataclass(frozen=True)
+class EyelidMargins:
+    """The free lid margins of the two eyes: where the lid skin meets the eye opening.
+
+    ``upper[e]`` and ``lower[e]`` are float64 [K, 2] (x, y) mm polylines of eye ``e`` (0: the
+    subject's right eye, x < 0, iBUG landmarks 36-41; 1: the left eye, 42-47), each ordered from
+    the inner corner to the outer corner; both end at the corners.
+    """
+
+    upper: tuple[np.ndarray, np.ndarray]
+    lower: tuple[np.ndarray, np.ndarray]
+
+
+def eyelid_margins(model: HeadModel) -> EyelidMargins:
+    """The template's lid margins: the mesh edges shared by a skin and an eye-cavity triangle form
+    one closed loop per eye through the twelve iBUG eye landmarks (the 4-point landmark lines
+    are chords of it, up to 2.5 mm below the real upper margin at the outer third); the loop is cut
+    at the eye corners (landmarks 39 / 36 and 42 / 45) into the upper and the lower path."""
+    tmpl = model.template
+    skin, cavity = PART_NAMES.index("skin"), PART_NAMES.index("eye_cavity")
+    faces, parts = np.asarray(tmpl.faces), np.asarray(tmpl.face_parts)
+    owners: dict[tuple[int, int], set[int]] = {}
+    for f, part in zip(faces, parts):
+        for a, b in ((f[0], f[1]), (f[1], f[2]), (f[2], f[0])):
+            owners.setdefault((min(int(a), int(b)), max(int(a), int(b))), set()).add(int(part))
+    neighbours: dict[int, list[int]] = {}
+    for (a, b), who in owners.items():
+        if skin in who and cavity in who:
+            neighbours.setdefault(a, []).append(b)
+            neighbours.setdefault(b, []).append(a)
+    lm = np.asarray(model.landmark_vertices["68"])
+    xy = np.asarray(tmpl.vertices, np.float64)[:, :2]
+    upper, lower = [], []
+    for inner, outer in ((int(lm[39]), int(lm[36])), (int(lm[42]), int(lm[45]))):
+        if len(neighbours.get(inner, ())) != 2 or len(neighbours.get(outer, ())) != 2:
+            raise ValueError("the head model's eye landmarks do not lie on its skin/eye-cavity boundary")
+        paths = []
+        for first in neighbours[inner]:
+            path, prev, cur = [inner], inner, first
+            while cur != outer:
+                path.append(cur)
+                step = [v for v in neighbours[cur] if v != prev]
+                if len(step) != 1 or len(path) > len(neighbours):
+                    raise ValueError("the skin/eye-cavity boundary of an eye is not a simple loop")
+                prev, cur = cur, step[0]
+            paths.append(xy[path + [outer]])
+        paths.sort(key=lambda p: -float(p[:, 1].mean()))     # the upper path lies higher
+        upper.append(paths[0])
+        lower.append(paths[1])
+    return EyelidMargins((upper[0], upper[1]), (lower[0], lower[1]))
+
+
+@functools.lru_cache(maxsize=1)
+def template_eyelid_margins() -> EyelidMargins:
+    """``eyelid_margins`` of the embedded head model (cached; do not modify)."""
+    return eyelid_margins(load_head_model())
+
+
 @functools.lru_cache(maxsize=4)
 def template_uv_geometry(resolution: int) -> UvGeometry:
     """UV geometry of the template head (cached per resolution)."""

@@ -17,11 +17,12 @@ ragged, directional coverage, not individual hairs.
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import numpy as np
 import torch
 
-from nirvis.faces.regions import IRIS_RADIUS_MM, PUPIL_RADIUS_MM, brow_centreline
+from nirvis.faces.regions import IRIS_RADIUS_MM, PUPIL_RADIUS_MM, EyelidMargins, brow_centreline
 from nirvis.reflectance.face_detail import FaceDetail
 
 
@@ -185,8 +186,13 @@ def brow_coverage(pos: torch.Tensor, candidate: torch.Tensor, lm68: np.ndarray, 
     return out
 
 
-def _lids(lm68: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarray]:
-    """(upper lid margin [4, 2], lower lid margin [4, 2]) of one eye, from the inner corner out."""
+def _lids(lm68: np.ndarray, side: int, margins: Optional[EyelidMargins] = None) -> tuple[np.ndarray, np.ndarray]:
+    """(upper lid margin [K, 2], lower lid margin [K, 2]) of one eye (side -1: landmarks 36-41),
+    from the inner corner out: the mesh's margins when given (``faces.regions.eyelid_margins``),
+    else the 4-point landmark chords."""
+    if margins is not None:
+        e = 0 if side < 0 else 1
+        return margins.upper[e], margins.lower[e]
     up, low = ([39, 38, 37, 36], [39, 40, 41, 36]) if side < 0 else ([42, 43, 44, 45], [42, 47, 46, 45])
     return lm68[up, :2].astype(np.float64), lm68[low, :2].astype(np.float64)
 
@@ -199,15 +205,16 @@ def _resample(line: np.ndarray, n: int) -> np.ndarray:
 
 
 def lash_coverage(pos: torch.Tensor, skin_front: torch.Tensor, lm68: np.ndarray, detail: FaceDetail,
-                  rng: np.random.Generator, texel_mm: float) -> torch.Tensor:
+                  rng: np.random.Generator, texel_mm: float, margins: Optional[EyelidMargins] = None) -> torch.Tensor:
     """Eyelash coverage float32 [N]: a dense lash-root line along the upper lid margin, upper
     lashes pointing up and outwards (more outwards at the outer corner), a weaker lower row.
     Lashes are ~0.12 mm thick at the root (thicker and longer with mascara) and stand in 2-3
-    rows, which the projected width of 0.25 mm accounts for."""
+    rows, which the projected width of 0.25 mm accounts for. ``margins``: the lid margins to grow
+    them from (``_lids``)."""
     out = torch.zeros(pos.shape[0])
     boost = 1.3 if detail.mascara else 1.0
     for side in (-1, 1):
-        upper, lower = _lids(lm68, side)
+        upper, lower = _lids(lm68, side, margins)
         lo, hi = upper.min(0) - np.array([3.0, 8.0]), upper.max(0) + np.array([3.0, 6.0])
         near = skin_front & (pos[:, 0] > lo[0]) & (pos[:, 0] < hi[0]) & (pos[:, 1] > lo[1]) & (pos[:, 1] < hi[1])
         idx = torch.nonzero(near).squeeze(1)
@@ -244,12 +251,12 @@ def lash_coverage(pos: torch.Tensor, skin_front: torch.Tensor, lm68: np.ndarray,
 
 
 def lid_band(pos: torch.Tensor, lm68: np.ndarray, below_mm: float, above_mm: float,
-             outer_wing_mm: float = 0.0) -> torch.Tensor:
+             outer_wing_mm: float = 0.0, margins: Optional[EyelidMargins] = None) -> torch.Tensor:
     """Weight float32 [N] of the band from ``below_mm`` under to ``above_mm`` over the upper lid
     margins (x within the eye; ``outer_wing_mm`` extends it beyond the outer corner, rising)."""
     out = torch.zeros(pos.shape[0])
     for side in (-1, 1):
-        upper, _ = _lids(lm68, side)
+        upper, _ = _lids(lm68, side, margins)
         xs = upper[:, 0] if side > 0 else upper[::-1, 0]
         ys = upper[:, 1] if side > 0 else upper[::-1, 1]
         x = pos[:, 0].numpy().astype(np.float64)
@@ -264,12 +271,13 @@ def lid_band(pos: torch.Tensor, lm68: np.ndarray, below_mm: float, above_mm: flo
     return out
 
 
-def upper_margin_height(pos: torch.Tensor, lm68: np.ndarray) -> torch.Tensor:
-    """Height float32 [N] of each point above the nearer eye's upper lid margin (mm)."""
+def upper_margin_height(pos: torch.Tensor, lm68: np.ndarray, margins: Optional[EyelidMargins] = None) -> torch.Tensor:
+    """Height float32 [N] of each point above the nearer eye's upper lid margin (mm; ``margins``
+    as in ``_lids``)."""
     x = pos[:, 0].numpy().astype(np.float64)
     heights = []
     for side in (-1, 1):
-        upper, _ = _lids(lm68, side)
+        upper, _ = _lids(lm68, side, margins)
         order = np.argsort(upper[:, 0])
         heights.append(pos[:, 1].numpy() - np.interp(x, upper[order, 0], upper[order, 1]))
     return torch.from_numpy(np.where(x < 0, heights[0], heights[1])).float()

@@ -23,7 +23,7 @@ import torch
 
 from nirvis.faces import Expression, FaceAsset, IdentityParams, ReflectanceMaps, load_head_model
 from nirvis.faces.procedural import procedural_asset
-from nirvis.faces.regions import face_regions, hairline_mask, template_uv_geometry
+from nirvis.faces.regions import face_regions, hairline_mask, template_eyelid_margins, template_uv_geometry
 from nirvis.reflectance import detail_maps, spectra
 from nirvis.reflectance.cosmetics import carbon_black_spectrum, pigment_film_spectrum
 from nirvis.reflectance.face_detail import EYESHADOW_KINDS, LIPSTICK_KINDS, FaceDetail, sample_face_detail
@@ -231,7 +231,8 @@ def procedural_reflectance(identity: IdentityParams, resolution: int = 512, led_
 
     # --- wrinkles, eye-socket shadow (cavities: geometric, slightly filled by NIR subsurface light)
     wrinkle = detail_maps.wrinkle_darkening(pos, skin_front, lm68, detail, drng, texel_mm)
-    h_lid = detail_maps.upper_margin_height(pos, lm68)                  # mm above the upper lid margin
+    margins = template_eyelid_margins()                                 # the mesh's lid margins
+    h_lid = detail_maps.upper_margin_height(pos, lm68, margins)         # mm above the upper lid margin
     sulcus = torch.exp(-((h_lid - 7.0) / 4.5) ** 2) * torch.exp(-((pos[:, 0].abs() - 31.0) / 11.0) ** 2)
     medial = sum(torch.exp(-((pos[:, :2] - lm[c, :2]).norm(dim=1) / 5.0) ** 2) for c in (39, 42))
     socket = detail.socket_shadow * (sulcus + 0.6 * medial) * skin_front.float()
@@ -246,7 +247,7 @@ def procedural_reflectance(identity: IdentityParams, resolution: int = 512, led_
     beard_zone = reg["beard"] > 0 if app.stubble > 0 else torch.zeros(n, dtype=torch.bool)
     strands = (0.5 + 0.5 * torch.tanh(1.5 * _noise3d_where(pos, beard_zone, rng, 0.6, octaves=1))).clamp(0, 1)
     brow = detail_maps.brow_coverage(pos, skin_front, lm68, lm5, detail, drng, texel_mm)
-    lashes = detail_maps.lash_coverage(pos, skin_front, lm68, detail, drng, texel_mm)
+    lashes = detail_maps.lash_coverage(pos, skin_front, lm68, detail, drng, texel_mm, margins)
     stubble = (reg["beard"] * app.stubble * 0.6 * (0.3 + 0.7 * strands)).clamp(0, 1)
     scalp_area = torch.from_numpy(hairline_mask(pos.numpy(), lm.numpy(), app.hairline_mm, app.hair_recession,
                                                 app.crown_baldness)) * reg["skin"]
@@ -411,12 +412,14 @@ def _apply_makeup(vis: torch.Tensor, nir: torch.Tensor, pos: torch.Tensor, lips:
     layers: list[tuple[torch.Tensor, Callable[..., torch.Tensor]]] = []
     if detail.eyeshadow:
         edge, floor, high, band = EYESHADOW_KINDS[detail.eyeshadow]
-        lid = detail_maps.lid_band(pos, lm68, 0.0, 9.0)
-        fade = torch.exp(-((detail_maps.upper_margin_height(pos, lm68) - 2.0).clamp(min=0) / 5.0) ** 2)
+        margins = template_eyelid_margins()
+        lid = detail_maps.lid_band(pos, lm68, 0.0, 9.0, margins=margins)
+        fade = torch.exp(-((detail_maps.upper_margin_height(pos, lm68, margins) - 2.0).clamp(min=0) / 5.0) ** 2)
         layers.append((detail.eyeshadow_opacity * lid * fade, functools.partial(
             pigment_film_spectrum, edge_nm=edge, floor=floor, high=high, iron_band=band)))
     if detail.eyeliner > 0:
-        layers.append((detail.eyeliner * detail_maps.lid_band(pos, lm68, 0.3, 1.3, outer_wing_mm=4.0),
+        layers.append((detail.eyeliner * detail_maps.lid_band(pos, lm68, 0.3, 1.3, outer_wing_mm=4.0,
+                                                                   margins=template_eyelid_margins()),
                        carbon_black_spectrum))
     lip = none
     if detail.lipstick:
