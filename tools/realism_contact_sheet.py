@@ -58,7 +58,8 @@ def contact_sheet(rows: Sequence[Sequence[np.ndarray]], columns: int) -> np.ndar
 
 
 def real_faces(folder: Optional[Path], astronaut: bool, limit: int) -> list[np.ndarray]:
-    """Up to ``limit`` aligned 112 x 112 uint8 RGB real faces: the astronaut first, then the photos."""
+    """Up to ``limit`` aligned 112 x 112 uint8 RGB real faces: the astronaut first, then the photos
+    (faces the detector does not find again in their aligned crop left out, as in the report)."""
     from PIL import Image
 
     from nirvis.evaluate.realism import FacePipeline, _photo_files, real_photo_faces
@@ -73,7 +74,8 @@ def real_faces(folder: Optional[Path], astronaut: bool, limit: int) -> list[np.n
         images += [np.asarray(Image.open(p).convert("RGB")) for p, _ in _photo_files(Path(folder))]
     out: list[np.ndarray] = []
     for image in images:
-        out += [crop for crop, _ in real_photo_faces(image, pipeline)]
+        # the realism report's rule: a face not found again in its own aligned crop is a false detection
+        out += [crop for crop, _ in real_photo_faces(image, pipeline) if pipeline.describe_crop(crop).detected]
         if len(out) >= limit:
             break
     return out[:limit]

@@ -109,10 +109,12 @@ def _dataset_crops(directory: str, limit: int) -> tuple[list[np.ndarray], np.nda
 
 def _photo_crops(folder: str, pipeline) -> tuple[list[np.ndarray], np.ndarray]:
     """Aligned crops and person labels of the real photos, exactly as the realism report takes them
-    (``realism.photo_faces``: files are different people, a sub-folder groups one person)."""
+    (``realism.photo_faces``: files are different people, a sub-folder groups one person; faces not
+    found again in their aligned crop left out)."""
     from nirvis.evaluate.realism import photo_faces
 
-    faces = photo_faces(folder, pipeline)
+    # the report's real reference: faces found again in their own aligned crop (realism.real_reference)
+    faces = [f for f in photo_faces(folder, pipeline) if pipeline.describe_crop(f[2]).detected]
     return [crop for _, _, crop, _ in faces], np.array([label for _, label, _, _ in faces])
 
 

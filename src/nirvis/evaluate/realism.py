@@ -285,29 +285,51 @@ def _photo_files(folder: Path) -> list[tuple[Path, Optional[str]]]:
     return out
 
 
-def real_photo_faces(image: np.ndarray, pipeline: FacePipeline) -> list[tuple[np.ndarray, np.ndarray]]:
-    """[(112 x 112 aligned uint8 RGB crop, full-resolution descriptor [128])] for each face dlib
-    finds in a uint8 [H, W, 3] RGB photo (upsampled once when its short side is under 1000 px);
-    faces whose 5 alignment landmarks MediaPipe cannot find in the cut-out are skipped."""
+def photo_face_boxes(image: np.ndarray, pipeline: FacePipeline) -> list[tuple[int, int, int, int]]:
+    """(x0, y0, x1, y1) boxes of the faces dlib finds in a uint8 [H, W, 3] RGB photo (upsampled
+    once when its short side is under 1000 px), best first."""
+    upsample = 1 if min(image.shape[:2]) < 1000 else 0
+    return [box for box, _ in pipeline.detect(image, upsample)]
+
+
+def face_cutout(image: np.ndarray, box: Sequence[float], size: int = 448,
+                margin: float = 2.2) -> tuple[np.ndarray, np.ndarray]:
+    """(uint8 [size, size, 3] cut-out of a photo around a face box, margin x the box's longer
+    side; the 2 x 3 affine from photo to cut-out pixels)."""
+    import cv2
+
+    x0, y0, x1, y1 = box
+    s = size / (margin * max(x1 - x0, y1 - y0))
+    cx, cy = (x0 + x1) / 2.0, (y0 + y1) / 2.0
+    m = np.array([[s, 0.0, size / 2.0 - s * cx], [0.0, s, size / 2.0 - s * cy]])
+    return cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC), m
+
+
+def align_photo_face(image: np.ndarray, box: Sequence[float]) -> Optional[np.ndarray]:
+    """The 112 x 112 aligned uint8 RGB crop of the face in ``box`` of a photo: MediaPipe's five
+    points (``nirvis.evaluate.align``) found in a 448 px cut-out, the ArcFace warp of the photo
+    itself; None when the five points are not found."""
     import cv2
 
     from nirvis.evaluate.align import arcface_affine, default_detector, detect_five_points, warp_crop
 
-    upsample = 1 if min(image.shape[:2]) < 1000 else 0
+    region, m = face_cutout(image, box)
+    pts, _ = detect_five_points(region, default_detector())
+    if pts is None:
+        return None
+    inv = cv2.invertAffineTransform(m)
+    return warp_crop(image, arcface_affine(pts @ inv[:, :2].T + inv[:, 2]))
+
+
+def real_photo_faces(image: np.ndarray, pipeline: FacePipeline) -> list[tuple[np.ndarray, np.ndarray]]:
+    """[(112 x 112 aligned uint8 RGB crop, full-resolution descriptor [128])] for each face dlib
+    finds in a uint8 [H, W, 3] RGB photo (``photo_face_boxes``, ``align_photo_face``); faces whose
+    5 alignment landmarks MediaPipe cannot find in the cut-out are skipped."""
     out = []
-    for (x0, y0, x1, y1), _ in pipeline.detect(image, upsample):
-        full = pipeline.descriptor(image, (x0, y0, x1, y1))
-        side = 2.2 * max(x1 - x0, y1 - y0)
-        cx, cy = (x0 + x1) / 2.0, (y0 + y1) / 2.0
-        s = 448.0 / side  # the cut-out: 448 x 448 px around the face
-        m = np.array([[s, 0.0, 224.0 - s * cx], [0.0, s, 224.0 - s * cy]])
-        region = cv2.warpAffine(image, m, (448, 448), flags=cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC)
-        pts, _ = detect_five_points(region, default_detector())
-        if pts is None:
-            continue
-        inv = cv2.invertAffineTransform(m)
-        pts_img = pts @ inv[:, :2].T + inv[:, 2]
-        out.append((warp_crop(image, arcface_affine(pts_img)), full))
+    for box in photo_face_boxes(image, pipeline):
+        crop = align_photo_face(image, box)
+        if crop is not None:
+            out.append((crop, pipeline.descriptor(image, box)))
     return out
 
 
