@@ -431,6 +431,9 @@ def realism_report(directory, real_photos=None, detector: str = "hog", limit: Op
     if real_photos is not None:
         real_all, full_all, found = describe_photos(real_photos, pipeline, progress)
         real, full, left_out = real_reference(real_all, full_all)
+        if not len(real.labels):
+            raise RealismError(f"--real-photos {real_photos}: the detector found none of the {found} face(s) "
+                               "again in its aligned crop")
         rs, rd = same_different(real.desc, real.labels)
         fs, fd = same_different(full, real.labels)
         arrays.update(real_same=rs, real_different=rd)

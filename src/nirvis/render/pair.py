@@ -49,7 +49,9 @@ __all__ = [
     "procedural_identity_asset", "render_batch", "render_pair", "sample_params",
 ]
 
-#: Bumped whenever the same (face, params) would render other bytes. 3: procedural identities
+#: Bumped whenever the same (face, params), or the same procedural identity label and params,
+#: would render other bytes (it is part of render-dataset's resume fingerprint, so an output
+#: rendered by older code is not resumed). 3: procedural identities
 #: gained scalp hair, their lips mask covers the whole lower lip (landmarks 56/58 fixed), lips
 #: keep more melanin (they were paler than the skin). 4: hair and beard shells, strand brows,
 #: lashes, iris/sclera/wrinkle/make-up detail, 512 px maps, shape prior v2, HDR environment
@@ -61,7 +63,10 @@ __all__ = [
 #: FACS-style archetypes (smiles, talking, surprise, ...) instead of four random face units; the
 #: beard shell of beardless faces (1 mm inside the skin, but showing through at the chin in a few
 #: views) is no longer drawn, nor are absent glasses and headwear (``rasterize_ids`` hint).
-RENDERER_VERSION = "5"
+#: 6: procedural identities with shape prior v4 (``faces.local_shape``) and lashes, eyeliner,
+#: eye shadow and the lid's shadow on the eyeball along the mesh's lid margins
+#: (``faces.regions.eyelid_margins``).
+RENDERER_VERSION = "6"
 
 #: The spectra of a pair, in rendering order. The first one's geometry pass serves the others
 #: when every pair is pixel-aligned (``pairing == "shared"``); extra ``passes`` come from it.
