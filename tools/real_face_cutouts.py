@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -34,7 +35,8 @@ MARGIN = 2.4
 
 
 def cutouts(folder: Path, out: Path) -> int:
-    """Write the cut-outs of every kept face of the photos in ``folder`` under ``out``; their count."""
+    """Write the cut-outs of every kept face of the photos in ``folder`` into the new folder
+    ``out`` (written under a temporary name, renamed when complete); their count."""
     from PIL import Image
 
     from nirvis.evaluate.realism import (FacePipeline, RealismError, _photo_files, align_photo_face,
@@ -43,29 +45,36 @@ def cutouts(folder: Path, out: Path) -> int:
 
     if not folder.is_dir():
         raise RealismError(f"{folder}: not a directory")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise RealismError(f"{out}: exists and is not an empty folder")
     files = _photo_files(folder)
     if not files:
         raise RealismError(f"{folder}: holds no photos")
     pipeline = FacePipeline()
-    written = 0
-    for path, group in files:
-        check_image_size(path)
-        try:
-            image = np.asarray(Image.open(path).convert("RGB"))
-        except OSError as exc:
-            raise RealismError(f"{path}: cannot read the photo: {exc}") from None
-        for k, box in enumerate(photo_face_boxes(image, pipeline)):
-            crop = align_photo_face(image, box)
-            if crop is None or not pipeline.describe_crop(crop).detected:
-                continue
-            region, _ = face_cutout(image, box, SIZE, MARGIN)
-            target = out / (group or "") / f"{path.stem}_{k}.png"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(suffix=".png", dir=target.parent)
-            os.close(fd)
-            Image.fromarray(region).save(tmp)
-            os.replace(tmp, target)
-            written += 1
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        written = 0
+        for path, group in files:
+            check_image_size(path)
+            try:
+                image = np.asarray(Image.open(path).convert("RGB"))
+            except OSError as exc:
+                raise RealismError(f"{path}: cannot read the photo: {exc}") from None
+            for k, box in enumerate(photo_face_boxes(image, pipeline)):
+                crop = align_photo_face(image, box)
+                if crop is None or not pipeline.describe_crop(crop).detected:
+                    continue
+                region, _ = face_cutout(image, box, SIZE, MARGIN)
+                target = tmp / (group or "") / f"{path.stem}_{k}.png"
+                target.parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(region).save(target)
+                written += 1
+        if out.exists():
+            out.rmdir()
+        os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return written
 
 

@@ -37,7 +37,17 @@ def test_each_face_gets_one_centred_cut_out_and_folders_are_kept(tool, tmp_path)
     assert 512 / 3.2 < x1 - x0 < 512 / 1.8                                       # at 2.4 x its box
 
 
-def test_a_missing_folder_is_one_clear_error_and_writes_nothing(tool, tmp_path, capsys):
+def test_bad_input_is_one_clear_error_and_publishes_nothing(tool, tmp_path, capsys):
     out = tmp_path / "out"
     assert tool.main([str(tmp_path / "nope"), "--out", str(out)]) == 2
     assert "nope: not a directory" in capsys.readouterr().err and not out.exists()
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "a.png").write_bytes(b"not a png")
+    assert tool.main([str(photos), "--out", str(out)]) == 2
+    assert "a.png: cannot read the photo" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photos"]          # no output, no temp folder
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("x")
+    assert tool.main([str(photos), "--out", str(tmp_path / "full")]) == 2
+    assert "full: exists and is not an empty folder" in capsys.readouterr().err
