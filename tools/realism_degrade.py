@@ -20,8 +20,15 @@ Variants (pixel rows/columns in the ArcFace 112 crop: eyes at y ~ 51.6, mouth at
     context_hidden  everything outside the inner face (rows 26-98, columns 18-94) set to the
                     crop's mean colour (hair, ears, head outline, background gone)
 
+With ``--real-photos``, renders only (``paste_variants``): ``real_eyes_pasted``,
+``real_mouth_pasted``, ``real_brows_pasted`` paste one real face's eye band (rows 38-64), mouth
+(rows 80-104, columns 30-82) or brows (rows 28-44) into every crop of one identity (real face
+``label % faces``), colour-matched and feathered: what a photographic region adds to a CG face.
+``--identify-real`` (for a data set rendered from the real faces' own reconstructions, see
+``tools/real_face_cutouts.py``): how often each real face's nearest render identity is its own.
+
 Usage (the real photos are used at run time, never committed: see the README, realism section):
-    python tools/realism_degrade.py DATASET [--real-photos PHOTOS] [--out OUT.json]
+    python tools/realism_degrade.py DATASET [--real-photos PHOTOS [--identify-real]] [--out OUT.json]
 """
 
 from __future__ import annotations
@@ -83,6 +90,50 @@ def variants(crops: list[np.ndarray]) -> dict[str, Callable[[np.ndarray], np.nda
             "context_hidden": _context_hidden}
 
 
+#: Bands of the 112 crop that ``paste_variants`` take from real faces: rows, columns.
+PASTE_BANDS = {"real_eyes_pasted": (slice(38, 64), slice(14, 98)),
+               "real_mouth_pasted": (slice(80, 104), slice(30, 82)),
+               "real_brows_pasted": (slice(28, 44), slice(14, 98))}
+
+
+def paste_variants(real: list[np.ndarray]) -> dict[str, Callable[[np.ndarray, int], np.ndarray]]:
+    """Variant name -> function of (render crop uint8 [112, 112, 3], its identity label): the band
+    of real face ``label % len(real)`` pasted in, moved to the render band's mean colour and
+    feathered (Gaussian, sigma 3 px), so every crop of one identity gets the same real band."""
+    import cv2
+
+    def make(band):
+        mask = np.zeros((112, 112), np.float32)
+        mask[band] = 1.0
+        mask = cv2.GaussianBlur(mask, (0, 0), 3.0)[..., None]
+
+        def paste(img: np.ndarray, label: int) -> np.ndarray:
+            src = real[label % len(real)].astype(np.float32)
+            dst = img.astype(np.float32)
+            src = src - src[band].reshape(-1, 3).mean(axis=0) + dst[band].reshape(-1, 3).mean(axis=0)
+            return np.clip(np.rint(dst * (1.0 - mask) + src * mask), 0, 255).astype(np.uint8)
+        return paste
+
+    return {name: make(band) for name, band in PASTE_BANDS.items()}
+
+
+def identify_real(real_desc: np.ndarray, render_desc: np.ndarray, render_labels: np.ndarray) -> dict[str, float]:
+    """Real face i against render identity i (a data set rendered from the real faces' own
+    reconstructions, in the same order): the share of real faces whose nearest render identity
+    (mean descriptor distance over its crops) is their own, and the mean distances to their own
+    and to the other identities' renders."""
+    from nirvis.evaluate.realism import pairwise_distances
+
+    n = len(real_desc)
+    if sorted(set(render_labels.tolist())) != list(range(n)):
+        raise ValueError(f"the data set's labels are not 0..{n - 1}, one per real face")
+    dist = pairwise_distances(real_desc, render_desc)
+    per = np.stack([dist[:, render_labels == k].mean(axis=1) for k in range(n)], axis=1)   # [real, identity]
+    own = np.eye(n, dtype=bool)
+    return {"faces": n, "rank1": float((per.argmin(axis=1) == np.arange(n)).mean()),
+            "own_mean": float(per[own].mean()), "other_mean": float(per[~own].mean())}
+
+
 def _means(desc: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
     from nirvis.evaluate.realism import same_different
 
@@ -129,7 +180,14 @@ def main(argv=None) -> int:
     ap.add_argument("--real-photos", help="folder of real photos (files: different people; a sub-folder: one person)")
     ap.add_argument("--limit", type=int, default=0, help="at most this many pairs (default all)")
     ap.add_argument("--out", help="JSON output path")
+    ap.add_argument("--identify-real", action="store_true",
+                    help="the data set was rendered from the real faces' own reconstructions "
+                         "(tools/real_face_cutouts.py, nirvis reconstruct): report how often each real "
+                         "face's nearest render identity is its own")
     args = ap.parse_args(argv)
+    if args.identify_real and not args.real_photos:
+        print("realism_degrade: --identify-real needs --real-photos", file=sys.stderr)
+        return 2
     try:
         sets = {"renders": _dataset_crops(args.dataset, args.limit)}
         pipeline = FacePipeline()
@@ -145,6 +203,21 @@ def main(argv=None) -> int:
             desc = np.stack([pipeline.describe_crop(fn(c)).descriptor for c in crops])
             same, diff = _means(desc, labels)
             result[name][variant] = {"same_mean": same, "different_mean": diff, "crops": len(crops)}
+    extra: dict[str, dict[str, float]] = {}
+    if "real" in sets:
+        (crops, labels), real_crops = sets["renders"], sets["real"][0]
+        for variant, paste in tqdm(list(paste_variants(real_crops).items()), desc="renders", unit="variant"):
+            desc = np.stack([pipeline.describe_crop(paste(c, int(lab))).descriptor for c, lab in zip(crops, labels)])
+            same, diff = _means(desc, labels)
+            result["renders"][variant] = {"same_mean": same, "different_mean": diff, "crops": len(crops)}
+        if args.identify_real:
+            render_desc = np.stack([pipeline.describe_crop(c).descriptor for c in crops])
+            real_desc = np.stack([pipeline.describe_crop(c).descriptor for c in real_crops])
+            try:
+                extra["identify_real"] = identify_real(real_desc, render_desc, labels)
+            except ValueError as exc:
+                print(f"realism_degrade: --identify-real: {exc}", file=sys.stderr)
+                return 2
     names = list(result["renders"])
     print("| variant | " + " | ".join(f"{s}: different" + (" (same)" if s == "renders" else "") for s in result)
           + " |")
@@ -152,11 +225,18 @@ def main(argv=None) -> int:
     for v in names:
         cells = []
         for s in result:
-            r = result[s][v]
+            r = result[s].get(v)
+            if r is None:                                   # pasted real bands: renders only
+                cells.append("")
+                continue
             cells.append(f"{r['different_mean']:.3f}" + (f" ({r['same_mean']:.3f})" if s == "renders" else ""))
         print(f"| {v} | " + " | ".join(cells) + " |")
+    if "identify_real" in extra:
+        m = extra["identify_real"]
+        print(f"identify real: {m['rank1']:.1%} of {m['faces']} real faces nearest to their own renders "
+              f"(own {m['own_mean']:.3f}, others {m['other_mean']:.3f})")
     if args.out:
-        atomic_write_json(args.out, result, sort_keys=False)
+        atomic_write_json(args.out, {**result, **extra}, sort_keys=False)
     return 0
 
 

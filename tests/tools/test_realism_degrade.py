@@ -59,3 +59,28 @@ def test_a_missing_data_set_is_one_clear_error_and_writes_nothing(tool, tmp_path
     assert tool.main([str(tmp_path / "nope"), "--out", str(out)]) == 2
     assert "nope: no such data set directory" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_pasted_real_bands_touch_only_their_band_and_follow_the_identity(tool, crops):
+    real = [np.full((112, 112, 3), v, np.uint8) for v in (10, 250)]
+    real[1][40:60, 30:40] = 0                                           # a dark patch in the eye band
+    paste = tool.paste_variants(real)
+    assert set(paste) == {"real_eyes_pasted", "real_mouth_pasted", "real_brows_pasted"}
+    c = np.full((112, 112, 3), 128, np.uint8)
+    eyes0, eyes1 = paste["real_eyes_pasted"](c, 0), paste["real_eyes_pasted"](c, 3)   # labels 0, 3 -> real 0, 1
+    rows = np.flatnonzero((eyes1 != c).any(axis=(1, 2)))
+    assert rows.min() >= 38 - 9 and rows.max() < 64 + 9                 # the band, feathered by 3 sigma
+    assert np.array_equal(eyes0, c)                                     # a flat real band matched to the mean
+    assert eyes1[50, 35].mean() < 90 and eyes1.dtype == np.uint8        # the patch shows
+    assert np.array_equal(paste["real_eyes_pasted"](c, 1), eyes1)      # label 1 -> real 1 as well
+
+
+def test_identify_real_finds_each_face_own_renders(tool):
+    real = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    renders = np.array([[0.1, 0.0], [0.0, 0.1], [1.0, 0.1], [0.0, 0.9], [0.9, 0.0], [0.0, 1.1]])
+    labels = np.array([0, 0, 1, 2, 1, 2])
+    m = tool.identify_real(real, renders, labels)
+    assert m["faces"] == 3 and m["rank1"] == 1.0 and m["own_mean"] < m["other_mean"]
+    assert tool.identify_real(real, renders, (labels + 1) % 3)["rank1"] == 0.0    # renders of the wrong people
+    with pytest.raises(ValueError, match="one per real face"):
+        tool.identify_real(real, renders, np.array([0, 0, 1, 1, 1, 1]))
