@@ -197,10 +197,13 @@ def main(argv=None) -> int:
         print(f"realism_degrade: {exc}", file=sys.stderr)
         return 2
     result: dict[str, dict[str, dict[str, float]]] = {}
+    as_is: dict[str, np.ndarray] = {}                       # descriptors of the unchanged crops, per set
     for name, (crops, labels) in sets.items():
         result[name] = {}
         for variant, fn in tqdm(list(variants(crops).items()), desc=name, unit="variant"):
             desc = np.stack([pipeline.describe_crop(fn(c)).descriptor for c in crops])
+            if variant == "none":
+                as_is[name] = desc
             same, diff = _means(desc, labels)
             result[name][variant] = {"same_mean": same, "different_mean": diff, "crops": len(crops)}
     extra: dict[str, dict[str, float]] = {}
@@ -211,10 +214,8 @@ def main(argv=None) -> int:
             same, diff = _means(desc, labels)
             result["renders"][variant] = {"same_mean": same, "different_mean": diff, "crops": len(crops)}
         if args.identify_real:
-            render_desc = np.stack([pipeline.describe_crop(c).descriptor for c in crops])
-            real_desc = np.stack([pipeline.describe_crop(c).descriptor for c in real_crops])
             try:
-                extra["identify_real"] = identify_real(real_desc, render_desc, labels)
+                extra["identify_real"] = identify_real(as_is["real"], as_is["renders"], labels)
             except ValueError as exc:
                 print(f"realism_degrade: --identify-real: {exc}", file=sys.stderr)
                 return 2

@@ -23,7 +23,8 @@ import torch
 
 from nirvis.faces import Expression, FaceAsset, IdentityParams, ReflectanceMaps, load_head_model
 from nirvis.faces.procedural import procedural_asset
-from nirvis.faces.regions import face_regions, hairline_mask, template_eyelid_margins, template_uv_geometry
+from nirvis.faces.regions import (EyelidMargins, face_regions, hairline_mask, template_eyelid_margins,
+                                  template_uv_geometry)
 from nirvis.reflectance import detail_maps, spectra
 from nirvis.reflectance.cosmetics import carbon_black_spectrum, pigment_film_spectrum
 from nirvis.reflectance.face_detail import EYESHADOW_KINDS, LIPSTICK_KINDS, FaceDetail, sample_face_detail
@@ -238,7 +239,7 @@ def procedural_reflectance(identity: IdentityParams, resolution: int = 512, led_
     socket = detail.socket_shadow * (sulcus + 0.6 * medial) * skin_front.float()
     vis = vis * (1.0 - wrinkle - socket).clamp(0.3, 1.0).unsqueeze(-1)
     nir = nir * (1.0 - 0.75 * wrinkle - socket).clamp(0.3, 1.0)
-    vis, nir, lipstick = _apply_makeup(vis, nir, pos, reg["lips"], lm68, detail, tissue)
+    vis, nir, lipstick = _apply_makeup(vis, nir, pos, reg["lips"], lm68, margins, detail, tissue)
 
     # --- hair (brows, stubble), eyes, teeth, cavities -----------------------------------------
 
@@ -402,9 +403,11 @@ def _iris_albedo(pos: torch.Tensor, reg: dict[str, torch.Tensor], lm5: np.ndarra
 
 
 def _apply_makeup(vis: torch.Tensor, nir: torch.Tensor, pos: torch.Tensor, lips: torch.Tensor, lm68: np.ndarray,
-                  detail: FaceDetail, tissue) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                  margins: EyelidMargins, detail: FaceDetail,
+                  tissue) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Make-up films mixed over the skin albedo (eye shadow on the upper lid, eyeliner along the
-    lash line with a short wing, lipstick on the lips); spectra from ``cosmetics``.
+    lash line with a short wing, both from the lid ``margins``; lipstick on the lips); spectra from
+    ``cosmetics``.
     Returns (vis [N, 3], nir [N], lipstick coverage [N])."""
     none = torch.zeros(pos.shape[0])
     if not detail.makeup:
@@ -412,14 +415,12 @@ def _apply_makeup(vis: torch.Tensor, nir: torch.Tensor, pos: torch.Tensor, lips:
     layers: list[tuple[torch.Tensor, Callable[..., torch.Tensor]]] = []
     if detail.eyeshadow:
         edge, floor, high, band = EYESHADOW_KINDS[detail.eyeshadow]
-        margins = template_eyelid_margins()
         lid = detail_maps.lid_band(pos, lm68, 0.0, 9.0, margins=margins)
         fade = torch.exp(-((detail_maps.upper_margin_height(pos, lm68, margins) - 2.0).clamp(min=0) / 5.0) ** 2)
         layers.append((detail.eyeshadow_opacity * lid * fade, functools.partial(
             pigment_film_spectrum, edge_nm=edge, floor=floor, high=high, iron_band=band)))
     if detail.eyeliner > 0:
-        layers.append((detail.eyeliner * detail_maps.lid_band(pos, lm68, 0.3, 1.3, outer_wing_mm=4.0,
-                                                                   margins=template_eyelid_margins()),
+        layers.append((detail.eyeliner * detail_maps.lid_band(pos, lm68, 0.3, 1.3, outer_wing_mm=4.0, margins=margins),
                        carbon_black_spectrum))
     lip = none
     if detail.lipstick:
