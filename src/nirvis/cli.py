@@ -192,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--poses", type=int, default=3, help="pairs per identity (columns of VIS | NIR), default 3")
     p.add_argument("--seed", type=int, default=0, help="global seed")
     p.add_argument("--out", required=True, help="output PNG")
-    p.add_argument("--backend", default="auto", choices=["auto", "gl", "cuda", "torch"], help="rasteriser")
+    p.add_argument("--backend", default="auto", choices=["auto", "cpu", "gl", "cuda", "torch"], help="rasteriser")
     p.add_argument("--pairing", default="shared", choices=["shared", "independent"], help="pair geometry mode")
     p.add_argument("--led", type=int, default=850, choices=[850, 940], help="NIR LED wavelength (nm)")
     p.add_argument("--nir-method", default="spectral", choices=["spectral", "red", "luma"],

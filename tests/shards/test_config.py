@@ -55,7 +55,7 @@ def test_flags_override_yaml(tmp_path):
     ("sample_space:\n  vis_sensor:\n    exposure: [0, 1]\n", "field 'sample_space.vis_sensor.exposure'"),
     ("sample_space:\n  lighting:\n    n_directional: [0, 9]\n", "field 'sample_space.lighting.n_directional'"),
     ("shard_size: ten\n", "field 'shard_size' must be an integer, got 'ten'"),
-    ("backend: vulkan\n", "field 'backend' must be one of auto, gl, cuda, torch"),
+    ("backend: vulkan\n", "field 'backend' must be one of auto, cpu, gl, cuda, torch"),
     ("- 1\n- 2\n", "expected a mapping"),
     # ranges that parse as numbers but leave what the renderer models (used to crash after config.yaml)
     ("sample_space:\n  yaw_deg: [-1.0e+308, 1.0e+308]\n", "field 'sample_space.yaw_deg': [-1e+308, 1e+308] leaves"),

@@ -107,7 +107,7 @@ def unwrap_photo(photo: np.ndarray, vertices: np.ndarray, rotation: np.ndarray, 
         max_photo_px: a photo with a longer side is area-downscaled (linear RGB) first.
         min_cos, edge_margin_mm, depth_jump_mm: the weight (module docstring).
         saturation: encoded 8-bit level at or above which a photo channel counts as clipped.
-        backend: rasteriser backend (``render.raster``: auto, gl, cuda, torch).
+        backend: rasteriser backend (``render.raster``: auto, cpu, gl, cuda, torch).
         photo_mask: optional float [H, W] in [0, 1] multiplying the weight of the photo's pixels
             (0: not of the face surface, e.g. the mouth opening; ``identity.photo_surface_mask``).
 

@@ -15,6 +15,8 @@ import functools
 
 import torch
 
+from nirvis.render.compiled import antialias as compiled_antialias
+from nirvis.render.compiled import use_compiled
 from nirvis.render.raster.common import pixel_centres_ndc
 from nirvis.shapes import check_shape
 
@@ -37,7 +39,8 @@ def _edge_neighbours(tri_bytes: bytes, n_tri: int) -> torch.Tensor:
     return nb.view(n_tri, 3)
 
 
-def antialias(color: torch.Tensor, rast: torch.Tensor, clip_pos: torch.Tensor, tri: torch.Tensor) -> torch.Tensor:
+def antialias(color: torch.Tensor, rast: torch.Tensor, clip_pos: torch.Tensor, tri: torch.Tensor,
+              backend: str = "torch") -> torch.Tensor:
     """Blend colours across silhouette edges by their sub-pixel position.
 
     Args:
@@ -45,6 +48,8 @@ def antialias(color: torch.Tensor, rast: torch.Tensor, clip_pos: torch.Tensor, t
         rast: float32 [B, H, W, 4] from ``rasterize`` for the same ``clip_pos`` and ``tri``.
         clip_pos: float [B, V, 4] clip-space positions (gradients flow to them).
         tri: int [F, 3].
+        backend: ``cpu`` runs the compiled loop (``compiled.antialias``: the same values, no
+            gradients) when nothing needs gradients; otherwise this torch code.
 
     Returns:
         float [B, H, W, C], equal to ``color`` away from silhouettes.
@@ -54,6 +59,8 @@ def antialias(color: torch.Tensor, rast: torch.Tensor, clip_pos: torch.Tensor, t
     b, h, w, _ = color.shape
     tri64 = tri.long().cpu().contiguous()
     nb = _edge_neighbours(tri64.numpy().tobytes(), len(tri64)).to(clip_pos.device)
+    if use_compiled(backend, color, rast, clip_pos):
+        return compiled_antialias.antialias(color, rast, clip_pos, tri, nb)
     tri_d = tri.long().to(clip_pos.device)
     screen = clip_pos[..., :2] / clip_pos[..., 3:4]                     # [B, V, 2]
     n_tri = tri_d.shape[0]

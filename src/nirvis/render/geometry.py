@@ -24,6 +24,8 @@ from nirvis.render.accessories import GlassesParams, glasses_topology, glasses_v
 from nirvis.render.headwear import (HeadwearParams, flatten_hair, headwear_material, headwear_topology,
                                     headwear_vertices)
 from nirvis.render.hair import GRID_COLS, GRID_ROWS, hair_topology, strand_texture
+from nirvis.render.compiled import geometry as compiled_geometry
+from nirvis.render.compiled import use_compiled
 from nirvis.render.camera import (PerspectiveCamera, clip_to_pixels, focal_length_px, model_view_projection,
                                   pose_rotation, to_clip)
 from nirvis.render.interpolate import interpolate
@@ -73,6 +75,7 @@ class GBuffer:
     draw_groups: Optional[list] = None
     shadow_groups: Optional[list] = None
     group_use: Optional[torch.Tensor] = None
+    backend: str = "torch"                       # the rasteriser that made it; ``cpu``: compiled kernels downstream
 
 
 def views_geometry(faces: Sequence[PreparedFace], views: Sequence[View],
@@ -211,14 +214,32 @@ def _glasses_faces() -> tuple[int, torch.Tensor, torch.Tensor]:
     return n, torch.from_numpy(f[~is_lens]), torch.from_numpy(f[is_lens])
 
 
-def rasterize_pixels(clip: torch.Tensor, tri: torch.Tensor, ids: torch.Tensor, pixels: PixelList) -> torch.Tensor:
+def rasterize_pixels(clip: torch.Tensor, tri: torch.Tensor, ids: torch.Tensor, pixels: PixelList,
+                     backend: str = "torch") -> torch.Tensor:
     """Differentiable rasteriser output [B, 1, N, 4] (u, v, z/w, id + 1) at the listed pixels of
-    the triangle-id image ``ids`` int32 [B, H, W] (what ``rasterize`` gives there)."""
+    the triangle-id image ``ids`` int32 [B, H, W] (what ``rasterize`` gives there); ``cpu``:
+    the compiled loop (``compiled.geometry``), without gradients."""
     h, w = ids.shape[1:]
+    ids_px = gather_pixels(ids.unsqueeze(-1), pixels)[..., 0]             # [B, 1, N]
+    if use_compiled(backend, clip):
+        return compiled_geometry.pixel_barycentrics(clip, tri, ids_px[:, 0], pixels.index, h, w)
     px, py = pixel_centres_ndc(h, w, clip.device, clip.dtype)
     rows, cols = pixels.rows_cols()
-    ids_px = gather_pixels(ids.unsqueeze(-1), pixels)[..., 0]             # [B, 1, N]
     return barycentrics_from_ids(clip, tri, ids_px, (px[cols].unsqueeze(1), py[rows].unsqueeze(1)))
+
+
+def _interpolate(attr: torch.Tensor, rast: torch.Tensor, tri: torch.Tensor, backend: str) -> torch.Tensor:
+    """``interpolate`` on a pixel list, compiled on the ``cpu`` backend."""
+    if use_compiled(backend, attr, rast):
+        return compiled_geometry.interpolate(attr, rast, tri)
+    return interpolate(attr, rast, tri)
+
+
+def _vertex_normals(world: torch.Tensor, tri: torch.Tensor, backend: str) -> torch.Tensor:
+    """``vertex_normals``, compiled on the ``cpu`` backend."""
+    if use_compiled(backend, world):
+        return compiled_geometry.vertex_normals(world, tri)
+    return vertex_normals(world, tri)
 
 
 def geometry_pass(faces: Sequence[PreparedFace], views: Sequence[View], res: int, backend: str,
@@ -280,7 +301,7 @@ def geometry_pass(faces: Sequence[PreparedFace], views: Sequence[View], res: int
     clip, fpx = project_views(world, views, res)
     ids = rasterize_ids(clip, tri, (res, res), backend=backend, groups=draw_groups, use=group_use)
     pixels = pixel_list(ids > 0)
-    rast_px = rasterize_pixels(clip, tri, ids, pixels)                   # [B, 1, N, 4]
+    rast_px = rasterize_pixels(clip, tri, ids, pixels, backend)          # [B, 1, N, 4]
     rast = scatter_pixels(rast_px, pixels)
     mask = (rast[..., 3:4] > 0).to(world.dtype)
     mask_px = pixels.valid.to(world.dtype).view(-1, 1, pixels.count, 1)
@@ -308,8 +329,8 @@ def geometry_pass(faces: Sequence[PreparedFace], views: Sequence[View], res: int
     tangent[:, n_head:n_head + n_hair] = F.normalize(down, dim=-1, eps=1e-12).reshape(b, n_hair, 3)
     rot = view_rotations(views).to(world)
     tangent[:, n_head + n_hair:n_head + n_shells] = -rot[:, :, 1].unsqueeze(1)       # beards grow downwards
-    attrs = interpolate(torch.cat([world, vertex_normals(world, tri), per_vertex, tangent, wear_block], -1),
-                        rast_px, tri)
+    attrs = _interpolate(torch.cat([world, _vertex_normals(world, tri, backend), per_vertex, tangent, wear_block], -1),
+                         rast_px, tri, backend)
     pos = attrs[..., 0:3]
     normal = F.normalize(attrs[..., 3:6], dim=-1, eps=1e-12)
     frame = attrs[..., 8:9]
@@ -317,7 +338,7 @@ def geometry_pass(faces: Sequence[PreparedFace], views: Sequence[View], res: int
     uvs = torch.cat([pf0.uvs, pf0.uvs.new_zeros(1, 2)])
     uv_faces = torch.cat([pf0.uv_faces, torch.full_like(hair_f, len(pf0.uvs)), pf0.uv_faces[beard_t],
                           torch.full_like(frame_f.to(dev), len(pf0.uvs)), torch.full_like(wear_f, len(pf0.uvs))])
-    uv = interpolate(uvs, rast_px, uv_faces)
+    uv = _interpolate(uvs, rast_px, uv_faces, backend)
     # the footprint needs image neighbours: UVs and the textured area go back to images for it
     textured = scatter_pixels(torch.cat([uv, (attrs[..., 12:13] > 0.5).to(uv.dtype)], -1), pixels)
     footprint = uv_footprint(textured[..., :2], (mask[..., 0] > 0) & (textured[..., 2] > 0))
@@ -345,12 +366,13 @@ def geometry_pass(faces: Sequence[PreparedFace], views: Sequence[View], res: int
         lens_tri = lens_f.to(dev) + n_head + n_shells
         lids = rasterize_ids(clip, lens_tri, (res, res), backend=backend)
         candidates = pixel_list(lids > 0)
-        lrast_c = rasterize_pixels(clip, lens_tri, lids, candidates)
+        lrast_c = rasterize_pixels(clip, lens_tri, lids, candidates, backend)
         in_front = (lrast_c[..., 3] > 0) & ((gather_pixels(mask, candidates)[..., 0] == 0)
                                             | (lrast_c[..., 2] < gather_pixels(rast[..., 2:3], candidates)[..., 0]))
         lens_pixels = pixel_list(scatter_pixels(in_front.to(world.dtype).unsqueeze(-1), candidates)[..., 0] > 0)
         lrast = gather_pixels(scatter_pixels(lrast_c, candidates), lens_pixels)
-        lattr = interpolate(torch.cat([world, vertex_normals(world, lens_tri)], -1), lrast, lens_tri)
+        lattr = _interpolate(torch.cat([world, _vertex_normals(world, lens_tri, backend)], -1), lrast, lens_tri,
+                             backend)
         lens_pos = lattr[..., 0:3]
         lens_view = F.normalize(cam_pos.view(-1, 1, 1, 3) - lens_pos, dim=-1, eps=1e-12)
         n = F.normalize(lattr[..., 3:6], dim=-1, eps=1e-12)
@@ -362,4 +384,4 @@ def geometry_pass(faces: Sequence[PreparedFace], views: Sequence[View], res: int
                    lens_normal=lens_normal, lens_view=lens_view, lens_pos=lens_pos, hair=hair_w * mask_px,
                    hair_tangent=tangent_px, shadow_world=shadow_world, shadow_tri=shadow_tri,
                    draw_groups=draw_groups, shadow_groups=shadow_groups if shadow_tri is not None else draw_groups,
-                   group_use=group_use)
+                   group_use=group_use, backend=backend)

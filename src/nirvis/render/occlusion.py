@@ -8,6 +8,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from nirvis.render.compiled import use_compiled
+from nirvis.render.compiled.shadow import shadow_visibility
 from nirvis.render.raster import rasterize, rasterize_depth
 from nirvis.render.shading import shadow_lookup
 
@@ -70,7 +72,7 @@ def vertex_ambient_occlusion(vertices: torch.Tensor, faces: torch.Tensor, normal
 
 def directional_shadow(world: torch.Tensor, tri: torch.Tensor, direction: torch.Tensor, pos: torch.Tensor,
                        res: int = 128, angular_radius: torch.Tensor | None = None, groups=None,
-                       use: torch.Tensor | None = None) -> torch.Tensor:
+                       use: torch.Tensor | None = None, backend: str = "auto") -> torch.Tensor:
     """Directional-light visibility [B, H, W, 1] in [0, 1] of surface points ``pos`` [B, H, W, 3]
     (or a covered-pixel list [B, 1, N, 3]) through a ``res`` x ``res`` shadow map of the meshes
     ``world`` [B, V, 3] (mm) / ``tri`` [F, 3], lit from unit ``direction`` [B, 3] (towards the light).
@@ -82,6 +84,9 @@ def directional_shadow(world: torch.Tensor, tri: torch.Tensor, direction: torch.
     = blocker-receiver distance x tan(angular radius)); the others (and all when None) the 3 x 3
     texel PCF of ``shadow_lookup`` (hard: the sun's 0.27 deg, lamps). ``groups``/``use``: the
     rasteriser hint of ``raster.rasterize_ids`` (triangles a sample does not draw; same result).
+    ``backend``: the rasteriser of the maps (``torch`` draws them with ``auto``: the reference
+    rasteriser is too slow for per-pair maps); ``cpu`` also filters them with the compiled kernel
+    (``compiled.shadow``).
 
     Example:
         >>> quad = torch.tensor([[[-50., -50., 0.], [50., -50., 0.], [-50., 50., 0.], [50., 50., 0.]]])
@@ -91,10 +96,16 @@ def directional_shadow(world: torch.Tensor, tri: torch.Tensor, direction: torch.
         [1.0, 0.0]
     """
     half = world.abs().amax(dim=(1, 2)) * 1.05                           # [B]
-    depth = rasterize_depth(orthographic_light_clip(world, direction, half, half), tri, (res, res), groups=groups,
-                            use=use)
+    depth = rasterize_depth(orthographic_light_clip(world, direction, half, half), tri, (res, res),
+                            backend="auto" if backend == "torch" else backend, groups=groups, use=use)
     b, h, w, _ = pos.shape
     p_l = orthographic_light_clip(pos.reshape(b, -1, 3), direction, half, half)[..., :3].reshape(b, h, w, 3)
+    if use_compiled(backend, p_l, depth):
+        is_soft = torch.zeros(b, dtype=torch.bool) if angular_radius is None else angular_radius > HARD_SHADOW_RAD
+        radius = torch.zeros(b) if angular_radius is None else angular_radius
+        tan_r = torch.tan(radius.clamp(max=MAX_PENUMBRA_RAD)).to(p_l)
+        return shadow_visibility(p_l, depth, is_soft, torch.where(is_soft, tan_r, 0.0), MAX_BLOCKER_MM / half.to(p_l),
+                                 _disc_taps(), bias=6.0 / res)
     lit = shadow_lookup(p_l, depth, bias=6.0 / res)                      # 3 texels of depth
     if angular_radius is None:
         return lit

@@ -65,8 +65,10 @@ __all__ = [
 #: views) is no longer drawn, nor are absent glasses and headwear (``rasterize_ids`` hint).
 #: 6: procedural identities with shape prior v4 (``faces.local_shape``) and lashes, eyeliner,
 #: eye shadow and the lid's shadow on the eyeball along the mesh's lid margins
-#: (``faces.regions.eyelid_margins``).
-RENDERER_VERSION = "6"
+#: (``faces.regions.eyelid_margins``). 7: the ``cpu`` backend (the reference rasteriser and the
+#: per-pixel loops compiled, ``render.compiled``) is what ``auto`` picks on CPUs; the ``torch``
+#: backend's shadow maps come from it too (they came from ``gl``).
+RENDERER_VERSION = "7"
 
 #: The spectra of a pair, in rendering order. The first one's geometry pass serves the others
 #: when every pair is pixel-aligned (``pairing == "shared"``); extra ``passes`` come from it.
@@ -153,7 +155,7 @@ def render_batch(faces: Sequence[PreparedFace], params: Sequence[SampleParams], 
         bg = spectrum.background(params, res, color, scale)              # [B, H, W, C], exposed like the face
         color = scatter_pixels(color * scale.view(-1, 1, 1, 1), g.pixels, bg)
         color = composite_lenses(spectrum, color, g, params, glasses, scale)
-        color = antialias(color, g.rast, g.clip, g.tri)
+        color = antialias(color, g.rast, g.clip, g.tri, g.backend)
         img = spectrum.sensor(color.clamp(0, 1), params, spectrum.generators(params))
         lm5 = project_landmarks(g.world, faces[0].landmarks5, tri, views, res)
         lm68 = None if faces[0].landmarks68 is None else project_landmarks(g.world, faces[0].landmarks68, tri,

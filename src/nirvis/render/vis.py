@@ -47,7 +47,8 @@ def shade(g: GBuffer, params: Sequence[SampleParams]) -> torch.Tensor:
         n, v, p = g.normal[active], g.view_dir[active], g.pos[active]
         light_dir = dirs[active, k].view(-1, 1, 1, 3).expand_as(n)
         lit = directional_shadow(casters[active], caster_tri, dirs[active, k], p, angular_radius=radii[active, k],
-                                 groups=g.shadow_groups, use=None if g.group_use is None else g.group_use[active.cpu()])
+                                 groups=g.shadow_groups, use=None if g.group_use is None else g.group_use[active.cpu()],
+                                 backend=g.backend)
         c = cols[active, k].view(-1, 1, 1, 3)
         irr = irr.index_add(0, active, c * (n * light_dir).sum(-1, keepdim=True).clamp(min=0) * lit)
         s = ggx_specular(n, v, light_dir, rough[active], spec[active])

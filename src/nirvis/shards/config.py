@@ -31,7 +31,7 @@ from nirvis.render.pair import SampleSpace
 
 #: Output sizes the aligned crops can have (the ArcFace 112 x 112 template only, for now).
 SUPPORTED_RESOLUTIONS = (CROP_SIZE,)
-BACKENDS = ("auto", "gl", "cuda", "torch")
+BACKENDS = ("auto", "cpu", "gl", "cuda", "torch")
 DEVICES = ("cpu", "cuda")
 NIR_METHODS = ("spectral", "red", "luma")
 #: Fields that change how a data set is produced but never its bytes (left out of the
@@ -59,7 +59,7 @@ class RenderDatasetConfig:
         batch_size: pairs rendered together (execution only: a pair's bytes never depend on the
             batch it is rendered in, so any value gives the same data set; tested).
         workers: CPU worker processes (execution only: results are identical for any value).
-        backend: rasteriser, ``auto`` | ``gl`` | ``cuda`` | ``torch`` (saved resolved).
+        backend: rasteriser, ``auto`` | ``cpu`` | ``gl`` | ``cuda`` | ``torch`` (saved resolved).
         device: ``cpu`` or ``cuda`` (``cuda:LOCAL_RANK`` under torchrun).
         identity_source: ``procedural`` or a directory of face-asset directories (as written by
             ``nirvis identities --out DIR``); label = position of the sub-directory by name.
