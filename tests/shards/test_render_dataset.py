@@ -144,3 +144,39 @@ def test_identity_source_asset_directory(tmp_path, capsys):
     assert cli(["render-dataset", "--out", out, "--identity-source", assets, "--identities", "2",
                 "--images-per-identity", "1", "--shard-size", "4", "--quiet", "--force"]) == 0
     assert json.loads((out / "manifest.json").read_text())["fingerprint"] != fp
+
+
+def test_a_shard_split_between_two_workers_has_the_same_bytes(tmp_path):
+    """Workers take blocks of batches, not whole shards: a single shard rendered by two worker
+    processes (four blocks) is the same file as one rendered in-process."""
+    from nirvis.shards.format import plan_shards
+    from nirvis.shards.render import plan_blocks
+
+    assert len(plan_blocks(plan_shards(4, 2, 8), 2, 2, 2)) == 4
+    yaml_path = tmp_path / "one_shard.yaml"
+    yaml_path.write_text("identities: 4\nimages_per_identity: 2\nshard_size: 8\nbatch_size: 2\nseed: 3\n"
+                         "texture_resolution: 64\nsample_space:\n  raw_resolution: 96\n")
+    one, two = tmp_path / "w1", tmp_path / "w2"
+    assert cli(["render-dataset", "--config", yaml_path, "--out", one, "--quiet"]) == 0
+    assert cli(["render-dataset", "--config", yaml_path, "--out", two, "--workers", "2", "--quiet"]) == 0
+    assert shard_bytes(two) == shard_bytes(one) and len(shard_bytes(one)) == 1
+
+
+@pytest.mark.parametrize("identities, per_identity, batch, shard, workers", [(32, 20, 16, 1000, 2), (10, 3, 8, 7, 2),
+                                                                            (1000, 20, 16, 1000, 2), (5, 16, 4, 30, 3)])
+def test_blocks_cover_each_shard_once_on_its_batch_grid(identities, per_identity, batch, shard, workers):
+    from nirvis.shards.format import plan_shards
+    from nirvis.shards.render import plan_blocks
+
+    plans = plan_shards(identities, per_identity, shard)
+    blocks = plan_blocks(plans, batch, per_identity, workers)
+    for plan in plans:
+        mine = [b for b in blocks if b.plan.index == plan.index]
+        assert mine[0].start == 0 and mine[-1].stop == plan.count
+        assert all(a.stop == b.start for a, b in zip(mine, mine[1:]))
+        assert all(b.start % batch == 0 for b in mine)          # the shard's own batches, unchanged
+    if (batch, per_identity) == (16, 20):                        # blocks end on identities: none prepared twice
+        assert all(b.stop % per_identity == 0 or b.stop == b.plan.count for b in blocks)
+    assert max(b.stop - b.start for b in blocks) <= 256
+    if sum(p.count for p in plans) >= 640:                         # enough work: every worker gets several blocks
+        assert len(blocks) >= 4 * workers

@@ -15,7 +15,6 @@ import functools
 
 import torch
 
-from nirvis.render.compiled import antialias as compiled_antialias
 from nirvis.render.compiled import use_compiled
 from nirvis.render.raster.common import pixel_centres_ndc
 from nirvis.shapes import check_shape
@@ -60,6 +59,7 @@ def antialias(color: torch.Tensor, rast: torch.Tensor, clip_pos: torch.Tensor, t
     tri64 = tri.long().cpu().contiguous()
     nb = _edge_neighbours(tri64.numpy().tobytes(), len(tri64)).to(clip_pos.device)
     if use_compiled(backend, color, rast, clip_pos):
+        from nirvis.render.compiled import antialias as compiled_antialias
         return compiled_antialias.antialias(color, rast, clip_pos, tri, nb)
     tri_d = tri.long().to(clip_pos.device)
     screen = clip_pos[..., :2] / clip_pos[..., 3:4]                     # [B, V, 2]

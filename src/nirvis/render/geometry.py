@@ -24,7 +24,6 @@ from nirvis.render.accessories import GlassesParams, glasses_topology, glasses_v
 from nirvis.render.headwear import (HeadwearParams, flatten_hair, headwear_material, headwear_topology,
                                     headwear_vertices)
 from nirvis.render.hair import GRID_COLS, GRID_ROWS, hair_topology, strand_texture
-from nirvis.render.compiled import geometry as compiled_geometry
 from nirvis.render.compiled import use_compiled
 from nirvis.render.camera import (PerspectiveCamera, clip_to_pixels, focal_length_px, model_view_projection,
                                   pose_rotation, to_clip)
@@ -222,6 +221,7 @@ def rasterize_pixels(clip: torch.Tensor, tri: torch.Tensor, ids: torch.Tensor, p
     h, w = ids.shape[1:]
     ids_px = gather_pixels(ids.unsqueeze(-1), pixels)[..., 0]             # [B, 1, N]
     if use_compiled(backend, clip):
+        from nirvis.render.compiled import geometry as compiled_geometry
         return compiled_geometry.pixel_barycentrics(clip, tri, ids_px[:, 0], pixels.index, h, w)
     px, py = pixel_centres_ndc(h, w, clip.device, clip.dtype)
     rows, cols = pixels.rows_cols()
@@ -231,6 +231,7 @@ def rasterize_pixels(clip: torch.Tensor, tri: torch.Tensor, ids: torch.Tensor, p
 def _interpolate(attr: torch.Tensor, rast: torch.Tensor, tri: torch.Tensor, backend: str) -> torch.Tensor:
     """``interpolate`` on a pixel list, compiled on the ``cpu`` backend."""
     if use_compiled(backend, attr, rast):
+        from nirvis.render.compiled import geometry as compiled_geometry
         return compiled_geometry.interpolate(attr, rast, tri)
     return interpolate(attr, rast, tri)
 
@@ -238,6 +239,7 @@ def _interpolate(attr: torch.Tensor, rast: torch.Tensor, tri: torch.Tensor, back
 def _vertex_normals(world: torch.Tensor, tri: torch.Tensor, backend: str) -> torch.Tensor:
     """``vertex_normals``, compiled on the ``cpu`` backend."""
     if use_compiled(backend, world):
+        from nirvis.render.compiled import geometry as compiled_geometry
         return compiled_geometry.vertex_normals(world, tri)
     return vertex_normals(world, tri)
 

@@ -9,8 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from nirvis.render.compiled import use_compiled
-from nirvis.render.compiled.shadow import shadow_visibility
-from nirvis.render.raster import rasterize, rasterize_depth
+from nirvis.render.raster import rasterize_depth
 from nirvis.render.shading import shadow_lookup
 
 
@@ -57,8 +56,7 @@ def vertex_ambient_occlusion(vertices: torch.Tensor, faces: torch.Tensor, normal
     half = float(vertices.abs().max()) * 1.05
     pts = vertices.unsqueeze(0).expand(n_directions, -1, -1)
     clip = orthographic_light_clip(pts, dirs, half, half)
-    rast = rasterize(clip, faces, (resolution, resolution), backend=backend)
-    depth = torch.where(rast[..., 3] > 0, rast[..., 2], torch.full_like(rast[..., 2], 10.0))  # [D, H, W]
+    depth = rasterize_depth(clip, faces, (resolution, resolution), backend=backend).clamp(max=10.0)  # [D, H, W]
     # look each vertex up in each depth map (nearest texel, small bias of 1.5 texels in depth)
     col = ((clip[..., 0] + 1.0) * 0.5 * resolution).long().clamp(0, resolution - 1)
     row = ((1.0 - clip[..., 1]) * 0.5 * resolution).long().clamp(0, resolution - 1)
@@ -101,6 +99,7 @@ def directional_shadow(world: torch.Tensor, tri: torch.Tensor, direction: torch.
     b, h, w, _ = pos.shape
     p_l = orthographic_light_clip(pos.reshape(b, -1, 3), direction, half, half)[..., :3].reshape(b, h, w, 3)
     if use_compiled(backend, p_l, depth):
+        from nirvis.render.compiled.shadow import shadow_visibility
         is_soft = torch.zeros(b, dtype=torch.bool) if angular_radius is None else angular_radius > HARD_SHADOW_RAD
         radius = torch.zeros(b) if angular_radius is None else angular_radius
         tan_r = torch.tan(radius.clamp(max=MAX_PENUMBRA_RAD)).to(p_l)

@@ -9,15 +9,18 @@ Work assignment never touches the bytes:
 * a shard is written under a temporary name in ``DIR/shards`` and renamed when complete; its
   sidecar ``shard-NNNNNN.tar.json`` (sha256, count, config fingerprint) is written after the rename;
   a rerun skips shards whose sidecar matches and whose bytes hash to the recorded sha256;
-* CPU worker processes (``spawn`` context) take whole shards from a queue; each caches prepared
-  faces per identity; under ``torchrun`` (RANK / WORLD_SIZE / LOCAL_RANK) rank r renders shards
-  r, r + world, ... on ``cuda:LOCAL_RANK`` with ``--device cuda``, and rank 0 writes the manifest
+* CPU worker processes (``spawn`` context, each capped to its share of the cores) take blocks of
+  consecutive batches (``plan_blocks``) from a queue, cache prepared faces per identity and send
+  the encoded samples back; the parent writes each shard once all its blocks are in;
+* under ``torchrun`` (RANK / WORLD_SIZE / LOCAL_RANK) rank r renders shards r, r + world, ... on
+  ``cuda:LOCAL_RANK`` with ``--device cuda``, and rank 0 writes the manifest
   once every shard's sidecar exists (polling, with a timeout): no extra code for many nodes;
 * ``DIR/manifest.json`` is written last, atomically.
 """
 
 from __future__ import annotations
 
+import math
 import multiprocessing as mp
 import os
 import queue
@@ -176,33 +179,104 @@ class _ShardRenderer:
                               "nir": encode_png(nir[j], c.png_compression), "meta": meta}
         return results  # type: ignore[return-value]
 
-    def render_shard(self, plan: ShardPlan, progress: Callable[[int], None]) -> dict[str, Any]:
-        shards_dir = Path(self.job.out) / SHARD_DIR
-        final = shards_dir / plan.name
-        samples = plan.samples()
+    def render_block(self, block: "_Block", progress: Callable[[int], None]) -> list[dict[str, Any]]:
+        """Encoded samples (key, vis/nir PNG bytes, metadata) of ``block``, rendered in the shard's
+        fixed chunks of ``batch_size`` samples."""
+        samples = block.plan.samples()[block.start:block.stop]
         bs = self.cfg.batch_size
+        out: list[dict[str, Any]] = []
+        for s in range(0, len(samples), bs):
+            chunk = samples[s:s + bs]
+            out.extend(self._render_chunk(chunk))
+            progress(len(chunk))
+        return out
 
-        def write(f: Any) -> None:
-            writer = ShardWriter(f)
-            for s in range(0, len(samples), bs):
-                chunk = samples[s:s + bs]
-                for r in self._render_chunk(chunk):
-                    writer.add_sample(r["key"], r["vis"], r["nir"], r["meta"])
-                progress(len(chunk))
-            writer.close()
-
-        atomic_write(final, write)  # fsynced, then renamed: a shard is complete or absent
-        record = {"format": FORMAT_TAG, "shard": plan.name, "index": plan.index, "samples": plan.count,
-                  "first_key": sample_key(*samples[0]), "last_key": sample_key(*samples[-1]),
-                  "bytes": final.stat().st_size, "sha256": sha256_file(final), "fingerprint": self.job.fingerprint}
-        atomic_write_json(sidecar_path(final), record)
-        return record
+    def render_shard(self, plan: ShardPlan, progress: Callable[[int], None]) -> dict[str, Any]:
+        """Render and write one whole shard in this process."""
+        return write_shard(self.job, plan, self.render_block(_Block(plan, 0, plan.count), progress))
 
 
-def _worker_main(job: _Job, worker_id: int, tasks: Any, messages: Any, single_thread: bool,
+def write_shard(job: _Job, plan: ShardPlan, samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Write ``samples`` (all of ``plan``'s, encoded, in order) as the shard: a temporary file,
+    fsynced and renamed (a shard is complete or absent), then its sidecar; returns the sidecar record."""
+    final = Path(job.out) / SHARD_DIR / plan.name
+
+    def write(f: Any) -> None:
+        writer = ShardWriter(f)
+        for r in samples:
+            writer.add_sample(r["key"], r["vis"], r["nir"], r["meta"])
+        writer.close()
+
+    atomic_write(final, write)
+    first, last = plan.samples()[0], plan.samples()[-1]
+    record = {"format": FORMAT_TAG, "shard": plan.name, "index": plan.index, "samples": plan.count,
+              "first_key": sample_key(*first), "last_key": sample_key(*last),
+              "bytes": final.stat().st_size, "sha256": sha256_file(final), "fingerprint": job.fingerprint}
+    atomic_write_json(sidecar_path(final), record)
+    return record
+
+
+@dataclass(frozen=True)
+class _Block:
+    """Samples [start, stop) of a shard (positions within it, on its batch grid): the unit of
+    work a worker process takes. Consecutive samples share identities, so a worker prepares a
+    face once per block it appears in."""
+
+    plan: ShardPlan
+    start: int
+    stop: int
+
+
+def plan_blocks(plans: Sequence[ShardPlan], batch_size: int, images_per_identity: int, workers: int) -> list[_Block]:
+    """Every shard of ``plans`` cut into blocks of whole batches, in shard order (a shard's last
+    block may be shorter).
+
+    The block length is a multiple of both the batch size and the pairs per identity where that
+    stays small (so that, in shards that start on an identity, no identity is split between two
+    workers and prepared twice), at least ``MIN_BLOCK_PAIRS`` pairs, and no longer than leaves
+    about four blocks per worker (so the workers finish together)."""
+    unit = batch_size * images_per_identity // math.gcd(batch_size, images_per_identity)
+    if unit > MAX_BLOCK_PAIRS:
+        unit = batch_size
+    total = sum(p.count for p in plans)
+    longest = max(unit, total // max(1, 4 * workers))
+    step = unit * max(1, min(-(-MIN_BLOCK_PAIRS // unit), longest // unit))
+    return [_Block(p, a, min(a + step, p.count)) for p in plans for a in range(0, p.count, step)]
+
+
+#: Pairs per block handed to a worker process (see ``plan_blocks``): long enough that faces are
+#: prepared once per block, short enough to balance the workers.
+MIN_BLOCK_PAIRS = 64
+MAX_BLOCK_PAIRS = 256
+
+
+def worker_threads(workers: int, cores: Optional[int] = None) -> int:
+    """Threads each of ``workers`` processes may use (torch, numba, llvmpipe) so that together they
+    never run more threads than ``cores`` (default: the CPUs this process may use)."""
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // max(1, workers))
+
+
+def _set_threads(n: int) -> None:
+    """Cap this process's compute threads: torch's, numba's and (before a GL context exists)
+    llvmpipe's."""
+    import torch
+
+    os.environ["LP_NUM_THREADS"] = str(n)
+    torch.set_num_threads(n)
+    try:
+        import numba
+
+        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    except ImportError:
+        pass
+
+
+def _worker_main(job: _Job, worker_id: int, tasks: Any, messages: Any, threads: int,
                  parent_pid: Optional[int] = None) -> None:
-    """Entry point of a render worker process: shard indices from ``tasks`` until None. Exits
-    when its parent is gone (e.g. killed with SIGKILL), so no orphan keeps writing shards."""
+    """Entry point of a render worker process: blocks from ``tasks`` until None, each sent back
+    encoded. Exits when its parent is gone (e.g. killed with SIGKILL), so no orphan keeps working."""
     def check_parent() -> None:
         if parent_pid is not None and os.getppid() != parent_pid:
             os._exit(3)
@@ -214,28 +288,26 @@ def _worker_main(job: _Job, worker_id: int, tasks: Any, messages: Any, single_th
     try:
         import torch
 
-        if single_thread:
-            torch.set_num_threads(1)
+        _set_threads(threads)
         if job.device == "cuda":
             job = _replace_device(job, f"cuda:{worker_id % max(1, torch.cuda.device_count())}")
         renderer = _ShardRenderer(job)
-        plans = plan_shards(job.config.identities, job.config.images_per_identity, job.config.shard_size)
     except BaseException:
         messages.put(("error", None, traceback.format_exc()))
         return
     while True:
         check_parent()
         try:
-            idx = tasks.get(timeout=1.0)
+            task = tasks.get(timeout=1.0)
         except queue.Empty:
             continue
-        if idx is None:
+        if task is None:
             return
+        idx, block = task
         try:
-            rec = renderer.render_shard(plans[idx], on_pairs)
-            messages.put(("done", idx, rec))
+            messages.put(("block", idx, renderer.render_block(block, on_pairs)))
         except BaseException:
-            messages.put(("error", idx, traceback.format_exc()))
+            messages.put(("error", block.plan.index, traceback.format_exc()))
             return
 
 
@@ -245,24 +317,29 @@ def _replace_device(job: _Job, device: str) -> _Job:
 
 def _run_workers(job: _Job, todo: Sequence[ShardPlan], workers: int, on_pairs: Callable[[int], None],
                  on_done: Callable[[int, dict], None]) -> None:
-    if workers <= 1 or len(todo) <= 1:
+    """Render the shards ``todo``: in this process with one worker; otherwise ``workers`` spawned
+    processes take blocks of consecutive batches from a queue and send back encoded samples, and
+    this process writes each shard (in sample order) once all its blocks are in."""
+    blocks = plan_blocks(todo, job.config.batch_size, job.config.images_per_identity, workers)
+    if workers <= 1 or len(blocks) <= 1:
         renderer = _ShardRenderer(job)
         for plan in todo:
             on_done(plan.index, renderer.render_shard(plan, on_pairs))
         return
-    n = min(workers, len(todo))
+    n = min(workers, len(blocks))
     ctx = mp.get_context("spawn")
     tasks, messages = ctx.Queue(), ctx.Queue()
-    for plan in todo:
-        tasks.put(plan.index)
+    for k, block in enumerate(blocks):
+        tasks.put((k, block))
     for _ in range(n):
         tasks.put(None)
-    procs = [ctx.Process(target=_worker_main, args=(job, w, tasks, messages, True, os.getpid()),
-                         name=f"nirvis-render-{w}",
-                         daemon=True) for w in range(n)]
+    procs = [ctx.Process(target=_worker_main, args=(job, w, tasks, messages, worker_threads(n), os.getpid()),
+                         name=f"nirvis-render-{w}", daemon=True) for w in range(n)]
     for p in procs:
         p.start()
-    remaining = len(todo)
+    pending: dict[int, dict[int, list]] = {}          # shard index -> block start -> encoded samples
+    blocks_of = {plan.index: sum(1 for b in blocks if b.plan.index == plan.index) for plan in todo}
+    remaining = len(blocks)
     try:
         while remaining:
             try:
@@ -277,9 +354,15 @@ def _run_workers(job: _Job, todo: Sequence[ShardPlan], workers: int, on_pairs: C
                 continue
             if kind == "pairs":
                 on_pairs(int(idx))
-            elif kind == "done":
-                on_done(int(idx), payload)
+            elif kind == "block":
+                block = blocks[int(idx)]
+                got = pending.setdefault(block.plan.index, {})
+                got[block.start] = payload
                 remaining -= 1
+                if len(got) == blocks_of[block.plan.index]:
+                    samples = [r for start in sorted(got) for r in got[start]]
+                    del pending[block.plan.index]
+                    on_done(block.plan.index, write_shard(job, block.plan, samples))
             else:
                 where = f"shard {idx}" if idx is not None else "start-up"
                 raise RuntimeError(f"render worker failed ({where}):\n{payload}")

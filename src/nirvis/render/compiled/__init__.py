@@ -6,15 +6,25 @@ pass over the data instead of a chain of whole-tensor operations, images in para
 threads. The torch functions stay the reference, the path for every other backend, and the only
 one that carries gradients; parity tests compare each kernel with its reference.
 
-``use_compiled(backend, *tensors)`` decides: the backend is ``cpu``, numba imports, and every
-tensor is on the CPU without ``requires_grad``.
+``use_compiled(backend, *tensors)`` decides: the backend is ``cpu``, numba is installed, and
+every tensor is on the CPU without ``requires_grad``. Callers import a kernel module only on that
+branch, so nothing imports numba (~0.3 s) unless it runs; its kernels are cached on disk
+(``cache=True``) after their first compilation.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.util
+
 import torch
 
-from nirvis.render.raster.cpu import cpu_available
+
+@functools.lru_cache(maxsize=None)
+def cpu_available() -> bool:
+    """True when numba is installed (the ``cpu`` backend and the compiled kernels can run); the
+    kernel modules (``raster.cpu``, ``compiled.*``) import it, and are imported only when used."""
+    return importlib.util.find_spec("numba") is not None
 
 
 def use_compiled(backend: str, *tensors: torch.Tensor) -> bool:

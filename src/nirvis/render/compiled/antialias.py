@@ -6,101 +6,95 @@ vertical pairs: ``index_put_(accumulate=True)`` adds them in that order on the C
 
 from __future__ import annotations
 
-import functools
-
+import numba
 import numpy as np
 import torch
 
 
-@functools.lru_cache(maxsize=1)
-def _kernel():
-    import numba
-
-    @numba.njit(parallel=True, nogil=True, cache=True)
-    def blend(color, ids, depth, clip, tri, nb, out):  # pragma: no cover - compiled
-        n_img, h, w, n_ch = color.shape
-        n_tri = tri.shape[0]
-        one, half = np.float32(1.0), np.float32(0.5)
-        for b in numba.prange(n_img):
-            area = np.empty(n_tri, np.float32)
-            corners = np.empty((n_tri, 3, 2), np.float32)
-            for f in range(n_tri):
-                for k in range(3):
-                    v = tri[f, k]
-                    corners[f, k, 0] = clip[b, v, 0] / clip[b, v, 3]
-                    corners[f, k, 1] = clip[b, v, 1] / clip[b, v, 3]
-                e1x = corners[f, 1, 0] - corners[f, 0, 0]
-                e1y = corners[f, 1, 1] - corners[f, 0, 1]
-                e2x = corners[f, 2, 0] - corners[f, 0, 0]
-                e2y = corners[f, 2, 1] - corners[f, 0, 1]
-                area[f] = e1x * e2y - e1y * e2x
-            sil = np.zeros((n_tri, 3), np.bool_)
-            any_sil = np.zeros(n_tri, np.bool_)
-            for f in range(n_tri):
-                for k in range(3):
-                    o = nb[f, k]
-                    s = o < 0 or ((area[f] > 0) != (area[max(o, 0)] > 0))
-                    sil[f, k] = s
-                    any_sil[f] = any_sil[f] or s
-            # corrections: [kind, y, x, c] for kinds (horizontal a, horizontal b, vertical a, vertical b)
-            delta = np.zeros((4, h, w, n_ch), np.float32)
-            has = np.zeros((4, h, w), np.bool_)
-            for axis in range(2):                      # horizontal pairs, then vertical
-                ny = h if axis == 0 else h - 1
-                nx = w - 1 if axis == 0 else w
-                for y in range(ny):
-                    for x in range(nx):
-                        yb = y if axis == 0 else y + 1
-                        xb = x + 1 if axis == 0 else x
-                        ia, ib = ids[b, y, x], ids[b, yb, xb]
-                        if ia == ib:
-                            continue
-                        a_front = ib == 0 or (ia > 0 and depth[b, y, x] < depth[b, yb, xb])
-                        f = (ia if a_front else ib) - 1
-                        if not any_sil[f]:
-                            continue
-                        pax = (np.float32(x) + half) * np.float32(2.0 / w) - one
-                        pay = one - (np.float32(y) + half) * np.float32(2.0 / h)
-                        pbx = (np.float32(xb) + half) * np.float32(2.0 / w) - one
-                        pby = one - (np.float32(yb) + half) * np.float32(2.0 / h)
-                        fx, fy = (pax, pay) if a_front else (pbx, pby)
-                        ox, oy = (pbx, pby) if a_front else (pax, pay)
-                        ar = area[f]
-                        if abs(ar) < np.float32(1e-12):
-                            ar = np.float32(1e-12)
-                        t = np.float32(2.0)
-                        for k in range(3):
-                            q0x, q0y = corners[f, (k + 1) % 3, 0], corners[f, (k + 1) % 3, 1]
-                            q1x, q1y = corners[f, (k + 2) % 3, 0], corners[f, (k + 2) % 3, 1]
-                            bf = ((q1x - q0x) * (fy - q0y) - (q1y - q0y) * (fx - q0x)) / ar
-                            bo = ((q1x - q0x) * (oy - q0y) - (q1y - q0y) * (ox - q0x)) / ar
-                            if sil[f, k] and bo < 0 and bf >= 0:
-                                tk = bf / max(bf - bo, np.float32(1e-12))
-                                t = min(t, tk)
-                        if not t <= one:
-                            continue
-                        wa = max(t - half, np.float32(0.0))    # front covers part of the other pixel
-                        wf = max(half - t, np.float32(0.0))    # the other shows in the front pixel
-                        ka, kb = 2 * axis, 2 * axis + 1
-                        has[ka, y, x] = True
-                        has[kb, yb, xb] = True
-                        for c in range(n_ch):
-                            ca, cb = color[b, y, x, c], color[b, yb, xb, c]
-                            cf, co = (ca, cb) if a_front else (cb, ca)
-                            into_other = wa * (cf - co)
-                            into_front = wf * (co - cf)
-                            delta[ka, y, x, c] = into_front if a_front else into_other
-                            delta[kb, yb, xb, c] = into_other if a_front else into_front
-            for y in range(h):
-                for x in range(w):
+@numba.njit(parallel=True, nogil=True, cache=True)
+def _blend(color, ids, depth, clip, tri, nb, out):  # pragma: no cover - compiled
+    n_img, h, w, n_ch = color.shape
+    n_tri = tri.shape[0]
+    one, half = np.float32(1.0), np.float32(0.5)
+    for b in numba.prange(n_img):
+        area = np.empty(n_tri, np.float32)
+        corners = np.empty((n_tri, 3, 2), np.float32)
+        for f in range(n_tri):
+            for k in range(3):
+                v = tri[f, k]
+                corners[f, k, 0] = clip[b, v, 0] / clip[b, v, 3]
+                corners[f, k, 1] = clip[b, v, 1] / clip[b, v, 3]
+            e1x = corners[f, 1, 0] - corners[f, 0, 0]
+            e1y = corners[f, 1, 1] - corners[f, 0, 1]
+            e2x = corners[f, 2, 0] - corners[f, 0, 0]
+            e2y = corners[f, 2, 1] - corners[f, 0, 1]
+            area[f] = e1x * e2y - e1y * e2x
+        sil = np.zeros((n_tri, 3), np.bool_)
+        any_sil = np.zeros(n_tri, np.bool_)
+        for f in range(n_tri):
+            for k in range(3):
+                o = nb[f, k]
+                s = o < 0 or ((area[f] > 0) != (area[max(o, 0)] > 0))
+                sil[f, k] = s
+                any_sil[f] = any_sil[f] or s
+        # corrections: [kind, y, x, c] for kinds (horizontal a, horizontal b, vertical a, vertical b)
+        delta = np.zeros((4, h, w, n_ch), np.float32)
+        has = np.zeros((4, h, w), np.bool_)
+        for axis in range(2):                      # horizontal pairs, then vertical
+            ny = h if axis == 0 else h - 1
+            nx = w - 1 if axis == 0 else w
+            for y in range(ny):
+                for x in range(nx):
+                    yb = y if axis == 0 else y + 1
+                    xb = x + 1 if axis == 0 else x
+                    ia, ib = ids[b, y, x], ids[b, yb, xb]
+                    if ia == ib:
+                        continue
+                    a_front = ib == 0 or (ia > 0 and depth[b, y, x] < depth[b, yb, xb])
+                    f = (ia if a_front else ib) - 1
+                    if not any_sil[f]:
+                        continue
+                    pax = (np.float32(x) + half) * np.float32(2.0 / w) - one
+                    pay = one - (np.float32(y) + half) * np.float32(2.0 / h)
+                    pbx = (np.float32(xb) + half) * np.float32(2.0 / w) - one
+                    pby = one - (np.float32(yb) + half) * np.float32(2.0 / h)
+                    fx, fy = (pax, pay) if a_front else (pbx, pby)
+                    ox, oy = (pbx, pby) if a_front else (pax, pay)
+                    ar = area[f]
+                    if abs(ar) < np.float32(1e-12):
+                        ar = np.float32(1e-12)
+                    t = np.float32(2.0)
+                    for k in range(3):
+                        q0x, q0y = corners[f, (k + 1) % 3, 0], corners[f, (k + 1) % 3, 1]
+                        q1x, q1y = corners[f, (k + 2) % 3, 0], corners[f, (k + 2) % 3, 1]
+                        bf = ((q1x - q0x) * (fy - q0y) - (q1y - q0y) * (fx - q0x)) / ar
+                        bo = ((q1x - q0x) * (oy - q0y) - (q1y - q0y) * (ox - q0x)) / ar
+                        if sil[f, k] and bo < 0 and bf >= 0:
+                            tk = bf / max(bf - bo, np.float32(1e-12))
+                            t = min(t, tk)
+                    if not t <= one:
+                        continue
+                    wa = max(t - half, np.float32(0.0))    # front covers part of the other pixel
+                    wf = max(half - t, np.float32(0.0))    # the other shows in the front pixel
+                    ka, kb = 2 * axis, 2 * axis + 1
+                    has[ka, y, x] = True
+                    has[kb, yb, xb] = True
                     for c in range(n_ch):
-                        v = color[b, y, x, c]
-                        for kind in range(4):
-                            if has[kind, y, x]:
-                                v = v + delta[kind, y, x, c]
-                        out[b, y, x, c] = v
+                        ca, cb = color[b, y, x, c], color[b, yb, xb, c]
+                        cf, co = (ca, cb) if a_front else (cb, ca)
+                        into_other = wa * (cf - co)
+                        into_front = wf * (co - cf)
+                        delta[ka, y, x, c] = into_front if a_front else into_other
+                        delta[kb, yb, xb, c] = into_other if a_front else into_front
+        for y in range(h):
+            for x in range(w):
+                for c in range(n_ch):
+                    v = color[b, y, x, c]
+                    for kind in range(4):
+                        if has[kind, y, x]:
+                            v = v + delta[kind, y, x, c]
+                    out[b, y, x, c] = v
 
-    return blend
 
 
 def antialias(color: torch.Tensor, rast: torch.Tensor, clip_pos: torch.Tensor, tri: torch.Tensor,
@@ -112,7 +106,7 @@ def antialias(color: torch.Tensor, rast: torch.Tensor, clip_pos: torch.Tensor, t
     ids = np.ascontiguousarray(rast[..., 3].detach().cpu().numpy().astype(np.int64))
     depth = np.ascontiguousarray(rast[..., 2].detach().cpu().numpy().astype(np.float32, copy=False))
     out = np.empty_like(col)
-    _kernel()(col, ids, depth, np.ascontiguousarray(clip_pos.detach().cpu().numpy().astype(np.float32, copy=False)),
+    _blend(col, ids, depth, np.ascontiguousarray(clip_pos.detach().cpu().numpy().astype(np.float32, copy=False)),
               np.ascontiguousarray(tri.detach().cpu().numpy().astype(np.int64)),
               np.ascontiguousarray(neighbours.cpu().numpy()), out)
     return torch.from_numpy(out)

@@ -4,109 +4,103 @@ barycentrics_from_ids``) and ``interpolate.interpolate`` on such lists."""
 
 from __future__ import annotations
 
-import functools
-
+import numba
 import numpy as np
 import torch
 
 
-@functools.lru_cache(maxsize=1)
-def _kernels():
-    import numba
-
-    @numba.njit(parallel=True, nogil=True, cache=True)
-    def normals(vert, faces, out):  # pragma: no cover - compiled
-        n_img = vert.shape[0]
-        n_face = faces.shape[0]
-        for b in numba.prange(n_img):
-            acc = np.zeros((vert.shape[1], 3), np.float32)
-            fn = np.empty((n_face, 3), np.float32)
+@numba.njit(parallel=True, nogil=True, cache=True)
+def _normals(vert, faces, out):  # pragma: no cover - compiled
+    n_img = vert.shape[0]
+    n_face = faces.shape[0]
+    for b in numba.prange(n_img):
+        acc = np.zeros((vert.shape[1], 3), np.float32)
+        fn = np.empty((n_face, 3), np.float32)
+        for f in range(n_face):
+            i0, i1, i2 = faces[f, 0], faces[f, 1], faces[f, 2]
+            ax = vert[b, i1, 0] - vert[b, i0, 0]
+            ay = vert[b, i1, 1] - vert[b, i0, 1]
+            az = vert[b, i1, 2] - vert[b, i0, 2]
+            bx = vert[b, i2, 0] - vert[b, i0, 0]
+            by = vert[b, i2, 1] - vert[b, i0, 1]
+            bz = vert[b, i2, 2] - vert[b, i0, 2]
+            # torch.cross: fma(a1, b2, -(a2 b1)), emulated in float64 (exact products)
+            fn[f, 0] = np.float32(np.float64(ay) * np.float64(bz) - np.float64(az * by))
+            fn[f, 1] = np.float32(np.float64(az) * np.float64(bx) - np.float64(ax * bz))
+            fn[f, 2] = np.float32(np.float64(ax) * np.float64(by) - np.float64(ay * bx))
+        for k in range(3):            # corner 0 of every face, then 1, then 2 (the reference's order)
             for f in range(n_face):
-                i0, i1, i2 = faces[f, 0], faces[f, 1], faces[f, 2]
-                ax = vert[b, i1, 0] - vert[b, i0, 0]
-                ay = vert[b, i1, 1] - vert[b, i0, 1]
-                az = vert[b, i1, 2] - vert[b, i0, 2]
-                bx = vert[b, i2, 0] - vert[b, i0, 0]
-                by = vert[b, i2, 1] - vert[b, i0, 1]
-                bz = vert[b, i2, 2] - vert[b, i0, 2]
-                # torch.cross: fma(a1, b2, -(a2 b1)), emulated in float64 (exact products)
-                fn[f, 0] = np.float32(np.float64(ay) * np.float64(bz) - np.float64(az * by))
-                fn[f, 1] = np.float32(np.float64(az) * np.float64(bx) - np.float64(ax * bz))
-                fn[f, 2] = np.float32(np.float64(ax) * np.float64(by) - np.float64(ay * bx))
-            for k in range(3):            # corner 0 of every face, then 1, then 2 (the reference's order)
-                for f in range(n_face):
-                    i = faces[f, k]
-                    acc[i, 0] += fn[f, 0]
-                    acc[i, 1] += fn[f, 1]
-                    acc[i, 2] += fn[f, 2]
-            for i in range(vert.shape[1]):
-                # F.normalize's norm: a fused multiply-add chain (emulated in float64: the products
-                # of two float32 are exact there)
-                sq = np.float32(np.float64(acc[i, 0]) * np.float64(acc[i, 0]))
-                sq = np.float32(np.float64(acc[i, 1]) * np.float64(acc[i, 1]) + np.float64(sq))
-                sq = np.float32(np.float64(acc[i, 2]) * np.float64(acc[i, 2]) + np.float64(sq))
-                norm = np.sqrt(sq)
-                d = max(norm, np.float32(1e-12))
-                out[b, i, 0] = acc[i, 0] / d
-                out[b, i, 1] = acc[i, 1] / d
-                out[b, i, 2] = acc[i, 2] / d
+                i = faces[f, k]
+                acc[i, 0] += fn[f, 0]
+                acc[i, 1] += fn[f, 1]
+                acc[i, 2] += fn[f, 2]
+        for i in range(vert.shape[1]):
+            # F.normalize's norm: a fused multiply-add chain (emulated in float64: the products
+            # of two float32 are exact there)
+            sq = np.float32(np.float64(acc[i, 0]) * np.float64(acc[i, 0]))
+            sq = np.float32(np.float64(acc[i, 1]) * np.float64(acc[i, 1]) + np.float64(sq))
+            sq = np.float32(np.float64(acc[i, 2]) * np.float64(acc[i, 2]) + np.float64(sq))
+            norm = np.sqrt(sq)
+            d = max(norm, np.float32(1e-12))
+            out[b, i, 0] = acc[i, 0] / d
+            out[b, i, 1] = acc[i, 1] / d
+            out[b, i, 2] = acc[i, 2] / d
 
-    @numba.njit(parallel=True, nogil=True, cache=True)
-    def barycentrics(clip, tri, ids, index, h, w, out):  # pragma: no cover - compiled
-        n_img, n_px = ids.shape
-        one, half = np.float32(1.0), np.float32(0.5)
-        sx_scale, sy_scale = np.float32(2.0 / w), np.float32(2.0 / h)
-        for b in numba.prange(n_img):
-            for n in range(n_px):
-                t = ids[b, n]
-                if t <= 0:
-                    out[b, n, 0] = 0.0
-                    out[b, n, 1] = 0.0
-                    out[b, n, 2] = 0.0
-                    out[b, n, 3] = 0.0
-                    continue
-                p = min(index[b, n], h * w - 1)
-                qx = (np.float32(p % w) + half) * sx_scale - one
-                qy = one - (np.float32(p // w) + half) * sy_scale
-                i0, i1, i2 = tri[t - 1, 0], tri[t - 1, 1], tri[t - 1, 2]
-                w0, w1, w2 = clip[b, i0, 3], clip[b, i1, 3], clip[b, i2, 3]
-                x0, y0, z0 = clip[b, i0, 0] / w0, clip[b, i0, 1] / w0, clip[b, i0, 2] / w0
-                x1, y1, z1 = clip[b, i1, 0] / w1, clip[b, i1, 1] / w1, clip[b, i1, 2] / w1
-                x2, y2, z2 = clip[b, i2, 0] / w2, clip[b, i2, 1] / w2, clip[b, i2, 2] / w2
-                area = (x1 - x0) * (y2 - y0) - (y1 - y0) * (x2 - x0)
-                if abs(area) < np.float32(1e-12):
-                    area = np.float32(1e-12)
-                b0 = ((x2 - x1) * (qy - y1) - (y2 - y1) * (qx - x1)) / area
-                b1 = ((x0 - x2) * (qy - y2) - (y0 - y2) * (qx - x2)) / area
-                b2 = one - b0 - b1
-                z = b0 * z0 + b1 * z1 + b2 * z2
-                p0, p1, p2 = b0 / w0, b1 / w1, b2 / w2
-                s = p0 + p1 + p2
-                out[b, n, 0] = p0 / s
-                out[b, n, 1] = p1 / s
-                out[b, n, 2] = z
-                out[b, n, 3] = np.float32(t)
+@numba.njit(parallel=True, nogil=True, cache=True)
+def _barycentrics(clip, tri, ids, index, h, w, out):  # pragma: no cover - compiled
+    n_img, n_px = ids.shape
+    one, half = np.float32(1.0), np.float32(0.5)
+    sx_scale, sy_scale = np.float32(2.0 / w), np.float32(2.0 / h)
+    for b in numba.prange(n_img):
+        for n in range(n_px):
+            t = ids[b, n]
+            if t <= 0:
+                out[b, n, 0] = 0.0
+                out[b, n, 1] = 0.0
+                out[b, n, 2] = 0.0
+                out[b, n, 3] = 0.0
+                continue
+            p = min(index[b, n], h * w - 1)
+            qx = (np.float32(p % w) + half) * sx_scale - one
+            qy = one - (np.float32(p // w) + half) * sy_scale
+            i0, i1, i2 = tri[t - 1, 0], tri[t - 1, 1], tri[t - 1, 2]
+            w0, w1, w2 = clip[b, i0, 3], clip[b, i1, 3], clip[b, i2, 3]
+            x0, y0, z0 = clip[b, i0, 0] / w0, clip[b, i0, 1] / w0, clip[b, i0, 2] / w0
+            x1, y1, z1 = clip[b, i1, 0] / w1, clip[b, i1, 1] / w1, clip[b, i1, 2] / w1
+            x2, y2, z2 = clip[b, i2, 0] / w2, clip[b, i2, 1] / w2, clip[b, i2, 2] / w2
+            area = (x1 - x0) * (y2 - y0) - (y1 - y0) * (x2 - x0)
+            if abs(area) < np.float32(1e-12):
+                area = np.float32(1e-12)
+            b0 = ((x2 - x1) * (qy - y1) - (y2 - y1) * (qx - x1)) / area
+            b1 = ((x0 - x2) * (qy - y2) - (y0 - y2) * (qx - x2)) / area
+            b2 = one - b0 - b1
+            z = b0 * z0 + b1 * z1 + b2 * z2
+            p0, p1, p2 = b0 / w0, b1 / w1, b2 / w2
+            s = p0 + p1 + p2
+            out[b, n, 0] = p0 / s
+            out[b, n, 1] = p1 / s
+            out[b, n, 2] = z
+            out[b, n, 3] = np.float32(t)
 
-    @numba.njit(parallel=True, nogil=True, cache=True)
-    def interp(attr, shared, rast, tri, out):  # pragma: no cover - compiled
-        n_img, n_px = rast.shape[0], rast.shape[1]
-        n_ch = attr.shape[2]
-        one = np.float32(1.0)
-        for b in numba.prange(n_img):
-            a = attr[0] if shared else attr[b]
-            for n in range(n_px):
-                t = int(rast[b, n, 3])
-                if t <= 0:
-                    for c in range(n_ch):
-                        out[b, n, c] = 0.0
-                    continue
-                u, v = rast[b, n, 0], rast[b, n, 1]
-                wgt = one - u - v
-                i0, i1, i2 = tri[t - 1, 0], tri[t - 1, 1], tri[t - 1, 2]
+@numba.njit(parallel=True, nogil=True, cache=True)
+def _interp(attr, shared, rast, tri, out):  # pragma: no cover - compiled
+    n_img, n_px = rast.shape[0], rast.shape[1]
+    n_ch = attr.shape[2]
+    one = np.float32(1.0)
+    for b in numba.prange(n_img):
+        a = attr[0] if shared else attr[b]
+        for n in range(n_px):
+            t = int(rast[b, n, 3])
+            if t <= 0:
                 for c in range(n_ch):
-                    out[b, n, c] = u * a[i0, c] + v * a[i1, c] + wgt * a[i2, c]
+                    out[b, n, c] = 0.0
+                continue
+            u, v = rast[b, n, 0], rast[b, n, 1]
+            wgt = one - u - v
+            i0, i1, i2 = tri[t - 1, 0], tri[t - 1, 1], tri[t - 1, 2]
+            for c in range(n_ch):
+                out[b, n, c] = u * a[i0, c] + v * a[i1, c] + wgt * a[i2, c]
 
-    return normals, barycentrics, interp
 
 
 def _np(t: torch.Tensor, dtype) -> np.ndarray:
@@ -118,7 +112,7 @@ def vertex_normals(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
     [B, V, 3] (float32), faces int [F, 3]; each vertex sums its faces in the reference's order."""
     v = _np(vertices, np.float32)
     out = np.empty_like(v)
-    _kernels()[0](v, _np(faces, np.int64), out)
+    _normals(v, _np(faces, np.int64), out)
     return torch.from_numpy(out)
 
 
@@ -129,7 +123,7 @@ def pixel_barycentrics(clip: torch.Tensor, tri: torch.Tensor, ids_px: torch.Tens
     ``ids_px`` int [B, N] (0: padding or background, all zeros)."""
     b, n = ids_px.shape
     out = np.empty((b, n, 4), np.float32)
-    _kernels()[1](_np(clip, np.float32), _np(tri, np.int64), _np(ids_px, np.int64), _np(index, np.int64),
+    _barycentrics(_np(clip, np.float32), _np(tri, np.int64), _np(ids_px, np.int64), _np(index, np.int64),
                   int(height), int(width), out)
     return torch.from_numpy(out).view(b, 1, n, 4)
 
@@ -141,5 +135,5 @@ def interpolate(attr: torch.Tensor, rast: torch.Tensor, tri: torch.Tensor) -> to
     shared = attr.ndim == 2 or attr.shape[0] == 1
     a = _np(attr.reshape(1, *attr.shape[-2:]) if shared else attr, np.float32)
     out = np.empty((b, n, a.shape[2]), np.float32)
-    _kernels()[2](a, shared, _np(rast.reshape(b, n, 4), np.float32), _np(tri, np.int64), out)
+    _interp(a, shared, _np(rast.reshape(b, n, 4), np.float32), _np(tri, np.int64), out)
     return torch.from_numpy(out).view(b, 1, n, a.shape[2])

@@ -4,65 +4,59 @@ texel PCF of ``shading.shadow_lookup``, soft ones the blocker search and PCF dis
 
 from __future__ import annotations
 
-import functools
-
+import numba
 import numpy as np
 import torch
 
 
-@functools.lru_cache(maxsize=1)
-def _kernel():
-    import numba
+@numba.njit(inline="always", cache=True)
+def _depth_at(dm, gx, gy):  # pragma: no cover - compiled
+    # grid_sample(mode="nearest", padding_mode="border", align_corners=False): unnormalise
+    # as ATen's CPU kernel does ((g + 1) * size / 2 - 0.5), clip to the border, round half to even
+    hs, ws = dm.shape
+    ix = (gx + np.float32(1.0)) * np.float32(ws / 2.0) - np.float32(0.5)
+    iy = (gy + np.float32(1.0)) * np.float32(hs / 2.0) - np.float32(0.5)
+    ix = min(max(ix, np.float32(0.0)), np.float32(ws - 1))
+    iy = min(max(iy, np.float32(0.0)), np.float32(hs - 1))
+    return dm[int(np.rint(iy)), int(np.rint(ix))]
 
-    @numba.njit(inline="always")
-    def depth_at(dm, gx, gy):  # pragma: no cover - compiled
-        # grid_sample(mode="nearest", padding_mode="border", align_corners=False): unnormalise
-        # as ATen's CPU kernel does ((g + 1) * size / 2 - 0.5), clip to the border, round half to even
-        hs, ws = dm.shape
-        ix = (gx + np.float32(1.0)) * np.float32(ws / 2.0) - np.float32(0.5)
-        iy = (gy + np.float32(1.0)) * np.float32(hs / 2.0) - np.float32(0.5)
-        ix = min(max(ix, np.float32(0.0)), np.float32(ws - 1))
-        iy = min(max(iy, np.float32(0.0)), np.float32(hs - 1))
-        return dm[int(np.rint(iy)), int(np.rint(ix))]
-
-    @numba.njit(parallel=True, nogil=True, cache=True)
-    def lookup(pts, depth, soft, tan_r, max_blocker, taps, bias, texel, step_x, step_y, out):  # pragma: no cover
-        n_img, n_pts = pts.shape[0], pts.shape[1]
-        one = np.float32(1.0)
-        for b in numba.prange(n_img):
-            dm = depth[b]
-            t = tan_r[b]
-            for n in range(n_pts):
-                x, y, z = pts[b, n, 0], pts[b, n, 1], pts[b, n, 2]
-                if not soft[b]:
-                    lit = np.float32(0.0)
-                    for dy in range(-1, 2):
-                        for dx in range(-1, 2):
-                            d = depth_at(dm, x + np.float32(dx) * step_x, -(y + np.float32(dy) * step_y))
-                            if z <= d + bias:
-                                lit += one
-                    out[b, n] = lit / np.float32(9.0)
-                    continue
-                r_search = max(t * max_blocker[b], texel)
-                blocker_sum = np.float32(0.0)
-                blockers = np.float32(0.0)
-                for k in range(taps.shape[0]):
-                    d = depth_at(dm, x + taps[k, 0] * r_search, -(y + taps[k, 1] * r_search))
-                    if d < z - bias:
-                        blocker_sum = blocker_sum + d
-                        blockers += one
-                if blockers == 0:
-                    out[b, n] = one
-                    continue
-                mean_blocker = blocker_sum / max(blockers, one)
-                radius = max(max(z - mean_blocker, np.float32(0.0)) * t, texel)
+@numba.njit(parallel=True, nogil=True, cache=True)
+def _lookup(pts, depth, soft, tan_r, max_blocker, taps, bias, texel, step_x, step_y, out):  # pragma: no cover
+    n_img, n_pts = pts.shape[0], pts.shape[1]
+    one = np.float32(1.0)
+    for b in numba.prange(n_img):
+        dm = depth[b]
+        t = tan_r[b]
+        for n in range(n_pts):
+            x, y, z = pts[b, n, 0], pts[b, n, 1], pts[b, n, 2]
+            if not soft[b]:
                 lit = np.float32(0.0)
-                for k in range(taps.shape[0]):
-                    if z <= depth_at(dm, x + taps[k, 0] * radius, -(y + taps[k, 1] * radius)) + bias:
-                        lit += one
-                out[b, n] = lit / np.float32(taps.shape[0])
+                for dy in range(-1, 2):
+                    for dx in range(-1, 2):
+                        d = _depth_at(dm, x + np.float32(dx) * step_x, -(y + np.float32(dy) * step_y))
+                        if z <= d + bias:
+                            lit += one
+                out[b, n] = lit / np.float32(9.0)
+                continue
+            r_search = max(t * max_blocker[b], texel)
+            blocker_sum = np.float32(0.0)
+            blockers = np.float32(0.0)
+            for k in range(taps.shape[0]):
+                d = _depth_at(dm, x + taps[k, 0] * r_search, -(y + taps[k, 1] * r_search))
+                if d < z - bias:
+                    blocker_sum = blocker_sum + d
+                    blockers += one
+            if blockers == 0:
+                out[b, n] = one
+                continue
+            mean_blocker = blocker_sum / max(blockers, one)
+            radius = max(max(z - mean_blocker, np.float32(0.0)) * t, texel)
+            lit = np.float32(0.0)
+            for k in range(taps.shape[0]):
+                if z <= _depth_at(dm, x + taps[k, 0] * radius, -(y + taps[k, 1] * radius)) + bias:
+                    lit += one
+            out[b, n] = lit / np.float32(taps.shape[0])
 
-    return lookup
 
 
 def shadow_visibility(points_light: torch.Tensor, depth: torch.Tensor, soft: torch.Tensor, tan_radius: torch.Tensor,
@@ -80,7 +74,7 @@ def shadow_visibility(points_light: torch.Tensor, depth: torch.Tensor, soft: tor
     dm = depth.detach().float().clamp(max=10.0).contiguous().numpy()
     out = np.empty((b, h * w), np.float32)
     f32 = np.float32
-    _kernel()(pts, dm, soft.cpu().numpy().astype(np.bool_), tan_radius.detach().float().cpu().numpy(),
+    _lookup(pts, dm, soft.cpu().numpy().astype(np.bool_), tan_radius.detach().float().cpu().numpy(),
               max_blocker.detach().float().cpu().numpy(), taps.float().contiguous().numpy(), f32(bias),
               f32(2.0 / ws), f32(2.0 / ws), f32(2.0 / hs), out)
     return torch.from_numpy(out).view(b, h, w, 1)

@@ -65,7 +65,7 @@ def _cuda_available() -> bool:
 
 def available_backends() -> list[str]:
     """Backends that can run in this process, in order of preference for CPU tensors."""
-    from nirvis.render.raster.cpu import cpu_available
+    from nirvis.render.compiled import cpu_available
 
     out = []
     if _cuda_available():
@@ -80,7 +80,7 @@ def available_backends() -> list[str]:
 
 def resolve_backend(name: str, device: Union[torch.device, str, None] = None) -> str:
     """Turn ``auto`` into a concrete backend for tensors on ``device``; check explicit names."""
-    from nirvis.render.raster.cpu import cpu_available
+    from nirvis.render.compiled import cpu_available
 
     device = torch.device(device or "cpu")
     if name == "auto":

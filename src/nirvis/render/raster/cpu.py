@@ -14,9 +14,9 @@ independent, so the result never depends on the thread count.
 
 from __future__ import annotations
 
-import functools
 from typing import Optional, Sequence
 
+import numba
 import numpy as np
 import torch
 
@@ -25,71 +25,56 @@ _Z_SCALE = float((1 << 38) - 1)
 _EMPTY = np.iinfo(np.int64).max
 
 
-@functools.lru_cache(maxsize=None)
-def cpu_available() -> bool:
-    """True when numba imports (the ``cpu`` backend and the compiled pixel kernels can run)."""
-    try:
-        import numba  # noqa: F401
-        return True
-    except Exception:
-        return False
+@numba.njit(parallel=True, nogil=True, cache=True)
+def _raster(clip, tri, keep, h, w, best):  # pragma: no cover - compiled
+    n_img, n_vert = clip.shape[0], clip.shape[1]
+    for b in numba.prange(n_img):
+        scr = np.empty((n_vert, 4), np.float64)
+        for v in range(n_vert):
+            wv = np.float64(clip[b, v, 3])
+            d = wv if wv > 1e-30 else 1e-30
+            scr[v, 0] = (np.float64(clip[b, v, 0]) / d + 1.0) * (w / 2.0) - 0.5
+            scr[v, 1] = (1.0 - np.float64(clip[b, v, 1]) / d) * (h / 2.0) - 0.5
+            scr[v, 2] = np.float64(clip[b, v, 2]) / d
+            scr[v, 3] = wv
+        out = best[b]
+        for f in range(tri.shape[0]):
+            if not keep[b, f]:
+                continue
+            i0, i1, i2 = tri[f, 0], tri[f, 1], tri[f, 2]
+            if scr[i0, 3] <= 0.0 or scr[i1, 3] <= 0.0 or scr[i2, 3] <= 0.0:
+                continue
+            c0, r0, z0 = scr[i0, 0], scr[i0, 1], scr[i0, 2]
+            c1, r1, z1 = scr[i1, 0], scr[i1, 1], scr[i1, 2]
+            c2, r2, z2 = scr[i2, 0], scr[i2, 1], scr[i2, 2]
+            x0 = max(int(np.ceil(min(c0, min(c1, c2)))), 0)
+            x1 = min(int(np.floor(max(c0, max(c1, c2)))), w - 1)
+            y0 = max(int(np.ceil(min(r0, min(r1, r2)))), 0)
+            y1 = min(int(np.floor(max(r0, max(r1, r2)))), h - 1)
+            if x0 > x1 or y0 > y1:
+                continue
+            area = (c1 - c0) * (r2 - r0) - (r1 - r0) * (c2 - c0)
+            if area == 0.0:
+                continue
+            sgn = 1.0 if area > 0.0 else -1.0
+            for y in range(y0, y1 + 1):
+                qy = np.float64(y)
+                for x in range(x0, x1 + 1):
+                    qx = np.float64(x)
+                    e0 = (c2 - c1) * (qy - r1) - (r2 - r1) * (qx - c1)
+                    e1 = (c0 - c2) * (qy - r2) - (r0 - r2) * (qx - c2)
+                    e2 = (c1 - c0) * (qy - r0) - (r1 - r0) * (qx - c0)
+                    if e0 * sgn < 0.0 or e1 * sgn < 0.0 or e2 * sgn < 0.0:
+                        continue
+                    b0 = e0 / area
+                    b1 = e1 / area
+                    z = b0 * z0 + b1 * z1 + (1.0 - b0 - b1) * z2
+                    if z < -1.0 or z > 1.0:
+                        continue
+                    key = (np.int64((z + 1.0) * 0.5 * _Z_SCALE) << _ID_BITS) | f
+                    if key < out[y * w + x]:
+                        out[y * w + x] = key
 
-
-@functools.lru_cache(maxsize=1)
-def _kernel():
-    import numba
-
-    @numba.njit(parallel=True, nogil=True, cache=True)
-    def raster(clip, tri, keep, h, w, best):  # pragma: no cover - compiled
-        n_img, n_vert = clip.shape[0], clip.shape[1]
-        for b in numba.prange(n_img):
-            scr = np.empty((n_vert, 4), np.float64)
-            for v in range(n_vert):
-                wv = np.float64(clip[b, v, 3])
-                d = wv if wv > 1e-30 else 1e-30
-                scr[v, 0] = (np.float64(clip[b, v, 0]) / d + 1.0) * (w / 2.0) - 0.5
-                scr[v, 1] = (1.0 - np.float64(clip[b, v, 1]) / d) * (h / 2.0) - 0.5
-                scr[v, 2] = np.float64(clip[b, v, 2]) / d
-                scr[v, 3] = wv
-            out = best[b]
-            for f in range(tri.shape[0]):
-                if not keep[b, f]:
-                    continue
-                i0, i1, i2 = tri[f, 0], tri[f, 1], tri[f, 2]
-                if scr[i0, 3] <= 0.0 or scr[i1, 3] <= 0.0 or scr[i2, 3] <= 0.0:
-                    continue
-                c0, r0, z0 = scr[i0, 0], scr[i0, 1], scr[i0, 2]
-                c1, r1, z1 = scr[i1, 0], scr[i1, 1], scr[i1, 2]
-                c2, r2, z2 = scr[i2, 0], scr[i2, 1], scr[i2, 2]
-                x0 = max(int(np.ceil(min(c0, min(c1, c2)))), 0)
-                x1 = min(int(np.floor(max(c0, max(c1, c2)))), w - 1)
-                y0 = max(int(np.ceil(min(r0, min(r1, r2)))), 0)
-                y1 = min(int(np.floor(max(r0, max(r1, r2)))), h - 1)
-                if x0 > x1 or y0 > y1:
-                    continue
-                area = (c1 - c0) * (r2 - r0) - (r1 - r0) * (c2 - c0)
-                if area == 0.0:
-                    continue
-                sgn = 1.0 if area > 0.0 else -1.0
-                for y in range(y0, y1 + 1):
-                    qy = np.float64(y)
-                    for x in range(x0, x1 + 1):
-                        qx = np.float64(x)
-                        e0 = (c2 - c1) * (qy - r1) - (r2 - r1) * (qx - c1)
-                        e1 = (c0 - c2) * (qy - r2) - (r0 - r2) * (qx - c2)
-                        e2 = (c1 - c0) * (qy - r0) - (r1 - r0) * (qx - c0)
-                        if e0 * sgn < 0.0 or e1 * sgn < 0.0 or e2 * sgn < 0.0:
-                            continue
-                        b0 = e0 / area
-                        b1 = e1 / area
-                        z = b0 * z0 + b1 * z1 + (1.0 - b0 - b1) * z2
-                        if z < -1.0 or z > 1.0:
-                            continue
-                        key = (np.int64((z + 1.0) * 0.5 * _Z_SCALE) << _ID_BITS) | f
-                        if key < out[y * w + x]:
-                            out[y * w + x] = key
-
-    return raster
 
 
 def _keep_mask(n_img: int, n_tri: int, groups: Optional[Sequence[tuple[int, int]]],
@@ -130,7 +115,7 @@ def rasterize_cpu(clip_pos: torch.Tensor, tri: torch.Tensor, resolution: tuple[i
     b = clip.shape[0]
     best = np.full((b, h * w), _EMPTY, np.int64)
     if b and f:
-        _kernel()(clip, tri_np, _keep_mask(b, f, groups, use), h, w, best)
+        _raster(clip, tri_np, _keep_mask(b, f, groups, use), h, w, best)
     hit = best != _EMPTY
     ids = np.where(hit, (best & ((1 << _ID_BITS) - 1)) + 1, 0).astype(np.int32).reshape(b, h, w)
     z = (best >> _ID_BITS).astype(np.float64) / _Z_SCALE * 2.0 - 1.0
