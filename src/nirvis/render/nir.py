@@ -44,7 +44,7 @@ def shade(g: GBuffer, params: Sequence[SampleParams]) -> torch.Tensor:
 
 
 def background(params: Sequence[SampleParams], res: int, like: torch.Tensor,
-               scale: torch.Tensor | None = None) -> torch.Tensor:
+               scale: torch.Tensor | None = None, scenes: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
     """Dark background, linear float [B, res, res, 1] with ``like``'s dtype and device.
 
     Little LED light reaches a background metres behind the head (inverse square), so real NIR
@@ -54,7 +54,8 @@ def background(params: Sequence[SampleParams], res: int, like: torch.Tensor,
     ``background["nir_texture"]``, using VIS luminance as a stand-in for NIR reflectance). Plus,
     where the scene holds NIR ambient light (outdoor daylight, ``environment["nir_ambient_share"]``),
     that share of the scene's luminance times the exposure ``scale`` [B] (None: 1), consistent with
-    the ambient light on the face.
+    the ambient light on the face. ``scenes``: the pairs' ``scene_background`` [res, res, 3] when
+    already computed (None: computed here).
 
     Example:
         >>> from nirvis.render.sampling import SampleSpace, sample_params
@@ -65,9 +66,10 @@ def background(params: Sequence[SampleParams], res: int, like: torch.Tensor,
     yy, xx = torch.meshgrid(torch.linspace(-1, 1, res), torch.linspace(-1, 1, res), indexing="ij")
     fall = (1.0 - 0.5 * (xx ** 2 + yy ** 2)).clamp(min=0)
     scale_list = [1.0] * len(params) if scale is None else scale.detach().cpu().tolist()
+    scenes = [scene_background(p, res) for p in params] if scenes is None else scenes
     out = []
-    for p, s in zip(params, scale_list):
-        lum = luminance_rec709(scene_background(p, res))                                # [res, res]
+    for p, sc, s in zip(params, scenes, scale_list):
+        lum = luminance_rec709(sc)                                                      # [res, res]
         t = float(p.background.get("nir_texture", 0.0))
         tex = (1 - t) + t * (lum / lum.mean().clamp(min=1e-6)).clamp(max=3.0)
         share = float(p.environment.get("nir_ambient_share") or 0.0)

@@ -30,6 +30,7 @@ import torch
 
 from nirvis.render import align as align_mod
 from nirvis.render.antialias import antialias
+from nirvis.render.environment import scene_background
 from nirvis.render.exposure import auto_exposure
 from nirvis.render.geometry import GBuffer, geometry_pass, project_landmarks
 from nirvis.render.nir import NIR
@@ -140,6 +141,7 @@ def render_batch(faces: Sequence[PreparedFace], params: Sequence[SampleParams], 
     glasses = glasses_params(params)
     headwear = headwear_params(params)
     pixel_aligned = all(p.pairing == "shared" for p in params)
+    scenes = [scene_background(p, res) for p in params]                  # what lies behind the head (both spectra)
     first: Optional[GBuffer] = None                                      # the first spectrum's geometry
     out: dict[str, tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]] = {}
     extra: dict[str, torch.Tensor] = {}
@@ -152,7 +154,7 @@ def render_batch(faces: Sequence[PreparedFace], params: Sequence[SampleParams], 
         first = g if first is None else first
         color = spectrum.shade(g, params)                                # [B, 1, N, C] covered pixels
         scale = auto_exposure(color, g.skin)                             # [B]
-        bg = spectrum.background(params, res, color, scale)              # [B, H, W, C], exposed like the face
+        bg = spectrum.background(params, res, color, scale, scenes)      # [B, H, W, C], exposed like the face
         color = scatter_pixels(color * scale.view(-1, 1, 1, 1), g.pixels, bg)
         color = composite_lenses(spectrum, color, g, params, glasses, scale)
         color = antialias(color, g.rast, g.clip, g.tri, g.backend)

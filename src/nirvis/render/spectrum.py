@@ -26,8 +26,10 @@ from nirvis.render.shading import fresnel_schlick, masked_blur
 
 #: ``shade(g, params)``: linear radiance float32 [B, 1, N, C] of the covered pixels ``g.pixels``.
 ShadeFn = Callable[[GBuffer, Sequence[SampleParams]], torch.Tensor]
-#: ``background(params, res, like, scale)``: exposed linear radiance float32 [B, res, res, C] on
-#: ``like``'s device; ``scale`` [B] is the face's auto-exposure (scene-referred backgrounds multiply by it).
+#: ``background(params, res, like, scale, scenes)``: exposed linear radiance float32 [B, res, res, C]
+#: on ``like``'s device; ``scale`` [B] is the face's auto-exposure (scene-referred backgrounds
+#: multiply by it); ``scenes``: each pair's ``environment.scene_background`` when the caller has
+#: them already (both spectra see the same scene; None: computed here).
 BackgroundFn = Callable[[Sequence[SampleParams], int, torch.Tensor], torch.Tensor]
 #: ``lens_reflection(n, v, lens_pos, cam_pos, params, f0, rough, fres)``: radiance [B, 1, NL, C]
 #: reflected by the lens pixels (unit normals ``n`` and view directions ``v`` [B, 1, NL, 3], points

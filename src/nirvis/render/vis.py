@@ -66,11 +66,12 @@ def _angular_radii(params: Sequence[SampleParams], like: torch.Tensor) -> torch.
 
 
 def background(params: Sequence[SampleParams], res: int, like: torch.Tensor,
-               scale: torch.Tensor | None = None) -> torch.Tensor:
+               scale: torch.Tensor | None = None, scenes: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
     """What lies behind the head, linear RGB float32 [B, res, res, 3] on ``like``'s device: each
     pair's ``environment.scene_background`` (a view of its environment's panorama through its
-    camera, or a plain lit wall) times its environment intensity and the exposure ``scale`` [B]
-    (the face's auto-exposure; None: 1), so background and face share one exposure.
+    camera, or a plain lit wall; ``scenes`` [res, res, 3] each when already computed) times its
+    environment intensity and the exposure ``scale`` [B] (the face's auto-exposure; None: 1), so
+    background and face share one exposure.
 
     One panorama lookup (or a wall formula) per pixel, per pair: a pair's background is the same
     whatever batch it is in.
@@ -82,8 +83,8 @@ def background(params: Sequence[SampleParams], res: int, like: torch.Tensor,
         (torch.Size([1, 16, 16, 3]), torch.float32, True)
     """
     scale_list = [1.0] * len(params) if scale is None else scale.detach().cpu().tolist()
-    out = [scene_background(p, res) * float(p.environment.get("intensity") or 1.0) * s
-           for p, s in zip(params, scale_list)]
+    scenes = [scene_background(p, res) for p in params] if scenes is None else scenes
+    out = [sc * float(p.environment.get("intensity") or 1.0) * s for p, sc, s in zip(params, scenes, scale_list)]
     return torch.stack(out).to(like.device)
 
 
