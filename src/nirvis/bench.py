@@ -6,7 +6,6 @@ numbers on shared machines are noisy.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import platform
@@ -18,7 +17,6 @@ import numpy as np
 
 from nirvis import __version__
 from nirvis.atomic import atomic_write_json
-from nirvis.crop import CROP_SIZE
 from nirvis.shards.bench import best_of
 
 
@@ -95,121 +93,27 @@ def run_bench(name: str, out: str | None, **kwargs: Any) -> dict[str, Any]:
     return result
 
 
-def bench_render(batch: int = 32, repeats: int = 3, backends: tuple[str, ...] = ("gl", "torch", "cuda")
-                 ) -> dict[str, Any]:
-    """Render throughput at 112x112 end to end (prepared faces -> aligned uint8 pairs) per backend,
-    and raw rasterisation alone for the same geometry, in one run; plus the per-identity cost of
-    preparing a procedural face (mesh, biophysical VIS/NIR maps at the data sets' default
-    ``texture_resolution``, hair and beard shells, subdivision, AO, mips). Stage timings
-    (first backend) show where the time goes."""
-    from nirvis.render import pair as pair_mod
-    from nirvis.render.geometry import project_views, views_geometry
-    from nirvis.render.raster import available_backends, rasterize_ids
-
-    # the cuda backend needs faces and parameters on a CUDA device; this benchmark renders on the
-    # CPU (no GPU was available to validate a CUDA run), so it is listed but not timed
-    avail = [b for b in backends if b in available_backends() and b != "cuda"]
-    t0 = time.perf_counter()
-    n_id = 8
-    from nirvis.shards.config import RenderDatasetConfig
-
-    texture = RenderDatasetConfig().texture_resolution
-    faces = [pair_mod.prepare_procedural_face(0, k, resolution=texture) for k in range(n_id)]
-    prepare_s = (time.perf_counter() - t0) / n_id
-    space = pair_mod.SampleSpace()
-    params = [pair_mod.sample_params(space, k) for k in range(batch)]
-    batch_faces = [faces[k % n_id] for k in range(batch)]
-    result: dict[str, Any] = {"benchmark": "render", "batch": batch, "raw_resolution": space.raw_resolution,
-                              "output_resolution": CROP_SIZE, "texture_resolution": texture,
-                              "prepare_procedural_face_s": round(prepare_s, 3),
-                              "backends": {}}
-    for name in avail:
-        pair_mod.render_batch(batch_faces[:2], params[:2], backend=name)  # warm-up (contexts, caches)
-        e2e = best_of(functools.partial(pair_mod.render_batch, batch_faces, params, backend=name), repeats)
-        views = [p.vis_view for p in params]
-        world = views_geometry(batch_faces, views)
-        clip, _ = project_views(world, views, space.raw_resolution)
-        tri = batch_faces[0].faces
-        raster = best_of(functools.partial(rasterize_ids, clip, tri, (space.raw_resolution,) * 2, backend=name),
-                         repeats)
-        result["backends"][name] = {
-            "pairs_per_s": round(batch / e2e, 2),
-            "raster_only_images_per_s": round(batch / raster, 1),
-            "raster_share_of_pair_time": round(2 * raster / e2e, 3),
-        }
-    with _profiled() as prof:
-        pair_mod.render_batch(batch_faces, params, backend=avail[0])
-    result["stage_seconds_per_pair"] = {k: round(v / batch, 5) for k, v in prof.items()}
-    result["baseline_backend"] = "torch"
-    if "torch" in result["backends"]:
-        base = result["backends"]["torch"]["pairs_per_s"]
-        for r in result["backends"].values():
-            r["ratio_to_torch"] = round(r["pairs_per_s"] / base, 2)
-    return result
-
-
-class _profiled:
-    """Accumulate wall time of the renderer's main stages (monkey-patched timers).
-
-    ``STAGES``: (key, module, function) patched where the renderer looks the function up; each
-    spectrum's ``shade``, ``background`` and ``sensor`` are timed as ``<name>.<member>`` (by
-    swapping ``pair.SPECTRA`` for wrapped copies). Nested stages overlap (e.g. ``vis.shade``
-    contains ``shadow`` and ``masked_blur``)."""
-
-    STAGES = (("rasterize_ids", "nirvis.render.geometry", "rasterize_ids"),
-              ("rasterize_pixels", "nirvis.render.geometry", "rasterize_pixels"),
-              ("interpolate", "nirvis.render.geometry", "interpolate"),
-              ("texture", "nirvis.render.geometry", "texture"),
-              ("views_geometry", "nirvis.render.geometry", "views_geometry"),
-              ("masked_blur", "nirvis.render.spectrum", "masked_blur"),
-              ("shadow", "nirvis.render.vis", "directional_shadow"),
-              ("antialias", "nirvis.render.pair", "antialias"),
-              ("auto_exposure", "nirvis.render.pair", "auto_exposure"))
-    SPECTRUM_MEMBERS = ("shade", "background", "sensor")
-
-    def _timed(self, fn: Callable[..., Any], key: str) -> Callable[..., Any]:
-        def wrapped(*a, **k):
-            t = time.perf_counter()
-            try:
-                return fn(*a, **k)
-            finally:
-                self.times[key] = self.times.get(key, 0.0) + time.perf_counter() - t
-        return wrapped
-
-    def __enter__(self) -> dict[str, float]:
-        import dataclasses
-        import importlib
-
-        from nirvis.render import pair as pair_mod
-
-        self.times: dict[str, float] = {}
-        self.saved: list[tuple[Any, str, Any]] = []
-        for key, module, name in self.STAGES:
-            mod = importlib.import_module(module)
-            self.saved.append((mod, name, getattr(mod, name)))
-            setattr(mod, name, self._timed(getattr(mod, name), key))
-        self.saved.append((pair_mod, "SPECTRA", pair_mod.SPECTRA))
-        timed = []
-        for s in pair_mod.SPECTRA:
-            members: dict[str, Any] = {m: self._timed(getattr(s, m), f"{s.name}.{m}") for m in self.SPECTRUM_MEMBERS}
-            timed.append(dataclasses.replace(s, **members))
-        pair_mod.SPECTRA = tuple(timed)
-        return self.times
-
-    def __exit__(self, *exc) -> None:
-        for mod, name, fn in reversed(self.saved):
-            setattr(mod, name, fn)
-
-
-def bench_render_all(batch: int = 32, dataset_identities: int = 16, dataset_images: int = 4) -> dict[str, Any]:
-    """``nirvis bench render``: in-memory render throughput per backend (``bench_render``) and the
-    end-to-end ``render-dataset`` throughput into shards per worker count, each with the raw
-    rasterisation rate measured in the same run."""
+def bench_render_all(batch: int = 16, dataset_identities: int = 32, dataset_images: int = 20,
+                     peer: bool = True) -> dict[str, Any]:
+    """``nirvis bench render``: in-memory render throughput per backend with the per-stage split and
+    the pyrender peer (``nirvis.render.bench.bench_render``), then ``render-dataset`` end to end
+    into shards with the default config (``dataset_images`` pairs per identity) per worker count,
+    each with the raw rasterisation rate measured in the same run; ``summary`` holds the issue's
+    figures (end-to-end pairs/s, and its ratio to the raster-only rate)."""
+    from nirvis.render.bench import bench_render
     from nirvis.shards.bench import bench_render_dataset
 
-    result = bench_render(batch=batch)
-    result["render_dataset"] = bench_render_dataset(identities=dataset_identities,
-                                                    images_per_identity=dataset_images, repeats=1)
+    result = bench_render(batch=batch, pairs_per_identity=dataset_images, peer=peer)
+    ds = bench_render_dataset(identities=dataset_identities, images_per_identity=dataset_images, repeats=1)
+    result["render_dataset"] = ds
+    best = max(ds["workers"].items(), key=lambda kv: kv[1]["pairs_per_s"])
+    result["summary"] = {
+        "end_to_end_pairs_per_s": best[1]["pairs_per_s"], "workers": int(best[0]),
+        "raster_only_images_per_s": ds["raster_only_images_per_s"],
+        "ratio_to_raster_only": best[1]["ratio_to_raster_only"],
+        "pairs_per_identity": dataset_images, "backend": ds["backend"],
+        "targets": {"end_to_end_pairs_per_s": 100, "ratio_to_raster_only": 0.5},
+    }
     return result
 
 

@@ -134,7 +134,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.benchmark == "faces":
         kwargs = {"count": args.count or 1000}
     elif args.benchmark == "render":
-        kwargs = {"batch": args.count or 32}
+        kwargs = {"batch": args.count or 16}
     elif args.benchmark == "train":
         kwargs = {"config": args.config or "configs/train/tiny.yaml", "data": args.data, "steps": args.count or 10}
     elif args.benchmark == "align":
@@ -206,10 +206,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="what to measure")
     p.add_argument("dataset", nargs="?", help="realism: the render-dataset output directory")
     p.add_argument("--count", type=int,
-                   help="problem size (faces: identities, default 1000; render: batch, 32; train: steps, 10; "
+                   help="problem size (faces: identities, default 1000; render: batch, 16; train: steps, 10; "
                         "align: rendered identities, 24; realism: at most this many pairs, default all; "
                         "reconstruct: rendered identities (x 3 lightings), 20)")
-    p.add_argument("--out", help="JSON output path (default bench/<benchmark>.json)")
+    p.add_argument("--out", "--json", dest="out", help="JSON output path (default bench/<benchmark>.json)")
     p.add_argument("--config", help="train: training YAML (default configs/train/tiny.yaml)")
     p.add_argument("--data", help="train: rendered data set (default: render a small one)")
     p.add_argument("--real-photos", help="realism: folder of real photos (files = different people, "

@@ -21,7 +21,7 @@ def best_of(fn: Callable[[], Any], repeats: int = 3) -> float:
 
 
 def bench_render_dataset(identities: int = 16, images_per_identity: int = 4, workers: Sequence[int] = (1, 2),
-                         batch_size: int = 16, shard_size: int = 16, seed: int = 0, backend: str = "auto",
+                         batch_size: int = 16, shard_size: int = 1000, seed: int = 0, backend: str = "auto",
                          texture_resolution: int = 512, repeats: int = 3) -> dict[str, Any]:
     """Measure ``render_dataset`` for each worker count and the raster baseline.
 
