@@ -144,7 +144,10 @@ class _ShardRenderer:
             self._faces.popitem(last=False)
         return entry
 
-    def _render_chunk(self, chunk: Sequence[tuple[int, int]]) -> list[dict[str, Any]]:
+    def render_samples(self, chunk: Sequence[tuple[int, int]]) -> list[dict[str, Any]]:
+        """The samples (label, index) of ``chunk`` rendered: per sample its ``key``, ``vis`` uint8
+        [112, 112, 3], ``nir`` uint8 [112, 112] and ``meta`` (the sample JSON): what a shard of the
+        config stores, before PNG encoding (lossless: decoding gives these arrays back)."""
         import torch
 
         from nirvis.render.pair import RENDERER_VERSION, pair_seed, render_batch, sample_params
@@ -175,9 +178,14 @@ class _ShardRenderer:
                     nir_lm68=None if n68 is None else n68[j], backend=c.backend, renderer_version=RENDERER_VERSION,
                     identity_source="procedural" if self.job.asset_dirs is None else "assets",
                     identity=entries[k][3])
-                results[k] = {"key": key, "vis": encode_png(vis[j], c.png_compression),
-                              "nir": encode_png(nir[j], c.png_compression), "meta": meta}
+                results[k] = {"key": key, "vis": vis[j], "nir": nir[j], "meta": meta}
         return results  # type: ignore[return-value]
+
+    def _render_chunk(self, chunk: Sequence[tuple[int, int]]) -> list[dict[str, Any]]:
+        """``render_samples`` with the images PNG-encoded (what the shard writer takes)."""
+        level = self.cfg.png_compression
+        return [dict(r, vis=encode_png(r["vis"], level), nir=encode_png(r["nir"], level))
+                for r in self.render_samples(chunk)]
 
     def render_block(self, block: "_Block", progress: Callable[[int], None]) -> list[dict[str, Any]]:
         """Encoded samples (key, vis/nir PNG bytes, metadata) of ``block``, rendered in the shard's

@@ -23,7 +23,8 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser("train", help="train a cross-spectral face embedding (CosFace + ID-MMD)",
                               description="Train on rendered shard directories (and real lists from the config).")
     p.add_argument("--config", help="training YAML (default: the built-in reference recipe; with --resume: the run's)")
-    p.add_argument("--data", required=True, help="rendered data set directories, comma-separated")
+    p.add_argument("--data", required=True, help="rendered data set directories, comma-separated; a render-dataset "
+                   "config (.yaml) instead of a directory is rendered on the fly inside the trainer")
     p.add_argument("--out", required=True, help="run directory (logs, checkpoints, config.yaml)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
     p.add_argument("--steps", type=int, help="stop after N steps in total (optim.max_steps)")

@@ -72,8 +72,9 @@ class TrainError(NirvisError, ValueError):
 
 
 def build_sources(cfg: TrainConfig, data: Sequence[str]) -> tuple[list[Any], list[float], int]:
-    """(group sources, mixing weights, num_classes): each shard directory and each list gets a
-    label offset after the previous ones. Every rank reads all sources; the sampler splits the
+    """(group sources, mixing weights, num_classes): each shard directory, render-dataset config
+    (a ``.yaml`` path: rendered on the fly, ``train.rendered``) and list gets a label offset after
+    the previous ones. Every rank reads all sources; the sampler splits the
     batches between ranks."""
     from nirvis.shards.reader import count_pairs
 
@@ -82,6 +83,18 @@ def build_sources(cfg: TrainConfig, data: Sequence[str]) -> tuple[list[Any], lis
     weights: list[float] = []
     offset = 0
     for d in data:
+        if Path(d).suffix in (".yaml", ".yml"):      # a render-dataset config: rendered on the fly
+            from nirvis.shards.config import ConfigError
+            from nirvis.train.rendered import RenderedGroupSource
+
+            try:
+                live = RenderedGroupSource(d, group, offset)
+            except (ConfigError, FileNotFoundError) as exc:
+                raise TrainError(str(exc)) from None
+            sources.append(live)
+            weights.append(float(live.pairs()))
+            offset += live.num_classes()
+            continue
         try:
             src = ShardGroupSource([d], group, offset, cfg.data.shuffle_buffer)
         except FileNotFoundError as exc:
@@ -125,7 +138,12 @@ def _prefetch(it: Iterator[Batch], depth: int) -> Iterator[Batch]:
                 if stop.is_set():
                     return
         except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer
-            q.put(exc)
+            while not stop.is_set():
+                try:
+                    q.put(exc, timeout=0.1)
+                    return
+                except queue.Full:
+                    continue
 
     t = threading.Thread(target=work, daemon=True, name="nirvis-train-loader")
     t.start()
@@ -137,6 +155,9 @@ def _prefetch(it: Iterator[Batch], depth: int) -> Iterator[Batch]:
             yield b
     finally:
         stop.set()
+        # let the loader finish the batch it is on (a source may be rendering it in compiled
+        # code, which must not be torn down by interpreter exit)
+        t.join(timeout=300)
 
 
 # ------------------------------------------------------------------------------ helpers
