@@ -99,3 +99,21 @@ def test_compiled_antialias_matches_the_torch_blend():
     changed = (ref != color).any(-1)
     assert 0 < int(changed.sum()) < 0.2 * changed.numel()
     assert torch.equal(got, ref)
+
+
+def test_compiled_specular_matches_ggx_and_kajiya_kay():
+    """The cpu backend's specular term (GGX, blended into Kajiya-Kay on hair) is the torch
+    composition to float rounding (its powers come from the C library, torch's from its own)."""
+    from nirvis.render.hair import specular
+
+    g, _ = posed_heads()
+    assert g.hair is not None and bool((g.hair > 0).any())
+    light = torch.nn.functional.normalize(torch.tensor([0.4, 0.5, 0.8]), dim=0).view(1, 1, 1, 3).expand_as(g.normal)
+    args = (g.normal, g.view_dir, light, g.material[..., 6:7], g.material[..., 4:5], g.material[..., 0:3], g.hair,
+            g.hair_tangent)
+    ref = specular(*args, backend="torch")
+    got = specular(*args, backend="cpu")
+    assert ref.shape == got.shape and float(ref.max()) > 0
+    torch.testing.assert_close(got, ref, rtol=1e-6, atol=1e-9)
+    no_hair = specular(*args[:6], None, None, backend="cpu")
+    torch.testing.assert_close(no_hair, specular(*args[:6], None, None, backend="torch"), rtol=1e-6, atol=1e-9)

@@ -378,6 +378,22 @@ def hair_specular(t: torch.Tensor, n: torch.Tensor, v: torch.Tensor, l: torch.Te
     return out * nl
 
 
+def specular(n: torch.Tensor, v: torch.Tensor, l: torch.Tensor, roughness: torch.Tensor,  # noqa: E741 (BRDF n, v, l)
+             f0: torch.Tensor, albedo: torch.Tensor, hair: Optional[torch.Tensor], tangent: Optional[torch.Tensor],
+             backend: str = "torch") -> torch.Tensor:
+    """A light's specular term times cos(theta_l): GGX (``shading.ggx_specular``) blended into
+    Kajiya-Kay on hair (``blend_hair_specular``); [..., C] with hair, [..., 1] without. On the
+    ``cpu`` backend one compiled pass per pixel (``compiled.specular``; no gradients)."""
+    from nirvis.render.compiled import use_compiled
+
+    if use_compiled(backend, n, v, l, roughness, f0, albedo):
+        from nirvis.render.compiled.specular import surface_specular
+        return surface_specular(n, v, l, roughness, f0, albedo, hair, tangent)
+    from nirvis.render.shading import ggx_specular
+
+    return blend_hair_specular(ggx_specular(n, v, l, roughness, f0), hair, tangent, n, v, l, albedo, f0)
+
+
 def blend_hair_specular(surface: torch.Tensor, hair: Optional[torch.Tensor], tangent: Optional[torch.Tensor],
                         n: torch.Tensor, v: torch.Tensor, l: torch.Tensor,  # noqa: E741 (BRDF n, v, l)
                         albedo: torch.Tensor, f0: torch.Tensor) -> torch.Tensor:

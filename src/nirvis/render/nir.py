@@ -17,7 +17,7 @@ import torch
 from nirvis.colour import luminance_rec709
 from nirvis.render.environment import scene_background
 from nirvis.render.geometry import GBuffer
-from nirvis.render.hair import blend_hair_specular
+from nirvis.render.hair import specular as specular_term
 from nirvis.render.lights import sh_irradiance
 from nirvis.render.sampling import SampleParams
 from nirvis.render.sensor import NirSensorParams, apply_nir_sensor
@@ -38,8 +38,8 @@ def shade(g: GBuffer, params: Sequence[SampleParams]) -> torch.Tensor:
     e_led = inten.view(-1, 1, 1, 1) * (1000.0 / dist) ** 2
     irr = (e_led * (g.normal * light_dir).sum(-1, keepdim=True).clamp(min=0)
            + sh_irradiance(g.normal, amb).clamp(min=0) * g.ao)
-    specular = e_led * blend_hair_specular(ggx_specular(g.normal, g.view_dir, light_dir, rough, spec), g.hair,
-                                           g.hair_tangent, g.normal, g.view_dir, light_dir, albedo, spec)
+    specular = e_led * specular_term(g.normal, g.view_dir, light_dir, rough, spec, albedo, g.hair, g.hair_tangent,
+                                          g.backend)
     return albedo * subsurface(irr, g, SSS_SIGMA_MM["nir"]) / math.pi + specular
 
 

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from nirvis.render.environment import mirror_radiance, scene_background
 from nirvis.render.geometry import GBuffer
-from nirvis.render.hair import blend_hair_specular
+from nirvis.render.hair import specular as specular_term
 from nirvis.render.lights import sh_irradiance
 from nirvis.render.occlusion import directional_shadow
 from nirvis.render.sampling import SampleParams
@@ -51,10 +51,9 @@ def shade(g: GBuffer, params: Sequence[SampleParams]) -> torch.Tensor:
                                  backend=g.backend)
         c = cols[active, k].view(-1, 1, 1, 3)
         irr = irr.index_add(0, active, c * (n * light_dir).sum(-1, keepdim=True).clamp(min=0) * lit)
-        s = ggx_specular(n, v, light_dir, rough[active], spec[active])
-        s = blend_hair_specular(s, None if g.hair is None else g.hair[active],
-                                None if g.hair_tangent is None else g.hair_tangent[active], n, v, light_dir,
-                                albedo[active], spec[active])
+        s = specular_term(n, v, light_dir, rough[active], spec[active], albedo[active],
+                          None if g.hair is None else g.hair[active],
+                          None if g.hair_tangent is None else g.hair_tangent[active], g.backend)
         specular = specular.index_add(0, active, c * s * lit)
     return albedo * subsurface(irr, g, SSS_SIGMA_MM["vis"]) / math.pi + specular
 
