@@ -19,6 +19,7 @@ from typing import Any, Callable, Sequence
 import torch
 
 from nirvis.render.accessories import GlassesParams
+from nirvis.render.compiled import use_compiled
 from nirvis.render.geometry import GBuffer
 from nirvis.render.pixels import gather_pixels, scatter_pixels
 from nirvis.render.sampling import SampleParams, View
@@ -112,13 +113,19 @@ def stack_sample_dicts(dicts: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 def subsurface(irradiance: torch.Tensor, g: GBuffer, sigma_mm: Sequence[float]) -> torch.Tensor:
     """Blur diffuse irradiance [B, 1, N, C] (covered pixels) over the skin with Gaussian widths
-    ``sigma_mm`` (C values, mm -> px with each pair's camera scale); the blur runs on images, the
-    result comes back per covered pixel [B, 1, N, C]."""
+    ``sigma_mm`` (C values, mm -> px with each pair's camera scale); the blur runs on images (the
+    compiled loop of ``compiled.blur`` on the ``cpu`` backend), the result comes back per covered
+    pixel [B, 1, N, C]."""
     sigma = torch.tensor(sigma_mm, dtype=irradiance.dtype, device=irradiance.device)
     sigma_px = sigma.view(1, -1) / g.mm_per_px.view(-1, 1)
     img = scatter_pixels(irradiance, g.pixels)
     skin = scatter_pixels(g.skin, g.pixels)
-    blurred = masked_blur(img, skin, sigma_px.expand(irradiance.shape[0], irradiance.shape[-1]))
+    sigmas = sigma_px.expand(irradiance.shape[0], irradiance.shape[-1])
+    if use_compiled(g.backend, img, skin):
+        from nirvis.render.compiled.blur import masked_blur as compiled_masked_blur
+        blurred = compiled_masked_blur(img, skin, sigmas)
+    else:
+        blurred = masked_blur(img, skin, sigmas)
     return gather_pixels(blurred, g.pixels)
 
 
