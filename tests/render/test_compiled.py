@@ -136,3 +136,20 @@ def test_compiled_subsurface_blur_matches_masked_blur():
     assert float((ref - img).abs().max()) > 0.05                  # it blurs
     assert torch.equal(got[skin[..., 0] == 0], img[skin[..., 0] == 0])
     torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-6)
+
+
+def test_compiled_quantisation_is_to_uint8_exactly():
+    """8-bit quantisation (every backend uses the compiled pass when numba is installed) gives
+    the float64 rule's bytes, at the half steps and either side of them too; NaN is refused."""
+    from nirvis.render.compiled.quantise import to_uint8 as compiled_to_uint8
+    from nirvis.render.sensor import to_uint8
+
+    half_steps = (torch.arange(256.0) + 0.5) / 255.0
+    values = torch.cat([half_steps, torch.nextafter(half_steps, torch.tensor(2.0)),
+                        torch.nextafter(half_steps, torch.tensor(-1.0)), torch.tensor([-3.0, 0.0, 1.0, 7.0]),
+                        torch.rand(5000, generator=torch.Generator().manual_seed(0)) * 1.4 - 0.2])
+    for x in (values, values.double(), values.view(-1, 4, 1)):
+        ref = torch.floor(x.double().clamp(0, 1) * 255 + 0.5).to(torch.uint8)
+        assert torch.equal(compiled_to_uint8(x), ref) and torch.equal(to_uint8(x), ref)
+    with pytest.raises(ValueError, match="NaN"):
+        to_uint8(torch.tensor([0.2, float("nan")]))
