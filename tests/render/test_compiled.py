@@ -153,3 +153,26 @@ def test_compiled_quantisation_is_to_uint8_exactly():
         assert torch.equal(compiled_to_uint8(x), ref) and torch.equal(to_uint8(x), ref)
     with pytest.raises(ValueError, match="NaN"):
         to_uint8(torch.tensor([0.2, float("nan")]))
+
+
+def test_compiled_material_lookup_matches_footprint_and_trilinear_texture():
+    """The cpu backend's material lookup (UV footprint at the listed pixels, trilinear across
+    mip levels, one texture per face) is the torch ``uv_footprint`` + ``sample_materials``."""
+    from nirvis.render import geometry as geometry_mod
+    from nirvis.render.compiled import texture as compiled_texture
+    from nirvis.render.pixels import gather_pixels, scatter_pixels
+    from nirvis.render.texture import uv_footprint
+
+    from nirvis.render.prepared_face import prepare_procedural_face
+
+    g, _ = posed_heads()
+    faces = [prepare_procedural_face(0, k, resolution=64) for k in range(2)]
+    batch = [faces[k % 2] for k in range(g.pos.shape[0])]
+    uv = torch.rand(g.pos.shape[0], 1, g.pixels.count, 2, generator=torch.Generator().manual_seed(2)) * 0.02 + 0.4
+    uv = uv + g.pos[..., :2] * 0.002                               # smooth over the face, varied footprints
+    uv_img = scatter_pixels(uv, g.pixels)
+    ok = scatter_pixels(torch.ones_like(uv[..., :1]), g.pixels)[..., 0] > 0
+    ref = geometry_mod.sample_materials(batch, uv, gather_pixels(uv_footprint(uv_img, ok).unsqueeze(-1),
+                                                                 g.pixels)[..., 0])
+    got = compiled_texture.sample_materials([f.material for f in batch], uv_img, ok, g.pixels.index, uv)
+    torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-6)

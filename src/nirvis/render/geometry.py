@@ -343,8 +343,14 @@ def geometry_pass(faces: Sequence[PreparedFace], views: Sequence[View], res: int
     uv = _interpolate(uvs, rast_px, uv_faces, backend)
     # the footprint needs image neighbours: UVs and the textured area go back to images for it
     textured = scatter_pixels(torch.cat([uv, (attrs[..., 12:13] > 0.5).to(uv.dtype)], -1), pixels)
-    footprint = uv_footprint(textured[..., :2], (mask[..., 0] > 0) & (textured[..., 2] > 0))
-    material = sample_materials(faces, uv, gather_pixels(footprint.unsqueeze(-1), pixels)[..., 0])
+    valid_uv = (mask[..., 0] > 0) & (textured[..., 2] > 0)
+    if use_compiled(backend, textured, uv):
+        from nirvis.render.compiled import texture as compiled_texture
+        material = compiled_texture.sample_materials([pf.material for pf in faces], textured[..., :2], valid_uv,
+                                                     pixels.index, uv)
+    else:
+        footprint = uv_footprint(textured[..., :2], valid_uv)
+        material = sample_materials(faces, uv, gather_pixels(footprint.unsqueeze(-1), pixels)[..., 0])
     frame_mat = torch.tensor([[*g.frame_vis_rgb, g.frame_nir, 0.04, 0.04, 0.3] for g in glasses],
                              dtype=material.dtype, device=dev).view(b, 1, 1, 7)
     material = material * (1 - frame) + frame_mat * frame
