@@ -8,6 +8,8 @@ import numba
 import numpy as np
 import torch
 
+from nirvis.render.compiled.floats import fma, norm3
+
 
 @numba.njit(parallel=True, nogil=True, cache=True)
 def _normals(vert, faces, out):  # pragma: no cover - compiled
@@ -25,9 +27,9 @@ def _normals(vert, faces, out):  # pragma: no cover - compiled
             by = vert[b, i2, 1] - vert[b, i0, 1]
             bz = vert[b, i2, 2] - vert[b, i0, 2]
             # torch.cross: fma(a1, b2, -(a2 b1)), emulated in float64 (exact products)
-            fn[f, 0] = np.float32(np.float64(ay) * np.float64(bz) - np.float64(az * by))
-            fn[f, 1] = np.float32(np.float64(az) * np.float64(bx) - np.float64(ax * bz))
-            fn[f, 2] = np.float32(np.float64(ax) * np.float64(by) - np.float64(ay * bx))
+            fn[f, 0] = fma(ay, bz, -(az * by))
+            fn[f, 1] = fma(az, bx, -(ax * bz))
+            fn[f, 2] = fma(ax, by, -(ay * bx))
         for k in range(3):            # corner 0 of every face, then 1, then 2 (the reference's order)
             for f in range(n_face):
                 i = faces[f, k]
@@ -35,12 +37,7 @@ def _normals(vert, faces, out):  # pragma: no cover - compiled
                 acc[i, 1] += fn[f, 1]
                 acc[i, 2] += fn[f, 2]
         for i in range(vert.shape[1]):
-            # F.normalize's norm: a fused multiply-add chain (emulated in float64: the products
-            # of two float32 are exact there)
-            sq = np.float32(np.float64(acc[i, 0]) * np.float64(acc[i, 0]))
-            sq = np.float32(np.float64(acc[i, 1]) * np.float64(acc[i, 1]) + np.float64(sq))
-            sq = np.float32(np.float64(acc[i, 2]) * np.float64(acc[i, 2]) + np.float64(sq))
-            norm = np.sqrt(sq)
+            norm = norm3(acc[i, 0], acc[i, 1], acc[i, 2])             # F.normalize's fused chain
             d = max(norm, np.float32(1e-12))
             out[b, i, 0] = acc[i, 0] / d
             out[b, i, 1] = acc[i, 1] / d

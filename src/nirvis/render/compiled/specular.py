@@ -12,17 +12,15 @@ import numba
 import numpy as np
 import torch
 
+from nirvis.render.compiled.floats import norm3
+
 _PI = np.float32(math.pi)
 _TWO_PI = np.float32(2 * math.pi)
 
 
 @numba.njit(inline="always", cache=True)
 def _normalised(x, y, z):  # pragma: no cover - compiled
-    # F.normalize(eps=1e-12): the norm as a fused multiply-add chain (exact float64 products)
-    sq = np.float32(np.float64(x) * np.float64(x))
-    sq = np.float32(np.float64(y) * np.float64(y) + np.float64(sq))
-    sq = np.float32(np.float64(z) * np.float64(z) + np.float64(sq))
-    d = max(np.sqrt(sq), np.float32(1e-12))
+    d = max(norm3(x, y, z), np.float32(1e-12))                  # F.normalize(eps=1e-12)
     return x / d, y / d, z / d
 
 

@@ -12,6 +12,8 @@ import numba
 import numpy as np
 import torch
 
+from nirvis.render.compiled.floats import norm2
+
 #: MipStack -> its levels packed into one float32 array (built once per texture).
 _PACKED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
@@ -59,11 +61,7 @@ def _step(uv, ok, b, y0, x0, y1, x1):  # pragma: no cover - compiled
     # |uv(y1, x1) - uv(y0, x0)| (a fused multiply-add norm) where both are covered, else inf
     if not (ok[b, y0, x0] and ok[b, y1, x1]):
         return np.inf
-    du = uv[b, y1, x1, 0] - uv[b, y0, x0, 0]
-    dv = uv[b, y1, x1, 1] - uv[b, y0, x0, 1]
-    sq = np.float32(np.float64(du) * np.float64(du))
-    sq = np.float32(np.float64(dv) * np.float64(dv) + np.float64(sq))
-    return np.sqrt(sq)
+    return norm2(uv[b, y1, x1, 0] - uv[b, y0, x0, 0], uv[b, y1, x1, 1] - uv[b, y0, x0, 1])
 
 
 @numba.njit(parallel=True, nogil=True, cache=True)
