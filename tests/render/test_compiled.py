@@ -176,3 +176,18 @@ def test_compiled_material_lookup_matches_footprint_and_trilinear_texture():
                                                                  g.pixels)[..., 0])
     got = compiled_texture.sample_materials([f.material for f in batch], uv_img, ok, g.pixels.index, uv)
     torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-6)
+
+
+def test_without_numba_the_torch_paths_run(monkeypatch):
+    """numba is a dependency, but a machine without it still renders: ``auto`` falls back to
+    ``gl`` / ``torch`` and every stage (8-bit quantisation included) takes its torch path."""
+    import nirvis.render.compiled as compiled
+    from nirvis.render.raster import resolve_backend
+    from nirvis.render.sensor import to_uint8
+
+    monkeypatch.setattr(compiled, "cpu_available", lambda: False)
+    assert resolve_backend("auto") in ("gl", "torch")
+    assert not compiled.use_compiled("cpu", torch.zeros(1))
+    assert to_uint8(torch.tensor([0.5 / 255, 0.25, 2.0])).tolist() == [1, 64, 255]
+    with pytest.raises(Exception, match="numba"):
+        resolve_backend("cpu")

@@ -34,7 +34,7 @@ from nirvis.colour import decode_srgb, encode_srgb
 from nirvis.reflectance.sensors import XYZ_TO_LINEAR_SRGB
 from nirvis.reflectance.spectra import cie_1931_cmf
 from nirvis.render.camera import _FLOAT_DTYPES, _per_batch
-from nirvis.render.compiled import cpu_available
+from nirvis.render import compiled
 from nirvis.shapes import check_shape
 
 __all__ = ["white_balance", "linear_to_srgb", "srgb_to_linear", "add_sensor_noise", "gaussian_blur",
@@ -391,7 +391,7 @@ def to_uint8(img: torch.Tensor) -> torch.Tensor:
     if not isinstance(img, torch.Tensor) or img.dtype not in _FLOAT_DTYPES:
         raise ValueError(f"img: expected a floating-point tensor, got {type(img).__name__}"
                          f"{'' if not isinstance(img, torch.Tensor) else ' of dtype ' + str(img.dtype)}")
-    if img.device.type == "cpu" and img.dtype in (torch.float32, torch.float64) and cpu_available():
+    if img.device.type == "cpu" and img.dtype in (torch.float32, torch.float64) and compiled.cpu_available():
         from nirvis.render.compiled.quantise import to_uint8 as compiled_to_uint8
         return compiled_to_uint8(img)                          # the same bytes, one pass
     if bool(torch.isnan(img).any()):
