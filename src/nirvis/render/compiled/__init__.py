@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 
+import numpy as np
 import torch
 
 
@@ -26,6 +27,12 @@ def cpu_available() -> bool:
     """True when numba is installed (the ``cpu`` backend and the compiled kernels can run); the
     kernel modules (``raster.cpu``, ``compiled.*``) import it, and are imported only when used."""
     return importlib.util.find_spec("numba") is not None
+
+
+def as_array(t: torch.Tensor, dtype) -> np.ndarray:
+    """A kernel argument: ``t``'s values as a C-contiguous numpy array of ``dtype`` (no copy when
+    ``t`` is already one)."""
+    return np.ascontiguousarray(t.detach().cpu().numpy().astype(dtype, copy=False))
 
 
 def use_compiled(backend: str, *tensors: torch.Tensor) -> bool:

@@ -10,6 +10,8 @@ import numba
 import numpy as np
 import torch
 
+from nirvis.render.compiled import as_array
+
 
 @numba.njit(parallel=True, nogil=True, cache=True)
 def _blend(color, ids, depth, clip, tri, nb, out):  # pragma: no cover - compiled
@@ -102,11 +104,8 @@ def antialias(color: torch.Tensor, rast: torch.Tensor, clip_pos: torch.Tensor, t
     """``antialias.antialias`` of ``color`` float32 [B, H, W, C] with ``rast`` [B, H, W, 4],
     ``clip_pos`` [B, V, 4], ``tri`` [F, 3] and the edge neighbours int64 [F, 3] of ``tri``
     (``antialias._edge_neighbours``); no gradients."""
-    col = np.ascontiguousarray(color.detach().cpu().numpy().astype(np.float32, copy=False))
-    ids = np.ascontiguousarray(rast[..., 3].detach().cpu().numpy().astype(np.int64))
-    depth = np.ascontiguousarray(rast[..., 2].detach().cpu().numpy().astype(np.float32, copy=False))
+    col = as_array(color, np.float32)
     out = np.empty_like(col)
-    _blend(col, ids, depth, np.ascontiguousarray(clip_pos.detach().cpu().numpy().astype(np.float32, copy=False)),
-              np.ascontiguousarray(tri.detach().cpu().numpy().astype(np.int64)),
-              np.ascontiguousarray(neighbours.cpu().numpy()), out)
+    _blend(col, as_array(rast[..., 3], np.int64), as_array(rast[..., 2], np.float32), as_array(clip_pos, np.float32),
+           as_array(tri, np.int64), as_array(neighbours, np.int64), out)
     return torch.from_numpy(out)

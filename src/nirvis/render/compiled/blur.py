@@ -12,6 +12,8 @@ import numba
 import numpy as np
 import torch
 
+from nirvis.render.compiled import as_array
+
 
 @numba.njit(nogil=True, cache=True)
 def _blur_box(img, mask, taps, y0, y1, x0, x1, out):  # pragma: no cover - compiled
@@ -52,8 +54,8 @@ def masked_blur(img: torch.Tensor, mask: torch.Tensor, sigma_px: torch.Tensor) -
     from nirvis.render.shading import gaussian_kernel1d
 
     b, h, w, c = img.shape
-    src = np.ascontiguousarray(img.detach().float().numpy())
-    m = np.ascontiguousarray(mask.detach().float().numpy()[..., 0])
+    src = as_array(img, np.float32)
+    m = as_array(mask[..., 0], np.float32)
     out = src.copy()
     for k in range(b):
         radius = int(min(max(1, math.ceil(3.0 * float(sigma_px[k].max()))), max(h, w) // 2))
@@ -63,6 +65,6 @@ def masked_blur(img: torch.Tensor, mask: torch.Tensor, sigma_px: torch.Tensor) -
             continue
         y0, y1 = max(0, int(rows[0]) - radius), min(h, int(rows[-1]) + radius + 1)
         x0, x1 = max(0, int(cols[0]) - radius), min(w, int(cols[-1]) + radius + 1)
-        taps = np.ascontiguousarray(gaussian_kernel1d(sigma_px[k].reshape(-1).float(), radius).numpy())
+        taps = as_array(gaussian_kernel1d(sigma_px[k].reshape(-1).float(), radius), np.float32)
         _blur_box(src[k], m[k], taps, y0, y1, x0, x1, out[k])
     return torch.from_numpy(out)

@@ -8,6 +8,7 @@ import numba
 import numpy as np
 import torch
 
+from nirvis.render.compiled import as_array
 from nirvis.render.compiled.floats import fma, norm3
 
 
@@ -100,16 +101,12 @@ def _interp(attr, shared, rast, tri, out):  # pragma: no cover - compiled
 
 
 
-def _np(t: torch.Tensor, dtype) -> np.ndarray:
-    return np.ascontiguousarray(t.detach().cpu().numpy().astype(dtype, copy=False))
-
-
 def vertex_normals(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
     """``shading.vertex_normals``: area-weighted unit normals float32 [B, V, 3] of vertices
     [B, V, 3] (float32), faces int [F, 3]; each vertex sums its faces in the reference's order."""
-    v = _np(vertices, np.float32)
+    v = as_array(vertices, np.float32)
     out = np.empty_like(v)
-    _normals(v, _np(faces, np.int64), out)
+    _normals(v, as_array(faces, np.int64), out)
     return torch.from_numpy(out)
 
 
@@ -120,8 +117,8 @@ def pixel_barycentrics(clip: torch.Tensor, tri: torch.Tensor, ids_px: torch.Tens
     ``ids_px`` int [B, N] (0: padding or background, all zeros)."""
     b, n = ids_px.shape
     out = np.empty((b, n, 4), np.float32)
-    _barycentrics(_np(clip, np.float32), _np(tri, np.int64), _np(ids_px, np.int64), _np(index, np.int64),
-                  int(height), int(width), out)
+    _barycentrics(as_array(clip, np.float32), as_array(tri, np.int64), as_array(ids_px, np.int64),
+                  as_array(index, np.int64), int(height), int(width), out)
     return torch.from_numpy(out).view(b, 1, n, 4)
 
 
@@ -130,7 +127,7 @@ def interpolate(attr: torch.Tensor, rast: torch.Tensor, tri: torch.Tensor) -> to
     [B, V, C] at ``rast`` [B, 1, N, 4] -> float32 [B, 1, N, C], zero where uncovered."""
     b, _, n, _ = rast.shape
     shared = attr.ndim == 2 or attr.shape[0] == 1
-    a = _np(attr.reshape(1, *attr.shape[-2:]) if shared else attr, np.float32)
+    a = as_array(attr.reshape(1, *attr.shape[-2:]) if shared else attr, np.float32)
     out = np.empty((b, n, a.shape[2]), np.float32)
-    _interp(a, shared, _np(rast.reshape(b, n, 4), np.float32), _np(tri, np.int64), out)
+    _interp(a, shared, as_array(rast.reshape(b, n, 4), np.float32), as_array(tri, np.int64), out)
     return torch.from_numpy(out).view(b, 1, n, a.shape[2])

@@ -8,6 +8,8 @@ import numba
 import numpy as np
 import torch
 
+from nirvis.render.compiled import as_array
+
 
 @numba.njit(inline="always", cache=True)
 def _depth_at(dm, gx, gy):  # pragma: no cover - compiled
@@ -70,11 +72,11 @@ def shadow_visibility(points_light: torch.Tensor, depth: torch.Tensor, soft: tor
     the two compute in the same order (parity tested)."""
     b, h, w, _ = points_light.shape
     hs, ws = depth.shape[1:]
-    pts = points_light.detach().float().reshape(b, h * w, 3).contiguous().numpy()
-    dm = depth.detach().float().clamp(max=10.0).contiguous().numpy()
+    pts = as_array(points_light.reshape(b, h * w, 3), np.float32)
+    dm = as_array(depth.clamp(max=10.0), np.float32)
     out = np.empty((b, h * w), np.float32)
     f32 = np.float32
-    _lookup(pts, dm, soft.cpu().numpy().astype(np.bool_), tan_radius.detach().float().cpu().numpy(),
-              max_blocker.detach().float().cpu().numpy(), taps.float().contiguous().numpy(), f32(bias),
+    _lookup(pts, dm, as_array(soft, np.bool_), as_array(tan_radius, np.float32), as_array(max_blocker, np.float32),
+            as_array(taps, np.float32), f32(bias),
               f32(2.0 / ws), f32(2.0 / ws), f32(2.0 / hs), out)
     return torch.from_numpy(out).view(b, h, w, 1)

@@ -12,6 +12,7 @@ import numba
 import numpy as np
 import torch
 
+from nirvis.render.compiled import as_array
 from nirvis.render.compiled.floats import norm3
 
 _PI = np.float32(math.pi)
@@ -82,7 +83,7 @@ def surface_specular(n: torch.Tensor, v: torch.Tensor, l: torch.Tensor, roughnes
     c = albedo.shape[-1] if hair is not None and tangent is not None else 1
 
     def arr(t: torch.Tensor, ch: int) -> np.ndarray:
-        return np.ascontiguousarray(t.detach().float().expand(b, 1, n_px, ch).reshape(b, n_px, ch).numpy())
+        return as_array(t.expand(b, 1, n_px, ch).reshape(b, n_px, ch), np.float32)
 
     has_hair = hair is not None and tangent is not None
     out = np.empty((b, n_px, c), np.float32)

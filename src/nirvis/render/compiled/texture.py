@@ -12,6 +12,7 @@ import numba
 import numpy as np
 import torch
 
+from nirvis.render.compiled import as_array
 from nirvis.render.compiled.floats import norm2
 
 #: MipStack -> its levels packed into one float32 array (built once per texture).
@@ -21,7 +22,7 @@ _PACKED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 def _packed(mips):
     hit = _PACKED.get(mips)
     if hit is None:
-        levels = [lv[0].detach().float().permute(1, 2, 0).contiguous().numpy() for lv in mips.levels]  # [h, w, C]
+        levels = [as_array(lv[0].permute(1, 2, 0), np.float32) for lv in mips.levels]  # [h, w, C]
         sizes = np.array([lv.size for lv in levels], np.int64)
         offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
         shapes = np.array([lv.shape[:2] for lv in levels], np.int64)
@@ -113,10 +114,10 @@ def sample_materials(mips_of_image: list, uv_img: torch.Tensor, ok: torch.Tensor
     valid ``ok`` bool [B, H, W] (covered and textured: ``uv_footprint``'s mask), the list's flat
     pixel ``index`` int64 [B, N] and its UVs ``uv_px`` [B, 1, N, 2] -> float32 [B, 1, N, C]."""
     b, _, n, _ = uv_px.shape
-    uv_np = np.ascontiguousarray(uv_img.detach().float().numpy())
-    ok_np = np.ascontiguousarray(ok.detach().cpu().numpy())
-    idx = np.ascontiguousarray(index.cpu().numpy().astype(np.int64))
-    px = np.ascontiguousarray(uv_px.detach().float().reshape(b, n, 2).numpy())
+    uv_np = as_array(uv_img, np.float32)
+    ok_np = as_array(ok, np.bool_)
+    idx = as_array(index, np.int64)
+    px = as_array(uv_px.reshape(b, n, 2), np.float32)
     groups: dict[int, list[int]] = {}
     for k, m in enumerate(mips_of_image):
         groups.setdefault(id(m), []).append(k)

@@ -20,6 +20,8 @@ import numba
 import numpy as np
 import torch
 
+from nirvis.render.compiled import as_array
+
 _ID_BITS = 24
 _Z_SCALE = float((1 << 38) - 1)
 _EMPTY = np.iinfo(np.int64).max
@@ -110,8 +112,8 @@ def rasterize_cpu(clip_pos: torch.Tensor, tri: torch.Tensor, resolution: tuple[i
     f = int(tri.shape[0])
     if f >= (1 << _ID_BITS):
         raise ValueError(f"tri: at most {(1 << _ID_BITS) - 1} triangles supported, got {f}")
-    clip = clip_pos.detach().to("cpu", torch.float32).contiguous().numpy()
-    tri_np = np.ascontiguousarray(tri.detach().cpu().numpy().astype(np.int64))
+    clip = as_array(clip_pos, np.float32)
+    tri_np = as_array(tri, np.int64)
     b = clip.shape[0]
     best = np.full((b, h * w), _EMPTY, np.int64)
     if b and f:
