@@ -128,7 +128,9 @@ def rasterize_ids(clip_pos: torch.Tensor, tri: torch.Tensor, resolution: tuple[i
             return rasterize_ids_torch(clip_pos.detach(), tri, resolution)
         if name == "cpu":
             from nirvis.render.raster.cpu import rasterize_cpu
-            return rasterize_cpu(clip_pos, tri, resolution, groups=groups, use=use)[0].to(clip_pos.device)
+            ids = rasterize_cpu(clip_pos, tri, resolution, groups=groups, use=use, output="ids")[0]
+            assert ids is not None
+            return ids.to(clip_pos.device)
         if name == "gl":
             from nirvis.render.raster.gl import GlRasterizer
             ids = GlRasterizer.shared().rasterize_ids(clip_pos.detach(), tri, resolution, groups=groups, use=use)
@@ -155,7 +157,9 @@ def rasterize_depth(clip_pos: torch.Tensor, tri: torch.Tensor, resolution: tuple
             return rasterize_ids_torch(clip_pos.detach(), tri, resolution, with_depth=True)[1]
         if name == "cpu":
             from nirvis.render.raster.cpu import rasterize_cpu
-            return rasterize_cpu(clip_pos, tri, resolution, groups=groups, use=use)[1].to(clip_pos.device)
+            depth = rasterize_cpu(clip_pos, tri, resolution, groups=groups, use=use, output="depth")[1]
+            assert depth is not None
+            return depth.to(clip_pos.device)
         if name == "gl":
             from nirvis.render.raster.gl import GlRasterizer
             return GlRasterizer.shared().rasterize_depth(clip_pos.detach(), tri, resolution, groups=groups,

@@ -92,8 +92,8 @@ def _keep_mask(n_img: int, n_tri: int, groups: Optional[Sequence[tuple[int, int]
 
 
 def rasterize_cpu(clip_pos: torch.Tensor, tri: torch.Tensor, resolution: tuple[int, int],
-                  groups: Optional[Sequence[tuple[int, int]]] = None,
-                  use: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
+                  groups: Optional[Sequence[tuple[int, int]]] = None, use: Optional[torch.Tensor] = None,
+                  output: str = "both") -> tuple[Optional[torch.Tensor], Optional[torch.Tensor]]:
     """Visible triangle per pixel and its depth (``rasterize_ids_torch(..., with_depth=True)``).
 
     Args:
@@ -103,11 +103,15 @@ def rasterize_cpu(clip_pos: torch.Tensor, tri: torch.Tensor, resolution: tuple[i
         groups, use: the optional hint of ``raster.rasterize_ids`` (triangle ranges; bool [B, G],
             image b draws group g only where ``use[b, g]``); the caller guarantees the result is
             the same without it.
+        output: ``ids``, ``depth`` or ``both``: which images to unpack from the packed keys (the
+            other is returned as None).
 
     Returns:
         (int32 [B, H, W] triangle id + 1, 0 = background, row 0 at the top; float32 [B, H, W]
         NDC depth z/w, +inf where empty).
     """
+    if output not in ("ids", "depth", "both"):
+        raise ValueError(f"output: expected ids, depth or both, got {output!r}")
     h, w = int(resolution[0]), int(resolution[1])
     f = int(tri.shape[0])
     if f >= (1 << _ID_BITS):
@@ -119,7 +123,10 @@ def rasterize_cpu(clip_pos: torch.Tensor, tri: torch.Tensor, resolution: tuple[i
     if b and f:
         _raster(clip, tri_np, _keep_mask(b, f, groups, use), h, w, best)
     hit = best != _EMPTY
-    ids = np.where(hit, (best & ((1 << _ID_BITS) - 1)) + 1, 0).astype(np.int32).reshape(b, h, w)
-    z = (best >> _ID_BITS).astype(np.float64) / _Z_SCALE * 2.0 - 1.0
-    depth = np.where(hit, z, np.inf).astype(np.float32).reshape(b, h, w)
-    return torch.from_numpy(ids), torch.from_numpy(depth)
+    ids = depth = None
+    if output != "depth":
+        ids = torch.from_numpy(np.where(hit, (best & ((1 << _ID_BITS) - 1)) + 1, 0).astype(np.int32).reshape(b, h, w))
+    if output != "ids":
+        z = (best >> _ID_BITS).astype(np.float64) / _Z_SCALE * 2.0 - 1.0
+        depth = torch.from_numpy(np.where(hit, z, np.inf).astype(np.float32).reshape(b, h, w))
+    return ids, depth
