@@ -28,7 +28,7 @@ import shutil
 import sys
 import time
 import traceback
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
@@ -216,9 +216,8 @@ def write_shard(job: _Job, plan: ShardPlan, samples: Sequence[dict[str, Any]]) -
         writer.close()
 
     atomic_write(final, write)
-    first, last = plan.samples()[0], plan.samples()[-1]
     record = {"format": FORMAT_TAG, "shard": plan.name, "index": plan.index, "samples": plan.count,
-              "first_key": sample_key(*first), "last_key": sample_key(*last),
+              "first_key": samples[0]["key"], "last_key": samples[-1]["key"],
               "bytes": final.stat().st_size, "sha256": sha256_file(final), "fingerprint": job.fingerprint}
     atomic_write_json(sidecar_path(final), record)
     return record
@@ -346,7 +345,7 @@ def _run_workers(job: _Job, todo: Sequence[ShardPlan], workers: int, on_pairs: C
     for p in procs:
         p.start()
     pending: dict[int, dict[int, list]] = {}          # shard index -> block start -> encoded samples
-    blocks_of = {plan.index: sum(1 for b in blocks if b.plan.index == plan.index) for plan in todo}
+    blocks_of = Counter(b.plan.index for b in blocks)                 # shard index -> its number of blocks
     remaining = len(blocks)
     try:
         while remaining:

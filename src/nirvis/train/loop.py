@@ -126,24 +126,23 @@ def _prefetch(it: Iterator[Batch], depth: int) -> Iterator[Batch]:
     q: "queue.Queue[Any]" = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
+    def put(item: Any) -> bool:
+        """Hand ``item`` to the consumer; False once it has stopped (nothing waits for it)."""
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def work() -> None:
         try:
             for b in it:
-                while not stop.is_set():
-                    try:
-                        q.put(b, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not put(b):
                     return
         except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer
-            while not stop.is_set():
-                try:
-                    q.put(exc, timeout=0.1)
-                    return
-                except queue.Full:
-                    continue
+            put(exc)
 
     t = threading.Thread(target=work, daemon=True, name="nirvis-train-loader")
     t.start()
