@@ -244,3 +244,25 @@ def test_nirvis_assets_overrides_the_package_data(tmp_path):
         env["NIRVIS_ASSETS"] = str(tmp_path / name)
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
         assert out.startswith(expect + str(tmp_path / name / "head_model" / "mpfb2_head.npz")), out
+
+
+def test_heads_do_not_depend_on_the_hosts_thread_count():
+    """A threaded BLAS sums in an order set by its thread count: the same seed must still give the
+    same vertices on a host with other cores (or OMP_NUM_THREADS / OPENBLAS_NUM_THREADS set)."""
+    import hashlib
+    import os
+    import subprocess
+    import sys
+
+    code = ("import hashlib; from nirvis.faces import Expression, build_heads, sample_identity\n"
+            "ids = [sample_identity(k) for k in range(3)]\n"
+            "v = build_heads(ids, [None, Expression({'jawOpen': 0.5}), None])\n"
+            "print(hashlib.sha256(v.tobytes()).hexdigest())")
+    digests = set()
+    for n in ("1", "2", "3"):
+        env = dict(os.environ, OMP_NUM_THREADS=n, OPENBLAS_NUM_THREADS=n, MKL_NUM_THREADS=n)
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr
+        digests.add(out.stdout.strip())
+    assert len(digests) == 1
+    assert hashlib.sha256(b"").hexdigest() not in digests

@@ -39,3 +39,27 @@ def test_covered_texels_match_the_per_triangle_scan():
     want = [(int(a), int(b), int(c), float(p), float(q), float(r)) for a, b, c, p, q, r in _per_triangle(px, res)]
     assert got == want
     assert len(px) - 1 not in set(f.tolist())
+
+
+def test_rasterize_uv_is_the_per_triangle_painting_it_replaced():
+    """The cached layout gives the values and triangle ids of painting triangles in order (later
+    ones win shared edge texels) and then padding by copying 4-neighbours, at any map size."""
+    from nirvis.faces.uv import _dilate, rasterize_uv, uv_layout
+
+    mesh = load_head_model().template
+    attrs = np.random.default_rng(0).normal(size=(len(mesh.faces), 3, 4)).astype(np.float32)
+    for res in (32, 64):
+        uv = mesh.uvs[mesh.uv_faces].astype(np.float64)
+        px = np.stack([uv[..., 0] * res - 0.5, (1.0 - uv[..., 1]) * res - 0.5], axis=-1)
+        f, xs, ys, w = _covered_texels(px, res)
+        want, fid = np.zeros((res, res, 4), np.float32), -np.ones((res, res), np.int32)
+        for k in range(len(f)):
+            want[ys[k], xs[k]] = w[k] @ attrs[f[k]].astype(np.float64)
+            fid[ys[k], xs[k]] = f[k]
+        for _ in range(2):
+            want, fid = _dilate(want, fid)
+        got, got_fid = rasterize_uv(mesh, attrs, res)
+        np.testing.assert_array_equal(got_fid, fid)
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
+        assert (fid >= 0).mean() > 0.3
+        assert uv_layout(mesh.uvs, mesh.uv_faces, res) is uv_layout(mesh.uvs, mesh.uv_faces, res)   # cached

@@ -180,3 +180,34 @@ def test_blocks_cover_each_shard_once_on_its_batch_grid(identities, per_identity
     assert max(b.stop - b.start for b in blocks) <= 256
     if sum(p.count for p in plans) >= 640:                         # enough work: every worker gets several blocks
         assert len(blocks) >= 4 * workers
+
+
+def _thread_variables(q):
+    import os
+
+    from nirvis.shards.render import THREAD_VARIABLES
+    q.put({k: os.environ.get(k) for k in THREAD_VARIABLES})
+
+
+def test_workers_size_their_thread_pools_before_importing_torch(monkeypatch):
+    """A spawned worker gets the thread variables of its share of the cores in its environment
+    (set after start-up, idle OpenMP pools keep spinning); a smaller value the user set is kept,
+    and the parent's environment is restored."""
+    import multiprocessing as mp
+    import os
+
+    from nirvis.shards.render import THREAD_VARIABLES, thread_environment
+
+    monkeypatch.setenv("MKL_NUM_THREADS", "1")
+    monkeypatch.setenv("OMP_NUM_THREADS", "8")
+    monkeypatch.delenv("NUMBA_NUM_THREADS", raising=False)
+    before = {k: os.environ.get(k) for k in THREAD_VARIABLES}
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    with thread_environment(2):
+        p = ctx.Process(target=_thread_variables, args=(q,))
+        p.start()
+    seen = q.get(timeout=120)
+    p.join(60)
+    assert seen["OMP_NUM_THREADS"] == "2" and seen["NUMBA_NUM_THREADS"] == "2" and seen["MKL_NUM_THREADS"] == "1"
+    assert {k: os.environ.get(k) for k in THREAD_VARIABLES} == before

@@ -366,7 +366,9 @@ class HeadModel:
         if weights.ndim != 2 or weights.shape[1] != len(self.target_names):
             raise ValueError(f"weights: expected [B, {len(self.target_names)}], got {list(weights.shape)}")
         base = self.template.vertices.reshape(1, -1)
-        v = (base + weights @ self.offsets).reshape(len(weights), -1, 3)
+        # einsum's own loops, not BLAS: a threaded sgemm sums in an order that depends on the
+        # host's thread count, so the same seed would give other vertices on another machine.
+        v = (base + np.einsum("bt,tk->bk", weights, self.offsets)).reshape(len(weights), -1, 3)
         v -= v[:, self._eyeball_vertices].mean(axis=1, keepdims=True)
         return v
 
@@ -624,7 +626,8 @@ def build_heads(identities: Sequence[IdentityParams], expressions: Optional[Sequ
     for k, identity in enumerate(identities):
         if identity.landmark_offsets_mm:
             # the field moves the eyeballs too: re-centre on their midpoint, as build_vertices does
-            local = model.local_shape_basis @ np.asarray(identity.landmark_offsets_mm, np.float32)
+            local = np.einsum("vk,kc->vc", model.local_shape_basis,
+                              np.asarray(identity.landmark_offsets_mm, np.float32))
             v[k] += local - local[model._eyeball_vertices].mean(axis=0)
     return v
 

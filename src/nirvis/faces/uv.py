@@ -6,6 +6,8 @@ Convention: texel (row i, column j) of an H x W map has its centre at
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,6 +45,65 @@ def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     return (n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)).astype(np.float32)
 
 
+@dataclass(frozen=True, eq=False)
+class UvLayout:
+    """Where each texel of a UV layout lands on its mesh: the part of ``rasterize_uv`` that depends
+    on the UVs only (``uv_layout`` computes it once per layout and size).
+
+    Attributes:
+        resolution: map side R.
+        texel: int64 [M] flat index (row * R + column) of each texel a triangle covers.
+        face: int64 [M] the triangle covering it (the last one in triangle order on shared edges).
+        bary: float64 [M, 3] its barycentric coordinates in that triangle.
+        source: int64 [R * R]: for every texel, the position in ``texel`` whose value it holds
+            after the edge padding (its own for covered texels); M where it stays empty.
+    """
+
+    resolution: int
+    texel: np.ndarray
+    face: np.ndarray
+    bary: np.ndarray
+    source: np.ndarray
+
+    def face_ids(self) -> np.ndarray:
+        """int32 [R, R]: the triangle each (padded) texel takes its value from, -1 where none."""
+        return np.append(self.face, -1).astype(np.int32)[self.source].reshape(self.resolution, self.resolution)
+
+
+_LAYOUTS: "OrderedDict[tuple, UvLayout]" = OrderedDict()
+
+
+def uv_layout(uvs: np.ndarray, uv_faces: np.ndarray, resolution: int, pad: int = 2) -> UvLayout:
+    """The ``UvLayout`` of float [T, 2] ``uvs`` and int [F, 3] ``uv_faces`` at ``resolution`` with
+    ``pad`` texels of edge padding; the last few are kept, keyed by the layout's bytes (every
+    procedural head shares one layout, so its texels are found once per process)."""
+    uvs, uv_faces = np.ascontiguousarray(uvs), np.ascontiguousarray(uv_faces)
+    digest = hashlib.sha1(uvs.tobytes() + uv_faces.tobytes() + str((uvs.dtype, uv_faces.shape)).encode()).hexdigest()
+    key = (digest, int(resolution), int(pad))
+    if key in _LAYOUTS:
+        _LAYOUTS.move_to_end(key)
+        return _LAYOUTS[key]
+    res = int(resolution)
+    uv = uvs[uv_faces].astype(np.float64)  # [F, 3, 2]
+    px = np.stack([uv[..., 0] * res - 0.5, (1.0 - uv[..., 1]) * res - 0.5], axis=-1)  # texel coords (x=col, y=row)
+    f_idx, xs, ys, w = _covered_texels(px, res)
+    flat = ys * res + xs
+    # texels on shared edges go to the last triangle in order: the first hit in reversed order
+    texel, first_rev = np.unique(flat[::-1], return_index=True)
+    last = len(flat) - 1 - first_rev
+    source = np.full(res * res, len(texel), np.int64)
+    source[texel] = np.arange(len(texel))
+    src, fid = source.reshape(res, res), np.full((res, res), -1, np.int64)
+    fid.reshape(-1)[texel] = f_idx[last]
+    for _ in range(pad):
+        src, fid = _dilate(src, fid)
+    layout = UvLayout(res, texel, f_idx[last], w[last], src.reshape(-1))
+    _LAYOUTS[key] = layout
+    while len(_LAYOUTS) > 4:
+        _LAYOUTS.popitem(last=False)
+    return layout
+
+
 def rasterize_uv(mesh: HeadMesh, attributes: np.ndarray, resolution: int,
                  pad: int = 2) -> tuple[np.ndarray, np.ndarray]:
     """Interpolate per-corner attributes over the UV triangles.
@@ -57,21 +118,12 @@ def rasterize_uv(mesh: HeadMesh, attributes: np.ndarray, resolution: int,
     Returns:
         (values float32 [H, W, C], face_id int32 [H, W] with -1 where uncovered).
     """
-    res = int(resolution)
-    uv = mesh.uvs[mesh.uv_faces].astype(np.float64)  # [F, 3, 2]
-    px = np.stack([uv[..., 0] * res - 0.5, (1.0 - uv[..., 1]) * res - 0.5], axis=-1)  # texel coords (x=col, y=row)
+    layout = uv_layout(mesh.uvs, mesh.uv_faces, resolution, pad)
     c = attributes.shape[-1]
-    out = np.zeros((res, res, c), np.float32)
-    fid = -np.ones((res, res), np.int32)
-    f_idx, xs, ys, w = _covered_texels(px, res)
-    bounds = np.concatenate([[0], np.cumsum(np.bincount(f_idx, minlength=len(px)))])
-    for f in np.unique(f_idx):  # in triangle order: later triangles overwrite shared edge texels
-        s, e = bounds[f], bounds[f + 1]
-        out[ys[s:e], xs[s:e]] = w[s:e] @ attributes[f]
-        fid[ys[s:e], xs[s:e]] = f
-    for _ in range(pad):
-        out, fid = _dilate(out, fid)
-    return out, fid
+    corners = np.asarray(attributes)[layout.face].astype(np.float64)                     # [M, 3, C]
+    values = np.einsum("mk,mkc->mc", layout.bary, corners).astype(np.float32)
+    values = np.concatenate([values, np.zeros((1, c), np.float32)])[layout.source]
+    return values.reshape(layout.resolution, layout.resolution, c), layout.face_ids()
 
 
 def _covered_texels(px: np.ndarray, res: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

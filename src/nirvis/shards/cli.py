@@ -93,7 +93,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--identities", type=int, help="number of identities (labels 0..N-1)")
     p.add_argument("--images-per-identity", type=int, help="pairs per identity")
     p.add_argument("--resolution", type=int, help=f"output crop size (only {CROP_SIZE} is supported for now)")
-    p.add_argument("--backend", help="rasteriser: auto, gl, cuda or torch")
+    p.add_argument("--backend", help="rasteriser: auto, cpu, gl, cuda or torch")
     p.add_argument("--device", help="cpu or cuda (cuda:LOCAL_RANK under torchrun)")
     p.add_argument("--workers", type=int, help="CPU worker processes (results do not depend on it)")
     p.add_argument("--shard-size", type=int, help="pairs per shard")

@@ -20,6 +20,7 @@ Work assignment never touches the bytes:
 
 from __future__ import annotations
 
+import contextlib
 import math
 import multiprocessing as mp
 import os
@@ -31,7 +32,7 @@ import traceback
 from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 import numpy as np
 
@@ -265,6 +266,31 @@ def worker_threads(workers: int, cores: Optional[int] = None) -> int:
     return max(1, cores // max(1, workers))
 
 
+#: Variables that size a process's thread pools when its libraries load (OpenMP: torch's and
+#: numba's; MKL and OpenBLAS; llvmpipe).
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                    "LP_NUM_THREADS")
+
+
+@contextlib.contextmanager
+def thread_environment(n: int) -> Iterator[None]:
+    """While open, ``THREAD_VARIABLES`` say at most ``n`` threads (a smaller value the user set is
+    kept), so that processes spawned inside size their pools before importing torch or numba.
+    Capping the pools later (``torch.set_num_threads``) is not enough: idle OpenMP threads spin,
+    and two workers' spinning pools on two cores halve each other's speed."""
+    saved = {k: os.environ.get(k) for k in THREAD_VARIABLES}
+    try:
+        for k, old in saved.items():
+            os.environ[k] = str(min(n, int(old))) if old and old.isdigit() and int(old) > 0 else str(n)
+        yield
+    finally:
+        for k, old in saved.items():
+            if old is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = old
+
+
 def _set_threads(n: int) -> None:
     """Cap this process's compute threads: torch's, numba's and (before a GL context exists)
     llvmpipe's."""
@@ -340,10 +366,12 @@ def _run_workers(job: _Job, todo: Sequence[ShardPlan], workers: int, on_pairs: C
         tasks.put((k, block))
     for _ in range(n):
         tasks.put(None)
-    procs = [ctx.Process(target=_worker_main, args=(job, w, tasks, messages, worker_threads(n), os.getpid()),
+    threads = worker_threads(n)
+    procs = [ctx.Process(target=_worker_main, args=(job, w, tasks, messages, threads, os.getpid()),
                          name=f"nirvis-render-{w}", daemon=True) for w in range(n)]
-    for p in procs:
-        p.start()
+    with thread_environment(threads):
+        for p in procs:
+            p.start()
     pending: dict[int, dict[int, list]] = {}          # shard index -> block start -> encoded samples
     blocks_of = Counter(b.plan.index for b in blocks)                 # shard index -> its number of blocks
     remaining = len(blocks)
