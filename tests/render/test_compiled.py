@@ -191,3 +191,34 @@ def test_without_numba_the_torch_paths_run(monkeypatch):
     assert to_uint8(torch.tensor([0.5 / 255, 0.25, 2.0])).tolist() == [1, 64, 255]
     with pytest.raises(Exception, match="numba"):
         resolve_backend("cpu")
+
+
+def test_compiled_camera_pipelines_match_the_torch_sensors():
+    """The cpu backend's VIS and NIR camera tails (noise from the same per-image generators,
+    exposure, white balance, clipping and sRGB; vignetting and gain) equal the torch pipelines
+    to one float32 ulp of the sRGB power, before JPEG and after it up to rare 1-step flips."""
+    from nirvis.render.sensor import NirSensorParams, VisSensorParams, apply_nir_sensor, apply_vis_sensor
+
+    gen = torch.Generator().manual_seed(5)
+    rgb, nir = torch.rand(3, 40, 36, 3, generator=gen) * 1.2, torch.rand(3, 40, 36, 1, generator=gen)
+    vis_p = VisSensorParams(blur_sigma_px=torch.tensor([0.0, 0.8, 1.5]), shot=torch.tensor([1e-3, 0.0, 4e-3]),
+                            read=torch.tensor([0.01, 0.02, 0.0]), exposure=torch.tensor([1.0, 1.3, 0.7]),
+                            wb_gains=torch.tensor([[1.0, 1.0, 1.0], [1.2, 1.0, 0.8], [0.9, 1.0, 1.4]]),
+                            jpeg_quality=None)
+    nir_p = NirSensorParams(blur_sigma_px=torch.tensor([0.5, 0.0, 1.0]), vignetting=torch.tensor([0.0, 0.3, 0.6]),
+                            shot=torch.tensor([2e-3, 1e-3, 0.0]), read=torch.tensor([0.0, 0.01, 0.03]),
+                            gain=torch.tensor([1.0, 1.8, 0.6]), jpeg_quality=None)
+
+    def gens():
+        return [torch.Generator().manual_seed(100 + k) for k in range(3)]
+    for fn, img, p in ((apply_vis_sensor, rgb, vis_p), (apply_nir_sensor, nir, nir_p)):
+        ref, got = fn(img, p, gens(), "torch"), fn(img, p, gens(), "cpu")
+        assert got.shape == ref.shape and float((ref - img).abs().max()) > 0.05
+        torch.testing.assert_close(got, ref, rtol=2e-7, atol=1e-7)
+        assert float(got.min()) >= 0.0 and float(got.max()) <= 1.0
+    with_jpeg = VisSensorParams(**{**{f: getattr(vis_p, f) for f in ("blur_sigma_px", "shot", "read", "exposure",
+                                                                      "wb_gains")}, "jpeg_quality": 90})
+    ref, got = apply_vis_sensor(rgb, with_jpeg, gens(), "torch"), apply_vis_sensor(rgb, with_jpeg, gens(), "cpu")
+    assert float(((ref - got).abs() > 0).float().mean()) < 0.01
+    with pytest.raises(ValueError, match="gains"):
+        apply_vis_sensor(rgb, VisSensorParams(wb_gains=torch.tensor([[1.0, -1.0, 1.0]] * 3)), gens(), "cpu")

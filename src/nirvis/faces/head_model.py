@@ -346,14 +346,34 @@ class HeadModel:
             elif value > 0 and m.pos:
                 w[self._target_index[m.pos]] += value
         if expression is not None:
-            for name, value in expression.weights.items():
-                i = self._target_index.get(f"expr/{name}")
-                if i is None:
-                    if name in ("tongueOut",):
-                        continue  # moves no head-surface vertex
-                    raise ValueError(f"Expression.weights: unknown face unit {name!r}")
+            for i, value in self._expression_targets(expression):
                 w[i] += value
         return w
+
+    def _expression_targets(self, expression: Expression) -> list[tuple[int, float]]:
+        """(target index, weight) of each face unit of ``expression`` that moves the head surface."""
+        out = []
+        for name, value in expression.weights.items():
+            i = self._target_index.get(f"expr/{name}")
+            if i is None:
+                if name in ("tongueOut",):
+                    continue  # moves no head-surface vertex
+                raise ValueError(f"Expression.weights: unknown face unit {name!r}")
+            out.append((i, float(value)))
+        return out
+
+    def expression_displacement(self, expression: Expression) -> np.ndarray:
+        """float32 [V, 3] mm that ``expression`` adds to any head of the model (the targets are
+        linear, so an expressed head is its neutral head plus this), re-centred as
+        ``build_vertices`` re-centres heads: the eyeball midpoint does not move. Its few face-unit
+        targets only, summed by einsum's own loops (no threaded BLAS): ~0.1 ms, where rebuilding
+        the head from all of its targets takes ~5 ms."""
+        targets = self._expression_targets(expression)
+        if not targets:
+            return np.zeros((len(self.template.vertices), 3), np.float32)
+        idx = [i for i, _ in targets]
+        d = np.einsum("t,tk->k", np.asarray([v for _, v in targets], np.float32), self.offsets[idx]).reshape(-1, 3)
+        return d - d[self._eyeball_vertices].mean(axis=0)
 
     def build_vertices(self, weights: np.ndarray) -> np.ndarray:
         """float32 [B, V, 3] vertices (mm) from float32 [B, T] target weights.

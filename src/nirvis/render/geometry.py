@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from nirvis.faces import Expression, build_heads
+from nirvis.faces import Expression, load_head_model
 from nirvis.render._linalg import batched_matvec
 from nirvis.render.accessories import GlassesParams, glasses_topology, glasses_vertices
 from nirvis.render.headwear import (HeadwearParams, flatten_hair, headwear_material, headwear_topology,
@@ -101,10 +101,12 @@ def views_geometry(faces: Sequence[PreparedFace], views: Sequence[View],
     expressive = {k: pf.identity for k, (pf, vw) in enumerate(zip(faces, views))
                   if pf.identity is not None and vw.expression}
     built = {}
-    for k, identity in expressive.items():  # one head at a time: BLAS rounding must not depend on the batch
-        out = build_heads([identity], [Expression(views[k].expression)])[0]
-        op = faces[k].subdivision                 # the face's mesh is subdivided: the rebuilt head too
-        built[k] = torch.from_numpy(out if op is None else op.apply(out)).to(dev)
+    model = load_head_model() if expressive else None
+    for k in expressive:  # the neutral head plus the expression's displacement, one head at a time
+        assert model is not None
+        d = model.expression_displacement(Expression(views[k].expression))
+        op = faces[k].subdivision                 # the face's mesh is subdivided: the displacement too
+        built[k] = faces[k].vertices + torch.from_numpy(d if op is None else op.apply(d)).to(dev)
     for k, pf in enumerate(faces):
         verts.append(built.get(k, pf.vertices))
     head = torch.stack(verts)
@@ -351,13 +353,20 @@ def geometry_pass(faces: Sequence[PreparedFace], views: Sequence[View], res: int
     else:
         footprint = uv_footprint(textured[..., :2], valid_uv)
         material = sample_materials(faces, uv, gather_pixels(footprint.unsqueeze(-1), pixels)[..., 0])
-    frame_mat = torch.tensor([[*g.frame_vis_rgb, g.frame_nir, 0.04, 0.04, 0.3] for g in glasses],
-                             dtype=material.dtype, device=dev).view(b, 1, 1, 7)
-    material = material * (1 - frame) + frame_mat * frame
+    # glasses frames and headwear, on the images that have them (elsewhere their weights are 0)
+    with_glasses = [k for k, g in enumerate(glasses) if g.enabled]
+    if with_glasses:
+        on = torch.tensor(with_glasses, device=dev)
+        frame_mat = torch.tensor([[*glasses[k].frame_vis_rgb, glasses[k].frame_nir, 0.04, 0.04, 0.3]
+                                  for k in with_glasses], dtype=material.dtype, device=dev).view(-1, 1, 1, 7)
+        material = material.index_put((on,), material[on] * (1 - frame[on]) + frame_mat * frame[on])
     wear = attrs[..., 16:17]                                             # fabric (``headwear``)
     mm_per_px = torch.tensor([vw.distance_mm for vw in views], dtype=world.dtype, device=world.device) / fpx
-    if any(p.enabled for p in headwear):
-        material = material * (1 - wear) + headwear_material(headwear, attrs[..., 17:19], mm_per_px) * wear
+    with_headwear = [k for k, p in enumerate(headwear) if p.enabled]
+    if with_headwear:
+        on = torch.tensor(with_headwear, device=dev)
+        fabric = headwear_material([headwear[k] for k in with_headwear], attrs[on][..., 17:19], mm_per_px[on])
+        material = material.index_put((on,), material[on] * (1 - wear[on]) + fabric * wear[on])
     hair_mat = torch.stack([m for _, m in hair]).view(b, 1, 1, 9)
     strands = strand_texture(attrs[..., 10:11], attrs[..., 11:12], hair_mat[..., 7:8], hair_mat[..., 8:9])
     # beards are less ordered than combed scalp hair: a third of the highlight (``hair_specular``)

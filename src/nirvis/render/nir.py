@@ -89,11 +89,12 @@ def lens_reflection(n: torch.Tensor, v: torch.Tensor, lens_pos: torch.Tensor, ca
     return inten.view(-1, 1, 1, 1) * (1000.0 / dist) ** 2 * ggx_specular(n, v, to_led / dist, rough, f0)
 
 
-def sensor(img: torch.Tensor, params: Sequence[SampleParams], generators: Sequence[torch.Generator]) -> torch.Tensor:
+def sensor(img: torch.Tensor, params: Sequence[SampleParams], generators: Sequence[torch.Generator],
+           backend: str = "torch") -> torch.Tensor:
     """NIR camera values [B, H, W, 1] in [0, 1] (linear) from exposed radiance ``img``
     [B, H, W, 1] in [0, 1] with each pair's ``nir_sensor`` settings (``apply_nir_sensor``)."""
     settings = NirSensorParams.from_dict(stack_sample_dicts([p.nir_sensor for p in params]))
-    return apply_nir_sensor(img, settings, generators)
+    return apply_nir_sensor(img, settings, generators, backend)
 
 
 #: The NIR spectrum of a pair.

@@ -158,7 +158,7 @@ def render_batch(faces: Sequence[PreparedFace], params: Sequence[SampleParams], 
         color = scatter_pixels(color * scale.view(-1, 1, 1, 1), g.pixels, bg)
         color = composite_lenses(spectrum, color, g, params, glasses, scale)
         color = antialias(color, g.rast, g.clip, g.tri, g.backend)
-        img = spectrum.sensor(color.clamp(0, 1), params, spectrum.generators(params))
+        img = spectrum.sensor(color.clamp(0, 1), params, spectrum.generators(params), g.backend)
         lm5 = project_landmarks(g.world, faces[0].landmarks5, tri, views, res)
         lm68 = None if faces[0].landmarks68 is None else project_landmarks(g.world, faces[0].landmarks68, tri,
                                                                            views, res)

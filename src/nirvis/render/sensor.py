@@ -106,6 +106,11 @@ def white_balance(img: torch.Tensor, gains: Any) -> torch.Tensor:
         [2.0, 1.0, 0.5]
     """
     _check_image(img, "img", 3)
+    return img * _wb_gains(gains, img)[:, None, None, :]
+
+
+def _wb_gains(gains: Any, img: torch.Tensor) -> torch.Tensor:
+    """``white_balance``'s gains checked, as [B or 1, 3] on ``img``'s device and dtype."""
     try:
         g = gains if isinstance(gains, torch.Tensor) else torch.as_tensor(gains, dtype=img.dtype)
     except (TypeError, ValueError, RuntimeError):
@@ -118,7 +123,7 @@ def white_balance(img: torch.Tensor, gains: Any) -> torch.Tensor:
         raise ValueError(f"gains: expected shape [B, 3] with B={img.shape[0]} (or [3]), got {shape}")
     if not bool(torch.isfinite(g).all()) or bool((g < 0).any()):
         raise ValueError("gains: values must be finite and >= 0")
-    return img * g[:, None, None, :]
+    return g
 
 
 def linear_to_srgb(x: torch.Tensor) -> torch.Tensor:
@@ -341,12 +346,16 @@ def vignetting(img: torch.Tensor, strength: Any) -> torch.Tensor:
     """
     _check_image(img, "img")
     s = _batch_values(strength, "strength", img, lo=0.0, hi=1.0)
-    _, h, w, _ = img.shape
-    ys = (torch.arange(h, device=img.device, dtype=img.dtype) + 0.5 - h / 2.0)
-    xs = (torch.arange(w, device=img.device, dtype=img.dtype) + 0.5 - w / 2.0)
-    r2 = (ys[:, None] ** 2 + xs[None, :] ** 2) / ((h * h + w * w) / 4.0)       # [H, W], r^2
-    g = (1.0 - (1.0 + r2) ** -2) / 0.75
+    g = vignetting_falloff(img.shape[1], img.shape[2], img.device, img.dtype)
     return img * (1.0 - s[:, None, None, None] * g[None, :, :, None])
+
+
+def vignetting_falloff(h: int, w: int, device: Any = "cpu", dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """``vignetting``'s g(r) [H, W]: 0 at the image centre, 1 in the corners."""
+    ys = (torch.arange(h, device=device, dtype=dtype) + 0.5 - h / 2.0)
+    xs = (torch.arange(w, device=device, dtype=dtype) + 0.5 - w / 2.0)
+    r2 = (ys[:, None] ** 2 + xs[None, :] ** 2) / ((h * h + w * w) / 4.0)       # [H, W], r^2
+    return (1.0 - (1.0 + r2) ** -2) / 0.75
 
 
 def apply_gain(img: torch.Tensor, gain: Any) -> torch.Tensor:
@@ -725,7 +734,8 @@ def sample_nir_sensor(config: NirSensorConfig, batch: int, generator: torch.Gene
                            jpeg_quality=_quality(u[:, 5], config.jpeg_quality))
 
 
-def apply_vis_sensor(linear_rgb: torch.Tensor, params: VisSensorParams, generator: torch.Generator) -> torch.Tensor:
+def apply_vis_sensor(linear_rgb: torch.Tensor, params: VisSensorParams, generator: torch.Generator,
+                     backend: str = "torch") -> torch.Tensor:
     """Turn a rendered linear-sRGB image into a camera image: blur, noise, exposure, white balance,
     clip, sRGB encoding, JPEG.
 
@@ -733,6 +743,8 @@ def apply_vis_sensor(linear_rgb: torch.Tensor, params: VisSensorParams, generato
         linear_rgb: ``[B, H, W, 3]`` float linear sRGB radiance, nominally in [0, 1].
         params: per-sample settings (``sample_vis_sensor`` or hand-made).
         generator: ``torch.Generator`` for the noise, or a sequence of B generators (one per image).
+        backend: the render backend; ``cpu`` runs the steps after the blur as one compiled pass
+            (``compiled.sensor``; same noise, at most 1 ulp apart) when no gradient is needed.
 
     Returns:
         ``[B, H, W, 3]`` encoded sRGB in [0, 1], dtype/device of ``linear_rgb``. Differentiable in
@@ -751,18 +763,27 @@ def apply_vis_sensor(linear_rgb: torch.Tensor, params: VisSensorParams, generato
     if not isinstance(params, VisSensorParams):
         raise ValueError(f"params: expected VisSensorParams, got {type(params).__name__}")
     x = gaussian_blur(linear_rgb, params.blur_sigma_px)
-    x = add_sensor_noise(x, generator, shot=params.shot, read=params.read)
-    x = x * _batch_values(params.exposure, "params.exposure", x, lo=0.0)[:, None, None, None]
     wb = params.wb_gains
     wb = wb.to(x.device) if isinstance(wb, torch.Tensor) else torch.as_tensor(wb, dtype=x.dtype, device=x.device)
-    x = white_balance(x, wb).clamp(0.0, 1.0)
-    x = linear_to_srgb(x)
+    if compiled.use_compiled(backend, x) and x.dtype == torch.float32:
+        from nirvis.render.compiled import sensor as compiled_sensor
+        _check_image(x, "img")
+        x = compiled_sensor.vis_tail(x, _randn_like(x, generator), _batch_values(params.shot, "shot", x, lo=0.0),
+                                     _batch_values(params.read, "read", x, lo=0.0),
+                                     _batch_values(params.exposure, "params.exposure", x, lo=0.0),
+                                     _wb_gains(wb, x))
+    else:
+        x = add_sensor_noise(x, generator, shot=params.shot, read=params.read)
+        x = x * _batch_values(params.exposure, "params.exposure", x, lo=0.0)[:, None, None, None]
+        x = white_balance(x, wb).clamp(0.0, 1.0)
+        x = linear_to_srgb(x)
     if params.jpeg_quality is not None:
         x = jpeg_compress(x, params.jpeg_quality, straight_through=True)
     return x
 
 
-def apply_nir_sensor(nir: torch.Tensor, params: NirSensorParams, generator: torch.Generator) -> torch.Tensor:
+def apply_nir_sensor(nir: torch.Tensor, params: NirSensorParams, generator: torch.Generator,
+                     backend: str = "torch") -> torch.Tensor:
     """Turn a rendered linear NIR image into a camera image: blur, vignetting, noise, gain with
     clipping, JPEG.
 
@@ -770,6 +791,8 @@ def apply_nir_sensor(nir: torch.Tensor, params: NirSensorParams, generator: torc
         nir: ``[B, H, W, 1]`` float linear NIR radiance, nominally in [0, 1].
         params: per-sample settings (``sample_nir_sensor`` or hand-made).
         generator: ``torch.Generator`` for the noise, or a sequence of B generators (one per image).
+        backend: the render backend; ``cpu`` runs vignetting, noise and gain as one compiled pass
+            (``compiled.sensor``; the same float32 operations and noise) when no gradient is needed.
 
     Returns:
         ``[B, H, W, 1]`` values in [0, 1] (linear, no tone curve), dtype/device of ``nir``.
@@ -788,9 +811,18 @@ def apply_nir_sensor(nir: torch.Tensor, params: NirSensorParams, generator: torc
     if not isinstance(params, NirSensorParams):
         raise ValueError(f"params: expected NirSensorParams, got {type(params).__name__}")
     x = gaussian_blur(nir, params.blur_sigma_px)
-    x = vignetting(x, params.vignetting)
-    x = add_sensor_noise(x, generator, shot=params.shot, read=params.read)
-    x = apply_gain(x, params.gain)
+    if compiled.use_compiled(backend, x) and x.dtype == torch.float32:
+        from nirvis.render.compiled import sensor as compiled_sensor
+        _check_image(x, "img")
+        x = compiled_sensor.nir_tail(x, _randn_like(x, generator), vignetting_falloff(x.shape[1], x.shape[2]),
+                                     _batch_values(params.vignetting, "strength", x, lo=0.0, hi=1.0),
+                                     _batch_values(params.shot, "shot", x, lo=0.0),
+                                     _batch_values(params.read, "read", x, lo=0.0),
+                                     _batch_values(params.gain, "gain", x, lo=0.0))
+    else:
+        x = vignetting(x, params.vignetting)
+        x = add_sensor_noise(x, generator, shot=params.shot, read=params.read)
+        x = apply_gain(x, params.gain)
     if params.jpeg_quality is not None:
         x = jpeg_compress(x, params.jpeg_quality, straight_through=True)
     return x

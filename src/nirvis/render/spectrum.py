@@ -36,9 +36,10 @@ BackgroundFn = Callable[[Sequence[SampleParams], int, torch.Tensor], torch.Tenso
 #: reflected by the lens pixels (unit normals ``n`` and view directions ``v`` [B, 1, NL, 3], points
 #: ``lens_pos`` [B, 1, NL, 3] mm, cameras ``cam_pos`` [B, 3], F0 / roughness / Fresnel [B, 1, NL, 1]).
 LensReflectionFn = Callable[..., torch.Tensor]
-#: ``sensor(img, params, generators)``: the camera's output in [0, 1], float32 [B, H, W, C], from
-#: exposed linear radiance ``img`` [B, H, W, C] in [0, 1]; noise from one generator per pair.
-SensorFn = Callable[[torch.Tensor, Sequence[SampleParams], Sequence[torch.Generator]], torch.Tensor]
+#: ``sensor(img, params, generators, backend)``: the camera's output in [0, 1], float32
+#: [B, H, W, C], from exposed linear radiance ``img`` [B, H, W, C] in [0, 1]; noise from one
+#: generator per pair; ``backend`` ``cpu`` runs the compiled pipeline (``compiled.sensor``).
+SensorFn = Callable[[torch.Tensor, Sequence[SampleParams], Sequence[torch.Generator], str], torch.Tensor]
 
 
 @dataclass(frozen=True)

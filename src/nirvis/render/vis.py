@@ -107,11 +107,12 @@ def lens_reflection(n: torch.Tensor, v: torch.Tensor, lens_pos: torch.Tensor, ca
     return refl
 
 
-def sensor(img: torch.Tensor, params: Sequence[SampleParams], generators: Sequence[torch.Generator]) -> torch.Tensor:
+def sensor(img: torch.Tensor, params: Sequence[SampleParams], generators: Sequence[torch.Generator],
+           backend: str = "torch") -> torch.Tensor:
     """Encoded sRGB [B, H, W, 3] in [0, 1] from exposed linear RGB ``img`` [B, H, W, 3] in [0, 1]
     with each pair's ``vis_sensor`` settings (``apply_vis_sensor``)."""
     settings = VisSensorParams.from_dict(stack_sample_dicts([p.vis_sensor for p in params]))
-    return apply_vis_sensor(img, settings, generators)
+    return apply_vis_sensor(img, settings, generators, backend)
 
 
 #: The VIS spectrum of a pair (first in ``render_batch``: its geometry pass serves a shared NIR).

@@ -67,7 +67,8 @@ class RenderDatasetConfig:
         subdivision_levels: Loop subdivision steps of every head mesh (``prepare_face``; 0 = the
             mesh as is, 1 = 3.4x the triangles, the default: no visible facets at 160 px).
         nir_method: VIS -> NIR albedo transform for assets without NIR maps.
-        png_compression: zlib level 0-9 of the PNG members (lossless either way).
+        png_compression: zlib level 0-9 of the PNG members (lossless either way). The default 4
+            encodes 112 px pairs in half the time of 6 for 1.6 % more bytes (README, render speed).
         sample_space: ranges of every random choice of a pair (``SampleSpace``).
     """
 
@@ -84,7 +85,7 @@ class RenderDatasetConfig:
     texture_resolution: int = 512
     subdivision_levels: int = 1
     nir_method: str = "spectral"
-    png_compression: int = 6
+    png_compression: int = 4
     sample_space: SampleSpace = field(default_factory=SampleSpace)
 
     def __post_init__(self) -> None:

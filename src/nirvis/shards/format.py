@@ -92,7 +92,7 @@ def plan_shards(identities: int, images_per_identity: int, shard_size: int) -> l
 # ---------------------------------------------------------------------------------- encoding
 
 
-def encode_png(img: np.ndarray, compression: int = 6) -> bytes:
+def encode_png(img: np.ndarray, compression: int = 4) -> bytes:
     """Deterministic 8-bit PNG: RGB [H, W, 3] or grey [H, W] uint8 (OpenCV, no metadata chunks)."""
     import cv2
 

@@ -1,0 +1,90 @@
+"""The camera pipelines' per-pixel tails, compiled: after the blur, ``sensor.apply_vis_sensor``'s
+noise, exposure, white balance, clipping and sRGB encoding, and ``sensor.apply_nir_sensor``'s
+vignetting, noise and gain with clipping, each in one pass over the image (the torch functions
+make six or seven whole-image passes). The noise itself stays the torch generators' draw, so an
+image's noise is the same numbers on every backend. Every step is the reference's float32
+operation in its order; only the sRGB power is the C library's ``powf`` where torch uses its own
+vectorised one (at most 1 ulp apart, on ~2 % of values)."""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import torch
+
+from nirvis.colour import SRGB_LINEAR_THRESHOLD
+from nirvis.render.compiled import as_array
+
+
+@numba.njit(inline="always")
+def _noisy(v, n, shot, read2):  # pragma: no cover - compiled
+    """``add_sensor_noise`` on one value: v + sqrt(shot max(v, 0) + read^2) n (0 where var <= 0)."""
+    var = shot * max(v, np.float32(0.0)) + read2
+    std = np.sqrt(var) if var > np.float32(0.0) else np.float32(0.0)
+    return v + std * n
+
+
+@numba.njit(parallel=True, nogil=True, cache=True)
+def _vis_tail(x, noise, shot, read2, exposure, wb, threshold, out):  # pragma: no cover - compiled
+    n_img, h, w, c = x.shape
+    zero, one = np.float32(0.0), np.float32(1.0)
+    slope, scale, offset = np.float32(12.92), np.float32(1.055), np.float32(0.055)
+    gamma = np.float32(1.0 / 2.4)
+    for b in numba.prange(n_img):
+        for i in range(h):
+            for j in range(w):
+                for k in range(c):
+                    v = _noisy(x[b, i, j, k], noise[b, i, j, k], shot[b], read2[b])
+                    v = v * exposure[b]
+                    v = v * wb[b, k]
+                    v = min(max(v, zero), one)
+                    if v <= threshold:
+                        out[b, i, j, k] = slope * v
+                    else:
+                        out[b, i, j, k] = scale * max(v, threshold) ** gamma - offset
+
+
+@numba.njit(parallel=True, nogil=True, cache=True)
+def _nir_tail(x, noise, falloff, strength, shot, read2, gain, out):  # pragma: no cover - compiled
+    n_img, h, w, c = x.shape
+    zero, one = np.float32(0.0), np.float32(1.0)
+    for b in numba.prange(n_img):
+        for i in range(h):
+            for j in range(w):
+                keep = one - strength[b] * falloff[i, j]
+                for k in range(c):
+                    v = x[b, i, j, k] * keep
+                    v = _noisy(v, noise[b, i, j, k], shot[b], read2[b])
+                    out[b, i, j, k] = min(max(v * gain[b], zero), one)
+
+
+def _per_image(x: torch.Tensor, b: int) -> np.ndarray:
+    """float32 [B] of a per-sample value already checked by the torch function's validation."""
+    return np.ascontiguousarray(np.broadcast_to(as_array(x.reshape(-1), np.float32), (b,)))
+
+
+def vis_tail(blurred: torch.Tensor, noise: torch.Tensor, shot: torch.Tensor, read: torch.Tensor,
+             exposure: torch.Tensor, wb: torch.Tensor) -> torch.Tensor:
+    """Encoded sRGB float32 [B, H, W, 3] in [0, 1] from the blurred linear image ``blurred`` and its
+    standard-normal ``noise`` (both [B, H, W, 3] float32), per-image ``shot``, ``read``,
+    ``exposure`` [B] and white-balance gains ``wb`` [B, 3] (``apply_vis_sensor`` before JPEG)."""
+    b = blurred.shape[0]
+    r = _per_image(read, b)
+    out = np.empty(blurred.shape, np.float32)
+    _vis_tail(as_array(blurred, np.float32), as_array(noise, np.float32), _per_image(shot, b), r * r,
+              _per_image(exposure, b), np.ascontiguousarray(np.broadcast_to(as_array(wb, np.float32), (b, 3))),
+              np.float32(SRGB_LINEAR_THRESHOLD), out)
+    return torch.from_numpy(out)
+
+
+def nir_tail(blurred: torch.Tensor, noise: torch.Tensor, falloff: torch.Tensor, strength: torch.Tensor,
+             shot: torch.Tensor, read: torch.Tensor, gain: torch.Tensor) -> torch.Tensor:
+    """Float32 [B, H, W, 1] in [0, 1] from the blurred linear NIR image and its noise ([B, H, W, 1]
+    float32), the vignetting ``falloff`` g(r) [H, W] and per-image ``strength``, ``shot``,
+    ``read`` and ``gain`` [B] (``apply_nir_sensor`` before JPEG)."""
+    b = blurred.shape[0]
+    r = _per_image(read, b)
+    out = np.empty(blurred.shape, np.float32)
+    _nir_tail(as_array(blurred, np.float32), as_array(noise, np.float32), as_array(falloff, np.float32),
+              _per_image(strength, b), _per_image(shot, b), r * r, _per_image(gain, b), out)
+    return torch.from_numpy(out)
