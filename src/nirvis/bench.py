@@ -109,6 +109,7 @@ def bench_render_all(batch: int = 16, dataset_identities: int = 32, dataset_imag
     best = max(ds["workers"].items(), key=lambda kv: kv[1]["pairs_per_s"])
     result["summary"] = {
         "end_to_end_pairs_per_s": best[1]["pairs_per_s"], "workers": int(best[0]),
+        "steady_pairs_per_s": best[1]["steady_pairs_per_s"],
         "raster_only_images_per_s": ds["raster_only_images_per_s"],
         "ratio_to_raster_only": best[1]["ratio_to_raster_only"],
         "pairs_per_identity": dataset_images, "backend": ds["backend"],

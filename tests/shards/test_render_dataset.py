@@ -211,3 +211,18 @@ def test_workers_size_their_thread_pools_before_importing_torch(monkeypatch):
     p.join(60)
     assert seen["OMP_NUM_THREADS"] == "2" and seen["NUMBA_NUM_THREADS"] == "2" and seen["MKL_NUM_THREADS"] == "1"
     assert {k: os.environ.get(k) for k in THREAD_VARIABLES} == before
+
+
+def test_render_dataset_bench_reports_rates_against_the_raster_baseline():
+    """``nirvis bench render``'s end-to-end part: per worker count the wall-clock rate, the steady
+    rate after start-up (never below the wall-clock one on a run with several reports), the ratio to
+    raster-only images/s of the same run, and identical shards for every worker count."""
+    from nirvis.shards.bench import bench_render_dataset
+
+    r = bench_render_dataset(identities=2, images_per_identity=6, workers=(1, 2), batch_size=2, shard_size=6,
+                             texture_resolution=32, repeats=1)
+    assert r["identical_shards_across_workers"] and r["pairs"] == 12
+    assert r["raster_only_images_per_s"] > 0 and r["render_batch_pairs_per_s"] > 0
+    for run in r["workers"].values():
+        assert run["pairs_per_s"] > 0 and run["steady_pairs_per_s"] >= run["pairs_per_s"]
+        assert run["ratio_to_raster_only"] == round(run["pairs_per_s"] / r["raster_only_images_per_s"], 4)

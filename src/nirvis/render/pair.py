@@ -68,8 +68,10 @@ __all__ = [
 #: eye shadow and the lid's shadow on the eyeball along the mesh's lid margins
 #: (``faces.regions.eyelid_margins``). 7: the ``cpu`` backend (the reference rasteriser and the
 #: per-pixel loops compiled, ``render.compiled``) is what ``auto`` picks on CPUs; the ``torch``
-#: backend's shadow maps come from it too (they came from ``gl``).
-RENDERER_VERSION = "7"
+#: backend's shadow maps come from it too (they came from ``gl``). 8: head vertices summed without
+#: a threaded BLAS (the same on every host), expressed heads as the neutral head plus the
+#: expression's displacement, the camera pipelines' tails compiled on the ``cpu`` backend.
+RENDERER_VERSION = "8"
 
 #: The spectra of a pair, in rendering order. The first one's geometry pass serves the others
 #: when every pair is pixel-aligned (``pairing == "shared"``); extra ``passes`` come from it.

@@ -601,11 +601,20 @@ def _render_locked(cfg: RenderDatasetConfig, out: Path, env: DistEnv, device: st
         records[idx] = rec
         bar.set_postfix_str(f"shards {len(records)}/{len(mine)}", refresh=False)
 
+    marks: list[tuple[float, int]] = []            # (time, pairs) of each progress report
+
+    def on_pairs(n: int) -> None:
+        marks.append((time.perf_counter(), int(n)))
+        bar.update(n)
+
     try:
-        _run_workers(job, todo, cfg.workers, bar.update, on_done)
+        _run_workers(job, todo, cfg.workers, on_pairs, on_done)
     finally:
         bar.close()
     render_s = time.perf_counter() - t_render
+    # after the first report: without process start-up and the first faces' one-off preparation
+    steady = (sum(n for _, n in marks[1:]) / (marks[-1][0] - marks[0][0])
+              if len(marks) > 2 and marks[-1][0] > marks[0][0] else 0.0)
     manifest_path = None
     if env.rank == 0:
         others = [p for p in plans if p.index not in records]
@@ -634,6 +643,7 @@ def _render_locked(cfg: RenderDatasetConfig, out: Path, env: DistEnv, device: st
         "identities": cfg.identities, "images_per_identity": cfg.images_per_identity,
         "seconds": round(elapsed, 3), "render_seconds": round(render_s, 3),
         "pairs_per_s": round(rendered / render_s, 3) if rendered and render_s > 0 else 0.0,
+        "steady_pairs_per_s": round(steady, 3),
         "manifest": None if manifest_path is None else str(manifest_path), "rank": env.rank,
         "world_size": env.world_size, "backend": cfg.backend, "device": device, "workers": cfg.workers,
     }
@@ -676,7 +686,8 @@ def format_summary(s: dict[str, Any]) -> str:
     line = (f"render-dataset{where}: {s['pairs']} pairs ({s['identities']} identities x {s['images_per_identity']}) "
             f"in {s['shards']} shards -> {s['out']}; rendered {s['pairs_rendered']} pairs in {s['shards_rendered']} "
             f"shards, skipped {s['shards_skipped']} complete; {s['seconds']:.1f} s total, "
-            f"{s['pairs_per_s']:.2f} pairs/s ({s['backend']} on {s['device']}, {s['workers']} worker(s))")
+            f"{s['pairs_per_s']:.2f} pairs/s, {s.get('steady_pairs_per_s', 0.0):.2f} after start-up "
+            f"({s['backend']} on {s['device']}, {s['workers']} worker(s))")
     if s["manifest"]:
         line += f"; manifest {s['manifest']}"
     return line
