@@ -291,6 +291,30 @@ def thread_environment(n: int) -> Iterator[None]:
                 os.environ[k] = old
 
 
+@dataclass
+class _SteadyRate:
+    """Pairs/s from the first progress report on: without process start-up and the first faces'
+    one-off preparation (what a long job approaches)."""
+
+    first: float = 0.0
+    last: float = 0.0
+    reports: int = 0                 # after the first
+    pairs: int = 0                   # after the first
+
+    def report(self, n: int) -> None:
+        now = time.perf_counter()
+        if not self.first:
+            self.first = now
+        else:
+            self.reports += 1
+            self.pairs += int(n)
+        self.last = now
+
+    def pairs_per_s(self) -> float:
+        span = self.last - self.first
+        return self.pairs / span if self.reports >= 2 and span > 0 else 0.0
+
+
 def _set_threads(n: int) -> None:
     """Cap this process's compute threads: torch's, numba's and (before a GL context exists)
     llvmpipe's."""
@@ -601,10 +625,10 @@ def _render_locked(cfg: RenderDatasetConfig, out: Path, env: DistEnv, device: st
         records[idx] = rec
         bar.set_postfix_str(f"shards {len(records)}/{len(mine)}", refresh=False)
 
-    marks: list[tuple[float, int]] = []            # (time, pairs) of each progress report
+    clock = _SteadyRate()
 
     def on_pairs(n: int) -> None:
-        marks.append((time.perf_counter(), int(n)))
+        clock.report(n)
         bar.update(n)
 
     try:
@@ -612,9 +636,6 @@ def _render_locked(cfg: RenderDatasetConfig, out: Path, env: DistEnv, device: st
     finally:
         bar.close()
     render_s = time.perf_counter() - t_render
-    # after the first report: without process start-up and the first faces' one-off preparation
-    steady = (sum(n for _, n in marks[1:]) / (marks[-1][0] - marks[0][0])
-              if len(marks) > 2 and marks[-1][0] > marks[0][0] else 0.0)
     manifest_path = None
     if env.rank == 0:
         others = [p for p in plans if p.index not in records]
@@ -643,7 +664,7 @@ def _render_locked(cfg: RenderDatasetConfig, out: Path, env: DistEnv, device: st
         "identities": cfg.identities, "images_per_identity": cfg.images_per_identity,
         "seconds": round(elapsed, 3), "render_seconds": round(render_s, 3),
         "pairs_per_s": round(rendered / render_s, 3) if rendered and render_s > 0 else 0.0,
-        "steady_pairs_per_s": round(steady, 3),
+        "steady_pairs_per_s": round(clock.pairs_per_s(), 3),
         "manifest": None if manifest_path is None else str(manifest_path), "rank": env.rank,
         "world_size": env.world_size, "backend": cfg.backend, "device": device, "workers": cfg.workers,
     }
