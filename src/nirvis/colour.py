@@ -41,6 +41,8 @@ BT601_LUMA = (0.299, 0.587, 0.114)
 SRGB_LINEAR_THRESHOLD = 0.0031308
 #: Encoded value where the sRGB decoding switches from the linear to the power segment.
 SRGB_ENCODED_THRESHOLD = 0.04045
+#: The sRGB encoding's pieces: ``SLOPE x`` below the threshold, ``SCALE x^(1/GAMMA) - OFFSET`` above.
+SRGB_SLOPE, SRGB_SCALE, SRGB_OFFSET, SRGB_GAMMA = 12.92, 1.055, 0.055, 2.4
 # BT.601 in 16-bit fixed point, as PIL's RGB -> L conversion: (R*19595 + G*38470 + B*7471 + 2**15) >> 16.
 _BT601_FIXED = (19595, 38470, 7471)
 
@@ -83,8 +85,10 @@ def encode_srgb(x: A) -> A:
     if _is_tensor(a):
         import torch
 
-        return torch.where(a <= t, 12.92 * a, 1.055 * a.clamp_min(t) ** (1.0 / 2.4) - 0.055)  # type: ignore[return-value]
-    return np.where(a <= t, 12.92 * a, 1.055 * np.maximum(a, a.dtype.type(t)) ** (1.0 / 2.4) - 0.055)
+        return torch.where(a <= t, SRGB_SLOPE * a,  # type: ignore[return-value]
+                           SRGB_SCALE * a.clamp_min(t) ** (1.0 / SRGB_GAMMA) - SRGB_OFFSET)
+    return np.where(a <= t, SRGB_SLOPE * a,
+                    SRGB_SCALE * np.maximum(a, a.dtype.type(t)) ** (1.0 / SRGB_GAMMA) - SRGB_OFFSET)
 
 
 def decode_srgb(x: A) -> A:

@@ -12,7 +12,7 @@ import numba
 import numpy as np
 import torch
 
-from nirvis.colour import SRGB_LINEAR_THRESHOLD
+from nirvis.colour import SRGB_GAMMA, SRGB_LINEAR_THRESHOLD, SRGB_OFFSET, SRGB_SCALE, SRGB_SLOPE
 from nirvis.render.compiled import as_array
 
 
@@ -25,11 +25,10 @@ def _noisy(v, n, shot, read2):  # pragma: no cover - compiled
 
 
 @numba.njit(parallel=True, nogil=True, cache=True)
-def _vis_tail(x, noise, shot, read2, exposure, wb, threshold, out):  # pragma: no cover - compiled
+def _vis_tail(x, noise, shot, read2, exposure, wb, srgb, out):  # pragma: no cover - compiled
     n_img, h, w, c = x.shape
     zero, one = np.float32(0.0), np.float32(1.0)
-    slope, scale, offset = np.float32(12.92), np.float32(1.055), np.float32(0.055)
-    gamma = np.float32(1.0 / 2.4)
+    threshold, slope, scale, offset, gamma = srgb[0], srgb[1], srgb[2], srgb[3], srgb[4]
     for b in numba.prange(n_img):
         for i in range(h):
             for j in range(w):
@@ -73,7 +72,7 @@ def vis_tail(blurred: torch.Tensor, noise: torch.Tensor, shot: torch.Tensor, rea
     out = np.empty(blurred.shape, np.float32)
     _vis_tail(as_array(blurred, np.float32), as_array(noise, np.float32), _per_image(shot, b), r * r,
               _per_image(exposure, b), np.ascontiguousarray(np.broadcast_to(as_array(wb, np.float32), (b, 3))),
-              np.float32(SRGB_LINEAR_THRESHOLD), out)
+              np.array([SRGB_LINEAR_THRESHOLD, SRGB_SLOPE, SRGB_SCALE, SRGB_OFFSET, 1.0 / SRGB_GAMMA], np.float32), out)
     return torch.from_numpy(out)
 
 
