@@ -21,6 +21,7 @@ log to JSON with ``to_dict()`` and come back with ``from_dict()``.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, fields
 from typing import Any, Optional, Sequence
@@ -214,8 +215,7 @@ def color_temperature_rgb(kelvin: Any, locus: str = "planckian") -> torch.Tensor
     t = t_in.to(torch.float64)
     m = torch.tensor(XYZ_TO_LINEAR_SRGB, dtype=torch.float64, device=t.device)
     if locus == "planckian":
-        wl = torch.arange(380.0, 781.0, 10.0, dtype=torch.float64, device=t.device)
-        cmf = cie_1931_cmf(wl)                                          # [L, 3]
+        wl, cmf = (x.to(t.device) for x in _cmf_10nm())                # [L], [L, 3]
         lam = wl * 1e-9
         spd = lam ** -5 / torch.expm1(PLANCK_C2_M_K / (lam * t[..., None]))  # [..., L], relative
         xyz = spd @ cmf                                                 # [..., 3]
@@ -228,6 +228,14 @@ def color_temperature_rgb(kelvin: Any, locus: str = "planckian") -> torch.Tensor
     rgb = xyz @ m.T
     rgb = rgb / rgb.amax(dim=-1, keepdim=True)
     return rgb.clamp_min(0.0).to(t_in.dtype)
+
+
+@functools.lru_cache(maxsize=1)
+def _cmf_10nm() -> tuple[torch.Tensor, torch.Tensor]:
+    """380-780 nm at 10 nm (float64 [41]) and the CIE 1931 functions there [41, 3]: what
+    ``color_temperature_rgb`` integrates against (interpolated once; callers must not modify)."""
+    wl = torch.arange(380.0, 781.0, 10.0, dtype=torch.float64)
+    return wl, cie_1931_cmf(wl)
 
 
 # ---------------------------------------------------------------------------- noise and optics

@@ -181,6 +181,11 @@ def _rounded(x: Any) -> Any:
     None); ints, bools, strings and None stay as they are."""
     if isinstance(x, dict):
         return {str(k): _rounded(v) for k, v in x.items()}
+    if isinstance(x, np.ndarray) and x.dtype.kind == "f" and x.ndim and x.size:   # landmarks: one pass
+        rows = [None if v != v else round(v, 4) for v in x.astype(np.float64).ravel().tolist()]
+        for n in reversed(x.shape[1:]):
+            rows = [rows[i:i + n] for i in range(0, len(rows), n)]
+        return rows
     if isinstance(x, (list, tuple, np.ndarray)):
         return [_rounded(v) for v in x]
     if isinstance(x, (bool, np.bool_)) or x is None or isinstance(x, str):

@@ -13,34 +13,39 @@ import torch
 from nirvis.render.compiled import as_array
 
 
+@numba.njit(nogil=True, inline="always")
+def _triangle(b, f, clip, tri, area, corners, done):  # pragma: no cover - compiled
+    """Screen corners and signed area of triangle f in image b, computed on first use."""
+    if done[f]:
+        return
+    for k in range(3):
+        v = tri[f, k]
+        corners[f, k, 0] = clip[b, v, 0] / clip[b, v, 3]
+        corners[f, k, 1] = clip[b, v, 1] / clip[b, v, 3]
+    e1x = corners[f, 1, 0] - corners[f, 0, 0]
+    e1y = corners[f, 1, 1] - corners[f, 0, 1]
+    e2x = corners[f, 2, 0] - corners[f, 0, 0]
+    e2y = corners[f, 2, 1] - corners[f, 0, 1]
+    area[f] = e1x * e2y - e1y * e2x
+    done[f] = True
+
+
 @numba.njit(parallel=True, nogil=True, cache=True)
 def _blend(color, ids, depth, clip, tri, nb, out):  # pragma: no cover - compiled
     n_img, h, w, n_ch = color.shape
     n_tri = tri.shape[0]
     one, half = np.float32(1.0), np.float32(0.5)
     for b in numba.prange(n_img):
+        # per-triangle screen data and silhouette flags, only for the triangles an edge pixel
+        # pair meets (a few hundred of ~45k): the same values as computing all of them
         area = np.empty(n_tri, np.float32)
         corners = np.empty((n_tri, 3, 2), np.float32)
-        for f in range(n_tri):
-            for k in range(3):
-                v = tri[f, k]
-                corners[f, k, 0] = clip[b, v, 0] / clip[b, v, 3]
-                corners[f, k, 1] = clip[b, v, 1] / clip[b, v, 3]
-            e1x = corners[f, 1, 0] - corners[f, 0, 0]
-            e1y = corners[f, 1, 1] - corners[f, 0, 1]
-            e2x = corners[f, 2, 0] - corners[f, 0, 0]
-            e2y = corners[f, 2, 1] - corners[f, 0, 1]
-            area[f] = e1x * e2y - e1y * e2x
+        done = np.zeros(n_tri, np.bool_)
         sil = np.zeros((n_tri, 3), np.bool_)
         any_sil = np.zeros(n_tri, np.bool_)
-        for f in range(n_tri):
-            for k in range(3):
-                o = nb[f, k]
-                s = o < 0 or ((area[f] > 0) != (area[max(o, 0)] > 0))
-                sil[f, k] = s
-                any_sil[f] = any_sil[f] or s
+        sil_done = np.zeros(n_tri, np.bool_)
         # corrections: [kind, y, x, c] for kinds (horizontal a, horizontal b, vertical a, vertical b)
-        delta = np.zeros((4, h, w, n_ch), np.float32)
+        delta = np.empty((4, h, w, n_ch), np.float32)              # read only where ``has``
         has = np.zeros((4, h, w), np.bool_)
         for axis in range(2):                      # horizontal pairs, then vertical
             ny = h if axis == 0 else h - 1
@@ -54,6 +59,15 @@ def _blend(color, ids, depth, clip, tri, nb, out):  # pragma: no cover - compile
                         continue
                     a_front = ib == 0 or (ia > 0 and depth[b, y, x] < depth[b, yb, xb])
                     f = (ia if a_front else ib) - 1
+                    if not sil_done[f]:
+                        _triangle(b, f, clip, tri, area, corners, done)
+                        for k in range(3):
+                            o = nb[f, k]
+                            _triangle(b, max(o, 0), clip, tri, area, corners, done)
+                            sk = o < 0 or ((area[f] > 0) != (area[max(o, 0)] > 0))
+                            sil[f, k] = sk
+                            any_sil[f] = any_sil[f] or sk
+                        sil_done[f] = True
                     if not any_sil[f]:
                         continue
                     pax = (np.float32(x) + half) * np.float32(2.0 / w) - one
@@ -90,6 +104,10 @@ def _blend(color, ids, depth, clip, tri, nb, out):  # pragma: no cover - compile
                         delta[kb, yb, xb, c] = into_other if a_front else into_front
         for y in range(h):
             for x in range(w):
+                if not (has[0, y, x] or has[1, y, x] or has[2, y, x] or has[3, y, x]):
+                    for c in range(n_ch):
+                        out[b, y, x, c] = color[b, y, x, c]
+                    continue
                 for c in range(n_ch):
                     v = color[b, y, x, c]
                     for kind in range(4):
