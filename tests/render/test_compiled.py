@@ -222,3 +222,15 @@ def test_compiled_camera_pipelines_match_the_torch_sensors():
     assert float(((ref - got).abs() > 0).float().mean()) < 0.01
     with pytest.raises(ValueError, match="gains"):
         apply_vis_sensor(rgb, VisSensorParams(wb_gains=torch.tensor([[1.0, -1.0, 1.0]] * 3)), gens(), "cpu")
+
+
+def test_compiled_camera_blur_matches_the_grouped_convolution():
+    """The cpu backend's camera blur: per image its own truncated, normalised taps and reflected
+    borders, as the torch convolution (sums in another order: float rounding), sigma 0 exact."""
+    from nirvis.render.sensor import _camera_blur, gaussian_blur
+
+    img = torch.rand(4, 20, 17, 3, generator=torch.Generator().manual_seed(2))
+    sigma = torch.tensor([0.0, 0.6, 2.0, 9.0])                    # the last: radius capped at 16
+    ref, got = gaussian_blur(img, sigma), _camera_blur(img, sigma, "cpu")
+    assert torch.equal(got[0], img[0]) and float((ref[3] - img[3]).abs().max()) > 0.1
+    torch.testing.assert_close(got, ref, rtol=1e-6, atol=1e-6)

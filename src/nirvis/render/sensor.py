@@ -308,22 +308,45 @@ def gaussian_blur(img: torch.Tensor, sigma_px: Any) -> torch.Tensor:
     return _gaussian_blur_one(img, sig)
 
 
-def _gaussian_blur_one(img: torch.Tensor, sig: torch.Tensor) -> torch.Tensor:
-    b, h, w, c = img.shape
-    radius = min(int(math.ceil(3.0 * float(sig.max()))) if b else 0, min(h, w) - 1)
-    if radius <= 0:
-        return img
-    x = torch.arange(-radius, radius + 1, device=img.device, dtype=img.dtype)
+def _blur_radius(sig: torch.Tensor, h: int, w: int) -> int:
+    """``gaussian_blur``'s kernel radius for sigmas ``sig`` [B] of one call on H x W images."""
+    return min(int(math.ceil(3.0 * float(sig.max()))) if sig.numel() else 0, min(h, w) - 1)
+
+
+def _blur_taps(sig: torch.Tensor, radius: int, dtype: torch.dtype) -> torch.Tensor:
+    """Normalised Gaussian taps [B, 2 radius + 1] of sigmas ``sig`` [B] (each truncated at its own
+    ceil(3 sigma); sigma 0: the identity)."""
+    x = torch.arange(-radius, radius + 1, device=sig.device, dtype=dtype)
     positive = sig > 0
     safe = torch.where(positive, sig, torch.ones_like(sig))[:, None]
     k = torch.exp(-0.5 * (x[None] / safe) ** 2)
-    k = k * (x[None].abs() <= torch.ceil(3.0 * sig.detach())[:, None]).to(img.dtype)  # own support per sample
-    k = torch.where(positive[:, None], k / k.sum(dim=1, keepdim=True), (x[None] == 0).to(img.dtype))  # [B, K]
-    k = k.repeat_interleave(c, dim=0)                                                                 # [B*C, K]
+    k = k * (x[None].abs() <= torch.ceil(3.0 * sig.detach())[:, None]).to(dtype)  # own support per sample
+    return torch.where(positive[:, None], k / k.sum(dim=1, keepdim=True), (x[None] == 0).to(dtype))  # [B, K]
+
+
+def _gaussian_blur_one(img: torch.Tensor, sig: torch.Tensor) -> torch.Tensor:
+    b, h, w, c = img.shape
+    radius = _blur_radius(sig, h, w)
+    if radius <= 0:
+        return img
+    k = _blur_taps(sig, radius, img.dtype).repeat_interleave(c, dim=0)                                # [B*C, K]
     y = img.permute(0, 3, 1, 2).reshape(1, b * c, h, w)
     y = F.conv2d(F.pad(y, (radius, radius, 0, 0), mode="reflect"), k[:, None, None, :], groups=b * c)
     y = F.conv2d(F.pad(y, (0, 0, radius, radius), mode="reflect"), k[:, None, :, None], groups=b * c)
     return y.reshape(b, c, h, w).permute(0, 2, 3, 1)
+
+
+def _camera_blur(img: torch.Tensor, sigma_px: Any, backend: str) -> torch.Tensor:
+    """``gaussian_blur``, compiled on the ``cpu`` backend (same taps, summed in tap order)."""
+    if not (compiled.use_compiled(backend, img) and img.dtype == torch.float32):
+        return gaussian_blur(img, sigma_px)
+    from nirvis.render.compiled import sensor as compiled_sensor
+
+    _check_image(img, "img")
+    sig = _batch_values(sigma_px, "sigma_px", img, lo=0.0)
+    radii = [_blur_radius(sig[k:k + 1], img.shape[1], img.shape[2]) for k in range(img.shape[0])]
+    taps = [_blur_taps(sig[k:k + 1], r, img.dtype)[0] if r > 0 else None for k, r in enumerate(radii)]
+    return compiled_sensor.gaussian_blur(img, taps)
 
 
 def vignetting(img: torch.Tensor, strength: Any) -> torch.Tensor:
@@ -770,7 +793,7 @@ def apply_vis_sensor(linear_rgb: torch.Tensor, params: VisSensorParams, generato
     _check_image(linear_rgb, "linear_rgb", 3)
     if not isinstance(params, VisSensorParams):
         raise ValueError(f"params: expected VisSensorParams, got {type(params).__name__}")
-    x = gaussian_blur(linear_rgb, params.blur_sigma_px)
+    x = _camera_blur(linear_rgb, params.blur_sigma_px, backend)
     wb = params.wb_gains
     wb = wb.to(x.device) if isinstance(wb, torch.Tensor) else torch.as_tensor(wb, dtype=x.dtype, device=x.device)
     if compiled.use_compiled(backend, x) and x.dtype == torch.float32:
@@ -818,7 +841,7 @@ def apply_nir_sensor(nir: torch.Tensor, params: NirSensorParams, generator: torc
     _check_image(nir, "nir", 1)
     if not isinstance(params, NirSensorParams):
         raise ValueError(f"params: expected NirSensorParams, got {type(params).__name__}")
-    x = gaussian_blur(nir, params.blur_sigma_px)
+    x = _camera_blur(nir, params.blur_sigma_px, backend)
     if compiled.use_compiled(backend, x) and x.dtype == torch.float32:
         from nirvis.render.compiled import sensor as compiled_sensor
         _check_image(x, "img")

@@ -1,10 +1,11 @@
-"""The camera pipelines' per-pixel tails, compiled: after the blur, ``sensor.apply_vis_sensor``'s
+"""The camera pipelines compiled: the blur (``sensor.gaussian_blur``: the same taps, summed in tap
+order, where the convolution library may order them otherwise), then ``sensor.apply_vis_sensor``'s
 noise, exposure, white balance, clipping and sRGB encoding, and ``sensor.apply_nir_sensor``'s
 vignetting, noise and gain with clipping, each in one pass over the image (the torch functions
 make six or seven whole-image passes). The noise itself stays the torch generators' draw, so an
-image's noise is the same numbers on every backend. Every step is the reference's float32
-operation in its order; only the sRGB power is the C library's ``powf`` where torch uses its own
-vectorised one (at most 1 ulp apart, on ~2 % of values)."""
+image's noise is the same numbers on every backend. After the blur every step is the reference's
+float32 operation in its order; only the sRGB power is the C library's ``powf`` where torch uses
+its own vectorised one (at most 1 ulp apart, on ~2 % of values)."""
 
 from __future__ import annotations
 
@@ -87,3 +88,54 @@ def nir_tail(blurred: torch.Tensor, noise: torch.Tensor, falloff: torch.Tensor, 
     _nir_tail(as_array(blurred, np.float32), as_array(noise, np.float32), as_array(falloff, np.float32),
               _per_image(strength, b), _per_image(shot, b), r * r, _per_image(gain, b), out)
     return torch.from_numpy(out)
+
+
+@numba.njit(nogil=True, cache=True)
+def _blur_one(img, taps, out):  # pragma: no cover - compiled
+    """Separable blur of one image [C, H, W] with taps [K] (reflected borders): rows, then columns;
+    each output sums its taps in order, the loops run along rows (vectorised)."""
+    n_ch, h, w = img.shape
+    n_taps = taps.shape[0]
+    r = n_taps // 2
+    row = np.empty(w + 2 * r, np.float32)
+    tmp = np.empty((h, w), np.float32)
+    acc = np.empty(w, np.float32)
+    for c in range(n_ch):
+        for y in range(h):
+            for x in range(w + 2 * r):                 # the row with reflected borders
+                xx = x - r
+                xx = -xx if xx < 0 else (2 * (w - 1) - xx if xx > w - 1 else xx)
+                row[x] = img[c, y, xx]
+            for x in range(w):
+                acc[x] = np.float32(0.0)
+            for j in range(n_taps):
+                t = taps[j]
+                for x in range(w):
+                    acc[x] += t * row[x + j]
+            for x in range(w):
+                tmp[y, x] = acc[x]
+        for y in range(h):
+            for x in range(w):
+                acc[x] = np.float32(0.0)
+            for j in range(n_taps):
+                yy = y + j - r
+                yy = -yy if yy < 0 else (2 * (h - 1) - yy if yy > h - 1 else yy)
+                t = taps[j]
+                for x in range(w):
+                    acc[x] += t * tmp[yy, x]
+            for x in range(w):
+                out[c, y, x] = acc[x]
+
+
+def gaussian_blur(img: torch.Tensor, taps: list) -> torch.Tensor:
+    """``sensor.gaussian_blur`` of float32 ``img`` [B, H, W, C]: image k with its normalised taps
+    ``taps[k]`` [2 r + 1] (None: unchanged), borders reflected; sums in tap order (the
+    convolution library may order them otherwise)."""
+    out = img.detach().cpu().float().clone()
+    for k, t in enumerate(taps):
+        if t is not None:
+            chw = np.ascontiguousarray(out[k].permute(2, 0, 1).numpy())          # [C, H, W]
+            res = np.empty_like(chw)
+            _blur_one(chw, as_array(t, np.float32), res)
+            out[k] = torch.from_numpy(res).permute(1, 2, 0)
+    return out
