@@ -234,3 +234,24 @@ def test_compiled_camera_blur_matches_the_grouped_convolution():
     ref, got = gaussian_blur(img, sigma), _camera_blur(img, sigma, "cpu")
     assert torch.equal(got[0], img[0]) and float((ref[3] - img[3]).abs().max()) > 0.1
     torch.testing.assert_close(got, ref, rtol=1e-6, atol=1e-6)
+
+
+def test_compiled_pixel_lists_are_the_torch_scatter_and_gather_exactly():
+    """Pixel lists to images and back: the compiled copies give the torch functions' values bit
+    for bit (numbers and images as background, padding slots), and the torch path keeps gradients."""
+    from nirvis.render import pixels as px
+
+    mask = torch.rand(3, 9, 7, generator=torch.Generator().manual_seed(4)) > 0.6
+    pixels = px.pixel_list(mask)
+    vals = torch.rand(3, 1, pixels.count, 2, generator=torch.Generator().manual_seed(5))
+    bg = torch.rand(3, 9, 7, 2, generator=torch.Generator().manual_seed(6))
+    img = px.scatter_pixels(vals, pixels, bg)
+    torch.testing.assert_close(px.scatter_pixels(vals.requires_grad_(), pixels, bg).detach(), img, rtol=0, atol=0)
+    for background in (0.25, bg):
+        got = px.scatter_pixels(vals.detach(), pixels, background)
+        want = bg if isinstance(background, torch.Tensor) else torch.full_like(bg, 0.25)
+        assert torch.equal(got[~mask], want[~mask])
+    back = px.gather_pixels(img, pixels)
+    assert torch.equal(back[pixels.valid.unsqueeze(1)], vals.detach()[pixels.valid.unsqueeze(1)])
+    ref = px.gather_pixels(img.clone().requires_grad_(), pixels)
+    assert ref.requires_grad and torch.equal(ref.detach(), back)

@@ -66,6 +66,9 @@ def gather_pixels(img: torch.Tensor, pixels: PixelList) -> torch.Tensor:
     """Values of ``img`` float [B, H, W, C] at the listed pixels -> [B, 1, N, C] (padding slots
     repeat the last pixel). Differentiable with respect to ``img``."""
     b, h, w, c = img.shape
+    if _compiled_ok(img):
+        from nirvis.render.compiled import pixels as compiled_pixels
+        return compiled_pixels.gather(img, pixels.index)
     idx = pixels.index.clamp(max=h * w - 1).unsqueeze(-1).expand(-1, -1, c)
     return torch.gather(img.reshape(b, h * w, c), 1, idx).view(b, 1, -1, c)
 
@@ -75,9 +78,21 @@ def scatter_pixels(values: torch.Tensor, pixels: PixelList, background: torch.Te
     (float or [B, H, W, C]) elsewhere. Differentiable with respect to both."""
     b, _, n, c = values.shape
     h, w = pixels.height, pixels.width
+    if _compiled_ok(values, *([background] if isinstance(background, torch.Tensor) else [])):
+        from nirvis.render.compiled import pixels as compiled_pixels
+        return compiled_pixels.scatter(values, pixels.index, h, w, background)
     if isinstance(background, torch.Tensor):
         base = torch.cat([background.reshape(b, h * w, c), values.new_zeros(b, 1, c)], 1)
     else:
         base = values.new_full((b, h * w + 1, c), float(background))
     out = base.scatter(1, pixels.index.unsqueeze(-1).expand(-1, -1, c), values.reshape(b, n, c))
     return out[:, :h * w].reshape(b, h, w, c)
+
+
+def _compiled_ok(*tensors: torch.Tensor) -> bool:
+    """Whether the compiled copies (``compiled.pixels``: the same values exactly) can stand in:
+    numba installed, every tensor a float32/float64 CPU tensor without gradient."""
+    from nirvis.render.compiled import cpu_available
+
+    return cpu_available() and all(t.device.type == "cpu" and not t.requires_grad
+                                   and t.dtype in (torch.float32, torch.float64) for t in tensors)
