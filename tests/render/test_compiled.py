@@ -255,3 +255,16 @@ def test_compiled_pixel_lists_are_the_torch_scatter_and_gather_exactly():
     assert torch.equal(back[pixels.valid.unsqueeze(1)], vals.detach()[pixels.valid.unsqueeze(1)])
     ref = px.gather_pixels(img.clone().requires_grad_(), pixels)
     assert ref.requires_grad and torch.equal(ref.detach(), back)
+
+
+def test_compiled_environment_irradiance_is_the_torch_formula_exactly():
+    """The occluded SH irradiance of the covered pixels: the torch formula's float32 operations
+    in its order, so the values are equal, RGB and grey environments alike."""
+    from nirvis.render.lights import ambient_irradiance
+
+    g, _ = posed_heads()
+    for c in (3, 1):
+        sh = torch.randn(g.normal.shape[0], 9, c, generator=torch.Generator().manual_seed(c)) * 0.5
+        ref, got = ambient_irradiance(g.normal, sh, g.ao, "torch"), ambient_irradiance(g.normal, sh, g.ao, "cpu")
+        assert ref.shape == got.shape and float(ref.max()) > 0 and bool((ref == 0).any())
+        assert torch.equal(got, ref)

@@ -35,6 +35,7 @@ from typing import Any
 
 import torch
 
+from nirvis.render import compiled
 from nirvis.render.sensor import color_temperature_rgb
 
 # Ramamoorthi & Hanrahan 2001, eq. 12-13: irradiance from 9 SH lighting coefficients
@@ -67,6 +68,18 @@ def sh_irradiance(normal: torch.Tensor, coeffs: torch.Tensor) -> torch.Tensor:
     return (_C1 * L[8] * (x * x - y * y) + _C3 * L[6] * z * z + _C4 * L[0] - _C5 * L[6]
             + 2 * _C1 * (L[4] * x * y + L[7] * x * z + L[5] * y * z)
             + 2 * _C2 * (L[3] * x + L[1] * y + L[2] * z))
+
+
+def ambient_irradiance(normal: torch.Tensor, coeffs: torch.Tensor, ao: torch.Tensor,
+                       backend: str = "torch") -> torch.Tensor:
+    """``sh_irradiance(normal, coeffs).clamp(min=0) * ao``: the occluded environment irradiance
+    [B, H, W, C] at normals [B, H, W, 3] with occlusion ``ao`` [B, H, W, 1]; compiled on the
+    ``cpu`` backend (``compiled.lights``: the same float32 operations, the same values)."""
+    if compiled.use_compiled(backend, normal, coeffs, ao) and normal.dtype == torch.float32 \
+            and coeffs.dtype == torch.float32 and ao.dtype == torch.float32 and normal.shape[1] == 1:
+        from nirvis.render.compiled import lights as compiled_lights
+        return compiled_lights.ambient_irradiance(normal, coeffs, ao)
+    return sh_irradiance(normal, coeffs).clamp(min=0) * ao
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from nirvis.colour import luminance_rec709
 from nirvis.render.environment import scene_background
 from nirvis.render.geometry import GBuffer
 from nirvis.render.hair import specular as specular_term
-from nirvis.render.lights import sh_irradiance
+from nirvis.render.lights import ambient_irradiance
 from nirvis.render.sampling import SampleParams
 from nirvis.render.sensor import NirSensorParams, apply_nir_sensor
 from nirvis.render.shading import SSS_SIGMA_MM, ggx_specular
@@ -37,7 +37,7 @@ def shade(g: GBuffer, params: Sequence[SampleParams]) -> torch.Tensor:
     light_dir = to_led / dist
     e_led = inten.view(-1, 1, 1, 1) * (1000.0 / dist) ** 2
     irr = (e_led * (g.normal * light_dir).sum(-1, keepdim=True).clamp(min=0)
-           + sh_irradiance(g.normal, amb).clamp(min=0) * g.ao)
+           + ambient_irradiance(g.normal, amb, g.ao, g.backend))
     specular = e_led * specular_term(g.normal, g.view_dir, light_dir, rough, spec, albedo, g.hair, g.hair_tangent,
                                           g.backend)
     return albedo * subsurface(irr, g, SSS_SIGMA_MM["nir"]) / math.pi + specular

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from nirvis.render.environment import mirror_radiance, scene_background
 from nirvis.render.geometry import GBuffer
 from nirvis.render.hair import specular as specular_term
-from nirvis.render.lights import sh_irradiance
+from nirvis.render.lights import ambient_irradiance, sh_irradiance
 from nirvis.render.occlusion import directional_shadow
 from nirvis.render.sampling import SampleParams
 from nirvis.render.sensor import VisSensorParams, apply_vis_sensor
@@ -35,7 +35,7 @@ def shade(g: GBuffer, params: Sequence[SampleParams]) -> torch.Tensor:
     dirs = params_tensor(params, "vis_lighting", "directions", g.pos)
     cols = params_tensor(params, "vis_lighting", "colors", g.pos)
     radii = _angular_radii(params, g.pos)
-    irr = sh_irradiance(g.normal, sh).clamp(min=0) * g.ao
+    irr = ambient_irradiance(g.normal, sh, g.ao, g.backend)
     specular = torch.zeros_like(albedo)
     casters, caster_tri = g.world, g.tri
     if g.shadow_world is not None and g.shadow_tri is not None:    # a subdivided head's coarse cage
