@@ -9,8 +9,9 @@ scheduling. Nothing here touches tensors of a render: parameters are plain JSON-
 
 from __future__ import annotations
 
+import copy
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from typing import Any, Sequence
 
 import numpy as np
@@ -136,7 +137,25 @@ class SampleParams:
     environment: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """``dataclasses.asdict`` of the pair (a deep copy), without deep-copying immutable leaves."""
+        return _plain(self)
+
+
+_ATOMS = (int, float, str, bool, type(None))
+
+
+def _plain(x: Any) -> Any:
+    """``dataclasses.asdict``'s conversion (dataclasses to dicts, lists, tuples and dicts
+    rebuilt, other leaves deep-copied), returning numbers, strings and None as they are."""
+    if isinstance(x, _ATOMS):
+        return x
+    if is_dataclass(x) and not isinstance(x, type):
+        return {f.name: _plain(getattr(x, f.name)) for f in fields(x)}
+    if isinstance(x, (list, tuple)) and not hasattr(x, "_fields"):
+        return type(x)(_plain(v) for v in x)
+    if isinstance(x, dict):
+        return type(x)((_plain(k), _plain(v)) for k, v in x.items())
+    return asdict(x) if is_dataclass(x) else copy.deepcopy(x)
 
 
 def glasses_params(params: Sequence[SampleParams]) -> list[GlassesParams]:
