@@ -7,8 +7,9 @@ threads. The torch functions stay the reference, the path for every other backen
 one that carries gradients; parity tests compare each kernel with its reference.
 
 ``use_compiled(backend, *tensors)`` decides: the backend is ``cpu``, numba is installed, and
-every tensor is on the CPU without ``requires_grad``. The one exception is ``quantise``
-(``sensor.to_uint8``): it gives the torch function's bytes exactly, so it runs on every backend.
+every tensor is on the CPU without ``requires_grad``. The exceptions are ``quantise``
+(``sensor.to_uint8``) and ``pixels`` (pixel-list scatter / gather): they give the torch
+functions' values exactly, so they run on every backend for CPU tensors.
 Callers import a kernel module only on that branch, so nothing imports numba (~0.3 s) unless
 it runs; its kernels are cached on disk (``cache=True``) after their first compilation.
 """
