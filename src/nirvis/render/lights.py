@@ -78,7 +78,7 @@ def ambient_irradiance(normal: torch.Tensor, coeffs: torch.Tensor, ao: torch.Ten
     if compiled.use_compiled(backend, normal, coeffs, ao) and normal.dtype == torch.float32 \
             and coeffs.dtype == torch.float32 and ao.dtype == torch.float32 and normal.shape[1] == 1:
         from nirvis.render.compiled import lights as compiled_lights
-        return compiled_lights.ambient_irradiance(normal, coeffs, ao)
+        return compiled_lights.ambient_irradiance(normal, coeffs, ao, (_C1, _C2, _C3, _C4, _C5))
     return sh_irradiance(normal, coeffs).clamp(min=0) * ao
 
 

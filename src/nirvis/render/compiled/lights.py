@@ -10,7 +10,6 @@ import numpy as np
 import torch
 
 from nirvis.render.compiled import as_array
-from nirvis.render.lights import _C1, _C2, _C3, _C4, _C5
 
 
 @numba.njit(parallel=True, nogil=True, cache=True)
@@ -32,12 +31,15 @@ def _irradiance(normal, sh, ao, k, out):  # pragma: no cover - compiled
                 out[b, p, ch] = max(e, zero) * ao[b, p]
 
 
-def ambient_irradiance(normal: torch.Tensor, coeffs: torch.Tensor, ao: torch.Tensor) -> torch.Tensor:
+def ambient_irradiance(normal: torch.Tensor, coeffs: torch.Tensor, ao: torch.Tensor,
+                       constants: tuple[float, ...]) -> torch.Tensor:
     """float32 [B, 1, N, C] ``sh_irradiance(normal, coeffs).clamp(min=0) * ao`` for unit normals
-    [B, 1, N, 3], SH coefficients [B, 9, C] and ambient occlusion [B, 1, N, 1] (float32)."""
+    [B, 1, N, 3], SH coefficients [B, 9, C] and ambient occlusion [B, 1, N, 1] (float32);
+    ``constants``: ``lights``' (C1, C2, C3, C4, C5) of Ramamoorthi & Hanrahan."""
     b, _, n, _ = normal.shape
     c = coeffs.shape[2]
-    k = np.array([_C1, _C3, _C4, _C5, 2 * _C1, 2 * _C2], np.float32)
+    c1, c2, c3, c4, c5 = constants
+    k = np.array([c1, c3, c4, c5, 2 * c1, 2 * c2], np.float32)
     out = np.empty((b, n, c), np.float32)
     _irradiance(as_array(normal.reshape(b, n, 3), np.float32), as_array(coeffs, np.float32),
                 as_array(ao.reshape(b, n), np.float32), k, out)
