@@ -246,6 +246,39 @@ def _vertex_normals(world: torch.Tensor, tri: torch.Tensor, backend: str) -> tor
     return vertex_normals(world, tri)
 
 
+def surface_attributes(attrs: torch.Tensor, material: torch.Tensor, hair_mat: torch.Tensor, strands: torch.Tensor,
+                       cam_pos: torch.Tensor, mask_px: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The surface of the covered pixels from their interpolated attributes: the hair shell's strand
+    material blended into the surface material by the hair weight, unit normals, hair tangents
+    tilted by the strand pattern, unit view directions and the subsurface weight.
+
+    Args:
+        attrs: float [B, 1, N, 19] ``geometry_pass``'s interpolated attributes: position (0:3),
+            normal (3:6), AO, skin, glasses frame, hair weight, strand coordinates (10:12),
+            beard (12), hair tangent (13:16), headwear weight (16), headwear coordinates (17:19).
+        material: float [B, 1, N, 7] surface material (``MATERIAL_CHANNELS``).
+        hair_mat: float [B, 1, 1, 9] each face's ``hair_material``.
+        strands: float [B, 1, N, 1] ``hair.strand_texture`` at the pixels.
+        cam_pos: float [B, 3] camera centres (0, 0, distance) mm.
+        mask_px: float [B, 1, N, 1] 1 on listed pixels, 0 on padding.
+
+    Returns:
+        (material [B, 1, N, 7], normal, hair tangent, view direction [B, 1, N, 3], skin [B, 1, N, 1]).
+    """
+    hair_w = attrs[..., 9:10]
+    normal = F.normalize(attrs[..., 3:6], dim=-1, eps=1e-12)
+    # beards are less ordered than combed scalp hair: a third of the highlight (``hair_specular``)
+    order = 1.0 - 0.65 * attrs[..., 12:13]
+    hair_px = torch.cat([hair_mat[..., 0:4] * strands, hair_mat[..., 4:6] * order,
+                         hair_mat[..., 6:7].expand_as(strands)], -1)
+    material = material * (1 - hair_w) + hair_px * hair_w
+    # strand-scale disorder tilts the tangents with the strand pattern (breaks the highlight band)
+    tangent = F.normalize(attrs[..., 13:16] + 0.5 * (strands - 0.9) * normal, dim=-1, eps=1e-12)
+    view_dir = F.normalize(cam_pos.view(-1, 1, 1, 3) - attrs[..., 0:3], dim=-1, eps=1e-12)
+    skin = attrs[..., 7:8] * mask_px * (1 - attrs[..., 8:9]) * (1 - hair_w) * (1 - attrs[..., 16:17])
+    return material, normal, tangent, view_dir, skin
+
+
 def geometry_pass(faces: Sequence[PreparedFace], views: Sequence[View], res: int, backend: str,
                   glasses: Sequence[GlassesParams], headwear: Optional[Sequence[HeadwearParams]] = None) -> GBuffer:
     """The GBuffer of B (face, view, glasses, headwear) at ``res`` x ``res`` pixels.
@@ -336,7 +369,6 @@ def geometry_pass(faces: Sequence[PreparedFace], views: Sequence[View], res: int
     attrs = _interpolate(torch.cat([world, _vertex_normals(world, tri, backend), per_vertex, tangent, wear_block], -1),
                          rast_px, tri, backend)
     pos = attrs[..., 0:3]
-    normal = F.normalize(attrs[..., 3:6], dim=-1, eps=1e-12)
     frame = attrs[..., 8:9]
     hair_w = attrs[..., 9:10]
     uvs = torch.cat([pf0.uvs, pf0.uvs.new_zeros(1, 2)])
@@ -369,15 +401,14 @@ def geometry_pass(faces: Sequence[PreparedFace], views: Sequence[View], res: int
         material = material.index_put((on,), material[on] * (1 - wear[on]) + fabric * wear[on])
     hair_mat = torch.stack([m for _, m in hair]).view(b, 1, 1, 9)
     strands = strand_texture(attrs[..., 10:11], attrs[..., 11:12], hair_mat[..., 7:8], hair_mat[..., 8:9])
-    # beards are less ordered than combed scalp hair: a third of the highlight (``hair_specular``)
-    order = 1.0 - 0.65 * attrs[..., 12:13]
-    hair_px = torch.cat([hair_mat[..., 0:4] * strands, hair_mat[..., 4:6] * order,
-                         hair_mat[..., 6:7].expand_as(strands)], -1)
-    material = material * (1 - hair_w) + hair_px * hair_w
-    # strand-scale disorder tilts the tangents with the strand pattern (breaks the highlight band)
-    tangent_px = F.normalize(attrs[..., 13:16] + 0.5 * (strands - 0.9) * normal, dim=-1, eps=1e-12)
     cam_pos = torch.tensor([[0.0, 0.0, vw.distance_mm] for vw in views], dtype=world.dtype, device=world.device)
-    view_dir = F.normalize(cam_pos.view(-1, 1, 1, 3) - pos, dim=-1, eps=1e-12)
+    if use_compiled(backend, attrs, material):
+        from nirvis.render.compiled.surface import surface_attributes as compiled_surface
+        material, normal, tangent_px, view_dir, skin = compiled_surface(attrs, material, hair_mat, strands, cam_pos,
+                                                                        mask_px)
+    else:
+        material, normal, tangent_px, view_dir, skin = surface_attributes(attrs, material, hair_mat, strands, cam_pos,
+                                                                          mask_px)
     lens_pixels = lens_normal = lens_view = lens_pos = None
     if any(g.enabled for g in glasses):
         lens_tri = lens_f.to(dev) + n_head + n_shells
@@ -395,8 +426,7 @@ def geometry_pass(faces: Sequence[PreparedFace], views: Sequence[View], res: int
         n = F.normalize(lattr[..., 3:6], dim=-1, eps=1e-12)
         lens_normal = torch.where((n * lens_view).sum(-1, keepdim=True) < 0, -n, n)   # face the camera
     return GBuffer(world=world, tri=tri, clip=clip, rast=rast, mask=mask, pixels=pixels, pos=pos, normal=normal,
-                   view_dir=view_dir, ao=attrs[..., 6:7],
-                   skin=attrs[..., 7:8] * mask_px * (1 - frame) * (1 - hair_w) * (1 - wear),
+                   view_dir=view_dir, ao=attrs[..., 6:7], skin=skin,
                    material=material, cam_pos=cam_pos, mm_per_px=mm_per_px, lens_pixels=lens_pixels,
                    lens_normal=lens_normal, lens_view=lens_view, lens_pos=lens_pos, hair=hair_w * mask_px,
                    hair_tangent=tangent_px, shadow_world=shadow_world, shadow_tri=shadow_tri,
