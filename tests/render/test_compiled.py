@@ -292,3 +292,19 @@ def test_compiled_surface_attributes_are_the_torch_ones():
     for name, r, g in zip(("material", "normal", "tangent", "view_dir", "skin"), ref, got):
         torch.testing.assert_close(g, r, atol=1e-6, rtol=1e-6, msg=name)
     assert float(got[1][:, :, -20:].abs().max()) == 0.0
+
+
+def test_compiled_light_projection_is_the_torch_one():
+    """orthographic_light_clip on the cpu backend gives the torch projection bit for bit, with
+    per-sample and shared extents, for directions near the frame's helper switch."""
+    from nirvis.render.occlusion import orthographic_light_clip
+
+    gen = torch.Generator().manual_seed(5)
+    points = torch.randn(4, 3000, 3, generator=gen) * 90.0
+    direction = torch.tensor([[0.3, 0.95, 0.1], [0.2, 0.85, 0.4], [-0.6, 0.2, 0.7], [0.0, -1.0, 0.0]])
+    for half, depth in ((torch.tensor([110.0, 120.0, 95.0, 130.0]), torch.tensor([110.0, 120.0, 95.0, 130.0])),
+                        (150.0, 200.0)):
+        ref = orthographic_light_clip(points, direction, half, depth)
+        got = orthographic_light_clip(points, direction, half, depth, backend="cpu")
+        assert got.shape == (4, 3000, 4) and float(ref[..., :2].abs().max()) > 0.5
+        assert torch.equal(got, ref)

@@ -22,18 +22,30 @@ def fibonacci_sphere(n: int) -> torch.Tensor:
     return torch.stack([r * torch.cos(phi), r * torch.sin(phi), z], -1).float()
 
 
-def orthographic_light_clip(points: torch.Tensor, direction: torch.Tensor, half_extent,
-                            depth_range) -> torch.Tensor:
-    """Clip positions [B, V, 4] of points [B, V, 3] seen orthographically from ``direction`` [B, 3]
-    (unit, pointing from the scene towards the viewer/light), centred on the origin; nearer points
-    get smaller depth. ``half_extent`` and ``depth_range`` (mm) are floats or per-sample [B]."""
-    half_extent = torch.as_tensor(half_extent, dtype=points.dtype, device=points.device).reshape(-1, 1)
-    depth_range = torch.as_tensor(depth_range, dtype=points.dtype, device=points.device).reshape(-1, 1)
+def light_frame(direction: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Orthonormal (right, up, direction) [B, 3] each of an orthographic light looking along
+    ``-direction`` [B, 3] (``direction`` points from the scene towards the light; need not be unit)."""
     d = torch.nn.functional.normalize(direction, dim=-1)
     helper = torch.where(d[:, 1:2].abs() < 0.9, torch.tensor([[0.0, 1.0, 0.0]]).to(d),
                          torch.tensor([[1.0, 0.0, 0.0]]).to(d))
     right = torch.nn.functional.normalize(torch.cross(helper, d, dim=-1), dim=-1)
     up = torch.cross(d, right, dim=-1)
+    return right, up, d
+
+
+def orthographic_light_clip(points: torch.Tensor, direction: torch.Tensor, half_extent,
+                            depth_range, backend: str = "torch") -> torch.Tensor:
+    """Clip positions [B, V, 4] of points [B, V, 3] seen orthographically from ``direction`` [B, 3]
+    (unit, pointing from the scene towards the viewer/light), centred on the origin; nearer points
+    get smaller depth. ``half_extent`` and ``depth_range`` (mm) are floats or per-sample [B].
+    ``backend`` ``cpu`` projects with the compiled kernel (``compiled.shadow.light_clip``, the
+    same values) when no gradient is needed."""
+    half_extent = torch.as_tensor(half_extent, dtype=points.dtype, device=points.device).reshape(-1, 1)
+    depth_range = torch.as_tensor(depth_range, dtype=points.dtype, device=points.device).reshape(-1, 1)
+    right, up, d = light_frame(direction)
+    if use_compiled(backend, points, right) and points.dtype == torch.float32:
+        from nirvis.render.compiled.shadow import light_clip
+        return light_clip(points, right, up, d, half_extent, depth_range)
     x = (points * right.unsqueeze(1)).sum(-1) / half_extent
     y = (points * up.unsqueeze(1)).sum(-1) / half_extent
     z = -(points * d.unsqueeze(1)).sum(-1) / depth_range
@@ -94,10 +106,10 @@ def directional_shadow(world: torch.Tensor, tri: torch.Tensor, direction: torch.
         [1.0, 0.0]
     """
     half = world.abs().amax(dim=(1, 2)) * 1.05                           # [B]
-    depth = rasterize_depth(orthographic_light_clip(world, direction, half, half), tri, (res, res),
+    depth = rasterize_depth(orthographic_light_clip(world, direction, half, half, backend), tri, (res, res),
                             backend="auto" if backend == "torch" else backend, groups=groups, use=use)
     b, h, w, _ = pos.shape
-    p_l = orthographic_light_clip(pos.reshape(b, -1, 3), direction, half, half)[..., :3].reshape(b, h, w, 3)
+    p_l = orthographic_light_clip(pos.reshape(b, -1, 3), direction, half, half, backend)[..., :3].reshape(b, h, w, 3)
     if use_compiled(backend, p_l, depth):
         from nirvis.render.compiled.shadow import shadow_visibility
         is_soft = torch.zeros(b, dtype=torch.bool) if angular_radius is None else angular_radius > HARD_SHADOW_RAD

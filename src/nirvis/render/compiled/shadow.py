@@ -1,6 +1,7 @@
-"""Shadow-map filtering of ``occlusion.directional_shadow``, compiled: hard lights get the 3 x 3
-texel PCF of ``shading.shadow_lookup``, soft ones the blocker search and PCF disc of
-``occlusion.soft_shadow_lookup``, per covered pixel in one pass."""
+"""Shadow maps of ``occlusion.directional_shadow``, compiled: the orthographic light projection
+of ``occlusion.orthographic_light_clip``, and the filtering (hard lights get the 3 x 3 texel PCF
+of ``shading.shadow_lookup``, soft ones the blocker search and PCF disc of
+``occlusion.soft_shadow_lookup``), per point in one pass."""
 
 from __future__ import annotations
 
@@ -80,3 +81,31 @@ def shadow_visibility(points_light: torch.Tensor, depth: torch.Tensor, soft: tor
             as_array(taps, np.float32), f32(bias),
               f32(2.0 / ws), f32(2.0 / ws), f32(2.0 / hs), out)
     return torch.from_numpy(out).view(b, h, w, 1)
+
+
+@numba.njit(parallel=True, nogil=True, cache=True)
+def _light_clip(pts, frame, half, depth_range, out):  # pragma: no cover - compiled
+    # torch's ``(points * axis).sum(-1)``: rounded products summed left to right
+    for b in numba.prange(pts.shape[0]):
+        f = frame[b]
+        h, dr = half[b], depth_range[b]
+        for n in range(pts.shape[1]):
+            p0, p1, p2 = pts[b, n, 0], pts[b, n, 1], pts[b, n, 2]
+            out[b, n, 0] = (p0 * f[0, 0] + p1 * f[0, 1] + p2 * f[0, 2]) / h
+            out[b, n, 1] = (p0 * f[1, 0] + p1 * f[1, 1] + p2 * f[1, 2]) / h
+            out[b, n, 2] = -(p0 * f[2, 0] + p1 * f[2, 1] + p2 * f[2, 2]) / dr
+            out[b, n, 3] = np.float32(1.0)
+
+
+def light_clip(points: torch.Tensor, right: torch.Tensor, up: torch.Tensor, direction: torch.Tensor,
+               half_extent: torch.Tensor, depth_range: torch.Tensor) -> torch.Tensor:
+    """``occlusion.orthographic_light_clip``'s projection: clip positions float32 [B, V, 4] of
+    points [B, V, 3] in the light frame ``right``, ``up``, ``direction`` (unit, [B, 3] each),
+    scaled by ``half_extent`` and ``depth_range`` ([B, 1] or [1, 1], mm)."""
+    b, v, _ = points.shape
+    frame = torch.stack([right, up, direction], 1).expand(b, 3, 3)
+    out = np.empty((b, v, 4), np.float32)
+    _light_clip(as_array(points, np.float32), as_array(frame, np.float32),
+                as_array(half_extent.reshape(-1).expand(b), np.float32),
+                as_array(depth_range.reshape(-1).expand(b), np.float32), out)
+    return torch.from_numpy(out)
