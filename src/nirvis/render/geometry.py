@@ -238,6 +238,16 @@ def _interpolate(attr: torch.Tensor, rast: torch.Tensor, tri: torch.Tensor, back
     return interpolate(attr, rast, tri)
 
 
+def _interpolate_blocks(blocks: list[torch.Tensor], rast: torch.Tensor, tri: torch.Tensor,
+                        backend: str) -> torch.Tensor:
+    """``interpolate`` of ``torch.cat(blocks, -1)`` ([B, V, Ck] each); on the ``cpu`` backend the
+    blocks are interpolated in place without the concatenated copy (the same values)."""
+    if use_compiled(backend, rast, *blocks):
+        from nirvis.render.compiled import geometry as compiled_geometry
+        return compiled_geometry.interpolate_blocks(blocks, rast, tri)
+    return interpolate(torch.cat(blocks, -1), rast, tri)
+
+
 def _vertex_normals(world: torch.Tensor, tri: torch.Tensor, backend: str) -> torch.Tensor:
     """``vertex_normals``, compiled on the ``cpu`` backend."""
     if use_compiled(backend, world):
@@ -366,8 +376,8 @@ def geometry_pass(faces: Sequence[PreparedFace], views: Sequence[View], res: int
     tangent[:, n_head:n_head + n_hair] = F.normalize(down, dim=-1, eps=1e-12).reshape(b, n_hair, 3)
     rot = view_rotations(views).to(world)
     tangent[:, n_head + n_hair:n_head + n_shells] = -rot[:, :, 1].unsqueeze(1)       # beards grow downwards
-    attrs = _interpolate(torch.cat([world, _vertex_normals(world, tri, backend), per_vertex, tangent, wear_block], -1),
-                         rast_px, tri, backend)
+    attrs = _interpolate_blocks([world, _vertex_normals(world, tri, backend), per_vertex, tangent, wear_block],
+                                rast_px, tri, backend)
     pos = attrs[..., 0:3]
     frame = attrs[..., 8:9]
     hair_w = attrs[..., 9:10]
@@ -419,8 +429,7 @@ def geometry_pass(faces: Sequence[PreparedFace], views: Sequence[View], res: int
                                             | (lrast_c[..., 2] < gather_pixels(rast[..., 2:3], candidates)[..., 0]))
         lens_pixels = pixel_list(scatter_pixels(in_front.to(world.dtype).unsqueeze(-1), candidates)[..., 0] > 0)
         lrast = gather_pixels(scatter_pixels(lrast_c, candidates), lens_pixels)
-        lattr = _interpolate(torch.cat([world, _vertex_normals(world, lens_tri, backend)], -1), lrast, lens_tri,
-                             backend)
+        lattr = _interpolate_blocks([world, _vertex_normals(world, lens_tri, backend)], lrast, lens_tri, backend)
         lens_pos = lattr[..., 0:3]
         lens_view = F.normalize(cam_pos.view(-1, 1, 1, 3) - lens_pos, dim=-1, eps=1e-12)
         n = F.normalize(lattr[..., 3:6], dim=-1, eps=1e-12)

@@ -81,7 +81,8 @@ def _barycentrics(clip, tri, ids, index, h, w, out):  # pragma: no cover - compi
             out[b, n, 3] = np.float32(t)
 
 @numba.njit(parallel=True, nogil=True, cache=True)
-def _interp(attr, shared, rast, tri, out):  # pragma: no cover - compiled
+def _interp(attr, shared, rast, tri, out, c0):  # pragma: no cover - compiled
+    # writes channels [c0, c0 + C) of ``out``
     n_img, n_px = rast.shape[0], rast.shape[1]
     n_ch = attr.shape[2]
     one = np.float32(1.0)
@@ -91,13 +92,13 @@ def _interp(attr, shared, rast, tri, out):  # pragma: no cover - compiled
             t = int(rast[b, n, 3])
             if t <= 0:
                 for c in range(n_ch):
-                    out[b, n, c] = 0.0
+                    out[b, n, c0 + c] = 0.0
                 continue
             u, v = rast[b, n, 0], rast[b, n, 1]
             wgt = one - u - v
             i0, i1, i2 = tri[t - 1, 0], tri[t - 1, 1], tri[t - 1, 2]
             for c in range(n_ch):
-                out[b, n, c] = u * a[i0, c] + v * a[i1, c] + wgt * a[i2, c]
+                out[b, n, c0 + c] = u * a[i0, c] + v * a[i1, c] + wgt * a[i2, c]
 
 
 
@@ -125,9 +126,20 @@ def pixel_barycentrics(clip: torch.Tensor, tri: torch.Tensor, ids_px: torch.Tens
 def interpolate(attr: torch.Tensor, rast: torch.Tensor, tri: torch.Tensor) -> torch.Tensor:
     """``interpolate.interpolate`` for pixel lists: attributes float32 [V, C] (shared) or
     [B, V, C] at ``rast`` [B, 1, N, 4] -> float32 [B, 1, N, C], zero where uncovered."""
+    return interpolate_blocks([attr], rast, tri)
+
+
+def interpolate_blocks(blocks: list[torch.Tensor], rast: torch.Tensor, tri: torch.Tensor) -> torch.Tensor:
+    """``interpolate`` of ``torch.cat(blocks, -1)`` without building it: blocks float32 [V, Ck]
+    or [B, V, Ck] (the same V) -> float32 [B, 1, N, sum Ck], block k's channels in its place."""
     b, _, n, _ = rast.shape
-    shared = attr.ndim == 2 or attr.shape[0] == 1
-    a = as_array(attr.reshape(1, *attr.shape[-2:]) if shared else attr, np.float32)
-    out = np.empty((b, n, a.shape[2]), np.float32)
-    _interp(a, shared, as_array(rast.reshape(b, n, 4), np.float32), as_array(tri, np.int64), out)
-    return torch.from_numpy(out).view(b, 1, n, a.shape[2])
+    r = as_array(rast.reshape(b, n, 4), np.float32)
+    t = as_array(tri, np.int64)
+    out = np.empty((b, n, sum(int(a.shape[-1]) for a in blocks)), np.float32)
+    c0 = 0
+    for attr in blocks:
+        shared = attr.ndim == 2 or attr.shape[0] == 1
+        a = as_array(attr.reshape(1, *attr.shape[-2:]) if shared else attr, np.float32)
+        _interp(a, shared, r, t, out, c0)
+        c0 += a.shape[2]
+    return torch.from_numpy(out).view(b, 1, n, c0)
