@@ -114,15 +114,16 @@ def views_geometry(faces: Sequence[PreparedFace], views: Sequence[View],
     if headwear is not None:
         glasses = [GlassesParams()] * len(faces) if glasses is None else glasses
         hair = [flatten_hair(h, pf, p) for h, pf, p in zip(hair, faces, headwear)]
-    v = torch.cat([head, torch.stack(hair), _beard_vertices(faces, head)], 1)
+    parts = [head, torch.stack(hair), _beard_vertices(faces, head)]
     if glasses is not None:
         fi, bary = faces[0].landmarks5
         eyes = (head[:, faces[0].faces[fi[:2]]] * bary[:2].view(1, 2, 3, 1)).sum(2)          # [B, 2, 3]
         band = (head[..., 1] - eyes[:, :1, 1]).abs() < 25.0
         half = torch.where(band, head[..., 0].abs(), torch.zeros_like(head[..., 0])).amax(1) * 0.92
-        v = torch.cat([v, glasses_vertices(list(glasses), eyes, half)], 1)
+        parts.append(glasses_vertices(list(glasses), eyes, half).to(head))
     if headwear is not None:
-        v = torch.cat([v, headwear_vertices(faces, headwear)[0].to(v)], 1)
+        parts.append(headwear_vertices(faces, headwear)[0].to(head))
+    v = torch.cat(parts, 1)
     return batched_matvec(view_rotations(views).to(v), v)
 
 
