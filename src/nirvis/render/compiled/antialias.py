@@ -14,18 +14,15 @@ from nirvis.render.compiled import as_array
 
 
 @numba.njit(nogil=True, inline="always")
-def _triangle(b, f, clip, tri, area, corners, done):  # pragma: no cover - compiled
-    """Screen corners and signed area of triangle f in image b, computed on first use."""
+def _triangle(f, ndc, tri, area, done):  # pragma: no cover - compiled
+    """Signed screen area of triangle f (``ndc``: each vertex's screen position), on first use."""
     if done[f]:
         return
-    for k in range(3):
-        v = tri[f, k]
-        corners[f, k, 0] = clip[b, v, 0] / clip[b, v, 3]
-        corners[f, k, 1] = clip[b, v, 1] / clip[b, v, 3]
-    e1x = corners[f, 1, 0] - corners[f, 0, 0]
-    e1y = corners[f, 1, 1] - corners[f, 0, 1]
-    e2x = corners[f, 2, 0] - corners[f, 0, 0]
-    e2y = corners[f, 2, 1] - corners[f, 0, 1]
+    c0, c1, c2 = ndc[tri[f, 0]], ndc[tri[f, 1]], ndc[tri[f, 2]]
+    e1x = c1[0] - c0[0]
+    e1y = c1[1] - c0[1]
+    e2x = c2[0] - c0[0]
+    e2y = c2[1] - c0[1]
     area[f] = e1x * e2y - e1y * e2x
     done[f] = True
 
@@ -39,7 +36,6 @@ def _blend(color, ids, depth, clip, tri, nb, out):  # pragma: no cover - compile
         # per-triangle screen data and silhouette flags, only for the triangles an edge pixel
         # pair meets (a few hundred of ~45k): the same values as computing all of them
         area = np.empty(n_tri, np.float32)
-        corners = np.empty((n_tri, 3, 2), np.float32)
         done = np.zeros(n_tri, np.bool_)
         sil = np.zeros((n_tri, 3), np.bool_)
         any_sil = np.zeros(n_tri, np.bool_)
@@ -47,6 +43,12 @@ def _blend(color, ids, depth, clip, tri, nb, out):  # pragma: no cover - compile
         # corrections: [kind, y, x, c] for kinds (horizontal a, horizontal b, vertical a, vertical b)
         delta = np.empty((4, h, w, n_ch), np.float32)              # read only where ``has``
         has = np.zeros((4, h, w), np.bool_)
+        touched = np.empty(h * w, np.int64)                        # pixels with a correction
+        n_touched = 0
+        ndc = np.empty((clip.shape[1], 2), np.float32)            # each vertex's screen position
+        for v in range(clip.shape[1]):
+            ndc[v, 0] = clip[b, v, 0] / clip[b, v, 3]
+            ndc[v, 1] = clip[b, v, 1] / clip[b, v, 3]
         for axis in range(2):                      # horizontal pairs, then vertical
             ny = h if axis == 0 else h - 1
             nx = w - 1 if axis == 0 else w
@@ -60,10 +62,10 @@ def _blend(color, ids, depth, clip, tri, nb, out):  # pragma: no cover - compile
                     a_front = ib == 0 or (ia > 0 and depth[b, y, x] < depth[b, yb, xb])
                     f = (ia if a_front else ib) - 1
                     if not sil_done[f]:
-                        _triangle(b, f, clip, tri, area, corners, done)
+                        _triangle(f, ndc, tri, area, done)
                         for k in range(3):
                             o = nb[f, k]
-                            _triangle(b, max(o, 0), clip, tri, area, corners, done)
+                            _triangle(max(o, 0), ndc, tri, area, done)
                             sk = o < 0 or ((area[f] > 0) != (area[max(o, 0)] > 0))
                             sil[f, k] = sk
                             any_sil[f] = any_sil[f] or sk
@@ -81,8 +83,8 @@ def _blend(color, ids, depth, clip, tri, nb, out):  # pragma: no cover - compile
                         ar = np.float32(1e-12)
                     t = np.float32(2.0)
                     for k in range(3):
-                        q0x, q0y = corners[f, (k + 1) % 3, 0], corners[f, (k + 1) % 3, 1]
-                        q1x, q1y = corners[f, (k + 2) % 3, 0], corners[f, (k + 2) % 3, 1]
+                        q0x, q0y = ndc[tri[f, (k + 1) % 3], 0], ndc[tri[f, (k + 1) % 3], 1]
+                        q1x, q1y = ndc[tri[f, (k + 2) % 3], 0], ndc[tri[f, (k + 2) % 3], 1]
                         bf = ((q1x - q0x) * (fy - q0y) - (q1y - q0y) * (fx - q0x)) / ar
                         bo = ((q1x - q0x) * (oy - q0y) - (q1y - q0y) * (ox - q0x)) / ar
                         if sil[f, k] and bo < 0 and bf >= 0:
@@ -93,7 +95,13 @@ def _blend(color, ids, depth, clip, tri, nb, out):  # pragma: no cover - compile
                     wa = max(t - half, np.float32(0.0))    # front covers part of the other pixel
                     wf = max(half - t, np.float32(0.0))    # the other shows in the front pixel
                     ka, kb = 2 * axis, 2 * axis + 1
+                    if not (has[0, y, x] or has[1, y, x] or has[2, y, x] or has[3, y, x]):
+                        touched[n_touched] = y * w + x
+                        n_touched += 1
                     has[ka, y, x] = True
+                    if not (has[0, yb, xb] or has[1, yb, xb] or has[2, yb, xb] or has[3, yb, xb]):
+                        touched[n_touched] = yb * w + xb
+                        n_touched += 1
                     has[kb, yb, xb] = True
                     for c in range(n_ch):
                         ca, cb = color[b, y, x, c], color[b, yb, xb, c]
@@ -102,19 +110,15 @@ def _blend(color, ids, depth, clip, tri, nb, out):  # pragma: no cover - compile
                         into_front = wf * (co - cf)
                         delta[ka, y, x, c] = into_front if a_front else into_other
                         delta[kb, yb, xb, c] = into_other if a_front else into_front
-        for y in range(h):
-            for x in range(w):
-                if not (has[0, y, x] or has[1, y, x] or has[2, y, x] or has[3, y, x]):
-                    for c in range(n_ch):
-                        out[b, y, x, c] = color[b, y, x, c]
-                    continue
-                for c in range(n_ch):
-                    v = color[b, y, x, c]
-                    for kind in range(4):
-                        if has[kind, y, x]:
-                            v = v + delta[kind, y, x, c]
-                    out[b, y, x, c] = v
-
+        out[b] = color[b]
+        for i in range(n_touched):                 # pixels with corrections, in their fixed order
+            y, x = touched[i] // w, touched[i] % w
+            for c in range(n_ch):
+                v = color[b, y, x, c]
+                for kind in range(4):
+                    if has[kind, y, x]:
+                        v = v + delta[kind, y, x, c]
+                out[b, y, x, c] = v
 
 
 def antialias(color: torch.Tensor, rast: torch.Tensor, clip_pos: torch.Tensor, tri: torch.Tensor,
