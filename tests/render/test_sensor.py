@@ -268,3 +268,20 @@ def test_per_sample_arguments_are_checked():
         add_sensor_noise(img, 0, shot=0.1)
     with pytest.raises(ValueError, match="quality"):
         jpeg_compress(img, 120)
+
+
+def test_jpeg_straight_through_without_gradients_is_the_torch_expression():
+    """With no gradient to carry, the straight-through value comes from one compiled pass: the
+    same float32 bits as ``img + (decoded - img)`` in torch (which are not always ``decoded``)."""
+    from nirvis.render.compiled import cpu_available
+    from nirvis.render.sensor import jpeg_compress
+    if not cpu_available():
+        pytest.skip("numba is not installed")
+    img = torch.rand(3, 24, 24, 3, generator=torch.Generator().manual_seed(2)) * 0.1      # dark: x, decoded far apart
+    q = torch.tensor([30, 60, 95])
+    decoded = jpeg_compress(img, q)
+    got = jpeg_compress(img, q, straight_through=True)
+    ref = img + (decoded - img)
+    assert torch.equal(got, ref) and not torch.equal(ref, decoded)
+    grad_img = img.clone().requires_grad_(True)
+    assert torch.equal(jpeg_compress(grad_img, q, straight_through=True).detach(), ref)

@@ -486,6 +486,10 @@ def jpeg_compress(img: torch.Tensor, quality: Any, straight_through: bool = Fals
     res = torch.from_numpy(out).to(img.device)
     if img.dtype == torch.uint8:
         return res
+    if straight_through and not img.requires_grad and img.dtype == torch.float32 and img.device.type == "cpu" \
+            and compiled.cpu_available():                                 # the same floats in one pass
+        from nirvis.render.compiled.quantise import straight_through_uint8
+        return straight_through_uint8(img, res)
     res = res.to(img.dtype) / 255.0
     return img + (res - img).detach() if straight_through else res
 

@@ -31,3 +31,20 @@ def to_uint8(img: torch.Tensor) -> torch.Tensor:
     if _quantise(x, out):
         raise ValueError("img: contains NaN values")
     return torch.from_numpy(out).view(img.shape)
+
+
+@numba.njit(parallel=True, nogil=True, cache=True)
+def _straight_through(x, dec, out):  # pragma: no cover - compiled
+    for i in numba.prange(x.shape[0]):
+        r = np.float32(dec[i]) / np.float32(255.0)
+        out[i] = x[i] + (r - x[i])
+
+
+def straight_through_uint8(img: torch.Tensor, decoded: torch.Tensor) -> torch.Tensor:
+    """``img + (decoded / 255 - img)`` of a CPU float32 tensor ``img`` [...] and uint8 ``decoded``
+    (the same shape), as ``sensor.jpeg_compress(straight_through=True)`` computes it in torch
+    (the float32 operations in that order: not always ``decoded / 255`` itself), in one pass."""
+    x = np.ascontiguousarray(img.detach().numpy()).reshape(-1)
+    out = np.empty(x.shape[0], np.float32)
+    _straight_through(x, np.ascontiguousarray(decoded.numpy()).reshape(-1), out)
+    return torch.from_numpy(out).view(img.shape)
