@@ -33,6 +33,7 @@ from nirvis.reflectance.skin import SkinParams
 from nirvis.reflectance.specular import SKIN_F0
 from nirvis.reflectance.tissues import (hair_reflectance_spectrum, iris_reflectance_spectrum,
                                         sclera_reflectance_spectrum, teeth_reflectance_spectrum)
+from nirvis.reflectance.wave_noise import plane_wave_noise
 
 # melanin volume-fraction ranges per ancestry component (log-uniform); spans very light to very
 # dark skin (cf. Jacques 1998: 1.3-6.3 % light, 11-16 % moderate, 18-43 % dark melanosome fraction).
@@ -133,27 +134,8 @@ def _sample_scalp(rng: np.random.Generator, identity: IdentityParams) -> dict[st
 
 
 def _noise3d(points: torch.Tensor, rng: np.random.Generator, scale_mm: float, octaves: int = 3) -> torch.Tensor:
-    """Smooth band-limited noise ~N(0, 1) at 3D points [N, 3] (sum of random plane waves per octave).
-
-    The [N, 16] float64 phases of each octave are computed in one buffer, in place: the same
-    values as out-of-place ops, without a fresh ~10 MB allocation (page faults) per step."""
-    out = torch.zeros(points.shape[0], dtype=torch.float64)
-    p = points.double()
-    k = 16
-    waves = torch.empty(points.shape[0], k, dtype=torch.float64)         # [N, k] phase, then cos
-    norm = 0.0
-    for o in range(octaves):
-        dirs = rng.normal(size=(k, 3))
-        dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
-        freq = (2.0 ** o) / scale_mm * rng.uniform(0.7, 1.3, size=k)
-        phase = rng.uniform(0.0, 2 * math.pi, size=k)
-        w = torch.from_numpy(dirs * freq[:, None])
-        amp = 0.5 ** o
-        torch.mm(p, w.T, out=waves)
-        waves += torch.from_numpy(phase)
-        out += amp * waves.cos_().sum(1) * math.sqrt(2.0 / k)
-        norm += amp * amp
-    return (out / math.sqrt(norm)).float()
+    """Smooth band-limited noise ~N(0, 1) at 3D points [N, 3] (``wave_noise.plane_wave_noise``)."""
+    return plane_wave_noise(points, rng, scale_mm, octaves)
 
 
 def _noise3d_where(points: torch.Tensor, where: torch.Tensor, rng: np.random.Generator, scale_mm: float,
