@@ -6,8 +6,9 @@ Work assignment never touches the bytes:
   shard is rendered in fixed chunks of ``batch_size`` consecutive samples, so a shard's content is
   a function of the config alone (the renderer's output may depend on batch composition, so the
   batches are part of the plan too);
-* a shard is written under a temporary name in ``DIR/shards`` and renamed when complete; its
-  sidecar ``shard-NNNNNN.tar.json`` (sha256, count, config fingerprint) is written after the rename;
+* a shard is written under a temporary name in ``DIR/shards`` and renamed when complete; its DALI
+  index ``shard-NNNNNN.idx`` (derived from the tar, ``shards.index``) and then its sidecar
+  ``shard-NNNNNN.tar.json`` (sha256, count, config fingerprint) are written after the rename;
   a rerun skips shards whose sidecar matches and whose bytes hash to the recorded sha256;
 * CPU worker processes (``spawn`` context, each capped to its share of the cores) take blocks of
   consecutive batches (``plan_blocks``) from a queue, cache prepared faces per identity and send
@@ -15,7 +16,9 @@ Work assignment never touches the bytes:
 * under ``torchrun`` (RANK / WORLD_SIZE / LOCAL_RANK) rank r renders shards r, r + world, ... on
   ``cuda:LOCAL_RANK`` with ``--device cuda``, and rank 0 writes the manifest
   once every shard's sidecar exists (polling, with a timeout): no extra code for many nodes;
-* ``DIR/manifest.json`` is written last, atomically.
+* once every shard is complete, rank 0 rewrites any DALI index that is missing or stale (a data
+  set resumed from before index files, or a damaged index), writes ``DIR/wids-index.json`` and
+  then ``DIR/manifest.json``, last, atomically.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from nirvis.shards.config import ConfigError, RenderDatasetConfig, dump_yaml, fi
 from nirvis.shards.format import (CONFIG_FILE, FORMAT_TAG, FORMAT_VERSION, MANIFEST, SHARD_DIR, ShardPlan, ShardWriter,
                                   encode_png, identity_record, plan_shards, read_json, sample_key, sample_metadata,
                                   sha256_file, sidecar_path)
+from nirvis.shards.index import WIDS_INDEX, dali_index_path, dataset_name, write_dali_index, write_indexes
 
 _FACE_CACHE = 4  # prepared faces kept per process (samples come in label order)
 
@@ -217,6 +221,7 @@ def write_shard(job: _Job, plan: ShardPlan, samples: Sequence[dict[str, Any]]) -
         writer.close()
 
     atomic_write(final, write)
+    write_dali_index(final)
     record = {"format": FORMAT_TAG, "shard": plan.name, "index": plan.index, "samples": plan.count,
               "first_key": samples[0]["key"], "last_key": samples[-1]["key"],
               "bytes": final.stat().st_size, "sha256": sha256_file(final), "fingerprint": job.fingerprint}
@@ -448,7 +453,7 @@ def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
 def _wipe(out: Path) -> None:
     """Remove what render-dataset writes (and nothing else) from ``out``."""
     shutil.rmtree(out / SHARD_DIR, ignore_errors=True)
-    for name in (MANIFEST, CONFIG_FILE):
+    for name in (MANIFEST, WIDS_INDEX, CONFIG_FILE):
         if (out / name).exists():
             (out / name).unlink()
 
@@ -521,6 +526,7 @@ def _clean_temporaries(out: Path, plans: Sequence[ShardPlan]) -> None:
     """Remove leftovers of killed runs for ``plans`` (temporary shards; stale sidecars)."""
     for plan in plans:
         remove_stale_temporaries(out / SHARD_DIR / plan.name)  # also the sidecar's (.<name>.json.*.tmp)
+        remove_stale_temporaries(dali_index_path(out / SHARD_DIR / plan.name))
 
 
 # ------------------------------------------------------------------------------------- main
@@ -614,8 +620,10 @@ def _render_locked(cfg: RenderDatasetConfig, out: Path, env: DistEnv, device: st
             todo.append(p)
         else:
             records[p.index] = rec
-    if todo and env.rank == 0 and (out / MANIFEST).exists():
-        (out / MANIFEST).unlink()  # the data set is being repaired: no manifest until it is whole again
+    if todo and env.rank == 0:  # the data set is being repaired: no manifest until it is whole again
+        for name in (MANIFEST, WIDS_INDEX):
+            if (out / name).exists():
+                (out / name).unlink()
     pairs_todo = sum(p.count for p in todo)
     bar = tqdm(total=pairs_todo, unit="pair", desc=f"render-dataset{f' rank {env.rank}' if env.distributed else ''}",
                disable=not progress or pairs_todo == 0, dynamic_ncols=True, smoothing=0.1)
@@ -655,7 +663,9 @@ def _render_locked(cfg: RenderDatasetConfig, out: Path, env: DistEnv, device: st
                                        f"shard(s) of other ranks (first: {others[0].name}); rerun to resume")
                 time.sleep(2.0)
         manifest_path = out / MANIFEST
-        atomic_write_json(manifest_path, build_manifest(cfg, plans, records, source_digest))
+        manifest = build_manifest(cfg, plans, records, source_digest)
+        manifest["indexes"] = write_indexes(out, manifest["shards"], dataset_name(fp))
+        atomic_write_json(manifest_path, manifest)
     elapsed = time.perf_counter() - t_start
     rendered = sum(p.count for p in todo)
     return {

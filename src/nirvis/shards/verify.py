@@ -5,7 +5,11 @@ readers look: an entry pointing anywhere else is reported, not followed) and exi
 recorded size and sha256; no unlisted shard lies beside them; each
 shard holds exactly the planned samples (keys in (label, index) order, count as recorded); every
 sample has ``vis.png``, ``nir.png`` and ``json``; both PNGs decode to uint8 112x112 with 3 and 1
-channels; the JSON parses and its key, label and index match the member names.
+channels; the JSON parses and its key, label and index match the member names; the index files
+the manifest records (``manifest["indexes"]``: each shard's DALI ``.idx`` and ``wids-index.json``,
+see ``nirvis.shards.index``) exist with the recorded size and sha256 and hold exactly the bytes
+derived from the shards (a data set written before index files records none; ``nirvis index DIR``
+adds them).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Callable, Optional
 from nirvis.crop import CROP_SIZE
 from nirvis.shards.format import (MANIFEST, SHARD_DIR, decode_png, iter_tar_samples, list_shard_files, parse_key,
                                   plan_shards, sha256_file)
+from nirvis.shards.index import check_indexes
 
 
 @dataclass
@@ -55,9 +60,10 @@ def _check_sample(key: str, parts: dict[str, bytes]) -> Optional[str]:
 
 
 def verify_dataset(directory: str | Path, decode: bool = True,
-                   on_shard: Optional[Callable[[str], None]] = None) -> VerifyReport:
-    """Verify ``directory``; problems name the shard (and sample). Raises FileNotFoundError when
-    there is no manifest (an incomplete or foreign directory)."""
+                   on_shard: Optional[Callable[[str], None]] = None, indexes: bool = True) -> VerifyReport:
+    """Verify ``directory``; problems name the shard (and sample) or the index file. Raises
+    FileNotFoundError when there is no manifest (an incomplete or foreign directory).
+    ``indexes=False``: leave the index files out (``nirvis index`` rewrites them)."""
     root = Path(directory)
     mpath = root / MANIFEST
     if not root.is_dir():
@@ -129,20 +135,24 @@ def verify_dataset(directory: str | Path, decode: bool = True,
     total = manifest.get("counts", {}).get("pairs")
     if total is not None and report.samples != total and not report.problems:
         report.problems.append(f"{mpath}: counts.pairs is {total}, the shards hold {report.samples}")
+    if indexes:
+        bad_shards = [p.name for p in plans if any(p.name in problem for problem in report.problems)]
+        report.problems += check_indexes(root, manifest, bad_shards)
     return report
 
 
 def require_verified(dataset: str | Path, error: Callable[[str], Exception], refusal: str = "does not verify",
-                     hint: str = "") -> None:
+                     hint: str = "", indexes: bool = True) -> None:
     """Raise ``error(message)`` unless ``dataset`` passes ``verify_dataset(decode=False)`` (sizes,
-    sha256, sample counts, keys and labels against the manifest; the hashes cover the PNGs).
+    sha256, sample counts, keys and labels against the manifest; the hashes cover the PNGs; the
+    index files unless ``indexes=False``).
 
     The message is ``"{dataset}: {refusal}: <first three problems>; run `nirvis verify {dataset}`
     for the full list{hint}"``; a missing data set is ``error(<what is missing>)``. Used by
     ``export`` and ``train``, so neither reads a corrupted, truncated or padded data set.
     """
     try:
-        report = verify_dataset(dataset, decode=False)
+        report = verify_dataset(dataset, decode=False, indexes=indexes)
     except FileNotFoundError as exc:
         raise error(str(exc)) from None
     if not report.ok:
