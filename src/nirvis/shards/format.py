@@ -5,7 +5,11 @@ Layout of ``DIR``::
     DIR/config.yaml                 effective config (readable again with --config)
     DIR/shards/shard-000000.tar     WebDataset shards, samples in (label, index) order
     DIR/shards/shard-000000.tar.json  sidecar written after the shard's rename: sha256, count, keys
-    DIR/manifest.json               written last, when every shard is complete
+    DIR/shards/shard-000000.idx     DALI webdataset index of the shard (``shards.index``), written
+                                    after its rename, before its sidecar
+    DIR/wids-index.json             wids shard index of the data set (relative urls)
+    DIR/manifest.json               written last, when every shard is complete (records the
+                                    index files' sizes and sha256 under ``indexes``)
 
 Each sample (one rendered pair) has the key ``<label:07d>_<index:04d>`` and three tar members:
 ``<key>.vis.png`` (8-bit RGB), ``<key>.nir.png`` (8-bit grey) and ``<key>.json`` (metadata).
