@@ -23,6 +23,7 @@ FLAGS = {
     "identities": "--identities", "images_per_identity": "--images-per-identity", "resolution": "--resolution",
     "backend": "--backend", "device": "--device", "workers": "--workers", "shard_size": "--shard-size",
     "seed": "--seed", "identity_source": "--identity-source", "batch_size": "--batch-size",
+    "encoding": "--encoding", "quality": "--quality",
 }
 
 
@@ -50,7 +51,7 @@ def run_verify(args: argparse.Namespace) -> int:
     if report.ok:
         indexed = "indexes" in read_manifest(args.dir)
         print(f"verify: {args.dir} ok: {report.shards} shards, {report.samples} pairs (sha256, counts, keys"
-              f"{'' if args.no_decode else ', every PNG decoded, json parsed'}"
+              f"{'' if args.no_decode else ', every image decoded, json parsed'}"
               f"{', DALI and wids index files' if indexed else ''})")
         if not indexed:
             print(f"verify: {args.dir} records no index files (rendered before them); `nirvis index {args.dir}` "
@@ -116,6 +117,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--batch-size", type=int,
                    help="pairs rendered together (memory/speed only: the bytes are the same for any value)")
     p.add_argument("--seed", type=int, help="global seed")
+    p.add_argument("--encoding", help="image members: png (lossless, default), jpeg or webp")
+    p.add_argument("--quality", type=int, help="jpeg / webp quality 1-100 (default 95)")
     p.add_argument("--identity-source", help="'procedural' or a directory of face assets (nirvis identities --out)")
     p.add_argument("--force", action="store_true", help="replace an output directory holding a different config")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -47,9 +47,9 @@ from nirvis.distributed import DistEnv, dist_env
 from nirvis.errors import NirvisError
 from nirvis.output_lock import output_lock
 from nirvis.shards.config import ConfigError, RenderDatasetConfig, dump_yaml, fingerprint, load_config
-from nirvis.shards.format import (CONFIG_FILE, FORMAT_TAG, FORMAT_VERSION, MANIFEST, SHARD_DIR, ShardPlan, ShardWriter,
-                                  encode_png, identity_record, plan_shards, read_json, sample_key, sample_metadata,
-                                  sha256_file, sidecar_path)
+from nirvis.shards.format import (CONFIG_FILE, ENCODINGS, FORMAT_TAG, FORMAT_VERSION, FORMAT_VERSION_ENCODED, MANIFEST,
+                                  SHARD_DIR, ShardPlan, ShardWriter, encode_image, identity_record, member_suffixes,
+                                  plan_shards, read_json, sample_key, sample_metadata, sha256_file, sidecar_path)
 from nirvis.shards.index import WIDS_INDEX, dali_index_path, dataset_name, write_dali_index, write_indexes
 
 _FACE_CACHE = 4  # prepared faces kept per process (samples come in label order)
@@ -152,7 +152,7 @@ class _ShardRenderer:
     def render_samples(self, chunk: Sequence[tuple[int, int]]) -> list[dict[str, Any]]:
         """The samples (label, index) of ``chunk`` rendered: per sample its ``key``, ``vis`` uint8
         [112, 112, 3], ``nir`` uint8 [112, 112] and ``meta`` (the sample JSON): what a shard of the
-        config stores, before PNG encoding (lossless: decoding gives these arrays back)."""
+        config stores, before encoding (PNG is lossless: decoding gives these arrays back)."""
         import torch
 
         from nirvis.render.pair import RENDERER_VERSION, pair_seed, render_batch, sample_params
@@ -187,13 +187,17 @@ class _ShardRenderer:
         return results  # type: ignore[return-value]
 
     def _render_chunk(self, chunk: Sequence[tuple[int, int]]) -> list[dict[str, Any]]:
-        """``render_samples`` with the images PNG-encoded (what the shard writer takes)."""
-        level = self.cfg.png_compression
-        return [dict(r, vis=encode_png(r["vis"], level), nir=encode_png(r["nir"], level))
-                for r in self.render_samples(chunk)]
+        """``render_samples`` with the images encoded in the config's ``encoding`` (what the
+        shard writer takes)."""
+        c = self.cfg
+
+        def enc(img: np.ndarray) -> bytes:
+            return encode_image(img, c.encoding, quality=c.quality, png_compression=c.png_compression)
+
+        return [dict(r, vis=enc(r["vis"]), nir=enc(r["nir"])) for r in self.render_samples(chunk)]
 
     def render_block(self, block: "_Block", progress: Callable[[int], None]) -> list[dict[str, Any]]:
-        """Encoded samples (key, vis/nir PNG bytes, metadata) of ``block``, rendered in the shard's
+        """Encoded samples (key, vis/nir image bytes, metadata) of ``block``, rendered in the shard's
         fixed chunks of ``batch_size`` samples."""
         samples = block.plan.samples()[block.start:block.stop]
         bs = self.cfg.batch_size
@@ -217,7 +221,7 @@ def write_shard(job: _Job, plan: ShardPlan, samples: Sequence[dict[str, Any]]) -
     def write(f: Any) -> None:
         writer = ShardWriter(f)
         for r in samples:
-            writer.add_sample(r["key"], r["vis"], r["nir"], r["meta"])
+            writer.add_sample(r["key"], r["vis"], r["nir"], r["meta"], ENCODINGS[job.config.encoding])
         writer.close()
 
     atomic_write(final, write)
@@ -689,9 +693,14 @@ def build_manifest(cfg: RenderDatasetConfig, plans: Sequence[ShardPlan], records
 
     from nirvis.render.pair import RENDERER_VERSION
 
+    ext = ENCODINGS[cfg.encoding]
+    sample: dict[str, Any] = {"key": "<label:07d>_<index:04d>", "members": list(member_suffixes(ext)),
+                              "vis": [CROP_SIZE, CROP_SIZE, 3], "nir": [CROP_SIZE, CROP_SIZE]}
+    if cfg.encoding != "png":  # PNG data sets keep the manifest they had before encodings existed
+        sample["encoding"] = {"format": cfg.encoding, "quality": cfg.quality}
     return {
         "format": FORMAT_TAG,
-        "format_version": FORMAT_VERSION,
+        "format_version": FORMAT_VERSION if cfg.encoding == "png" else FORMAT_VERSION_ENCODED,
         "config": cfg.data_dict(),
         "fingerprint": _fingerprint(cfg, source_digest),
         "identity_source": {"kind": "procedural"} if source_digest is None else
@@ -703,8 +712,7 @@ def build_manifest(cfg: RenderDatasetConfig, plans: Sequence[ShardPlan], records
         "counts": {"identities": cfg.identities, "images_per_identity": cfg.images_per_identity,
                    "pairs": cfg.pairs, "shards": len(plans)},
         "labels": {"first": 0, "last": cfg.identities - 1, "count": cfg.identities},
-        "sample": {"key": "<label:07d>_<index:04d>", "members": ["vis.png", "nir.png", "json"],
-                   "vis": [CROP_SIZE, CROP_SIZE, 3], "nir": [CROP_SIZE, CROP_SIZE]},
+        "sample": sample,
         "shards": [{"name": f"{SHARD_DIR}/{p.name}", "samples": p.count, "first_key": records[p.index]["first_key"],
                     "last_key": records[p.index]["last_key"], "bytes": records[p.index]["bytes"],
                     "sha256": records[p.index]["sha256"]} for p in plans],

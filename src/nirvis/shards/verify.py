@@ -4,8 +4,9 @@ Checks: the manifest parses; every listed shard is ``shards/<planned name>`` (th
 readers look: an entry pointing anywhere else is reported, not followed) and exists there with the
 recorded size and sha256; no unlisted shard lies beside them; each
 shard holds exactly the planned samples (keys in (label, index) order, count as recorded); every
-sample has ``vis.png``, ``nir.png`` and ``json``; both PNGs decode to uint8 112x112 with 3 and 1
-channels; the JSON parses and its key, label and index match the member names; the index files
+sample has exactly the members the manifest's ``sample.members`` names (``vis.png``, ``nir.png``
+and ``json`` when it names none: a data set from before encodings); both images decode to uint8
+112x112 with 3 and 1 channels; the JSON parses and its key, label and index match the member names; the index files
 the manifest records (``manifest["indexes"]``: each shard's DALI ``.idx`` and ``wids-index.json``,
 see ``nirvis.shards.index``) exist with the recorded size and sha256 and hold exactly the bytes
 derived from the shards (a data set written before index files records none; ``nirvis index DIR``
@@ -20,8 +21,8 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from nirvis.crop import CROP_SIZE
-from nirvis.shards.format import (MANIFEST, SHARD_DIR, decode_png, iter_tar_samples, list_shard_files, parse_key,
-                                  plan_shards, sha256_file)
+from nirvis.shards.format import (ENCODINGS, MANIFEST, MEMBER_SUFFIXES, SHARD_DIR, decode_png, iter_tar_samples,
+                                  list_shard_files, member_suffixes, parse_key, plan_shards, sha256_file)
 from nirvis.shards.index import check_indexes
 
 
@@ -36,14 +37,14 @@ class VerifyReport:
         return not self.problems
 
 
-def _check_sample(key: str, parts: dict[str, bytes]) -> Optional[str]:
-    extra = sorted(set(parts) - {"vis.png", "nir.png", "json"})
-    missing = [s for s in ("vis.png", "nir.png", "json") if s not in parts]
+def _check_sample(key: str, parts: dict[str, bytes], members: tuple[str, ...] = MEMBER_SUFFIXES) -> Optional[str]:
+    extra = sorted(set(parts) - set(members))
+    missing = [s for s in members if s not in parts]
     if missing or extra:
-        return f"sample {key}: members {sorted(parts)} (expected json, nir.png, vis.png)"
+        return f"sample {key}: members {sorted(parts)} (expected {', '.join(sorted(members))})"
     try:
-        vis = decode_png(parts["vis.png"], 3)
-        nir = decode_png(parts["nir.png"], 1)
+        vis = decode_png(parts[members[0]], 3)
+        nir = decode_png(parts[members[1]], 1)
     except ValueError as exc:
         return f"sample {key}: image does not decode as expected ({exc})"
     if vis.shape != (CROP_SIZE, CROP_SIZE, 3) or nir.shape != (CROP_SIZE, CROP_SIZE):
@@ -79,6 +80,10 @@ def verify_dataset(directory: str | Path, decode: bool = True,
         entries = manifest["shards"]
         if identities < 1 or per_identity < 1 or shard_size < 1 or not isinstance(entries, list):
             raise ValueError("config.identities, images_per_identity and shard_size must be >= 1, shards a list")
+        members = tuple(manifest.get("sample", {}).get("members", MEMBER_SUFFIXES))  # none recorded: PNG
+        if members not in [member_suffixes(ext) for ext in ENCODINGS.values()]:
+            raise ValueError(f"sample.members is {list(members)}, not vis.<ext>, nir.<ext>, json of a known "
+                             f"encoding ({', '.join(ENCODINGS.values())})")
     except (ValueError, KeyError, TypeError, OverflowError) as exc:
         report.problems.append(f"{mpath}: malformed manifest ({exc})")
         return report
@@ -122,7 +127,7 @@ def verify_dataset(directory: str | Path, decode: bool = True,
         try:
             for key, parts in iter_tar_samples(path):
                 seen.append(key)
-                problem = _check_sample(key, parts) if decode else None
+                problem = _check_sample(key, parts, members) if decode else None
                 if problem:
                     report.problems.append(f"{path}: {problem}")
         except Exception as exc:  # noqa: BLE001 - a broken tar is a finding, not a crash
