@@ -14,8 +14,9 @@ from nirvis.shards.reader import iter_pairs
 from shards_helpers import cli, shard_bytes
 
 #: Stated tolerance of the lossy encodings at the default quality 95, against the lossless pixels
-#: of the same pairs (measured on the tiny data set: mean 1.0-1.2, max 10-11 levels).
-MEAN_TOL, MAX_TOL = 2.0, 24
+#: of the same pairs (measured: the tiny data set mean 1.0-1.2, max 10-11 levels; the default
+#: config, 64 pairs, mean 1.1, max 23-27; README).
+MEAN_TOL, MAX_TOL = 2.0, 32
 
 
 def _face_like(seed=0):

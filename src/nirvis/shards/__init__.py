@@ -8,7 +8,8 @@ Modules (import what you need; importing the package itself loads nothing heavy)
     render   ``render_dataset(config, out)``: workers, torchrun ranks, resume, manifest.
     reader   streaming reader for training: ``iter_pairs``, ``iter_identity_groups``, ``PairDataset``.
     verify   ``verify_dataset``: hashes, counts, keys, decodability, index files.
-    index    DALI ``.idx`` per shard and ``wids-index.json`` (derived from the tars), ``nirvis index``.
+    index    DALI ``.idx`` per shard and ``wids-index.json`` (derived from the tars; ``nirvis index``
+             is ``verify.index_dataset``).
     export   InsightFace RecordIO / image folders / preview sheet; a RecordIO codec.
     cli      ``register(subparsers)``: render-dataset, verify, index, preview, export.
     bench    ``bench_render_dataset``: end-to-end throughput vs raw rasterisation.

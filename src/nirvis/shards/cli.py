@@ -65,7 +65,7 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def run_index(args: argparse.Namespace) -> int:
-    from nirvis.shards.index import index_dataset
+    from nirvis.shards.verify import index_dataset
 
     res = index_dataset(args.dir)
     what = ", ".join(res["written"]) if res["written"] else "nothing (every index file was up to date)"

@@ -234,7 +234,7 @@ def check_indexes(root: str | Path, manifest: dict[str, Any], bad_shards: Iterab
     else:
         found = _check_file(wpath, wids, hint)
         problems += found
-        if not found and wpath.read_bytes() != wids_index_bytes(shards, _name(manifest)):
+        if not found and wpath.read_bytes() != wids_index_bytes(shards, index_name(manifest)):
             problems.append(f"{wpath}: does not list the manifest's shards (urls, nsamples, filesize){hint}")
     return problems
 
@@ -249,52 +249,16 @@ def _check_file(path: Path, entry: dict[str, Any], hint: str) -> list[str]:
     return []
 
 
-def _name(manifest: dict[str, Any]) -> str:
+def index_name(manifest: dict[str, Any]) -> str:
     """The data set's name in its wids index: ``nirvis-<first 12 hex digits of the fingerprint>``."""
     fp = manifest.get("fingerprint")
     return f"nirvis-{str(fp)[:12]}" if fp else ""
 
 
 def dataset_name(fingerprint: str) -> str:
-    return _name({"fingerprint": fingerprint})
+    return index_name({"fingerprint": fingerprint})
 
 
-def index_dataset(root: str | Path) -> dict[str, Any]:
-    """``nirvis index DIR``: (re)write the index files of a complete data set (e.g. one rendered
-    before index files existed, or one whose index files were damaged) and record them in its
-    manifest. The shards must verify first (sizes, sha256, keys; the index files are not looked
-    at); files that already hold the right bytes are left alone, so on an intact data set nothing
-    changes.
-
-    Returns:
-        ``{"dir", "shards", "pairs", "written"}`` (``written``: the files rewritten, relative to
-        ``root``).
-
-    Raises:
-        IndexFileError: the data set does not verify (names its first problems).
-        FileNotFoundError: no data set / no manifest at ``root``.
-    """
-    from nirvis.atomic import atomic_write_json
-    from nirvis.output_lock import output_lock
-    from nirvis.shards.format import MANIFEST
-    from nirvis.shards.reader import read_manifest
-    from nirvis.shards.verify import require_verified
-
-    root = Path(root)
-    with output_lock(root, "index"):
-        require_verified(root, IndexFileError, "refusing to index a data set that does not verify", indexes=False)
-        manifest = read_manifest(root)
-        before = {p: p.read_bytes() for p in _index_files(root, manifest["shards"]) if p.is_file()}
-        record = write_indexes(root, manifest["shards"], _name(manifest))
-        written = sorted(p.relative_to(root).as_posix() for p in _index_files(root, manifest["shards"])
-                         if before.get(p) != p.read_bytes())
-        if manifest.get("indexes") != record:
-            manifest["indexes"] = record
-            atomic_write_json(root / MANIFEST, manifest)
-            written.append(MANIFEST)
-        pairs = sum(int(s["samples"]) for s in manifest["shards"])
-        return {"dir": str(root), "shards": len(manifest["shards"]), "pairs": pairs, "written": written}
-
-
-def _index_files(root: Path, shards: Sequence[dict[str, Any]]) -> list[Path]:
+def index_files(root: Path, shards: Sequence[dict[str, Any]]) -> list[Path]:
+    """The index files of a data set: each shard's DALI index, then the wids index."""
     return [dali_index_path(root / s["name"]) for s in shards] + [root / WIDS_INDEX]

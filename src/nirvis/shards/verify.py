@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 from nirvis.crop import CROP_SIZE
 from nirvis.shards.format import (ENCODINGS, MANIFEST, MEMBER_SUFFIXES, SHARD_DIR, decode_png, iter_tar_samples,
@@ -164,3 +164,40 @@ def require_verified(dataset: str | Path, error: Callable[[str], Exception], ref
         shown = "; ".join(report.problems[:3])
         more = f" (+{len(report.problems) - 3} more)" if len(report.problems) > 3 else ""
         raise error(f"{dataset}: {refusal}: {shown}{more}; run `nirvis verify {dataset}` for the full list{hint}")
+
+
+def index_dataset(root: str | Path) -> dict[str, Any]:
+    """``nirvis index DIR`` (here, not in ``shards.index``, because it verifies first): (re)write
+    the index files of a complete data set (e.g. one rendered before index files existed, or one
+    whose index files were damaged) and record them in its manifest. The shards must verify first
+    (sizes, sha256, keys; the index files are not looked at); files that already hold the right
+    bytes are left alone, so on an intact data set nothing changes.
+
+    Returns:
+        ``{"dir", "shards", "pairs", "written"}`` (``written``: the files rewritten, relative to
+        ``root``).
+
+    Raises:
+        IndexFileError: the data set does not verify (names its first problems).
+        FileNotFoundError: no data set / no manifest at ``root``.
+    """
+    from nirvis.atomic import atomic_write_json
+    from nirvis.output_lock import output_lock
+    from nirvis.shards.index import IndexFileError, index_files, index_name, write_indexes
+    from nirvis.shards.reader import read_manifest
+
+    root = Path(root)
+    with output_lock(root, "index"):
+        require_verified(root, IndexFileError, "refusing to index a data set that does not verify", indexes=False)
+        manifest = read_manifest(root)
+        before = {p: p.read_bytes() for p in index_files(root, manifest["shards"]) if p.is_file()}
+        record = write_indexes(root, manifest["shards"], index_name(manifest))
+        written = sorted(p.relative_to(root).as_posix() for p in index_files(root, manifest["shards"])
+                         if before.get(p) != p.read_bytes())
+        if manifest.get("indexes") != record:
+            manifest["indexes"] = record
+            atomic_write_json(root / MANIFEST, manifest)
+            written.append(MANIFEST)
+        pairs = sum(int(s["samples"]) for s in manifest["shards"])
+        return {"dir": str(root), "shards": len(manifest["shards"]), "pairs": pairs, "written": written}
+
