@@ -18,7 +18,8 @@ pytestmark = pytest.mark.slow
 
 def test_reference_layout(reference):
     names = sorted(p.name for p in (reference / "shards").iterdir())
-    assert names == [f"shard-{j:06d}.tar{ext}" for j in range(3) for ext in ("", ".json")]
+    assert names == sorted(f"shard-{j:06d}{ext}" for j in range(3) for ext in (".idx", ".tar", ".tar.json"))
+    assert (reference / "wids-index.json").is_file()
     manifest = json.loads((reference / "manifest.json").read_text())
     assert manifest["counts"] == {"identities": 3, "images_per_identity": 2, "pairs": 6, "shards": 3}
     assert manifest["labels"]["first"] == 0 and manifest["labels"]["last"] == 2
@@ -33,6 +34,12 @@ def test_two_workers_give_identical_shards(reference, tiny_yaml, tmp_path):
     assert cli(["render-dataset", "--config", tiny_yaml, "--out", out, "--workers", "2", "--quiet"]) == 0
     assert shard_bytes(out) == shard_bytes(reference)
     assert (out / "manifest.json").read_bytes() == (reference / "manifest.json").read_bytes()
+    # the index files too (DALI's per shard, the wids index)
+    idx = sorted(p.name for p in (reference / "shards").glob("*.idx"))
+    assert len(idx) == 3
+    for name in idx:
+        assert (out / "shards" / name).read_bytes() == (reference / "shards" / name).read_bytes()
+    assert (out / "wids-index.json").read_bytes() == (reference / "wids-index.json").read_bytes()
 
 
 def test_batch_size_changes_no_byte(reference, tiny_yaml, tmp_path):

@@ -53,3 +53,22 @@ def test_train_renders_on_the_fly_from_a_config_path(tmp_path):
     path.write_text(dump_yaml(RenderDatasetConfig(**CONFIG)))
     summary = train(tiny_config(**{"optim.max_steps": 2, "data.verify": False}), [str(path)], tmp_path / "run")
     assert summary["steps"] == 2
+
+
+def test_rendered_pairs_of_a_lossy_config_are_the_shards_decoded_pixels(tmp_path):
+    """With encoding: jpeg the trainer sees what the shards hold: the JPEG-decoded pixels."""
+    from nirvis.shards.render import render_dataset
+
+    cfg = RenderDatasetConfig(identities=2, images_per_identity=2, shard_size=4, batch_size=2, workers=1,
+                              texture_resolution=128, seed=3, encoding="jpeg", quality=80)
+    render_dataset(cfg, tmp_path / "ds", progress=False)
+    stored = {s.key: s for s in iter_pairs([tmp_path / "ds"])}
+    source = RenderedGroupSource(cfg, group_size=2)
+    seen = 0
+    for group in source.groups(seed=0, epoch=0):
+        for item in group.vis:
+            ref = stored[f"{item.label:07d}_{item.index:04d}"]
+            assert np.array_equal(group.load(item, "vis"), ref.vis)
+            assert np.array_equal(group.load(item, "nir"), ref.nir)
+            seen += 1
+    assert seen == 4

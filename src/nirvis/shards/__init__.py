@@ -7,9 +7,11 @@ Modules (import what you need; importing the package itself loads nothing heavy)
     format   on-disk layout, shard plan (``plan_shards``), deterministic PNG / tar writers.
     render   ``render_dataset(config, out)``: workers, torchrun ranks, resume, manifest.
     reader   streaming reader for training: ``iter_pairs``, ``iter_identity_groups``, ``PairDataset``.
-    verify   ``verify_dataset``: hashes, counts, keys, decodability.
+    verify   ``verify_dataset``: hashes, counts, keys, decodability, index files.
+    index    DALI ``.idx`` per shard and ``wids-index.json`` (derived from the tars; ``nirvis index``
+             is ``verify.index_dataset``).
     export   InsightFace RecordIO / image folders / preview sheet; a RecordIO codec.
-    cli      ``register(subparsers)``: render-dataset, verify, preview, export.
+    cli      ``register(subparsers)``: render-dataset, verify, index, preview, export.
     bench    ``bench_render_dataset``: end-to-end throughput vs raw rasterisation.
 
 A sample is one pair, key ``<label:07d>_<index:04d>``, members ``vis.png`` (RGB8), ``nir.png``

@@ -1,4 +1,4 @@
-"""Commands ``render-dataset``, ``verify``, ``preview`` and ``export`` of the nirvis CLI.
+"""Commands ``render-dataset``, ``verify``, ``index``, ``preview`` and ``export`` of the nirvis CLI.
 
 ``register(subparsers)`` adds them to the main parser (``nirvis.cli``); every handler returns an
 int exit code: 0 success, 1 a data set that fails verification; user errors are raised (a
@@ -23,6 +23,7 @@ FLAGS = {
     "identities": "--identities", "images_per_identity": "--images-per-identity", "resolution": "--resolution",
     "backend": "--backend", "device": "--device", "workers": "--workers", "shard_size": "--shard-size",
     "seed": "--seed", "identity_source": "--identity-source", "batch_size": "--batch-size",
+    "encoding": "--encoding", "quality": "--quality",
 }
 
 
@@ -44,16 +45,32 @@ def run_render_dataset(args: argparse.Namespace) -> int:
 def run_verify(args: argparse.Namespace) -> int:
     from nirvis.shards.verify import verify_dataset
 
+    from nirvis.shards.reader import read_manifest
+
     report = verify_dataset(args.dir, decode=not args.no_decode)
     if report.ok:
+        indexed = "indexes" in read_manifest(args.dir)
         print(f"verify: {args.dir} ok: {report.shards} shards, {report.samples} pairs (sha256, counts, keys"
-              f"{'' if args.no_decode else ', every PNG decoded, json parsed'})")
+              f"{'' if args.no_decode else ', every image decoded, json parsed'}"
+              f"{', DALI and wids index files' if indexed else ''})")
+        if not indexed:
+            print(f"verify: {args.dir} records no index files (rendered before them); `nirvis index {args.dir}` "
+                  "writes them")
         return 0
     for problem in report.problems:
         print(f"nirvis verify: {problem}", file=sys.stderr)
     bad = sorted({p.split(":", 1)[0].rsplit("/", 1)[-1] for p in report.problems})
     print(f"nirvis verify: FAILED: {len(report.problems)} problem(s) in {', '.join(bad)}", file=sys.stderr)
     return 1
+
+
+def run_index(args: argparse.Namespace) -> int:
+    from nirvis.shards.verify import index_dataset
+
+    res = index_dataset(args.dir)
+    what = ", ".join(res["written"]) if res["written"] else "nothing (every index file was up to date)"
+    print(f"index: {res['dir']}: {res['shards']} shards, {res['pairs']} pairs indexed; wrote {what}")
+    return 0
 
 
 def run_preview(args: argparse.Namespace) -> int:
@@ -80,7 +97,7 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: Any) -> None:
-    """Add ``render-dataset``, ``verify``, ``preview`` and ``export`` to ``subparsers`` (from
+    """Add ``render-dataset``, ``verify``, ``index``, ``preview`` and ``export`` to ``subparsers`` (from
     ``parser.add_subparsers()``); each sets ``func`` (namespace -> int exit code)."""
     p = subparsers.add_parser(
         "render-dataset", help="render paired NIR/VIS images into resumable WebDataset shards",
@@ -100,6 +117,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--batch-size", type=int,
                    help="pairs rendered together (memory/speed only: the bytes are the same for any value)")
     p.add_argument("--seed", type=int, help="global seed")
+    p.add_argument("--encoding", help="image members: png (lossless, default), jpeg or webp")
+    p.add_argument("--quality", type=int, help="jpeg / webp quality 1-100 (default 95)")
     p.add_argument("--identity-source", help="'procedural' or a directory of face assets (nirvis identities --out)")
     p.add_argument("--force", action="store_true", help="replace an output directory holding a different config")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -109,11 +128,21 @@ def register(subparsers: Any) -> None:
 
     p = subparsers.add_parser("verify", help="check a rendered data set (hashes, counts, decodability)",
                               description="Check every shard of a rendered data set against its manifest: sha256, "
-                                          "sample counts and keys, PNG decoding (shapes, dtypes) and JSON. "
+                                          "sample counts and keys, PNG decoding (shapes, dtypes), JSON and the index "
+                                          "files. "
                                           "Exit 0 when intact, 1 when a problem is found, 2 on a usage error.")
     p.add_argument("dir", help="render-dataset output directory")
     p.add_argument("--no-decode", action="store_true", help="skip decoding images (hashes and keys only)")
     p.set_defaults(func=run_verify)
+
+    p = subparsers.add_parser("index", help="(re)write a data set's DALI and wids index files",
+                              description="Write DIR/shards/shard-NNNNNN.idx (DALI webdataset index, one per shard) "
+                                          "and DIR/wids-index.json (wids shard index) of a complete data set and "
+                                          "record them in its manifest: for data sets rendered before index files, "
+                                          "or to repair damaged ones. The shards must verify first; files already "
+                                          "right are left alone.")
+    p.add_argument("dir", help="render-dataset output directory")
+    p.set_defaults(func=run_index)
 
     p = subparsers.add_parser("preview", help="contact sheet of rendered pairs (VIS | NIR)")
     p.add_argument("dir", help="render-dataset output directory")

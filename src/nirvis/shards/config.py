@@ -34,6 +34,8 @@ SUPPORTED_RESOLUTIONS = (CROP_SIZE,)
 BACKENDS = ("auto", "cpu", "gl", "cuda", "torch")
 DEVICES = ("cpu", "cuda")
 NIR_METHODS = ("spectral", "red", "luma")
+#: Image encodings of the members (see ``shards.format.ENCODINGS``).
+ENCODINGS = ("png", "jpeg", "webp")
 #: Fields that change how a data set is produced but never its bytes (left out of the
 #: "same config?" comparison and the shard fingerprints).
 EXECUTION_FIELDS = ("workers", "batch_size")
@@ -69,6 +71,9 @@ class RenderDatasetConfig:
         nir_method: VIS -> NIR albedo transform for assets without NIR maps.
         png_compression: zlib level 0-9 of the PNG members (lossless either way). The default 4
             encodes 112 px pairs in half the time of 6 for 1.6 % more bytes (README, render speed).
+        encoding: image members ``png`` (lossless, default), ``jpeg`` or ``webp`` (lossy, at
+            ``quality``); members ``<key>.vis.png|jpg|webp`` and ``<key>.nir.*``.
+        quality: 1-100, for ``jpeg`` and ``webp`` (OpenCV's quality; 100 is still lossy).
         sample_space: ranges of every random choice of a pair (``SampleSpace``).
     """
 
@@ -86,6 +91,8 @@ class RenderDatasetConfig:
     subdivision_levels: int = 1
     nir_method: str = "spectral"
     png_compression: int = 4
+    encoding: str = "png"
+    quality: int = 95
     sample_space: SampleSpace = field(default_factory=SampleSpace)
 
     def __post_init__(self) -> None:
@@ -105,11 +112,13 @@ class RenderDatasetConfig:
         at_least("texture_resolution", 16, 4096)
         at_least("subdivision_levels", 0, 2)
         at_least("png_compression", 0, 9)
+        at_least("quality", 1, 100)
         if self.resolution not in SUPPORTED_RESOLUTIONS:
             raise ConfigError(f"field 'resolution' must be {CROP_SIZE}, got {self.resolution} (only the "
                               f"{CROP_SIZE} x {CROP_SIZE} "
                               "ArcFace-aligned output is supported for now)")
-        for name, choices in (("backend", BACKENDS), ("device", DEVICES), ("nir_method", NIR_METHODS)):
+        for name, choices in (("backend", BACKENDS), ("device", DEVICES), ("nir_method", NIR_METHODS),
+                              ("encoding", ENCODINGS)):
             if getattr(self, name) not in choices:
                 raise ConfigError(f"field '{name}' must be one of {', '.join(choices)}; got {getattr(self, name)!r}")
         if not self.identity_source:
@@ -129,10 +138,15 @@ class RenderDatasetConfig:
         return to_plain(dataclasses.asdict(self))
 
     def data_dict(self) -> dict[str, Any]:
-        """``to_dict`` without the execution-only fields (what decides the bytes)."""
+        """``to_dict`` without the execution-only fields (what decides the bytes). With the PNG
+        encoding, ``encoding`` and ``quality`` are left out too: ``quality`` does not apply, and
+        PNG data sets keep the fingerprint (and resume) of those written before the field."""
         d = self.to_dict()
         for name in EXECUTION_FIELDS:
             d.pop(name, None)
+        if d.get("encoding") == "png":
+            d.pop("encoding")
+            d.pop("quality", None)
         return d
 
     def replace(self, **changes: Any) -> "RenderDatasetConfig":

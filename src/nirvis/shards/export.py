@@ -21,7 +21,8 @@ this module is an independent implementation, no MXNet needed):
   file holds ``"<num_classes>,<height>,<width>"``.
 
 Here image record ``id`` is its record index and ``id2`` the modality (0 = VIS, 1 = NIR). Images
-are stored as the shards' PNG bytes (lossless; NIR PNGs are 1-channel and imdecode to 3 channels).
+are stored as the shards' image bytes (PNG: lossless, NIR PNGs are 1-channel and imdecode to 3
+channels; JPEG / WebP data sets: their bytes as they are).
 """
 
 from __future__ import annotations
@@ -218,7 +219,8 @@ def export_insightface_rec(dataset: Union[str, Path], out: Union[str, Path], *, 
 
 def export_folders(dataset: Union[str, Path], out: Union[str, Path], *, modality: str = "both",
                    force: bool = False) -> dict[str, Any]:
-    """Write ``out/<label:07d>/<key>_vis.png`` / ``_nir.png`` (the shards' PNG bytes) and list
+    """Write ``out/<label:07d>/<key>_vis.png`` / ``_nir.png`` (the shards' image bytes; ``.jpg`` /
+    ``.webp`` for data sets in those encodings) and list
     files ``vis_list.txt``, ``nir_list.txt``, ``all_list.txt`` of lines ``<relative path> <label>``."""
     from nirvis.shards.reader import iter_pairs
 
@@ -234,7 +236,7 @@ def export_folders(dataset: Union[str, Path], out: Union[str, Path], *, modality
                 d = tmp / f"{s.label:07d}"
                 d.mkdir(exist_ok=True)
                 for m in mods:
-                    rel = f"{s.label:07d}/{s.key}_{m}.png"
+                    rel = f"{s.label:07d}/{s.key}_{m}.{s.ext}"
                     (tmp / rel).write_bytes(s.vis if m == "vis" else s.nir)
                     line = f"{rel} {s.label}"
                     lists[m].append(line)

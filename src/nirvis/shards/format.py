@@ -5,13 +5,22 @@ Layout of ``DIR``::
     DIR/config.yaml                 effective config (readable again with --config)
     DIR/shards/shard-000000.tar     WebDataset shards, samples in (label, index) order
     DIR/shards/shard-000000.tar.json  sidecar written after the shard's rename: sha256, count, keys
-    DIR/manifest.json               written last, when every shard is complete
+    DIR/shards/shard-000000.idx     DALI webdataset index of the shard (``shards.index``), written
+                                    after its rename, before its sidecar
+    DIR/wids-index.json             wids shard index of the data set (relative urls)
+    DIR/manifest.json               written last, when every shard is complete (records the
+                                    index files' sizes and sha256 under ``indexes``)
 
 Each sample (one rendered pair) has the key ``<label:07d>_<index:04d>`` and three tar members:
-``<key>.vis.png`` (8-bit RGB), ``<key>.nir.png`` (8-bit grey) and ``<key>.json`` (metadata).
+``<key>.vis.<ext>`` (8-bit RGB), ``<key>.nir.<ext>`` (8-bit grey) and ``<key>.json`` (metadata),
+where ``<ext>`` follows the config's ``encoding``: ``png`` (lossless, the default; the only
+encoding before it was configurable), ``jpg`` (``jpeg``) or ``webp``, at ``quality`` 1-100 for the
+lossy two. The manifest's ``sample.members`` names them; readers take the suffix from the member
+names, so data sets of every encoding (and older ones) read alike.
 
-Determinism: the shard plan depends only on (identities, images_per_identity, shard_size); PNGs
-are encoded by OpenCV with a fixed zlib level and no metadata chunks; tar members are USTAR with
+Determinism: the shard plan depends only on (identities, images_per_identity, shard_size); images
+are encoded by OpenCV with fixed parameters (PNG: a fixed zlib level, no metadata chunks; JPEG:
+baseline, not optimised, 4:2:0; WebP: lossy at the quality); tar members are USTAR with
 mtime 0, uid/gid 0, empty user/group names and mode 0o444; JSON is written with sorted keys.
 """
 
@@ -36,6 +45,10 @@ SHARD_DIR = "shards"
 MANIFEST = "manifest.json"
 CONFIG_FILE = "config.yaml"
 MEMBER_SUFFIXES = ("vis.png", "nir.png", "json")
+#: ``encoding`` config value -> member extension of the images.
+ENCODINGS = {"png": "png", "jpeg": "jpg", "webp": "webp"}
+#: Manifest ``format_version`` of data sets whose images are not PNG (older readers expect PNG).
+FORMAT_VERSION_ENCODED = 2
 _TAR_MTIME = 0
 _TAR_MODE = 0o444
 
@@ -107,8 +120,52 @@ def encode_png(img: np.ndarray, compression: int = 4) -> bytes:
     return buf.tobytes()
 
 
+def member_suffixes(ext: str = "png") -> tuple[str, str, str]:
+    """The members of a sample whose images have extension ``ext``: (vis, nir, json)."""
+    return (f"vis.{ext}", f"nir.{ext}", "json")
+
+
+def image_ext(parts: dict[str, Any]) -> Optional[str]:
+    """The image extension of a sample's members (``png``, ``jpg`` or ``webp``), or None when
+    its members are not one known set of ``vis.<ext>`` + ``nir.<ext>``."""
+    for ext in ENCODINGS.values():
+        if f"vis.{ext}" in parts and f"nir.{ext}" in parts:
+            return ext
+    return None
+
+
+def encode_image(img: np.ndarray, encoding: str = "png", *, quality: int = 95, png_compression: int = 4) -> bytes:
+    """Deterministic 8-bit image bytes of RGB [H, W, 3] or grey [H, W] uint8 in ``encoding``
+    (``png``: lossless at zlib level ``png_compression``; ``jpeg`` / ``webp``: lossy at
+    ``quality`` 1-100, fixed encoder parameters)."""
+    import cv2
+
+    if encoding == "png":
+        return encode_png(img, png_compression)
+    a = np.ascontiguousarray(img)
+    if a.dtype != np.uint8 or a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] != 3):
+        raise ValueError(f"encode_image: expected uint8 [H, W] or [H, W, 3], got {a.dtype} {list(a.shape)}")
+    if not 1 <= int(quality) <= 100:
+        raise ValueError(f"encode_image: quality must be 1-100, got {quality}")
+    if a.ndim == 3:
+        a = cv2.cvtColor(a, cv2.COLOR_RGB2BGR)
+    if encoding == "jpeg":
+        ok, buf = cv2.imencode(".jpg", a, [cv2.IMWRITE_JPEG_QUALITY, int(quality), cv2.IMWRITE_JPEG_OPTIMIZE, 0,
+                                           cv2.IMWRITE_JPEG_PROGRESSIVE, 0,
+                                           cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420])
+    elif encoding == "webp":
+        ok, buf = cv2.imencode(".webp", a, [cv2.IMWRITE_WEBP_QUALITY, int(quality)])  # <= 100: lossy
+    else:
+        raise ValueError(f"encode_image: encoding must be one of {', '.join(ENCODINGS)}, got {encoding!r}")
+    if not ok:  # pragma: no cover
+        raise RuntimeError(f"encode_image: OpenCV could not encode the image as {encoding}")
+    return buf.tobytes()
+
+
 def decode_png(data: bytes, channels: int) -> np.ndarray:
-    """Decode PNG bytes to uint8 RGB [H, W, 3] (channels=3) or grey [H, W] (channels=1).
+    """Decode PNG (or JPEG / WebP: the format is read from the bytes) to uint8 RGB [H, W, 3]
+    (channels=3) or grey [H, W] (channels=1). A WebP holds no grey images (OpenCV stores grey as
+    three equal channels): with channels=1 its colour is converted to grey.
 
     Raises:
         ValueError: undecodable data or a different channel count than ``channels``.
@@ -117,10 +174,12 @@ def decode_png(data: bytes, channels: int) -> np.ndarray:
 
     from nirvis.image_limits import check_image_size
 
-    check_image_size(data, "PNG")
+    check_image_size(data, "image")
     img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if img is None:
-        raise ValueError("not a decodable PNG")
+        raise ValueError("not a decodable PNG, JPEG or WebP image")
+    if channels == 1 and img.ndim == 3 and img.shape[2] == 3 and bytes(data[:4]) == b"RIFF":
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
     if img.dtype != np.uint8:
         raise ValueError(f"expected 8-bit pixels, got {img.dtype}")
     got = 1 if img.ndim == 2 else img.shape[2]
@@ -149,9 +208,10 @@ class ShardWriter:
         info.type = tarfile.REGTYPE
         self._tar.addfile(info, io.BytesIO(data))
 
-    def add_sample(self, key: str, vis_png: bytes, nir_png: bytes, meta: dict[str, Any]) -> None:
-        self.add(f"{key}.vis.png", vis_png)
-        self.add(f"{key}.nir.png", nir_png)
+    def add_sample(self, key: str, vis_png: bytes, nir_png: bytes, meta: dict[str, Any], ext: str = "png") -> None:
+        """Members ``<key>.vis.<ext>``, ``<key>.nir.<ext>`` (the encoded images) and ``<key>.json``."""
+        self.add(f"{key}.vis.{ext}", vis_png)
+        self.add(f"{key}.nir.{ext}", nir_png)
         self.add(f"{key}.json", dumps_json(meta))
 
     def close(self) -> None:

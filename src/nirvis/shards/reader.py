@@ -23,8 +23,8 @@ from typing import Any, Iterable, Iterator, Optional, Sequence, Union
 import numpy as np
 
 from nirvis.errors import NirvisError
-from nirvis.shards.format import (MANIFEST, SHARD_DIR, decode_png, iter_tar_samples, list_shard_files,
-                                  parse_key)
+from nirvis.shards.format import (MANIFEST, SHARD_DIR, decode_png, image_ext, iter_tar_samples, list_shard_files,
+                                  member_suffixes, parse_key)
 
 Source = Union[str, os.PathLike]
 
@@ -36,10 +36,11 @@ class PairSample:
     Attributes:
         key: ``<label:07d>_<index:04d>``.
         label, index: identity label and pair index.
-        vis: uint8 [112, 112, 3] RGB (or the PNG bytes when read with ``decode=False``).
-        nir: uint8 [112, 112] grey, one channel (or PNG bytes).
+        vis: uint8 [112, 112, 3] RGB (or the encoded bytes when read with ``decode=False``).
+        nir: uint8 [112, 112] grey, one channel (or the encoded bytes).
         meta: the sample's JSON (labels, pose, landmarks, full SampleParams, ...).
         shard: the shard file it came from.
+        ext: the images' member extension, ``png``, ``jpg`` or ``webp``.
     """
 
     key: str
@@ -49,6 +50,7 @@ class PairSample:
     nir: Any
     meta: dict[str, Any] = field(repr=False)
     shard: str = ""
+    ext: str = "png"
 
 
 def list_shards(sources: Union[Source, Sequence[Source]]) -> list[Path]:
@@ -97,16 +99,17 @@ def read_manifest(directory: Source) -> dict[str, Any]:
 
 
 def _to_sample(key: str, parts: dict[str, bytes], shard: Path, decode: bool) -> PairSample:
-    missing = [s for s in ("vis.png", "nir.png", "json") if s not in parts]
+    ext = image_ext(parts) or "png"  # None: neither set complete, reported as missing PNGs
+    missing = [s for s in member_suffixes(ext) if s not in parts]
     if missing:
-        raise ValueError(f"{shard}: sample {key!r} lacks member(s) {', '.join(missing)}")
+        raise ValueError(f"{shard}: sample {key!r} lacks member(s) {', '.join(missing)} "
+                         f"(has {', '.join(sorted(parts))})")
     meta = json.loads(parts["json"].decode("utf-8"))
     label, index = parse_key(key)
+    vis, nir = parts[f"vis.{ext}"], parts[f"nir.{ext}"]
     if decode:
-        vis, nir = decode_png(parts["vis.png"], 3), decode_png(parts["nir.png"], 1)
-    else:
-        vis, nir = parts["vis.png"], parts["nir.png"]
-    return PairSample(key=key, label=label, index=index, vis=vis, nir=nir, meta=meta, shard=str(shard))
+        vis, nir = decode_png(vis, 3), decode_png(nir, 1)
+    return PairSample(key=key, label=label, index=index, vis=vis, nir=nir, meta=meta, shard=str(shard), ext=ext)
 
 
 def iter_shard(path: Source, decode: bool = True) -> Iterator[PairSample]:
@@ -157,7 +160,8 @@ def iter_pairs(sources: Union[Source, Sequence[Source]], *, shuffle_buffer_size:
             pass through a buffer of this many samples (needs ``seed``).
         seed, epoch: the shuffle's randomness (same values, same order).
         rank, world_size: read only shards rank, rank + world_size, ...
-        decode: decode PNGs to arrays (VIS uint8 [112, 112, 3], NIR uint8 [112, 112]).
+        decode: decode the images (PNG, JPEG or WebP) to arrays (VIS uint8 [112, 112, 3], NIR uint8
+            [112, 112]).
     """
     shards = _select_shards(list_shards(sources), rank, world_size)
     if shuffle_buffer_size > 0:

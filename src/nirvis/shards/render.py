@@ -6,8 +6,9 @@ Work assignment never touches the bytes:
   shard is rendered in fixed chunks of ``batch_size`` consecutive samples, so a shard's content is
   a function of the config alone (the renderer's output may depend on batch composition, so the
   batches are part of the plan too);
-* a shard is written under a temporary name in ``DIR/shards`` and renamed when complete; its
-  sidecar ``shard-NNNNNN.tar.json`` (sha256, count, config fingerprint) is written after the rename;
+* a shard is written under a temporary name in ``DIR/shards`` and renamed when complete; its DALI
+  index ``shard-NNNNNN.idx`` (derived from the tar, ``shards.index``) and then its sidecar
+  ``shard-NNNNNN.tar.json`` (sha256, count, config fingerprint) are written after the rename;
   a rerun skips shards whose sidecar matches and whose bytes hash to the recorded sha256;
 * CPU worker processes (``spawn`` context, each capped to its share of the cores) take blocks of
   consecutive batches (``plan_blocks``) from a queue, cache prepared faces per identity and send
@@ -15,7 +16,9 @@ Work assignment never touches the bytes:
 * under ``torchrun`` (RANK / WORLD_SIZE / LOCAL_RANK) rank r renders shards r, r + world, ... on
   ``cuda:LOCAL_RANK`` with ``--device cuda``, and rank 0 writes the manifest
   once every shard's sidecar exists (polling, with a timeout): no extra code for many nodes;
-* ``DIR/manifest.json`` is written last, atomically.
+* once every shard is complete, rank 0 rewrites any DALI index that is missing or stale (a data
+  set resumed from before index files, or a damaged index), writes ``DIR/wids-index.json`` and
+  then ``DIR/manifest.json``, last, atomically.
 """
 
 from __future__ import annotations
@@ -44,9 +47,10 @@ from nirvis.distributed import DistEnv, dist_env
 from nirvis.errors import NirvisError
 from nirvis.output_lock import output_lock
 from nirvis.shards.config import ConfigError, RenderDatasetConfig, dump_yaml, fingerprint, load_config
-from nirvis.shards.format import (CONFIG_FILE, FORMAT_TAG, FORMAT_VERSION, MANIFEST, SHARD_DIR, ShardPlan, ShardWriter,
-                                  encode_png, identity_record, plan_shards, read_json, sample_key, sample_metadata,
-                                  sha256_file, sidecar_path)
+from nirvis.shards.format import (CONFIG_FILE, ENCODINGS, FORMAT_TAG, FORMAT_VERSION, FORMAT_VERSION_ENCODED, MANIFEST,
+                                  SHARD_DIR, ShardPlan, ShardWriter, encode_image, identity_record, member_suffixes,
+                                  plan_shards, read_json, sample_key, sample_metadata, sha256_file, sidecar_path)
+from nirvis.shards.index import WIDS_INDEX, dali_index_path, dataset_name, write_dali_index, write_indexes
 
 _FACE_CACHE = 4  # prepared faces kept per process (samples come in label order)
 
@@ -148,7 +152,7 @@ class _ShardRenderer:
     def render_samples(self, chunk: Sequence[tuple[int, int]]) -> list[dict[str, Any]]:
         """The samples (label, index) of ``chunk`` rendered: per sample its ``key``, ``vis`` uint8
         [112, 112, 3], ``nir`` uint8 [112, 112] and ``meta`` (the sample JSON): what a shard of the
-        config stores, before PNG encoding (lossless: decoding gives these arrays back)."""
+        config stores, before encoding (PNG is lossless: decoding gives these arrays back)."""
         import torch
 
         from nirvis.render.pair import RENDERER_VERSION, pair_seed, render_batch, sample_params
@@ -183,13 +187,17 @@ class _ShardRenderer:
         return results  # type: ignore[return-value]
 
     def _render_chunk(self, chunk: Sequence[tuple[int, int]]) -> list[dict[str, Any]]:
-        """``render_samples`` with the images PNG-encoded (what the shard writer takes)."""
-        level = self.cfg.png_compression
-        return [dict(r, vis=encode_png(r["vis"], level), nir=encode_png(r["nir"], level))
-                for r in self.render_samples(chunk)]
+        """``render_samples`` with the images encoded in the config's ``encoding`` (what the
+        shard writer takes)."""
+        c = self.cfg
+
+        def enc(img: np.ndarray) -> bytes:
+            return encode_image(img, c.encoding, quality=c.quality, png_compression=c.png_compression)
+
+        return [dict(r, vis=enc(r["vis"]), nir=enc(r["nir"])) for r in self.render_samples(chunk)]
 
     def render_block(self, block: "_Block", progress: Callable[[int], None]) -> list[dict[str, Any]]:
-        """Encoded samples (key, vis/nir PNG bytes, metadata) of ``block``, rendered in the shard's
+        """Encoded samples (key, vis/nir image bytes, metadata) of ``block``, rendered in the shard's
         fixed chunks of ``batch_size`` samples."""
         samples = block.plan.samples()[block.start:block.stop]
         bs = self.cfg.batch_size
@@ -213,10 +221,11 @@ def write_shard(job: _Job, plan: ShardPlan, samples: Sequence[dict[str, Any]]) -
     def write(f: Any) -> None:
         writer = ShardWriter(f)
         for r in samples:
-            writer.add_sample(r["key"], r["vis"], r["nir"], r["meta"])
+            writer.add_sample(r["key"], r["vis"], r["nir"], r["meta"], ENCODINGS[job.config.encoding])
         writer.close()
 
     atomic_write(final, write)
+    write_dali_index(final)
     record = {"format": FORMAT_TAG, "shard": plan.name, "index": plan.index, "samples": plan.count,
               "first_key": samples[0]["key"], "last_key": samples[-1]["key"],
               "bytes": final.stat().st_size, "sha256": sha256_file(final), "fingerprint": job.fingerprint}
@@ -448,7 +457,7 @@ def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
 def _wipe(out: Path) -> None:
     """Remove what render-dataset writes (and nothing else) from ``out``."""
     shutil.rmtree(out / SHARD_DIR, ignore_errors=True)
-    for name in (MANIFEST, CONFIG_FILE):
+    for name in (MANIFEST, WIDS_INDEX, CONFIG_FILE):
         if (out / name).exists():
             (out / name).unlink()
 
@@ -521,6 +530,7 @@ def _clean_temporaries(out: Path, plans: Sequence[ShardPlan]) -> None:
     """Remove leftovers of killed runs for ``plans`` (temporary shards; stale sidecars)."""
     for plan in plans:
         remove_stale_temporaries(out / SHARD_DIR / plan.name)  # also the sidecar's (.<name>.json.*.tmp)
+        remove_stale_temporaries(dali_index_path(out / SHARD_DIR / plan.name))
 
 
 # ------------------------------------------------------------------------------------- main
@@ -614,8 +624,10 @@ def _render_locked(cfg: RenderDatasetConfig, out: Path, env: DistEnv, device: st
             todo.append(p)
         else:
             records[p.index] = rec
-    if todo and env.rank == 0 and (out / MANIFEST).exists():
-        (out / MANIFEST).unlink()  # the data set is being repaired: no manifest until it is whole again
+    if todo and env.rank == 0:  # the data set is being repaired: no manifest until it is whole again
+        for name in (MANIFEST, WIDS_INDEX):
+            if (out / name).exists():
+                (out / name).unlink()
     pairs_todo = sum(p.count for p in todo)
     bar = tqdm(total=pairs_todo, unit="pair", desc=f"render-dataset{f' rank {env.rank}' if env.distributed else ''}",
                disable=not progress or pairs_todo == 0, dynamic_ncols=True, smoothing=0.1)
@@ -655,7 +667,9 @@ def _render_locked(cfg: RenderDatasetConfig, out: Path, env: DistEnv, device: st
                                        f"shard(s) of other ranks (first: {others[0].name}); rerun to resume")
                 time.sleep(2.0)
         manifest_path = out / MANIFEST
-        atomic_write_json(manifest_path, build_manifest(cfg, plans, records, source_digest))
+        manifest = build_manifest(cfg, plans, records, source_digest)
+        manifest["indexes"] = write_indexes(out, manifest["shards"], dataset_name(fp))
+        atomic_write_json(manifest_path, manifest)
     elapsed = time.perf_counter() - t_start
     rendered = sum(p.count for p in todo)
     return {
@@ -679,9 +693,14 @@ def build_manifest(cfg: RenderDatasetConfig, plans: Sequence[ShardPlan], records
 
     from nirvis.render.pair import RENDERER_VERSION
 
+    ext = ENCODINGS[cfg.encoding]
+    sample: dict[str, Any] = {"key": "<label:07d>_<index:04d>", "members": list(member_suffixes(ext)),
+                              "vis": [CROP_SIZE, CROP_SIZE, 3], "nir": [CROP_SIZE, CROP_SIZE]}
+    if cfg.encoding != "png":  # PNG data sets keep the manifest they had before encodings existed
+        sample["encoding"] = {"format": cfg.encoding, "quality": cfg.quality}
     return {
         "format": FORMAT_TAG,
-        "format_version": FORMAT_VERSION,
+        "format_version": FORMAT_VERSION if cfg.encoding == "png" else FORMAT_VERSION_ENCODED,
         "config": cfg.data_dict(),
         "fingerprint": _fingerprint(cfg, source_digest),
         "identity_source": {"kind": "procedural"} if source_digest is None else
@@ -693,8 +712,7 @@ def build_manifest(cfg: RenderDatasetConfig, plans: Sequence[ShardPlan], records
         "counts": {"identities": cfg.identities, "images_per_identity": cfg.images_per_identity,
                    "pairs": cfg.pairs, "shards": len(plans)},
         "labels": {"first": 0, "last": cfg.identities - 1, "count": cfg.identities},
-        "sample": {"key": "<label:07d>_<index:04d>", "members": ["vis.png", "nir.png", "json"],
-                   "vis": [CROP_SIZE, CROP_SIZE, 3], "nir": [CROP_SIZE, CROP_SIZE]},
+        "sample": sample,
         "shards": [{"name": f"{SHARD_DIR}/{p.name}", "samples": p.count, "first_key": records[p.index]["first_key"],
                     "last_key": records[p.index]["last_key"], "bytes": records[p.index]["bytes"],
                     "sha256": records[p.index]["sha256"]} for p in plans],

@@ -4,8 +4,13 @@ Checks: the manifest parses; every listed shard is ``shards/<planned name>`` (th
 readers look: an entry pointing anywhere else is reported, not followed) and exists there with the
 recorded size and sha256; no unlisted shard lies beside them; each
 shard holds exactly the planned samples (keys in (label, index) order, count as recorded); every
-sample has ``vis.png``, ``nir.png`` and ``json``; both PNGs decode to uint8 112x112 with 3 and 1
-channels; the JSON parses and its key, label and index match the member names.
+sample has exactly the members the manifest's ``sample.members`` names (``vis.png``, ``nir.png``
+and ``json`` when it names none: a data set from before encodings); both images decode to uint8
+112x112 with 3 and 1 channels; the JSON parses and its key, label and index match the member names; the index files
+the manifest records (``manifest["indexes"]``: each shard's DALI ``.idx`` and ``wids-index.json``,
+see ``nirvis.shards.index``) exist with the recorded size and sha256 and hold exactly the bytes
+derived from the shards (a data set written before index files records none; ``nirvis index DIR``
+adds them).
 """
 
 from __future__ import annotations
@@ -13,11 +18,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 from nirvis.crop import CROP_SIZE
-from nirvis.shards.format import (MANIFEST, SHARD_DIR, decode_png, iter_tar_samples, list_shard_files, parse_key,
-                                  plan_shards, sha256_file)
+from nirvis.shards.format import (ENCODINGS, MANIFEST, MEMBER_SUFFIXES, SHARD_DIR, decode_png, iter_tar_samples,
+                                  list_shard_files, member_suffixes, parse_key, plan_shards, sha256_file)
+from nirvis.shards.index import check_indexes
 
 
 @dataclass
@@ -31,14 +37,14 @@ class VerifyReport:
         return not self.problems
 
 
-def _check_sample(key: str, parts: dict[str, bytes]) -> Optional[str]:
-    extra = sorted(set(parts) - {"vis.png", "nir.png", "json"})
-    missing = [s for s in ("vis.png", "nir.png", "json") if s not in parts]
+def _check_sample(key: str, parts: dict[str, bytes], members: tuple[str, ...] = MEMBER_SUFFIXES) -> Optional[str]:
+    extra = sorted(set(parts) - set(members))
+    missing = [s for s in members if s not in parts]
     if missing or extra:
-        return f"sample {key}: members {sorted(parts)} (expected json, nir.png, vis.png)"
+        return f"sample {key}: members {sorted(parts)} (expected {', '.join(sorted(members))})"
     try:
-        vis = decode_png(parts["vis.png"], 3)
-        nir = decode_png(parts["nir.png"], 1)
+        vis = decode_png(parts[members[0]], 3)
+        nir = decode_png(parts[members[1]], 1)
     except ValueError as exc:
         return f"sample {key}: image does not decode as expected ({exc})"
     if vis.shape != (CROP_SIZE, CROP_SIZE, 3) or nir.shape != (CROP_SIZE, CROP_SIZE):
@@ -55,9 +61,10 @@ def _check_sample(key: str, parts: dict[str, bytes]) -> Optional[str]:
 
 
 def verify_dataset(directory: str | Path, decode: bool = True,
-                   on_shard: Optional[Callable[[str], None]] = None) -> VerifyReport:
-    """Verify ``directory``; problems name the shard (and sample). Raises FileNotFoundError when
-    there is no manifest (an incomplete or foreign directory)."""
+                   on_shard: Optional[Callable[[str], None]] = None, indexes: bool = True) -> VerifyReport:
+    """Verify ``directory``; problems name the shard (and sample) or the index file. Raises
+    FileNotFoundError when there is no manifest (an incomplete or foreign directory).
+    ``indexes=False``: leave the index files out (``nirvis index`` rewrites them)."""
     root = Path(directory)
     mpath = root / MANIFEST
     if not root.is_dir():
@@ -73,6 +80,10 @@ def verify_dataset(directory: str | Path, decode: bool = True,
         entries = manifest["shards"]
         if identities < 1 or per_identity < 1 or shard_size < 1 or not isinstance(entries, list):
             raise ValueError("config.identities, images_per_identity and shard_size must be >= 1, shards a list")
+        members = tuple(manifest.get("sample", {}).get("members", MEMBER_SUFFIXES))  # none recorded: PNG
+        if members not in [member_suffixes(ext) for ext in ENCODINGS.values()]:
+            raise ValueError(f"sample.members is {list(members)}, not vis.<ext>, nir.<ext>, json of a known "
+                             f"encoding ({', '.join(ENCODINGS.values())})")
     except (ValueError, KeyError, TypeError, OverflowError) as exc:
         report.problems.append(f"{mpath}: malformed manifest ({exc})")
         return report
@@ -116,7 +127,7 @@ def verify_dataset(directory: str | Path, decode: bool = True,
         try:
             for key, parts in iter_tar_samples(path):
                 seen.append(key)
-                problem = _check_sample(key, parts) if decode else None
+                problem = _check_sample(key, parts, members) if decode else None
                 if problem:
                     report.problems.append(f"{path}: {problem}")
         except Exception as exc:  # noqa: BLE001 - a broken tar is a finding, not a crash
@@ -129,23 +140,64 @@ def verify_dataset(directory: str | Path, decode: bool = True,
     total = manifest.get("counts", {}).get("pairs")
     if total is not None and report.samples != total and not report.problems:
         report.problems.append(f"{mpath}: counts.pairs is {total}, the shards hold {report.samples}")
+    if indexes:
+        bad_shards = [p.name for p in plans if any(p.name in problem for problem in report.problems)]
+        report.problems += check_indexes(root, manifest, bad_shards)
     return report
 
 
 def require_verified(dataset: str | Path, error: Callable[[str], Exception], refusal: str = "does not verify",
-                     hint: str = "") -> None:
+                     hint: str = "", indexes: bool = True) -> None:
     """Raise ``error(message)`` unless ``dataset`` passes ``verify_dataset(decode=False)`` (sizes,
-    sha256, sample counts, keys and labels against the manifest; the hashes cover the PNGs).
+    sha256, sample counts, keys and labels against the manifest; the hashes cover the PNGs; the
+    index files unless ``indexes=False``).
 
     The message is ``"{dataset}: {refusal}: <first three problems>; run `nirvis verify {dataset}`
     for the full list{hint}"``; a missing data set is ``error(<what is missing>)``. Used by
     ``export`` and ``train``, so neither reads a corrupted, truncated or padded data set.
     """
     try:
-        report = verify_dataset(dataset, decode=False)
+        report = verify_dataset(dataset, decode=False, indexes=indexes)
     except FileNotFoundError as exc:
         raise error(str(exc)) from None
     if not report.ok:
         shown = "; ".join(report.problems[:3])
         more = f" (+{len(report.problems) - 3} more)" if len(report.problems) > 3 else ""
         raise error(f"{dataset}: {refusal}: {shown}{more}; run `nirvis verify {dataset}` for the full list{hint}")
+
+
+def index_dataset(root: str | Path) -> dict[str, Any]:
+    """``nirvis index DIR`` (here, not in ``shards.index``, because it verifies first): (re)write
+    the index files of a complete data set (e.g. one rendered before index files existed, or one
+    whose index files were damaged) and record them in its manifest. The shards must verify first
+    (sizes, sha256, keys; the index files are not looked at); files that already hold the right
+    bytes are left alone, so on an intact data set nothing changes.
+
+    Returns:
+        ``{"dir", "shards", "pairs", "written"}`` (``written``: the files rewritten, relative to
+        ``root``).
+
+    Raises:
+        IndexFileError: the data set does not verify (names its first problems).
+        FileNotFoundError: no data set / no manifest at ``root``.
+    """
+    from nirvis.atomic import atomic_write_json
+    from nirvis.output_lock import output_lock
+    from nirvis.shards.index import IndexFileError, index_files, index_name, write_indexes
+    from nirvis.shards.reader import read_manifest
+
+    root = Path(root)
+    with output_lock(root, "index"):
+        require_verified(root, IndexFileError, "refusing to index a data set that does not verify", indexes=False)
+        manifest = read_manifest(root)
+        before = {p: p.read_bytes() for p in index_files(root, manifest["shards"]) if p.is_file()}
+        record = write_indexes(root, manifest["shards"], index_name(manifest))
+        written = sorted(p.relative_to(root).as_posix() for p in index_files(root, manifest["shards"])
+                         if before.get(p) != p.read_bytes())
+        if manifest.get("indexes") != record:
+            manifest["indexes"] = record
+            atomic_write_json(root / MANIFEST, manifest)
+            written.append(MANIFEST)
+        pairs = sum(int(s["samples"]) for s in manifest["shards"])
+        return {"dir": str(root), "shards": len(manifest["shards"]), "pairs": pairs, "written": written}
+

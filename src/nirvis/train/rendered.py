@@ -5,8 +5,9 @@ was never written: each epoch it yields every identity of the config as groups o
 ``group_size`` pair handles (identities and pairs in an order drawn from ``[seed, epoch]``), and a
 group's pairs are rendered, together in one batch, the first time the batch builder loads one
 of them. The images are the arrays the config's shards hold (``_ShardRenderer.render_samples``:
-the same pair seeds, the same renderer; PNG is lossless), so a run trained on the fly sees the
-bytes it would have read from ``render-dataset``'s output. Under W ranks every rank builds the
+the same pair seeds, the same renderer; PNG is lossless, and with ``encoding: jpeg|webp`` each
+image is encoded and decoded as the shards would store it), so a run trained on the fly sees the
+pixels it would have read from ``render-dataset``'s output. Under W ranks every rank builds the
 same group stream (handles only) and renders just the groups of its own batches.
 
 Use it when rendering keeps up with the training step (``nirvis bench render`` against
@@ -89,6 +90,12 @@ class RenderedGroupSource:
         hit = self._rendered.get(slot)
         if hit is None:
             samples = self._renderer.render_samples([(label, i) for i in group])
+            c = self._renderer.cfg
+            if c.encoding != "png":  # lossy: the pixels the shards would hold, encoded and decoded
+                from nirvis.shards.format import decode_png, encode_image
+
+                samples = [dict(r, **{m: decode_png(encode_image(r[m], c.encoding, quality=c.quality), ch)
+                                      for m, ch in (("vis", 3), ("nir", 1))}) for r in samples]
             hit = {i: r for i, r in zip(group, samples)}
             self._rendered[slot] = hit
             while len(self._rendered) > self.cache_groups:
