@@ -302,6 +302,9 @@ def procedural_reflectance(identity: IdentityParams, resolution: int = 512, led_
     regions_out = dict(face_regions(resolution))   # ReflectanceMaps stores quantised copies
     regions_out["hair"] = np.ascontiguousarray(scalp_m)  # this identity's scalp hair, not the template's area
     regions_out["brows"] = np.ascontiguousarray(brow_m)  # this identity's brow hair coverage
+    lash_m = np.zeros((resolution, resolution), np.float32)
+    lash_m[covered.numpy()] = lashes.clamp(0, 1).numpy()
+    regions_out["lashes"] = lash_m                       # this identity's eyelash coverage (covered texels)
     maps = ReflectanceMaps(
         diffuse_vis=np.ascontiguousarray(vis_m), specular_vis=np.ascontiguousarray(spec_m),
         roughness=np.ascontiguousarray(rough_m), diffuse_nir=np.ascontiguousarray(nir_m),

@@ -29,7 +29,7 @@ from typing import Any, Sequence
 
 import torch
 
-from nirvis.crop import ARCFACE_TEMPLATE_112, CROP_SIZE
+from nirvis.crop import ARCFACE_TEMPLATE_112, CROP_SIZE, arcface_template_px
 from nirvis.render._linalg import batched_matvec
 import torch.nn.functional as F
 
@@ -45,15 +45,16 @@ __all__ = ["ARCFACE_TEMPLATE_112", "ARCFACE_SIZE", "arcface_template", "estimate
 ARCFACE_SIZE = (CROP_SIZE, CROP_SIZE)
 
 
-def arcface_template(device: Any = None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def arcface_template(device: Any = None, dtype: torch.dtype = torch.float32, size: int = CROP_SIZE) -> torch.Tensor:
     """The ArcFace template in the renderer's pixel convention.
 
     Args:
         device: device of the result (default CPU).
         dtype: floating dtype of the result.
+        size: crop side; other sizes than 112 scale the template (``crop.arcface_template_px``).
 
     Returns:
-        ``[5, 2]`` ``ARCFACE_TEMPLATE_112 + 0.5`` (x, y) pixels.
+        ``[5, 2]`` ``ARCFACE_TEMPLATE_112 + 0.5`` (x, y) pixels (times ``size / 112``).
 
     Convention:
         Renderer pixels (centres at ``i + 0.5``); ``ARCFACE_TEMPLATE_112`` itself is in OpenCV's
@@ -64,7 +65,9 @@ def arcface_template(device: Any = None, dtype: torch.dtype = torch.float32) -> 
         >>> [round(v, 4) for v in arcface_template()[0].tolist()]
         [38.7946, 52.1963]
     """
-    return torch.tensor(ARCFACE_TEMPLATE_112, dtype=torch.float64).add(0.5).to(device=device, dtype=dtype)
+    if size == CROP_SIZE:  # the exact 112 values (bytes of 112 crops unchanged)
+        return torch.tensor(ARCFACE_TEMPLATE_112, dtype=torch.float64).add(0.5).to(device=device, dtype=dtype)
+    return torch.tensor(arcface_template_px(size), dtype=torch.float64).to(device=device, dtype=dtype)
 
 
 def estimate_similarity(src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
@@ -223,8 +226,10 @@ def from_cv2_affine(M_cv2: torch.Tensor) -> torch.Tensor:
     return torch.cat([a, M_cv2[:, :, 2:] - 0.5 * (a.sum(dim=2, keepdim=True) - 1.0)], dim=-1)
 
 
-def warp_to_template(images: torch.Tensor, M: torch.Tensor, size: Sequence[int] = ARCFACE_SIZE) -> torch.Tensor:
-    """Warp images with affine transforms, bilinear, zeros outside the source.
+def warp_to_template(images: torch.Tensor, M: torch.Tensor, size: Sequence[int] = ARCFACE_SIZE,
+                     mode: str = "bilinear") -> torch.Tensor:
+    """Warp images with affine transforms, bilinear (or ``mode="nearest"``: for labels), zeros
+    outside the source.
 
     Args:
         images: ``[B, H, W, C]`` float images.
@@ -264,13 +269,16 @@ def warp_to_template(images: torch.Tensor, M: torch.Tensor, size: Sequence[int] 
     p = batched_matvec(m_inv[:, :, :2], q) + m_inv[:, None, :, 2]                          # [B, Ho*Wo, 2]
     scale = torch.tensor([2.0 / w, 2.0 / h], device=images.device, dtype=images.dtype)
     grid = (p * scale - 1.0).reshape(-1, h_out, w_out, 2)
-    out = F.grid_sample(images.permute(0, 3, 1, 2), grid, mode="bilinear", padding_mode="zeros",
-                        align_corners=False)
+    if mode not in ("bilinear", "nearest"):
+        raise ValueError(f"mode: expected 'bilinear' or 'nearest', got {mode!r}")
+    out = F.grid_sample(images.permute(0, 3, 1, 2), grid, mode=mode, padding_mode="zeros", align_corners=False)
     return out.permute(0, 2, 3, 1)
 
 
-def align_to_arcface(images: torch.Tensor, landmarks5: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Similarity-align faces to the 112 x 112 ArcFace crop from 5 landmarks.
+def align_to_arcface(images: torch.Tensor, landmarks5: torch.Tensor,
+                     size: int = CROP_SIZE) -> tuple[torch.Tensor, torch.Tensor]:
+    """Similarity-align faces to the 112 x 112 ArcFace crop (or a ``size`` x ``size`` crop with
+    the template scaled, ``crop.arcface_template_px``) from 5 landmarks.
 
     Args:
         images: ``[B, H, W, C]`` float images.
@@ -302,5 +310,5 @@ def align_to_arcface(images: torch.Tensor, landmarks5: torch.Tensor) -> tuple[to
     check_shape(landmarks5, ["B", 5, 2], "landmarks5", sizes, kind=torch.Tensor)
     _check_float(landmarks5, "landmarks5")
     lm = landmarks5.to(device=images.device, dtype=images.dtype)
-    M = estimate_similarity(lm, arcface_template(images.device, images.dtype))
-    return warp_to_template(images, M, ARCFACE_SIZE), M
+    M = estimate_similarity(lm, arcface_template(images.device, images.dtype, size))
+    return warp_to_template(images, M, (size, size)), M

@@ -75,6 +75,10 @@ class GBuffer:
     shadow_groups: Optional[list] = None
     group_use: Optional[torch.Tensor] = None
     backend: str = "torch"                       # the rasteriser that made it; ``cpu``: compiled kernels downstream
+    uv: Optional[torch.Tensor] = None            # [B, 1, N, 2] head texture coordinates (0 off the head's UVs)
+    # where each mesh's triangles start in ``tri``: head, hair shell, beard shell, glasses frame,
+    # headwear, end (the segmentation pass's mesh classes)
+    tri_starts: Optional[tuple[int, ...]] = None
 
 
 def views_geometry(faces: Sequence[PreparedFace], views: Sequence[View],
@@ -441,4 +445,4 @@ def geometry_pass(faces: Sequence[PreparedFace], views: Sequence[View], res: int
                    lens_normal=lens_normal, lens_view=lens_view, lens_pos=lens_pos, hair=hair_w * mask_px,
                    hair_tangent=tangent_px, shadow_world=shadow_world, shadow_tri=shadow_tri,
                    draw_groups=draw_groups, shadow_groups=shadow_groups if shadow_tri is not None else draw_groups,
-                   group_use=group_use, backend=backend)
+                   group_use=group_use, backend=backend, uv=uv, tri_starts=tuple(int(x) for x in starts))

@@ -23,11 +23,12 @@ The public names of those modules that callers use are re-exported here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
 import torch
 
+from nirvis.crop import CROP_SIZE
 from nirvis.render import align as align_mod
 from nirvis.render.antialias import antialias
 from nirvis.render.environment import scene_background
@@ -40,6 +41,7 @@ from nirvis.render.prepared_face import (MATERIAL_CHANNELS, PreparedFace, prepar
 from nirvis.render.raster import resolve_backend
 from nirvis.render.sampling import (SampleParams, SampleSpace, View, glasses_params, headwear_params, pair_seed,
                                     sample_params)
+from nirvis.render.segmentation import label_passes
 from nirvis.render.sensor import to_uint8
 from nirvis.render.spectrum import Spectrum, composite_lenses
 from nirvis.render.vis import VIS
@@ -79,18 +81,46 @@ SPECTRA: tuple[Spectrum, ...] = (VIS, NIR)
 
 
 @dataclass(frozen=True, eq=False)
-class RenderedBatch:
-    """Rendered pairs (aligned crops, or raw renders of side R = raw_resolution with ``align=False``).
+class RawFrames:
+    """The uncropped camera frames of a batch (side R = ``raw_resolution``), as a camera delivers them.
 
     Attributes:
-        vis: uint8 [B, 112, 112, 3] sRGB ([B, R, R, 3] raw).
-        nir: uint8 [B, 112, 112] grey ([B, R, R] raw).
+        vis: uint8 [B, R, R, 3]; nir: uint8 [B, R, R].
+        vis_landmarks5, nir_landmarks5: float32 [B, 5, 2] raw pixels (centres at +0.5).
+        vis_landmarks68, nir_landmarks68: float32 [B, 68, 2] or None.
+        passes, nir_passes: raw label passes (as ``RenderedBatch``'s).
+    """
+
+    vis: torch.Tensor
+    nir: torch.Tensor
+    vis_landmarks5: torch.Tensor
+    nir_landmarks5: torch.Tensor
+    vis_landmarks68: Optional[torch.Tensor]
+    nir_landmarks68: Optional[torch.Tensor]
+    passes: dict[str, torch.Tensor]
+    nir_passes: dict[str, torch.Tensor]
+
+
+@dataclass(frozen=True, eq=False)
+class RenderedBatch:
+    """Rendered pairs (aligned crops of side S = ``crop_size``, or raw renders of side
+    R = raw_resolution with ``align=False``).
+
+    Attributes:
+        vis: uint8 [B, S, S, 3] sRGB ([B, R, R, 3] raw).
+        nir: uint8 [B, S, S] grey ([B, R, R] raw).
         vis_landmarks5, nir_landmarks5: float32 [B, 5, 2] pixel positions in the aligned crops
             (or the raw renders), pixel centres at +0.5, row 0 at the top.
         vis_landmarks68, nir_landmarks68: float32 [B, 68, 2] or None.
-        passes: optional aligned extra passes by name (``mask`` [B, 112, 112] float,
-            ``depth_mm`` [B, 112, 112], ``normal`` [B, 112, 112, 3]).
+        passes: the requested label passes of the VIS geometry, aligned like ``vis`` (nearest
+            sampling; ``mask`` bilinear): ``mask`` [B, S, S, 1] float coverage, ``segmentation``
+            [B, S, S] uint8 class ids (``faces.segmentation.SEGMENTATION_CLASSES``),
+            ``depth_mm`` [B, S, S] float32 distance along the optical axis (0: background),
+            ``normal`` [B, S, S, 3] float32 unit camera-space normals (0: background).
+        nir_passes: the same for the NIR geometry when the pair is not pixel-aligned
+            (``pairing="independent"``); empty when ``passes`` serve both spectra.
         params: the SampleParams of each pair.
+        raw: the uncropped frames too (``render_batch(raw=True)``), else None.
     """
 
     vis: torch.Tensor
@@ -101,20 +131,27 @@ class RenderedBatch:
     nir_landmarks68: Optional[torch.Tensor]
     passes: dict[str, torch.Tensor]
     params: list[SampleParams]
+    nir_passes: dict[str, torch.Tensor] = field(default_factory=dict)
+    raw: Optional[RawFrames] = None
 
 
 def render_batch(faces: Sequence[PreparedFace], params: Sequence[SampleParams], backend: str = "auto",
-                 passes: Sequence[str] = (), align: bool = True) -> RenderedBatch:
+                 passes: Sequence[str] = (), align: bool = True, crop_size: int = CROP_SIZE,
+                 raw: bool = False) -> RenderedBatch:
     """Render aligned NIR/VIS pairs for prepared faces (same topology) and their sample parameters.
 
     Args:
         faces: B PreparedFaces sharing one mesh topology (e.g. procedural identities).
         params: B SampleParams (from ``sample_params``), all with the same ``raw_resolution``.
         backend: rasterisation backend name (see ``nirvis.render.raster``).
-        passes: extra aligned outputs among ``mask``, ``depth_mm``, ``normal`` (VIS geometry).
-        align: True (default): 112 x 112 ArcFace crops. False: the raw ``raw_resolution``
-            renders, landmarks in raw pixels (what a camera would deliver; used to test face
-            detection and alignment). Aligned outputs are the same bytes either way.
+        passes: label passes among ``mask``, ``segmentation``, ``depth_mm``, ``normal``
+            (``render.segmentation``), pixel-aligned with the images.
+        align: True (default): ArcFace crops. False: the raw ``raw_resolution`` renders,
+            landmarks in raw pixels (what a camera would deliver; used to test face detection
+            and alignment). Aligned outputs are the same bytes either way.
+        crop_size: side of the aligned crops (the ArcFace template scaled,
+            ``crop.arcface_template_px``); 112 by default.
+        raw: with ``align``, also return the raw frames (``RenderedBatch.raw``).
 
     Returns:
         RenderedBatch of uint8 images (aligned crops or raw renders), landmarks and parameters.
@@ -131,8 +168,8 @@ def render_batch(faces: Sequence[PreparedFace], params: Sequence[SampleParams], 
     """
     if len(faces) != len(params) or not faces:
         raise ValueError(f"render_batch: got {len(faces)} faces and {len(params)} params (need equal, > 0)")
-    if passes and not align:
-        raise ValueError("render_batch: extra passes are only produced with align=True")
+    if raw and not align:
+        raise ValueError("render_batch: raw=True adds the raw frames to aligned crops; use align=False for raw only")
     res = params[0].raw_resolution
     if any(p.raw_resolution != res for p in params):
         raise ValueError("render_batch: all params must share raw_resolution")
@@ -146,13 +183,16 @@ def render_batch(faces: Sequence[PreparedFace], params: Sequence[SampleParams], 
     scenes = [scene_background(p, res) for p in params]                  # what lies behind the head (both spectra)
     first: Optional[GBuffer] = None                                      # the first spectrum's geometry
     out: dict[str, tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]] = {}
-    extra: dict[str, torch.Tensor] = {}
+    raw_out: dict[str, tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]] = {}
+    extra: dict[str, dict[str, torch.Tensor]] = {}
+    raw_extra: dict[str, dict[str, torch.Tensor]] = {}
     for spectrum in SPECTRA:
         views = [spectrum.view(p) for p in params]
         if first is not None and pixel_aligned:
             g = first  # pixel-aligned pairs: one geometry pass serves every spectrum
         else:
             g = geometry_pass(faces, views, res, backend, glasses, headwear)
+        own_geometry = first is None or not pixel_aligned
         first = g if first is None else first
         color = spectrum.shade(g, params)                                # [B, 1, N, C] covered pixels
         scale = auto_exposure(color, g.skin)                             # [B]
@@ -164,32 +204,41 @@ def render_batch(faces: Sequence[PreparedFace], params: Sequence[SampleParams], 
         lm5 = project_landmarks(g.world, faces[0].landmarks5, tri, views, res)
         lm68 = None if faces[0].landmarks68 is None else project_landmarks(g.world, faces[0].landmarks68, tri,
                                                                            views, res)
-        if not align:
-            out[spectrum.name] = (to_uint8(img), lm5, lm68)
-            continue
-        aligned, m = align_mod.align_to_arcface(img, lm5)
+        labels = label_passes(g, faces, passes) if passes and own_geometry else {}
+        if not align or raw:
+            (raw_out if align else out)[spectrum.name] = (to_uint8(img), lm5, lm68)
+            if labels:
+                (raw_extra if align else extra)[spectrum.name] = {k: _label_values(k, v) for k, v in labels.items()}
+            if not align:
+                continue
+        aligned, m = align_mod.align_to_arcface(img, lm5, crop_size)
         out[spectrum.name] = (to_uint8(aligned), align_mod.transform_points(lm5, m),
                               align_mod.transform_points(lm68, m) if lm68 is not None else None)
-        if passes and spectrum is SPECTRA[0]:
-            extra = _aligned_passes(g, passes, m)
+        if labels:
+            size = (crop_size, crop_size)
+            extra[spectrum.name] = {k: _label_values(k, align_mod.warp_to_template(
+                v, m, size, mode="bilinear" if k == "mask" else "nearest")) for k, v in labels.items()}
     vis, vis5, vis68 = out["vis"]
     nir, nir5, nir68 = out["nir"]
+    frames = None
+    if raw:
+        rv, rv5, rv68 = raw_out["vis"]
+        rn, rn5, rn68 = raw_out["nir"]
+        frames = RawFrames(vis=rv, nir=rn[..., 0], vis_landmarks5=rv5, nir_landmarks5=rn5, vis_landmarks68=rv68,
+                           nir_landmarks68=rn68, passes=raw_extra.get("vis", {}), nir_passes=raw_extra.get("nir", {}))
     return RenderedBatch(vis=vis, nir=nir[..., 0], vis_landmarks5=vis5, nir_landmarks5=nir5, vis_landmarks68=vis68,
-                         nir_landmarks68=nir68, passes=extra, params=list(params))
+                         nir_landmarks68=nir68, passes=extra.get("vis", {}), params=list(params),
+                         nir_passes=extra.get("nir", {}), raw=frames)
 
 
-def _aligned_passes(g: GBuffer, passes: Sequence[str], m: torch.Tensor) -> dict[str, torch.Tensor]:
-    """The requested geometry passes of ``g`` warped by the alignment transforms ``m``:
-    ``mask`` [B, 112, 112, 1], ``depth_mm`` (camera distance) [B, 112, 112, 1], ``normal``
-    [B, 112, 112, 3]."""
-    depth = scatter_pixels(g.cam_pos[:, 2].view(-1, 1, 1, 1) - g.pos[..., 2:3], g.pixels)
-    avail = {"mask": g.mask, "depth_mm": depth, "normal": scatter_pixels(g.normal, g.pixels)}
-    extra = {}
-    for name in passes:
-        if name not in avail:
-            raise ValueError(f"passes: unknown pass {name!r}; choose from {sorted(avail)}")
-        extra[name] = align_mod.warp_to_template(avail[name], m)
-    return extra
+def _label_values(name: str, t: torch.Tensor) -> torch.Tensor:
+    """A label pass in its delivered form: ``segmentation`` uint8 [B, H, W], ``depth_mm``
+    float [B, H, W], ``normal`` [B, H, W, 3], ``mask`` [B, H, W, 1] (as it was)."""
+    if name == "segmentation":
+        return t[..., 0].round().to(torch.uint8)
+    if name == "depth_mm":
+        return t[..., 0]
+    return t
 
 
 def render_pair(face: PreparedFace, params: SampleParams, backend: str = "auto",

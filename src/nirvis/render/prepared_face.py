@@ -20,6 +20,7 @@ import torch
 
 from nirvis.faces import FaceAsset, IdentityParams, load_head_model
 from nirvis.faces.mesh import HeadMesh, SurfacePoints
+from nirvis.faces.segmentation import head_label_map
 from nirvis.faces.subdivision import SubdivisionOperator, subdivision_operator
 from nirvis.render.occlusion import vertex_ambient_occlusion
 from nirvis.render.raster import resolve_backend
@@ -61,6 +62,9 @@ class PreparedFace:
             subdivision keeps old vertices first, at their smoothed positions): a coarse copy of
             the surface for shadow maps, 4**levels times fewer triangles to rasterise; None when
             not subdivided.
+        face_parts: uint8 [F] each triangle's mesh part (``faces.mesh.PART_NAMES``).
+        labels: uint8 [R, R] segmentation class per texel (``faces.segmentation.head_label_map``;
+            0: the part's class) of heads in the template's UV layout; None for other layouts.
     """
 
     vertices: torch.Tensor
@@ -83,6 +87,8 @@ class PreparedFace:
     beard_density: Optional[torch.Tensor] = None
     subdivision: Optional[SubdivisionOperator] = None
     cage_faces: Optional[torch.Tensor] = None
+    face_parts: Optional[torch.Tensor] = None
+    labels: Optional[torch.Tensor] = None
 
 
 def template_ao(backend: str, device: str | torch.device = "cpu") -> torch.Tensor:
@@ -183,11 +189,16 @@ def prepare_face(asset: FaceAsset, led_nm: int = 850, nir_method: str = "spectra
     hair_v, hair_a, hair_m, beard, beard_density = _prepare_hair(asset, m, landmarks.get("68"), led_nm, dev,
                                                                  packed.shape[0])
     packed = _paint_beard(packed, beard_density, hair_m.cpu().numpy())
+    labels = None
+    t = model.template
+    if asset.mesh.uv_faces.shape == t.uv_faces.shape and np.array_equal(asset.mesh.uv_faces, t.uv_faces):
+        labels = torch.from_numpy(head_label_map(maps.regions, packed.shape[0], beard_density)).to(dev)
     return PreparedFace(
         vertices=v, faces=f, uv_faces=torch.from_numpy(m.uv_faces).long().to(dev), uvs=torch.from_numpy(m.uvs).to(dev),
         ao=ao, material=build_mips(torch.from_numpy(packed).to(dev)), skin_vertex=skin, landmarks5=lm("5"),
         landmarks68=lm("68"), identity=identity, led_nm=led_nm, subdivision=op, cage_faces=cage,
-        hair_vertices=hair_v, hair_attr=hair_a, hair_material=hair_m, **beard)
+        hair_vertices=hair_v, hair_attr=hair_a, hair_material=hair_m,
+        face_parts=torch.from_numpy(np.ascontiguousarray(m.face_parts)).to(dev), labels=labels, **beard)
 
 
 def _paint_beard(packed: np.ndarray, density: Optional[np.ndarray], hair_material: np.ndarray) -> np.ndarray:
