@@ -111,3 +111,16 @@ def test_independent_pairs_get_one_set_of_labels_per_spectrum(faces):
     assert not torch.equal(out.passes["segmentation"], out.nir_passes["segmentation"])
     shared = render_batch(faces, [sample_params(FRONTAL, k) for k in range(3)], passes=("segmentation",))
     assert shared.nir_passes == {}
+
+
+@pytest.mark.parametrize("size", CROP_SIZES)
+def test_every_crop_size_renders_at_twice_the_raw_side(faces, size):
+    """One pair at each supported size: the crop has the size, its eyes sit on the scaled
+    template, and the raw frame the data sets use (2x) maps at most one raw pixel to a crop pixel."""
+    p = sample_params(SampleSpace(raw_resolution=2 * size), 70)
+    out = render_batch(faces[:1], [p], crop_size=size, raw=True)
+    assert out.vis.shape == (1, size, size, 3) and out.raw is not None
+    eye_err = (out.vis_landmarks5[:, :2] - arcface_template(size=size)[:2]).norm(dim=-1)
+    assert eye_err.max() < 8.0 * size / 112
+    m = estimate_similarity(out.raw.vis_landmarks5, arcface_template(size=size))
+    assert float(torch.linalg.det(m[:, :, :2]).sqrt()) <= 1.0

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from nirvis.atomic import save_image
-from nirvis.crop import CROP_SIZE
+from nirvis.crop import CROP_SIZE, CROP_SIZES
 from nirvis.errors import run_command
 
 #: command-line flag of each config field it overrides (named in error messages)
@@ -23,11 +23,16 @@ FLAGS = {
     "identities": "--identities", "images_per_identity": "--images-per-identity", "resolution": "--resolution",
     "backend": "--backend", "device": "--device", "workers": "--workers", "shard_size": "--shard-size",
     "seed": "--seed", "identity_source": "--identity-source", "batch_size": "--batch-size",
-    "encoding": "--encoding", "quality": "--quality",
+    "encoding": "--encoding", "quality": "--quality", "raw": "--raw", "passes": "--passes",
 }
 
 
 # ----------------------------------------------------------------------------------- commands
+
+
+def _pass_list(text: str) -> tuple[str, ...]:
+    """``--passes a,b``: the names (checked with the config's other fields)."""
+    return tuple(p.strip() for p in text.split(",") if p.strip())
 
 
 def run_render_dataset(args: argparse.Namespace) -> int:
@@ -88,8 +93,11 @@ def run_export(args: argparse.Namespace) -> int:
     fn = export_insightface_rec if args.format == "insightface-rec" else export_folders
     res = fn(args.dir, args.out, modality=args.modality, force=args.force)
     extra = f", {res['classes']} classes" if "classes" in res else ""
+    extra += f", {res['extra_files']} raw-frame / label files" if res.get("extra_files") else ""
     print(f"export: wrote {res['images']} images ({'+'.join(res['modalities'])}{extra}) as {res['format']} "
           f"to {res['out']}")
+    if res.get("dropped"):
+        print(f"export: {res['format']} holds the aligned images only; not exported: {', '.join(res['dropped'])}")
     return 0
 
 
@@ -109,7 +117,14 @@ def register(subparsers: Any) -> None:
     p.add_argument("--config", help="YAML config (e.g. configs/render/default.yaml); flags override it")
     p.add_argument("--identities", type=int, help="number of identities (labels 0..N-1)")
     p.add_argument("--images-per-identity", type=int, help="pairs per identity")
-    p.add_argument("--resolution", type=int, help=f"output crop size (only {CROP_SIZE} is supported for now)")
+    p.add_argument("--resolution", type=int,
+                   help=f"aligned crop side: {', '.join(map(str, CROP_SIZES))} (default {CROP_SIZE}; the ArcFace "
+                        "template scaled; the raw render is at least twice as large, so crops are never upsampled)")
+    p.add_argument("--raw", action="store_true", default=None,
+                   help="also store the uncropped camera frames (<key>.vis_raw.<ext> ...), landmarks in raw pixels")
+    p.add_argument("--passes", type=_pass_list,
+                   help="comma-separated label passes to store: segmentation, depth, normal (PNG members, "
+                        "pixel-aligned with the images; README, data-set outputs)")
     p.add_argument("--backend", help="rasteriser: auto, cpu, gl, cuda or torch")
     p.add_argument("--device", help="cpu or cuda (cuda:LOCAL_RANK under torchrun)")
     p.add_argument("--workers", type=int, help="CPU worker processes (results do not depend on it)")

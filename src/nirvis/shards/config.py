@@ -24,13 +24,14 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
-from nirvis.crop import CROP_SIZE
+from nirvis.crop import CROP_SIZE, CROP_SIZES
 from nirvis.errors import NirvisError
 from nirvis.render.lights import LightingConfig
 from nirvis.render.pair import SampleSpace
+from nirvis.shards.members import LABEL_PASSES
 
 #: Output sizes the aligned crops can have (the ArcFace 112 x 112 template only, for now).
-SUPPORTED_RESOLUTIONS = (CROP_SIZE,)
+SUPPORTED_RESOLUTIONS = CROP_SIZES
 BACKENDS = ("auto", "cpu", "gl", "cuda", "torch")
 DEVICES = ("cpu", "cuda")
 NIR_METHODS = ("spectral", "red", "luma")
@@ -55,7 +56,14 @@ class RenderDatasetConfig:
     Attributes:
         identities: number of identities; labels 0 .. identities - 1.
         images_per_identity: rendered pairs per identity (pair indices 0 .. K - 1).
-        resolution: side of the aligned output crops; only 112 (ArcFace template) for now.
+        resolution: side of the aligned crops, one of ``crop.CROP_SIZES`` (112, 128, 160, 224, 256,
+            512: the ArcFace template scaled). ``sample_space.raw_resolution`` is raised to twice
+            the crop side when smaller, so crops are never upsampled (at 2x the alignment maps
+            <= 0.997 crop pixels onto a raw pixel over the default sample space).
+        raw: also store the uncropped camera frames (``<key>.vis_raw.<ext>`` ...) with their
+            landmarks in raw pixels.
+        passes: label passes to store, among ``segmentation``, ``depth``, ``normal``
+            (``shards.members``).
         seed: global seed; identity k and pair (k, i) draw their own seeds from it.
         shard_size: samples (pairs) per tar shard; shards hold samples in (label, index) order.
         batch_size: pairs rendered together (execution only: a pair's bytes never depend on the
@@ -80,6 +88,8 @@ class RenderDatasetConfig:
     identities: int = 1000
     images_per_identity: int = 20
     resolution: int = CROP_SIZE
+    raw: bool = False
+    passes: tuple[str, ...] = ()
     seed: int = 0
     shard_size: int = 1000
     batch_size: int = 16
@@ -114,9 +124,15 @@ class RenderDatasetConfig:
         at_least("png_compression", 0, 9)
         at_least("quality", 1, 100)
         if self.resolution not in SUPPORTED_RESOLUTIONS:
-            raise ConfigError(f"field 'resolution' must be {CROP_SIZE}, got {self.resolution} (only the "
-                              f"{CROP_SIZE} x {CROP_SIZE} "
-                              "ArcFace-aligned output is supported for now)")
+            raise ConfigError(f"field 'resolution' must be one of {', '.join(map(str, SUPPORTED_RESOLUTIONS))} "
+                              f"(aligned crop side), got {self.resolution}")
+        bad = [p for p in self.passes if p not in LABEL_PASSES]
+        if bad or len(set(self.passes)) != len(self.passes):
+            raise ConfigError(f"field 'passes' must list distinct passes among {', '.join(LABEL_PASSES)}; "
+                              f"got {list(self.passes)}")
+        if self.sample_space.raw_resolution < 2 * self.resolution:  # crops are never upsampled
+            object.__setattr__(self, "sample_space",
+                               dataclasses.replace(self.sample_space, raw_resolution=2 * self.resolution))
         for name, choices in (("backend", BACKENDS), ("device", DEVICES), ("nir_method", NIR_METHODS),
                               ("encoding", ENCODINGS)):
             if getattr(self, name) not in choices:
@@ -147,6 +163,10 @@ class RenderDatasetConfig:
         if d.get("encoding") == "png":
             d.pop("encoding")
             d.pop("quality", None)
+        if not d.get("raw"):  # likewise data sets without raw frames or label passes
+            d.pop("raw", None)
+        if not d.get("passes"):
+            d.pop("passes", None)
         return d
 
     def replace(self, **changes: Any) -> "RenderDatasetConfig":

@@ -171,6 +171,9 @@ def export_insightface_rec(dataset: Union[str, Path], out: Union[str, Path], *, 
 
     Images are records 1..N grouped by label (per pair: VIS then NIR with ``modality='both'``),
     followed by one identity header record per label and record 0 pointing at both ranges.
+    ``property`` records the crops' size (the data set's ``resolution``; insightface trainers
+    take 112). The format holds one image per record: raw frames and label passes are not
+    exported (the result's ``dropped`` names them).
     """
     from nirvis.shards.reader import iter_pairs, read_manifest
 
@@ -210,18 +213,23 @@ def export_insightface_rec(dataset: Union[str, Path], out: Union[str, Path], *, 
                     idx.write(f"{k}\t{int(off) + len(head)}\n")
             (tmp / "body.rec").unlink()
             (tmp / "body.idx").unlink()
-            (tmp / "property").write_text(f"{c},{CROP_SIZE},{CROP_SIZE}\n")
+            size = int(manifest.get("config", {}).get("resolution", CROP_SIZE))
+            (tmp / "property").write_text(f"{c},{size},{size}\n")
             if c != manifest["counts"]["identities"]:
                 raise DatasetExportError(f"{dataset}: found {c} labels, the manifest records "
                                          f"{manifest['counts']['identities']}")
-        return {"format": "insightface-rec", "out": str(out), "images": n, "classes": c, "modalities": list(mods)}
+        dropped = list(manifest.get("sample", {}).get("members", [])[3:])
+        return {"format": "insightface-rec", "out": str(out), "images": n, "classes": c, "modalities": list(mods),
+                "dropped": dropped}
 
 
 def export_folders(dataset: Union[str, Path], out: Union[str, Path], *, modality: str = "both",
                    force: bool = False) -> dict[str, Any]:
     """Write ``out/<label:07d>/<key>_vis.png`` / ``_nir.png`` (the shards' image bytes; ``.jpg`` /
     ``.webp`` for data sets in those encodings) and list
-    files ``vis_list.txt``, ``nir_list.txt``, ``all_list.txt`` of lines ``<relative path> <label>``."""
+    files ``vis_list.txt``, ``nir_list.txt``, ``all_list.txt`` of lines ``<relative path> <label>``.
+    Raw frames and label passes go beside them as ``<key>_<member>`` with the member's dot made an
+    underscore (``<key>_seg.png``, ``<key>_vis_raw.png``, ...; ``shards.members``), unlisted."""
     from nirvis.shards.reader import iter_pairs
 
     mods = _modalities(modality)
@@ -231,7 +239,7 @@ def export_folders(dataset: Union[str, Path], out: Union[str, Path], *, modality
         with staged_dir(out, force=force) as tmp:
             lists: dict[str, list[str]] = {m: [] for m in mods}
             allv: list[str] = []
-            n = 0
+            n = n_extra = 0
             for s in iter_pairs(dataset, decode=False):
                 d = tmp / f"{s.label:07d}"
                 d.mkdir(exist_ok=True)
@@ -242,10 +250,14 @@ def export_folders(dataset: Union[str, Path], out: Union[str, Path], *, modality
                     lists[m].append(line)
                     allv.append(line)
                     n += 1
+                for suffix, data in s.extra.items():
+                    stem, ext = suffix.split(".", 1)
+                    (d / f"{s.key}_{stem}.{ext}").write_bytes(data)
+                    n_extra += 1
             for m in mods:
                 (tmp / f"{m}_list.txt").write_text("".join(x + "\n" for x in lists[m]))
             (tmp / "all_list.txt").write_text("".join(x + "\n" for x in allv))
-        return {"format": "folders", "out": str(out), "images": n, "modalities": list(mods)}
+        return {"format": "folders", "out": str(out), "images": n, "modalities": list(mods), "extra_files": n_extra}
 
 
 def preview_sheet(dataset: Union[str, Path], count: int = 16, columns_pairs: int = 4):

@@ -208,11 +208,15 @@ class ShardWriter:
         info.type = tarfile.REGTYPE
         self._tar.addfile(info, io.BytesIO(data))
 
-    def add_sample(self, key: str, vis_png: bytes, nir_png: bytes, meta: dict[str, Any], ext: str = "png") -> None:
-        """Members ``<key>.vis.<ext>``, ``<key>.nir.<ext>`` (the encoded images) and ``<key>.json``."""
+    def add_sample(self, key: str, vis_png: bytes, nir_png: bytes, meta: dict[str, Any], ext: str = "png",
+                   extra: Optional[dict[str, bytes]] = None) -> None:
+        """Members ``<key>.vis.<ext>``, ``<key>.nir.<ext>`` (the encoded images), ``<key>.json``,
+        then ``extra`` (suffix -> bytes: raw frames, label passes; ``shards.members``) in order."""
         self.add(f"{key}.vis.{ext}", vis_png)
         self.add(f"{key}.nir.{ext}", nir_png)
         self.add(f"{key}.json", dumps_json(meta))
+        for suffix, data in (extra or {}).items():
+            self.add(f"{key}.{suffix}", data)
 
     def close(self) -> None:
         self._tar.close()
@@ -295,9 +299,14 @@ def identity_record(asset_metadata: Any) -> Optional[dict[str, Any]]:
 def sample_metadata(*, key: str, label: int, index: int, identity_seed: Optional[int], params: Any,
                     vis_lm5: np.ndarray, nir_lm5: np.ndarray, vis_lm68: Optional[np.ndarray],
                     nir_lm68: Optional[np.ndarray], backend: str, renderer_version: str,
-                    identity_source: str, identity: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+                    identity_source: str, identity: Optional[dict[str, Any]] = None, crop_size: int = CROP_SIZE,
+                    raw: Optional[dict[str, Any]] = None, members: tuple[str, ...] = (),
+                    labels: Optional[dict[str, Any]] = None) -> dict[str, Any]:
     """The ``json`` member of a sample (see the module docstring of ``nirvis.shards``);
-    ``identity``: the label's ``identity_record`` (omitted when None)."""
+    ``identity``: the label's ``identity_record`` (omitted when None); ``crop_size``: the crops'
+    side; ``raw``: ``{"size": R, "vis": {"5": lm, "68": lm}, "nir": ...}`` raw-frame landmarks
+    (None: no raw frames); ``members``: the extra members and ``labels`` their classes and
+    encodings (``shards.members.label_record``). Without these the JSON is what it was before."""
     p = params.to_dict()
 
     def pose(view: dict[str, Any]) -> dict[str, float]:
@@ -317,16 +326,26 @@ def sample_metadata(*, key: str, label: int, index: int, identity_seed: Optional
         "lighting": {"vis": p["vis_lighting"], "nir": p["nir_lighting"]},
         "accessories": p.get("accessories") or {},
         "landmarks": {
-            "convention": "pixels in the aligned 112x112 crop, pixel centres at +0.5, row 0 at the top",
+            "convention": f"pixels in the aligned {crop_size}x{crop_size} crop, pixel centres at +0.5, row 0 "
+                          "at the top",
             "vis": {"5": _rounded(vis_lm5), "68": None if vis_lm68 is None else _rounded(vis_lm68)},
             "nir": {"5": _rounded(nir_lm5), "68": None if nir_lm68 is None else _rounded(nir_lm68)},
         },
         "renderer": {"backend": backend, "version": renderer_version},
-        "image": {"size": [CROP_SIZE, CROP_SIZE], "vis": "rgb8", "nir": "grey8"},
+        "image": {"size": [crop_size, crop_size], "vis": "rgb8", "nir": "grey8"},
         "params": p,
     }
     if identity is not None:
         out["identity"] = identity
+    if raw is not None:
+        out["raw"] = {"size": [raw["size"], raw["size"]],
+                      "landmarks": {"convention": "pixels in the raw camera frame, pixel centres at +0.5",
+                                    **{s: {k: None if v is None else _rounded(v) for k, v in raw[s].items()}
+                                       for s in ("vis", "nir")}}}
+    if members:
+        out["members"] = list(members)
+    if labels:
+        out["labels"] = labels
     return out
 
 

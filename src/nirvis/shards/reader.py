@@ -25,6 +25,7 @@ import numpy as np
 from nirvis.errors import NirvisError
 from nirvis.shards.format import (MANIFEST, SHARD_DIR, decode_png, image_ext, iter_tar_samples, list_shard_files,
                                   member_suffixes, parse_key)
+from nirvis.shards.members import decode_label, member_kind
 
 Source = Union[str, os.PathLike]
 
@@ -36,11 +37,15 @@ class PairSample:
     Attributes:
         key: ``<label:07d>_<index:04d>``.
         label, index: identity label and pair index.
-        vis: uint8 [112, 112, 3] RGB (or the encoded bytes when read with ``decode=False``).
-        nir: uint8 [112, 112] grey, one channel (or the encoded bytes).
+        vis: uint8 [S, S, 3] RGB, S the data set's ``resolution`` (or the encoded bytes when read
+            with ``decode=False``).
+        nir: uint8 [S, S] grey, one channel (or the encoded bytes).
         meta: the sample's JSON (labels, pose, landmarks, full SampleParams, ...).
         shard: the shard file it came from.
         ext: the images' member extension, ``png``, ``jpg`` or ``webp``.
+        extra: raw frames and label passes by member suffix (``shards.members``: e.g.
+            ``vis_raw.png`` uint8 [R, R, 3], ``seg.png`` uint8 [S, S] class ids, ``depth.png``
+            float32 [S, S] mm, ``normal.png`` float32 [S, S, 3]); bytes with ``decode=False``.
     """
 
     key: str
@@ -51,6 +56,7 @@ class PairSample:
     meta: dict[str, Any] = field(repr=False)
     shard: str = ""
     ext: str = "png"
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
 def list_shards(sources: Union[Source, Sequence[Source]]) -> list[Path]:
@@ -107,9 +113,20 @@ def _to_sample(key: str, parts: dict[str, bytes], shard: Path, decode: bool) -> 
     meta = json.loads(parts["json"].decode("utf-8"))
     label, index = parse_key(key)
     vis, nir = parts[f"vis.{ext}"], parts[f"nir.{ext}"]
+    extra: dict[str, Any] = {s: parts[s] for s in parts if s not in (f"vis.{ext}", f"nir.{ext}", "json")}
     if decode:
         vis, nir = decode_png(vis, 3), decode_png(nir, 1)
-    return PairSample(key=key, label=label, index=index, vis=vis, nir=nir, meta=meta, shard=str(shard), ext=ext)
+        extra = {s: decode_member(s, b) for s, b in extra.items()}
+    return PairSample(key=key, label=label, index=index, vis=vis, nir=nir, meta=meta, shard=str(shard), ext=ext,
+                      extra=extra)
+
+
+def decode_member(suffix: str, data: bytes) -> Any:
+    """An extra member's array (``shards.members``): raw frames as images, label passes decoded."""
+    kind, _ = member_kind(suffix)
+    if kind in ("vis", "nir"):
+        return decode_png(data, 3 if kind == "vis" else 1)
+    return decode_label(kind, data)
 
 
 def iter_shard(path: Source, decode: bool = True) -> Iterator[PairSample]:

@@ -50,6 +50,8 @@ from nirvis.shards.config import ConfigError, RenderDatasetConfig, dump_yaml, fi
 from nirvis.shards.format import (CONFIG_FILE, ENCODINGS, FORMAT_TAG, FORMAT_VERSION, FORMAT_VERSION_ENCODED, MANIFEST,
                                   SHARD_DIR, ShardPlan, ShardWriter, encode_image, identity_record, member_suffixes,
                                   plan_shards, read_json, sample_key, sample_metadata, sha256_file, sidecar_path)
+from nirvis.shards.members import (PASS_SUFFIX, RENDER_PASS, encode_label, extra_members, label_record,
+                                    member_kind)
 from nirvis.shards.index import WIDS_INDEX, dali_index_path, dataset_name, write_dali_index, write_indexes
 
 _FACE_CACHE = 4  # prepared faces kept per process (samples come in label order)
@@ -151,13 +153,16 @@ class _ShardRenderer:
 
     def render_samples(self, chunk: Sequence[tuple[int, int]]) -> list[dict[str, Any]]:
         """The samples (label, index) of ``chunk`` rendered: per sample its ``key``, ``vis`` uint8
-        [112, 112, 3], ``nir`` uint8 [112, 112] and ``meta`` (the sample JSON): what a shard of the
-        config stores, before encoding (PNG is lossless: decoding gives these arrays back)."""
+        [S, S, 3], ``nir`` uint8 [S, S] (S = ``resolution``), ``meta`` (the sample JSON) and
+        ``extra`` (member suffix -> array: raw frames, label passes; ``shards.members``): what a
+        shard of the config stores, before encoding (PNG is lossless: decoding gives these arrays
+        back)."""
         import torch
 
         from nirvis.render.pair import RENDERER_VERSION, pair_seed, render_batch, sample_params
 
         c = self.cfg
+        pairing = c.sample_space.pairing
         entries = [self.face(label) for label, _ in chunk]
         params = [sample_params(c.sample_space, pair_seed(c.seed, label, i)) for label, i in chunk]
         groups: dict[tuple, list[int]] = {}
@@ -166,7 +171,8 @@ class _ShardRenderer:
         results: list[Optional[dict[str, Any]]] = [None] * len(chunk)
         for ids in groups.values():
             with torch.no_grad():
-                out = render_batch([entries[k][0] for k in ids], [params[k] for k in ids], backend=c.backend)
+                out = render_batch([entries[k][0] for k in ids], [params[k] for k in ids], backend=c.backend,
+                                   passes=[RENDER_PASS[p] for p in c.passes], crop_size=c.resolution, raw=c.raw)
 
             def np_(t):
                 return None if t is None else t.detach().cpu().numpy()
@@ -174,6 +180,7 @@ class _ShardRenderer:
             vis, nir = np_(out.vis), np_(out.nir)
             v5, n5, v68, n68 = (np_(out.vis_landmarks5), np_(out.nir_landmarks5), np_(out.vis_landmarks68),
                                 np_(out.nir_landmarks68))
+            extra = _extra_arrays(out, c.passes, pairing, c.raw, ENCODINGS[c.encoding])
             for j, k in enumerate(ids):
                 label, index = chunk[k]
                 key = sample_key(label, index)
@@ -182,19 +189,33 @@ class _ShardRenderer:
                     vis_lm5=v5[j], nir_lm5=n5[j], vis_lm68=None if v68 is None else v68[j],
                     nir_lm68=None if n68 is None else n68[j], backend=c.backend, renderer_version=RENDERER_VERSION,
                     identity_source="procedural" if self.job.asset_dirs is None else "assets",
-                    identity=entries[k][3])
-                results[k] = {"key": key, "vis": vis[j], "nir": nir[j], "meta": meta}
+                    identity=entries[k][3], crop_size=c.resolution,
+                    raw=None if out.raw is None else {
+                        "size": c.sample_space.raw_resolution,
+                        "vis": {"5": out.raw.vis_landmarks5[j].numpy(), "68": None if out.raw.vis_landmarks68 is None
+                                else out.raw.vis_landmarks68[j].numpy()},
+                        "nir": {"5": out.raw.nir_landmarks5[j].numpy(), "68": None if out.raw.nir_landmarks68 is None
+                                else out.raw.nir_landmarks68[j].numpy()}},
+                    members=extra_members(ENCODINGS[c.encoding], c.raw, c.passes, pairing),
+                    labels=label_record(c.passes) if c.passes else None)
+                results[k] = {"key": key, "vis": vis[j], "nir": nir[j], "meta": meta,
+                              "extra": {suffix: a[j] for suffix, a in extra.items()}}
         return results  # type: ignore[return-value]
 
     def _render_chunk(self, chunk: Sequence[tuple[int, int]]) -> list[dict[str, Any]]:
-        """``render_samples`` with the images encoded in the config's ``encoding`` (what the
-        shard writer takes)."""
+        """``render_samples`` with the images encoded in the config's ``encoding`` and the label
+        passes as PNG (what the shard writer takes)."""
         c = self.cfg
 
         def enc(img: np.ndarray) -> bytes:
             return encode_image(img, c.encoding, quality=c.quality, png_compression=c.png_compression)
 
-        return [dict(r, vis=enc(r["vis"]), nir=enc(r["nir"])) for r in self.render_samples(chunk)]
+        def enc_extra(suffix: str, a: np.ndarray) -> bytes:
+            kind, _ = member_kind(suffix)
+            return enc(a) if kind in ("vis", "nir") else encode_label(kind, a)
+
+        return [dict(r, vis=enc(r["vis"]), nir=enc(r["nir"]),
+                     extra={s: enc_extra(s, a) for s, a in r["extra"].items()}) for r in self.render_samples(chunk)]
 
     def render_block(self, block: "_Block", progress: Callable[[int], None]) -> list[dict[str, Any]]:
         """Encoded samples (key, vis/nir image bytes, metadata) of ``block``, rendered in the shard's
@@ -213,6 +234,24 @@ class _ShardRenderer:
         return write_shard(self.job, plan, self.render_block(_Block(plan, 0, plan.count), progress))
 
 
+def _extra_arrays(out: Any, passes: Sequence[str], pairing: str, raw: bool, ext: str) -> dict[str, np.ndarray]:
+    """Member suffix -> batch array [B, ...] of a ``RenderedBatch``'s raw frames and label passes,
+    in ``members.extra_members`` order."""
+    arrays: dict[str, np.ndarray] = {}
+    if raw:
+        arrays[f"vis_raw.{ext}"], arrays[f"nir_raw.{ext}"] = out.raw.vis.numpy(), out.raw.nir.numpy()
+    for name in passes:
+        suffix, key = PASS_SUFFIX[name], RENDER_PASS[name]
+        sets = [("", out.passes, None if out.raw is None else out.raw.passes)] if pairing == "shared" else [
+            ("vis_", out.passes, None if out.raw is None else out.raw.passes),
+            ("nir_", out.nir_passes, None if out.raw is None else out.raw.nir_passes)]
+        for spectrum, crop, frame in sets:
+            arrays[f"{spectrum}{suffix}.png"] = crop[key].numpy()
+            if raw:
+                arrays[f"{spectrum}{suffix}_raw.png"] = frame[key].numpy()
+    return arrays
+
+
 def write_shard(job: _Job, plan: ShardPlan, samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Write ``samples`` (all of ``plan``'s, encoded, in order) as the shard: a temporary file,
     fsynced and renamed (a shard is complete or absent), then its sidecar; returns the sidecar record."""
@@ -221,7 +260,8 @@ def write_shard(job: _Job, plan: ShardPlan, samples: Sequence[dict[str, Any]]) -
     def write(f: Any) -> None:
         writer = ShardWriter(f)
         for r in samples:
-            writer.add_sample(r["key"], r["vis"], r["nir"], r["meta"], ENCODINGS[job.config.encoding])
+            writer.add_sample(r["key"], r["vis"], r["nir"], r["meta"], ENCODINGS[job.config.encoding],
+                              extra=r.get("extra"))
         writer.close()
 
     atomic_write(final, write)
@@ -694,13 +734,21 @@ def build_manifest(cfg: RenderDatasetConfig, plans: Sequence[ShardPlan], records
     from nirvis.render.pair import RENDERER_VERSION
 
     ext = ENCODINGS[cfg.encoding]
-    sample: dict[str, Any] = {"key": "<label:07d>_<index:04d>", "members": list(member_suffixes(ext)),
-                              "vis": [CROP_SIZE, CROP_SIZE, 3], "nir": [CROP_SIZE, CROP_SIZE]}
+    extra = extra_members(ext, cfg.raw, cfg.passes, cfg.sample_space.pairing)
+    s = cfg.resolution
+    sample: dict[str, Any] = {"key": "<label:07d>_<index:04d>", "members": list(member_suffixes(ext) + extra),
+                              "vis": [s, s, 3], "nir": [s, s]}
     if cfg.encoding != "png":  # PNG data sets keep the manifest they had before encodings existed
         sample["encoding"] = {"format": cfg.encoding, "quality": cfg.quality}
+    if cfg.raw:
+        r = cfg.sample_space.raw_resolution
+        sample["raw"] = {"vis": [r, r, 3], "nir": [r, r]}
+    if cfg.passes:
+        sample["labels"] = label_record(cfg.passes)
+    plain = cfg.encoding == "png" and not extra and s == CROP_SIZE
     return {
         "format": FORMAT_TAG,
-        "format_version": FORMAT_VERSION if cfg.encoding == "png" else FORMAT_VERSION_ENCODED,
+        "format_version": FORMAT_VERSION if plain else FORMAT_VERSION_ENCODED,
         "config": cfg.data_dict(),
         "fingerprint": _fingerprint(cfg, source_digest),
         "identity_source": {"kind": "procedural"} if source_digest is None else

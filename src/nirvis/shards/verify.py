@@ -6,11 +6,12 @@ recorded size and sha256; no unlisted shard lies beside them; each
 shard holds exactly the planned samples (keys in (label, index) order, count as recorded); every
 sample has exactly the members the manifest's ``sample.members`` names (``vis.png``, ``nir.png``
 and ``json`` when it names none: a data set from before encodings); both images decode to uint8
-112x112 with 3 and 1 channels; the JSON parses and its key, label and index match the member names; the index files
-the manifest records (``manifest["indexes"]``: each shard's DALI ``.idx`` and ``wids-index.json``,
-see ``nirvis.shards.index``) exist with the recorded size and sha256 and hold exactly the bytes
-derived from the shards (a data set written before index files records none; ``nirvis index DIR``
-adds them).
+crops of the config's ``resolution`` with 3 and 1 channels, raw frames and label passes
+(``shards.members``) decode at their sizes; the JSON parses and its key, label and index match the
+member names; the index files the manifest records (``manifest["indexes"]``: each shard's DALI
+``.idx`` and ``wids-index.json``, see ``nirvis.shards.index``) exist with the recorded size and
+sha256 and hold exactly the bytes derived from the shards (a data set written before index files
+records none; ``nirvis index DIR`` adds them).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from nirvis.crop import CROP_SIZE
 from nirvis.shards.format import (ENCODINGS, MANIFEST, MEMBER_SUFFIXES, SHARD_DIR, decode_png, iter_tar_samples,
                                   list_shard_files, member_suffixes, parse_key, plan_shards, sha256_file)
 from nirvis.shards.index import check_indexes
+from nirvis.shards.members import decode_label, member_kind
 
 
 @dataclass
@@ -37,7 +39,8 @@ class VerifyReport:
         return not self.problems
 
 
-def _check_sample(key: str, parts: dict[str, bytes], members: tuple[str, ...] = MEMBER_SUFFIXES) -> Optional[str]:
+def _check_sample(key: str, parts: dict[str, bytes], members: tuple[str, ...] = MEMBER_SUFFIXES,
+                  crop: int = CROP_SIZE, raw: int = 0) -> Optional[str]:
     extra = sorted(set(parts) - set(members))
     missing = [s for s in members if s not in parts]
     if missing or extra:
@@ -47,9 +50,19 @@ def _check_sample(key: str, parts: dict[str, bytes], members: tuple[str, ...] = 
         nir = decode_png(parts[members[1]], 1)
     except ValueError as exc:
         return f"sample {key}: image does not decode as expected ({exc})"
-    if vis.shape != (CROP_SIZE, CROP_SIZE, 3) or nir.shape != (CROP_SIZE, CROP_SIZE):
+    if vis.shape != (crop, crop, 3) or nir.shape != (crop, crop):
         return (f"sample {key}: shapes vis {list(vis.shape)}, nir {list(nir.shape)} "
-                f"(expected [{CROP_SIZE}, {CROP_SIZE}, 3], [{CROP_SIZE}, {CROP_SIZE}])")
+                f"(expected [{crop}, {crop}, 3], [{crop}, {crop}])")
+    for suffix in members[3:]:                       # raw frames and label passes (``shards.members``)
+        kind, is_raw = member_kind(suffix)
+        side = raw if is_raw else crop
+        try:
+            a = decode_png(parts[suffix], 3 if kind == "vis" else 1) if kind in ("vis", "nir") else \
+                decode_label(kind, parts[suffix])
+        except ValueError as exc:
+            return f"sample {key}: {suffix} does not decode as expected ({exc})"
+        if a.shape[:2] != (side, side):
+            return f"sample {key}: {suffix} is {list(a.shape[:2])} pixels, expected [{side}, {side}]"
     try:
         meta = json.loads(parts["json"].decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
@@ -81,9 +94,13 @@ def verify_dataset(directory: str | Path, decode: bool = True,
         if identities < 1 or per_identity < 1 or shard_size < 1 or not isinstance(entries, list):
             raise ValueError("config.identities, images_per_identity and shard_size must be >= 1, shards a list")
         members = tuple(manifest.get("sample", {}).get("members", MEMBER_SUFFIXES))  # none recorded: PNG
-        if members not in [member_suffixes(ext) for ext in ENCODINGS.values()]:
+        if members[:3] not in [member_suffixes(ext) for ext in ENCODINGS.values()]:
             raise ValueError(f"sample.members is {list(members)}, not vis.<ext>, nir.<ext>, json of a known "
-                             f"encoding ({', '.join(ENCODINGS.values())})")
+                             f"encoding ({', '.join(ENCODINGS.values())}) first")
+        for suffix in members[3:]:
+            member_kind(suffix)                      # raises on an unknown member
+        crop = int(cfg.get("resolution", CROP_SIZE))
+        raw = int(cfg.get("sample_space", {}).get("raw_resolution", 0))
     except (ValueError, KeyError, TypeError, OverflowError) as exc:
         report.problems.append(f"{mpath}: malformed manifest ({exc})")
         return report
@@ -127,7 +144,7 @@ def verify_dataset(directory: str | Path, decode: bool = True,
         try:
             for key, parts in iter_tar_samples(path):
                 seen.append(key)
-                problem = _check_sample(key, parts, members) if decode else None
+                problem = _check_sample(key, parts, members, crop, raw) if decode else None
                 if problem:
                     report.problems.append(f"{path}: {problem}")
         except Exception as exc:  # noqa: BLE001 - a broken tar is a finding, not a crash

@@ -25,7 +25,7 @@ from typing import Any, Iterator, Optional, Union
 import numpy as np
 
 from nirvis.shards.config import RenderDatasetConfig, load_config
-from nirvis.train.sampler import IdentityGroup
+from nirvis.train.sampler import IdentityGroup, at_crop_size
 
 
 @dataclass(frozen=True)
@@ -105,4 +105,4 @@ class RenderedGroupSource:
         return hit[index]
 
     def _load(self, item: PairHandle, modality: str) -> np.ndarray:
-        return self.render_pair(item.label, item.index, item.group)[modality]
+        return at_crop_size(self.render_pair(item.label, item.index, item.group)[modality])
