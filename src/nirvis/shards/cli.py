@@ -82,6 +82,15 @@ def run_preview(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_stats(args: argparse.Namespace) -> int:
+    from nirvis.shards.card import write_card
+
+    res = write_card(args.dir, examples=args.examples)
+    d = res["stats"]["dataset"]
+    print(f"stats: {args.dir}: {d['identities']} identities, {d['pairs']} pairs; wrote {', '.join(res['files'])}")
+    return 0
+
+
 def run_export(args: argparse.Namespace) -> int:
     from nirvis.shards.export import export_folders, export_insightface_rec
 
@@ -159,6 +168,15 @@ def register(subparsers: Any) -> None:
     p.add_argument("--modality", default="both", choices=["both", "vis", "nir"], help="images to export")
     p.add_argument("--force", action="store_true", help="replace an existing output directory")
     p.set_defaults(func=run_export)
+
+    p = subparsers.add_parser("stats", help="write a data set's card: README.md, stats.json and plots",
+                              description="Read every sample's JSON of a complete data set and write DIR/README.md "
+                                          "(a data-set card), DIR/stats.json (counts, histograms, shares) and "
+                                          "DIR/card/*.png (plots, an example grid). The same data set gives the "
+                                          "same bytes. render-dataset writes it at the end unless --no-card.")
+    p.add_argument("dir", help="render-dataset output directory")
+    p.add_argument("--examples", type=int, default=8, help="pairs in the example grid (default 8; 0: none)")
+    p.set_defaults(func=run_stats)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
