@@ -37,8 +37,11 @@ def run_render_dataset(args: argparse.Namespace) -> int:
     overrides = {field: getattr(args, field) for field in FLAGS}
     cfg = load_config(args.config, overrides, FLAGS)
     summary = render_dataset(cfg, args.out, force=args.force, progress=not args.quiet,
-                             wait_timeout_s=args.wait_timeout)
+                             wait_timeout_s=args.wait_timeout, card=not args.no_card)
     print(format_summary(summary))
+    if summary.get("card_error"):
+        print(f"nirvis render-dataset: warning: the data set is complete but its card was not written: "
+              f"{summary['card_error']}", file=sys.stderr)
     return 0
 
 
@@ -131,6 +134,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--identity-source", help="'procedural' or a directory of face assets (nirvis identities --out)")
     p.add_argument("--force", action="store_true", help="replace an output directory holding a different config")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--no-card", action="store_true",
+                   help="do not write the data-set card (README.md, stats.json, card/*.png; `nirvis stats DIR`)")
     p.add_argument("--wait-timeout", type=float, default=86400.0,
                    help="torchrun: seconds rank 0 waits for the other ranks' shards (default 86400)")
     p.set_defaults(func=run_render_dataset)
