@@ -38,7 +38,7 @@ def _strip_card(root):
 
 def test_render_dataset_writes_the_card_and_verify_accepts_it(reference, capsys):
     assert _card_files(reference) == CARD
-    assert (reference / "README.md").read_text().splitlines()[0] == README_MARK
+    assert (reference / "README.md").read_text().splitlines()[:2] == ["---", README_MARK]  # front matter first
     assert cli(["verify", reference]) == 0
     assert "ok: 3 shards, 6 pairs" in capsys.readouterr().out
 

@@ -37,7 +37,9 @@ from nirvis.errors import NirvisError
 README, STATS, PLOT_DIR = "README.md", "stats.json", "card"
 CARD_FORMAT, CARD_VERSION = "nirvis-card", 1
 #: The first line of a README.md this module wrote (another README.md is never replaced).
-README_MARK = f"<!-- {CARD_FORMAT} v{CARD_VERSION}: written by `nirvis stats`; rerun it to refresh -->"
+#: The second line of a README.md this module wrote, a comment in its YAML front matter (which must
+#: open the file for the Hugging Face Hub); a README.md without it is never replaced.
+README_MARK = f"# {CARD_FORMAT} v{CARD_VERSION}: written by `nirvis stats DIR`; rerun it to refresh"
 ANGLES = ("yaw_deg", "pitch_deg", "roll_deg")
 NOT_RECORDED = "not recorded"
 
@@ -249,8 +251,8 @@ def collect_stats(directory: Union[str, Path]) -> dict[str, Any]:
 def _check_readme(root: Path) -> None:
     path = root / README
     if path.is_file():
-        first = path.read_bytes()[:len(README_MARK) + 2].decode("utf-8", "replace").splitlines()[:1]
-        if first != [README_MARK]:
+        head = path.read_bytes()[:len(README_MARK) + 8].decode("utf-8", "replace").splitlines()[:2]
+        if head != ["---", README_MARK]:
             raise CardError(f"{path}: exists and was not written by `nirvis stats`; move it away to write the card")
     elif path.exists() or path.is_symlink():
         raise CardError(f"{path}: exists and is not a regular file")

@@ -12,6 +12,7 @@ from typing import Any, Sequence
 
 _SIZE_CATEGORIES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
                     (10_000_000, "1M<n<10M"))
+_UNITS = {"distance_mm": "mm", "focal_mm": "mm (35 mm equiv.)", "vis_blur_sigma_px": "px", "nir_blur_sigma_px": "px"}
 _PLOT_CAPTIONS = {
     "pose.png": "Head pose (yaw, pitch, roll) of every pair",
     "skin_tone.png": "Skin tone of the identities as ITA, with the Chardon et al. categories",
@@ -37,8 +38,8 @@ def _share_table(block: dict[str, Any], what: str) -> list[str]:
 
 def _summary_row(name: str, s: dict[str, float], unit: str) -> tuple:
     if not s:
-        return (name, "not recorded", "", "", "")
-    return (name, f"{s['min']:g}", f"{s['median']:g}", f"{s['mean']:g}", f"{s['max']:g} {unit}".strip())
+        return (name, unit, "not recorded", "", "", "", "")
+    return (name, unit, *(f"{s[k]:.4g}" for k in ("min", "median", "mean", "max", "std")))
 
 
 def _biases(st: dict[str, Any]) -> list[str]:
@@ -81,7 +82,7 @@ def readme(st: dict[str, Any], plots: Sequence[str], mark: str) -> str:
     enc_text = enc.get("format", "png") + (f", quality {enc['quality']}" if "quality" in enc else " (lossless)")
     fp = str(d.get("fingerprint") or "")
     size = next((c for lim, c in _SIZE_CATEGORIES if d["pairs"] < lim), "n>10M")
-    L: list[str] = [mark, "---", f"pretty_name: nirvis synthetic NIR-VIS faces {fp[:12]}", "license: other",
+    L: list[str] = ["---", mark, f"pretty_name: nirvis synthetic NIR-VIS faces {fp[:12]}", "license: other",
                     "license_name: nirvis-rendered (assets CC0-1.0, code Apache-2.0; see Licences)",
                     "task_categories:", "- image-feature-extraction", "tags:", "- synthetic", "- face-recognition",
                     "- near-infrared", "- nir-vis", "- webdataset", "size_categories:", f"- {size}", "---", ""]
@@ -136,11 +137,14 @@ def readme(st: dict[str, Any], plots: Sequence[str], mark: str) -> str:
     L += _share_table(st["identities"]["facial_hair"], "facial hair (identities)")
     pose = st["pose"]
     rows = [_summary_row(f"{view.upper()} {k[:-4]}", {x: pose[view][k][x] for x in pose[view][k] if x != "histogram"},
-                         "deg") for view in pose["views"] for k in ("yaw_deg", "pitch_deg", "roll_deg")]
-    rows += [_summary_row(k, s, "") for k, s in st["camera"].items()]
+                         "degrees") for view in pose["views"] for k in ("yaw_deg", "pitch_deg", "roll_deg")]
+    rows += [_summary_row(k, s, _UNITS.get(k, "")) for k, s in st["camera"].items()]
     L += [("VIS and NIR share the pose and expression of every pair (pixel-aligned)." if pose["nir_same_as_vis"]
            else "VIS and NIR views differ (pairing independent): both are listed."), ""]
-    L += _table(rows, ["pose / camera / sensor", "min", "median", "mean", "max"])
+    L += _table(rows, ["pose / camera / sensor", "unit", "min", "median", "mean", "max", "sd"])
+    L += ["`distance_mm` / `focal_mm`: the VIS camera's; `*_jpeg_quality`: the simulated camera's JPEG "
+          "compression (before alignment), not the shards' encoding; exposure, gain and LED intensity are "
+          "relative (1 = nominal).", ""]
     if plots:
         L += ["## Plots", ""]
         for p in plots:
@@ -160,7 +164,7 @@ def readme(st: dict[str, Any], plots: Sequence[str], mark: str) -> str:
           "- Sex, age and ancestry are sampling parameters of the model, not self-reported or perceived "
           "attributes; the ancestry components are the model's three (african, asian, caucasian).",
           "- The NIR images come from a spectral skin model and a simulated LED-lit camera; real NIR sensors, "
-          "filters and ambient infrared differ.", ""]
+          "filters and ambient infrared differ."]
     L += [f"- {b}" for b in _biases(st)] + [""]
     L += ["## Licences", "",
           "The assets the renderer uses are listed with source and licence in `nirvis/assets/LICENSES.md`: the "
