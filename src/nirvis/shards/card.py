@@ -252,7 +252,7 @@ def _check_readme(root: Path) -> None:
     path = root / README
     if path.is_file():
         head = path.read_bytes()[:len(README_MARK) + 8].decode("utf-8", "replace").splitlines()[:2]
-        if head != ["---", README_MARK]:
+        if len(head) < 2 or head[0] != "---" or not head[1].startswith(f"# {CARD_FORMAT} v"):  # any card version
             raise CardError(f"{path}: exists and was not written by `nirvis stats`; move it away to write the card")
     elif path.exists() or path.is_symlink():
         raise CardError(f"{path}: exists and is not a regular file")
