@@ -125,13 +125,26 @@ def test_a_bad_dir_is_exit_2_naming_it_and_nothing_is_written(reference, tmp_pat
         assert (out / "README.md").read_text() == "my own notes\n"
 
 
-def test_no_card_and_force_leave_no_stale_card(reference, tiny_yaml, tmp_path):
+def test_no_card_then_stats_without_examples(reference, tiny_yaml, tmp_path):
     out = copy_dataset(reference, tmp_path / "c")
     _strip_card(out)
     assert cli(["render-dataset", "--config", tiny_yaml, "--out", out, "--quiet", "--no-card"]) == 0
     assert _card_files(out) == []
     assert cli(["stats", out, "--examples", "0"]) == 0
     assert "card/examples.png" not in _card_files(out) and "examples.png" not in (out / "README.md").read_text()
+
+
+def test_a_foreign_readme_survives_render_dataset_and_force(reference, tiny_yaml, tmp_path, capsys):
+    """render-dataset keeps a README.md it did not write (a warning, exit 0, the data set complete);
+    --force with another config removes the old card but not that README.md."""
+    out = copy_dataset(reference, tmp_path / "c")
+    (out / "README.md").write_text("my own notes\n")
+    assert cli(["render-dataset", "--config", tiny_yaml, "--out", out, "--quiet"]) == 0
+    assert "card was not written" in capsys.readouterr().err
+    assert (out / "README.md").read_text() == "my own notes\n" and (out / "manifest.json").is_file()
+    assert cli(["render-dataset", "--config", tiny_yaml, "--out", out, "--quiet", "--no-card", "--force",
+                "--images-per-identity", "1"]) == 0
+    assert _card_files(out) == ["README.md"] and (out / "README.md").read_text() == "my own notes\n"
 
 
 def test_helpers():
