@@ -25,9 +25,10 @@ and the index files, so the card does not disturb it.
 from __future__ import annotations
 
 import json
+from array import array
 from collections import Counter
 from pathlib import Path
-from typing import Any, Iterable, Optional, Union
+from typing import Any, Iterable, Optional, Sequence, Union
 
 import numpy as np
 
@@ -42,6 +43,8 @@ CARD_FORMAT, CARD_VERSION = "nirvis-card", 1
 README_MARK = f"# {CARD_FORMAT} v{CARD_VERSION}: written by `nirvis stats DIR`; rerun it to refresh"
 ANGLES = ("yaw_deg", "pitch_deg", "roll_deg")
 NOT_RECORDED = "not recorded"
+#: The identity record's skin parameters (``appearance``) that give its base skin colour.
+SKIN_FIELDS = ("melanin", "eumelanin_share", "blood", "oxygen_saturation", "epidermis_thickness_um")
 
 
 class CardError(NirvisError, ValueError):
@@ -56,8 +59,10 @@ def _r(x: float) -> float:
 
 
 def histogram(values: Iterable[float], step: float) -> dict[str, list]:
-    """``{"edges", "counts"}``: bins of width ``step`` on multiples of it, covering every value."""
-    v = np.asarray(list(values), np.float64)
+    """``{"edges", "counts"}``: bins of width ``step`` on multiples of it, covering every value
+    (NaN, a value not recorded, left out)."""
+    v = np.asarray(values, np.float64)
+    v = v[~np.isnan(v)]
     if not v.size:
         return {"edges": [], "counts": []}
     lo, hi = np.floor(v.min() / step) * step, np.ceil(v.max() / step) * step
@@ -66,8 +71,15 @@ def histogram(values: Iterable[float], step: float) -> dict[str, list]:
     return {"edges": [_r(e) for e in edges], "counts": [int(c) for c in counts]}
 
 
+def _f(x: Any) -> float:
+    """A recorded number as float (NaN when missing or not a number)."""
+    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else float("nan")
+
+
 def summary(values: Iterable[float]) -> dict[str, float]:
-    v = np.asarray([x for x in values if x is not None], np.float64)
+    """min / max / mean / median / sd of the values that are not NaN ({} when none is)."""
+    v = np.asarray(values, np.float64)
+    v = v[~np.isnan(v)]
     if not v.size:
         return {}
     return {"min": _r(v.min()), "max": _r(v.max()), "mean": _r(v.mean()), "median": _r(np.median(v)),
@@ -103,20 +115,41 @@ def expression_kind(weights: Any) -> str:
     return min(fits)[1] if fits else "other"
 
 
-def skin_ita(appearances: list[dict[str, Any]]) -> list[float]:
-    """ITA (degrees) of each appearance record's base skin (see the module docstring)."""
+def skin_ita(skin: Sequence[float], chunk: int = 1 << 15) -> list[float]:
+    """ITA (degrees) of each identity's base skin; ``skin``: ``SKIN_FIELDS`` per identity, flat
+    (see the module docstring). Computed in chunks of ``chunk`` identities."""
     import torch
 
     from nirvis.colour import ita_degrees, linear_srgb_to_lab
     from nirvis.reflectance.sensors import skin_albedo_vis
     from nirvis.reflectance.skin import SkinParams
 
-    if not appearances:
-        return []
-    fields = ("melanin", "eumelanin_share", "blood", "oxygen_saturation", "epidermis_thickness_um")
-    cols = {f: torch.tensor([float(a[f]) for a in appearances], dtype=torch.float64) for f in fields}
-    rgb = skin_albedo_vis(SkinParams(**cols)).numpy()
-    return [float(x) for x in ita_degrees(linear_srgb_to_lab(rgb))]
+    a = np.asarray(skin, np.float64).reshape(-1, len(SKIN_FIELDS))
+    out: list[float] = []
+    for s in range(0, len(a), chunk):
+        cols = torch.from_numpy(np.ascontiguousarray(a[s:s + chunk].T))
+        rgb = skin_albedo_vis(SkinParams(**dict(zip(SKIN_FIELDS, cols)))).numpy()
+        out += [float(x) for x in ita_degrees(linear_srgb_to_lab(rgb))]
+    return out
+
+
+def _tally_identity(rec: Any, c: dict[str, Counter], ages: Any, skin: Any) -> None:
+    """Count one identity's record (the ``identity`` block of its first pair) into ``c``."""
+    ident, app = _get(rec, "identity", default={}), _get(rec, "appearance", default={})
+    c["sex"][_get(rec, "sex", default=NOT_RECORDED)] += 1
+    race = _get(ident, "race")
+    names = ("african", "asian", "caucasian")
+    c["ancestry"][names[int(np.argmax(race))] if isinstance(race, list) and len(race) == 3 else NOT_RECORDED] += 1
+    if _get(ident, "age_years") is not None:
+        ages.append(float(ident["age_years"]))
+    c["hair_style"][_get(app, "hair", "style", default=NOT_RECORDED)] += 1
+    c["facial_hair"][_get(app, "facial_hair", "style", default=NOT_RECORDED)] += 1
+    c["makeup"][{True: "yes", False: "no"}.get(_get(app, "detail", "makeup"), NOT_RECORDED)] += 1
+    values = [_get(app, f) for f in SKIN_FIELDS]
+    if all(isinstance(v, (int, float)) for v in values):
+        skin.extend(float(v) for v in values)
+    else:
+        c["skin_tone"][NOT_RECORDED] += 1
 
 
 # ------------------------------------------------------------------------------------ stats
@@ -145,14 +178,16 @@ def collect_stats(directory: Union[str, Path]) -> dict[str, Any]:
 
     root = Path(directory)
     manifest = _require_dataset(root)
-    pose: dict[str, dict[str, list[float]]] = {v: {k: [] for k in ANGLES} for v in ("vis", "nir")}
-    camera: dict[str, list[float]] = {k: [] for k in ("distance_mm", "focal_mm", "vis_exposure", "vis_blur_sigma_px",
-                                                      "vis_jpeg_quality", "nir_gain", "nir_blur_sigma_px",
-                                                      "nir_jpeg_quality", "nir_led_intensity")}
+    # memory: a few floats per pair and per identity (arrays), counters; never a sample's JSON
+    pose = {v: {k: array("d") for k in ANGLES} for v in ("vis", "nir")}
+    camera = {k: array("d") for k in ("distance_mm", "focal_mm", "vis_exposure", "vis_blur_sigma_px",
+                                      "vis_jpeg_quality", "nir_gain", "nir_blur_sigma_px", "nir_jpeg_quality",
+                                      "nir_led_intensity")}
     c: dict[str, Counter] = {k: Counter() for k in ("expression_vis", "expression_nir", "headwear", "led_nm",
-                                                    "environment", "background", "pairing")}
-    glasses, views_differ, pairs = 0, False, 0
-    idents: dict[int, Any] = {}
+                                                    "environment", "background", "pairing", "sex", "ancestry",
+                                                    "hair_style", "facial_hair", "makeup", "skin_tone")}
+    glasses, views_differ, pairs, n_id, last_label = 0, False, 0, 0, None
+    ages, skin = array("d"), array("d")  # skin: SKIN_FIELDS per identity with recorded skin
     for entry in manifest["shards"]:
         for _key, parts in iter_tar_samples(root / SHARD_DIR / Path(entry["name"]).name):
             m = json.loads(parts["json"].decode("utf-8"))
@@ -160,17 +195,17 @@ def collect_stats(directory: Union[str, Path]) -> dict[str, Any]:
             pairs += 1
             for view in ("vis", "nir"):
                 for k in ANGLES:
-                    pose[view][k].append(float(_get(m, "pose", view, k, default=np.nan)))
+                    pose[view][k].append(_f(_get(m, "pose", view, k)))
                 c[f"expression_{view}"][expression_kind(_get(m, "expression", view))] += 1
             views_differ = views_differ or _get(m, "pose", "vis") != _get(m, "pose", "nir") \
                 or _get(m, "expression", "vis") != _get(m, "expression", "nir")
             for k in ("distance_mm", "focal_mm"):
-                camera[k].append(_get(m, "pose", "vis", k))
+                camera[k].append(_f(_get(m, "pose", "vis", k)))
             for view, names in (("vis", ("exposure", "blur_sigma_px", "jpeg_quality")),
                                 ("nir", ("gain", "blur_sigma_px", "jpeg_quality"))):
                 for n in names:
-                    camera[f"{view}_{n}"].append(_get(p, f"{view}_sensor", n, 0))
-            camera["nir_led_intensity"].append(_get(m, "lighting", "nir", "led_intensity"))
+                    camera[f"{view}_{n}"].append(_f(_get(p, f"{view}_sensor", n, 0)))
+            camera["nir_led_intensity"].append(_f(_get(m, "lighting", "nir", "led_intensity")))
             glasses += bool(_get(m, "accessories", "glasses", "enabled", default=False))
             c["headwear"][_get(m, "accessories", "headwear", "kind", default="none")] += 1
             c["led_nm"][_get(m, "led_nm", default=NOT_RECORDED)] += 1
@@ -178,35 +213,17 @@ def collect_stats(directory: Union[str, Path]) -> dict[str, Any]:
             c["environment"][env if env is not None else "synthetic lights"] += 1
             c["background"][_get(p, "background", "vis_kind", default=NOT_RECORDED)] += 1
             c["pairing"][m.get("pairing", NOT_RECORDED)] += 1
-            idents.setdefault(int(m["label"]), m.get("identity"))
-    n_id = len(idents)
-    ident_c: dict[str, Counter] = {k: Counter() for k in ("sex", "ancestry", "hair_style", "facial_hair", "makeup",
-                                                          "skin_tone")}
-    ages, with_skin = [], []
-    for rec in idents.values():
-        ident, app = _get(rec, "identity", default={}), _get(rec, "appearance", default={})
-        ident_c["sex"][_get(rec, "sex", default=NOT_RECORDED)] += 1
-        race = _get(ident, "race")
-        names = ("african", "asian", "caucasian")
-        ident_c["ancestry"][names[int(np.argmax(race))] if isinstance(race, list) and len(race) == 3
-                            else NOT_RECORDED] += 1
-        if _get(ident, "age_years") is not None:
-            ages.append(float(ident["age_years"]))
-        ident_c["hair_style"][_get(app, "hair", "style", default=NOT_RECORDED)] += 1
-        ident_c["facial_hair"][_get(app, "facial_hair", "style", default=NOT_RECORDED)] += 1
-        ident_c["makeup"][{True: "yes", False: "no"}.get(_get(app, "detail", "makeup"), NOT_RECORDED)] += 1
-        if isinstance(app, dict) and _get(app, "melanin") is not None:
-            with_skin.append(app)
-        else:
-            ident_c["skin_tone"][NOT_RECORDED] += 1
-    ita = skin_ita(with_skin)
+            if m.get("label") != last_label:  # verified: labels in order, an identity's pairs consecutive
+                last_label, n_id = m.get("label"), n_id + 1
+                _tally_identity(m.get("identity"), c, ages, skin)
+    ita = skin_ita(skin)
     from nirvis.colour import ITA_CATEGORIES, ita_category
 
     for x in ita:
-        ident_c["skin_tone"][ita_category(x)] += 1
-    categories = {name: ident_c["skin_tone"].get(name, 0) for name, _ in ITA_CATEGORIES}
-    if ident_c["skin_tone"].get(NOT_RECORDED):
-        categories[NOT_RECORDED] = ident_c["skin_tone"][NOT_RECORDED]
+        c["skin_tone"][ita_category(x)] += 1
+    categories = {name: c["skin_tone"].get(name, 0) for name, _ in ITA_CATEGORIES}
+    if c["skin_tone"].get(NOT_RECORDED):
+        categories[NOT_RECORDED] = c["skin_tone"][NOT_RECORDED]
     counts = manifest.get("counts", {})
     if pairs != counts.get("pairs") or n_id != counts.get("identities"):
         raise CardError(f"{root}: the shards hold {pairs} pairs of {n_id} identities, manifest.json records "
@@ -233,7 +250,7 @@ def collect_stats(directory: Union[str, Path]) -> dict[str, Any]:
         "lighting": {"led_nm": shares(c["led_nm"], pairs), "environment": shares(c["environment"], pairs),
                      "background": shares(c["background"], pairs)},
         "camera": {k: summary(v) for k, v in camera.items()},
-        "identities": {**{k: shares(ident_c[k], n_id) for k in ("sex", "ancestry", "hair_style", "facial_hair",
+        "identities": {**{k: shares(c[k], n_id) for k in ("sex", "ancestry", "hair_style", "facial_hair",
                                                                  "makeup")},
                        "age_years": {"histogram": histogram(ages, 10.0), **summary(ages)}},
         "skin_tone": {"method": "ITA = atan((L* - 50) / b*) of the recorded base skin through the skin model "
