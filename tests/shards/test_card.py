@@ -157,3 +157,23 @@ def test_helpers():
     assert [ita_category(x) for x in (55.01, 41.01, 41.0, 10.0, -30.0, -30.01)] == \
         ["very light", "light", "intermediate", "brown", "dark", "dark"]  # a bound is the darker class
     assert round(float(ita_degrees(np.array([50.0 + 3 ** 0.5, 0.0, 1.0]))), 6) == 60.0
+
+
+def test_independent_pairing_gets_nir_histograms(tiny_yaml, tmp_path):
+    """With pairing: independent the VIS and NIR views differ: both get pose histograms and
+    expression shares (each summing to the pairs), and the README lists the NIR rows."""
+    cfg = tmp_path / "independent.yaml"
+    cfg.write_text(tiny_yaml.read_text().replace("sample_space:\n", "sample_space:\n  pairing: independent\n"))
+    out = tmp_path / "ds"
+    assert cli(["render-dataset", "--config", cfg, "--out", out, "--quiet", "--identities", "2"]) == 0
+    stats = json.loads((out / "stats.json").read_text())
+    metas = [s.meta for s in iter_pairs(out, decode=False)]
+    assert stats["pose"]["views"] == ["vis", "nir"] and not stats["pose"]["nir_same_as_vis"]
+    for view in ("vis", "nir"):
+        assert sum(stats["expression"][view]["counts"].values()) == len(metas) == 4
+        for angle in ("yaw_deg", "pitch_deg", "roll_deg"):
+            assert sum(stats["pose"][view][angle]["histogram"]["counts"]) == 4
+            assert stats["pose"][view][angle]["mean"] == pytest.approx(np.mean([m["pose"][view][angle]
+                                                                               for m in metas]), abs=1e-4)
+    text = (out / "README.md").read_text()
+    assert "| NIR yaw |" in text and "Expression (NIR):" in text

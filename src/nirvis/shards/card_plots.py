@@ -45,6 +45,9 @@ def _hist_bars(ax: Any, hist: dict[str, list], **style: Any) -> None:
         return
     ax.stairs(hist["counts"], e, fill=True, alpha=0.45, **style)
     ax.stairs(hist["counts"], e, color=style.get("color"), lw=1.2)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts
 
 
 def pose_plot(stats: dict[str, Any], path: Path) -> None:
