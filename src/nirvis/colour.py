@@ -11,6 +11,10 @@
   the reference NIR-VIS evaluation reads every image as grey. (OpenCV's ``COLOR_RGB2GRAY`` and
   a float ``rint`` of the same weights differ from it by 1 grey level on about 0.13 % and 0.05 %
   of all RGB colours.) ``luma_bt601_float`` is the unrounded value in [0, 1].
+* CIE L*a*b* (D65 white) of LINEAR sRGB (``linear_srgb_to_lab``) and the skin-tone measure built
+  on it, the individual typology angle ``ita_degrees`` = atan((L* - 50) / b*) in degrees, with the
+  categories of Chardon et al. (Int. J. Cosmet. Sci. 13, 1991; Del Bino et al. 2006):
+  ``ita_category`` / ``ITA_CATEGORIES``.
 
 Example:
     >>> import numpy as np
@@ -31,7 +35,8 @@ from typing import Any, TypeVar
 import numpy as np
 
 __all__ = ["encode_srgb", "decode_srgb", "luminance_rec709", "luma_bt601", "luma_bt601_float",
-           "REC709_LUMA", "BT601_LUMA", "SRGB_LINEAR_THRESHOLD", "SRGB_ENCODED_THRESHOLD"]
+           "REC709_LUMA", "BT601_LUMA", "SRGB_LINEAR_THRESHOLD", "SRGB_ENCODED_THRESHOLD",
+           "linear_srgb_to_lab", "ita_degrees", "ita_category", "ITA_CATEGORIES"]
 
 #: Rec. 709 luminance weights of linear sRGB (R, G, B).
 REC709_LUMA = (0.2126, 0.7152, 0.0722)
@@ -187,3 +192,59 @@ def luma_bt601_float(rgb: Any) -> np.ndarray:
     """
     a = _check_uint8_rgb(rgb).astype(np.float32) / np.float32(255.0)
     return a @ np.array(BT601_LUMA, np.float32)
+
+
+#: linear sRGB -> CIE XYZ (D65), IEC 61966-2-1; and the D65 white point (Y = 1).
+_SRGB_TO_XYZ = np.array([[0.4124564, 0.3575761, 0.1804375],
+                         [0.2126729, 0.7151522, 0.0721750],
+                         [0.0193339, 0.1191920, 0.9503041]])
+_D65_WHITE = np.array([0.95047, 1.0, 1.08883])
+#: ITA skin-tone categories (Chardon et al. 1991, as used by Del Bino et al. 2006), lightest first:
+#: (name, lower bound in degrees, exclusive); the last one has no lower bound.
+ITA_CATEGORIES: tuple[tuple[str, float], ...] = (("very light", 55.0), ("light", 41.0), ("intermediate", 28.0),
+                                                  ("tan", 10.0), ("brown", -30.0), ("dark", -float("inf")))
+
+
+def linear_srgb_to_lab(rgb: Any) -> np.ndarray:
+    """CIE L*a*b* (D65 reference white) of linear sRGB ``[..., 3]`` (float64 ``[..., 3]``).
+
+    Example:
+        >>> import numpy as np
+        >>> from nirvis.colour import linear_srgb_to_lab
+        >>> [round(float(v), 2) + 0.0 for v in linear_srgb_to_lab(np.array([1.0, 1.0, 1.0]))]
+        [100.0, 0.0, 0.0]
+        >>> [round(float(v), 1) + 0.0 for v in linear_srgb_to_lab(np.array([0.214, 0.214, 0.214]))]
+        [53.4, 0.0, 0.0]
+    """
+    xyz = np.asarray(rgb, np.float64) @ _SRGB_TO_XYZ.T / _D65_WHITE
+    eps, kappa = (6.0 / 29.0) ** 3, (29.0 / 6.0) ** 2 / 3.0
+    f = np.where(xyz > eps, np.cbrt(np.maximum(xyz, eps)), kappa * xyz + 4.0 / 29.0)
+    return np.stack([116.0 * f[..., 1] - 16.0, 500.0 * (f[..., 0] - f[..., 1]), 200.0 * (f[..., 1] - f[..., 2])], -1)
+
+
+def ita_degrees(lab: Any) -> np.ndarray:
+    """Individual typology angle of CIE L*a*b* ``[..., 3]``: atan((L* - 50) / b*) in degrees
+    (``arctan2``, so a b* <= 0, which skin does not have, still gives a defined angle).
+
+    Example:
+        >>> import numpy as np
+        >>> from nirvis.colour import ita_degrees
+        >>> round(float(ita_degrees(np.array([60.0, 8.0, 10.0]))), 2)
+        45.0
+    """
+    lab = np.asarray(lab, np.float64)
+    return np.degrees(np.arctan2(lab[..., 0] - 50.0, lab[..., 2]))
+
+
+def ita_category(ita: float) -> str:
+    """The ``ITA_CATEGORIES`` name of an ITA in degrees (a bound belongs to the darker class).
+
+    Example:
+        >>> from nirvis.colour import ita_category
+        >>> [ita_category(v) for v in (60.0, 55.0, 30.0, 0.0, -40.0)]
+        ['very light', 'light', 'intermediate', 'brown', 'dark']
+    """
+    for name, lower in ITA_CATEGORIES:
+        if float(ita) > lower:
+            return name
+    return ITA_CATEGORIES[-1][0]

@@ -42,8 +42,11 @@ def run_render_dataset(args: argparse.Namespace) -> int:
     overrides = {field: getattr(args, field) for field in FLAGS}
     cfg = load_config(args.config, overrides, FLAGS)
     summary = render_dataset(cfg, args.out, force=args.force, progress=not args.quiet,
-                             wait_timeout_s=args.wait_timeout)
+                             wait_timeout_s=args.wait_timeout, card=not args.no_card)
     print(format_summary(summary))
+    if summary.get("card_error"):
+        print(f"nirvis render-dataset: warning: the data set is complete but its card was not written: "
+              f"{summary['card_error']}", file=sys.stderr)
     return 0
 
 
@@ -84,6 +87,15 @@ def run_preview(args: argparse.Namespace) -> int:
     sheet, n = preview_sheet(args.dir, count=args.count)
     save_image(sheet, Path(args.out))
     print(f"preview: wrote {args.out} (first {n} pairs of {args.dir}, VIS | NIR)")
+    return 0
+
+
+def run_stats(args: argparse.Namespace) -> int:
+    from nirvis.shards.card import write_card
+
+    res = write_card(args.dir, examples=args.examples)
+    d = res["stats"]["dataset"]
+    print(f"stats: {args.dir}: {d['identities']} identities, {d['pairs']} pairs; wrote {', '.join(res['files'])}")
     return 0
 
 
@@ -137,6 +149,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--identity-source", help="'procedural' or a directory of face assets (nirvis identities --out)")
     p.add_argument("--force", action="store_true", help="replace an output directory holding a different config")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--no-card", action="store_true",
+                   help="do not write the data-set card (README.md, stats.json, card/*.png; `nirvis stats DIR`)")
     p.add_argument("--wait-timeout", type=float, default=86400.0,
                    help="torchrun: seconds rank 0 waits for the other ranks' shards (default 86400)")
     p.set_defaults(func=run_render_dataset)
@@ -174,6 +188,15 @@ def register(subparsers: Any) -> None:
     p.add_argument("--modality", default="both", choices=["both", "vis", "nir"], help="images to export")
     p.add_argument("--force", action="store_true", help="replace an existing output directory")
     p.set_defaults(func=run_export)
+
+    p = subparsers.add_parser("stats", help="write a data set's card: README.md, stats.json and plots",
+                              description="Read every sample's JSON of a complete data set and write DIR/README.md "
+                                          "(a data-set card), DIR/stats.json (counts, histograms, shares) and "
+                                          "DIR/card/*.png (plots, an example grid). The same data set gives the "
+                                          "same bytes. render-dataset writes it at the end unless --no-card.")
+    p.add_argument("dir", help="render-dataset output directory")
+    p.add_argument("--examples", type=int, default=8, help="pairs in the example grid (default 8; 0: none)")
+    p.set_defaults(func=run_stats)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -260,21 +260,28 @@ def export_folders(dataset: Union[str, Path], out: Union[str, Path], *, modality
         return {"format": "folders", "out": str(out), "images": n, "modalities": list(mods), "extra_files": n_extra}
 
 
-def preview_sheet(dataset: Union[str, Path], count: int = 16, columns_pairs: int = 4):
+def preview_sheet(dataset: Union[str, Path], count: int = 16, columns_pairs: int = 4, *,
+                  one_per_identity: bool = False):
     """``(sheet, pairs)``: a contact sheet (PIL image) of the first ``count`` pairs, VIS | NIR
-    side by side, and the number of pairs shown."""
+    side by side, and the number of pairs shown. ``one_per_identity``: the first pair of each of
+    the first ``count`` identities instead (only those pairs' images are decoded)."""
     from PIL import Image
 
     from nirvis.faces.preview import contact_sheet
+    from nirvis.shards.format import decode_png
     from nirvis.shards.reader import iter_pairs
 
     if count < 1:
         raise DatasetExportError(f"--count must be >= 1, got {count}")
     tiles, labels = [], []
-    for k, s in enumerate(iter_pairs(dataset)):
-        if k >= count:
+    seen: set[int] = set()
+    for s in iter_pairs(dataset, decode=False):
+        if len(tiles) >= 2 * count:
             break
-        tiles += [Image.fromarray(s.vis), Image.fromarray(s.nir).convert("RGB")]
+        if one_per_identity and s.label in seen:
+            continue
+        seen.add(s.label)
+        tiles += [Image.fromarray(decode_png(s.vis, 3)), Image.fromarray(decode_png(s.nir, 1)).convert("RGB")]
         labels += [f"{s.key} VIS", "NIR"]
     if not tiles:
         raise DatasetExportError(f"{dataset}: no pairs to preview")

@@ -497,6 +497,10 @@ def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
 def _wipe(out: Path) -> None:
     """Remove what render-dataset writes (and nothing else) from ``out``."""
     shutil.rmtree(out / SHARD_DIR, ignore_errors=True)
+    from nirvis.shards.card import card_files
+
+    for path in card_files(out):  # the card of the data set being replaced
+        path.unlink()
     for name in (MANIFEST, WIDS_INDEX, CONFIG_FILE):
         if (out / name).exists():
             (out / name).unlink()
@@ -614,7 +618,7 @@ def effective_config(cfg: RenderDatasetConfig, env: Optional[DistEnv] = None) ->
 
 
 def render_dataset(config: RenderDatasetConfig, out: str | os.PathLike, *, force: bool = False,
-                   progress: bool = True, wait_timeout_s: float = 86400.0) -> dict[str, Any]:
+                   progress: bool = True, wait_timeout_s: float = 86400.0, card: bool = True) -> dict[str, Any]:
     """Render ``config`` into WebDataset shards under ``out`` (resuming a previous run).
 
     Args:
@@ -625,6 +629,9 @@ def render_dataset(config: RenderDatasetConfig, out: str | os.PathLike, *, force
         progress: show a tqdm bar (pairs/s, ETA) on stderr.
         wait_timeout_s: under torchrun, how long rank 0 waits for the other ranks' shards (and
             the others for rank 0's config).
+        card: rank 0 writes the data-set card (``shards.card``: README.md, stats.json, card/*.png)
+            after the manifest; a card that cannot be written is reported in ``card_error``, the
+            data set stays complete.
 
     Returns:
         Summary dict: out, shards, shards_rendered, shards_skipped, pairs, pairs_rendered,
@@ -641,7 +648,12 @@ def render_dataset(config: RenderDatasetConfig, out: str | os.PathLike, *, force
     if cfg.identity_source != "procedural":
         check_output_apart(out, [cfg.identity_source], "render-dataset --out")
     with output_lock(out, "render-dataset", tag=f"rank{env.rank}" if env.distributed else ""):
-        return _render_locked(cfg, out, env, device, asset_dirs, force, progress, wait_timeout_s, t_start)
+        summary = _render_locked(cfg, out, env, device, asset_dirs, force, progress, wait_timeout_s, t_start)
+        if card and summary["manifest"]:
+            from nirvis.shards.card import optional_card
+
+            summary["card_error"] = optional_card(out)
+        return summary
 
 
 def _render_locked(cfg: RenderDatasetConfig, out: Path, env: DistEnv, device: str, asset_dirs: Optional[Sequence[str]],
@@ -777,4 +789,6 @@ def format_summary(s: dict[str, Any]) -> str:
             f"({s['backend']} on {s['device']}, {s['workers']} worker(s))")
     if s["manifest"]:
         line += f"; manifest {s['manifest']}"
+    if s.get("card_error") is None and "card_error" in s:
+        line += "; card README.md, stats.json, card/*.png"
     return line
