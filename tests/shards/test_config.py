@@ -47,7 +47,8 @@ def test_flags_override_yaml(tmp_path):
 
 @pytest.mark.parametrize("text, message", [
     ("images_per_identity: 0\n", "x.yaml: field 'images_per_identity' must be >= 1, got 0"),
-    ("resolution: 128\n", "field 'resolution' must be 112, got 128 (only the 112 x 112"),
+    ("resolution: 100\n", "field 'resolution' must be one of 112, 128, 160, 224, 256, 512 (aligned crop side)"),
+    ("passes: [albedo]\n", "field 'passes' must list distinct passes among segmentation, depth, normal"),
     ("identitys: 3\n", "x.yaml: unknown key 'identitys'"),
     ("sample_space:\n  lighting:\n    ambiant: [0, 1]\n", "unknown key 'sample_space.lighting.ambiant'"),
     ("sample_space:\n  yaw_deg: [30, -30]\n", "field 'sample_space.yaw_deg'"),
@@ -77,7 +78,8 @@ def test_bad_yaml_is_refused_naming_the_field(tmp_path, capsys, text, message):
 
 @pytest.mark.parametrize("args, message", [
     (["--images-per-identity", "0"], "--images-per-identity: field 'images_per_identity' must be >= 1, got 0"),
-    (["--resolution", "224"], "only the 112 x 112 ArcFace-aligned output is supported"),
+    (["--resolution", "200"], "--resolution: field 'resolution' must be one of 112, 128, 160, 224, 256, 512"),
+    (["--passes", "depth,depth"], "--passes: field 'passes' must list distinct passes"),
     (["--workers", "0"], "field 'workers' must be >= 1"),
     (["--device", "tpu"], "field 'device' must be one of cpu, cuda"),
     (["--identity-source", "/nonexistent/assets"], "field 'identity_source': /nonexistent/assets is neither"),
