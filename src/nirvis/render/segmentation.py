@@ -46,14 +46,16 @@ def segment(g: GBuffer, faces: Sequence[PreparedFace]) -> torch.Tensor:
     part[on_head] = parts.to(dev)[tid[on_head]]
     part[on_beard] = PART_NAMES.index("skin")                           # the beard shell shows skin texels
     out[on_head | on_beard] = part_classes_t(dev)[part[on_head | on_beard].long()]
-    labels = [pf.labels for pf in faces]
-    if all(lab is not None for lab in labels):
-        lab = torch.stack(labels).to(dev)                                # [B, R, R]
-        r = lab.shape[-1]
+    if any(pf.labels is not None for pf in faces):
         uv = scatter_pixels(g.uv, g.pixels)                              # [B, H, W, 2]
-        col = (uv[..., 0] * r).long().clamp(0, r - 1)
-        row = ((1.0 - uv[..., 1]) * r).long().clamp(0, r - 1)
-        texel = lab[torch.arange(lab.shape[0], device=dev).view(-1, 1, 1), row, col]
+        texel = torch.zeros_like(out)
+        for b, pf in enumerate(faces):                                  # label maps may differ in size
+            if pf.labels is None:
+                continue
+            r = pf.labels.shape[-1]
+            col = (uv[b, ..., 0] * r).long().clamp(0, r - 1)
+            row = ((1.0 - uv[b, ..., 1]) * r).long().clamp(0, r - 1)
+            texel[b] = pf.labels.to(dev)[row, col]
         skin_like = (part == PART_NAMES.index("skin")) | (part == PART_NAMES.index("eye_cavity"))
         take = (on_head | on_beard) & (texel > 0) & (
             skin_like | ((part == PART_NAMES.index("eyeball")) & (texel == CLASS_ID["iris"]))
