@@ -105,3 +105,11 @@ def test_crops_are_never_upsampled():
     cfg = RenderDatasetConfig(resolution=256)
     assert cfg.sample_space.raw_resolution == 512
     assert json.loads(json.dumps(cfg.to_dict()))["sample_space"]["raw_resolution"] == 512
+
+
+def test_the_card_states_the_sizes_and_passes(rich):
+    text = (rich / "README.md").read_text()
+    assert "| aligned crop | 128 x 128" in text and "| raw camera frames | 256 x 256 |" in text
+    assert "| label passes | depth, normal, segmentation" in text and "`<key>.seg.png`" in text
+    stats = json.loads((rich / "stats.json").read_text())["dataset"]
+    assert stats["crop"] == [128, 128] and stats["label_passes"] == ["depth", "normal", "segmentation"]

@@ -236,6 +236,10 @@ def collect_stats(directory: Union[str, Path]) -> dict[str, Any]:
             "identities": n_id, "pairs": pairs, "pairs_per_identity": counts.get("images_per_identity"),
             "shards": len(manifest["shards"]), "bytes": int(sum(int(s.get("bytes", 0)) for s in manifest["shards"])),
             "encoding": enc, "fingerprint": manifest.get("fingerprint"), "versions": manifest.get("versions", {}),
+            "crop": list(_get(manifest, "sample", "vis", default=[112, 112, 3]))[:2],
+            "raw": (list(_get(manifest, "sample", "raw", "vis", default=[]))[:2] or None),
+            "label_passes": sorted(_get(manifest, "sample", "labels", default={})),
+            "members": list(_get(manifest, "sample", "members", default=["vis.png", "nir.png", "json"])),
             "renderer": manifest.get("renderer", {}), "identity_source": _get(manifest, "identity_source", "kind"),
             "seed": _get(manifest, "config", "seed"), "pairing": shares(c["pairing"], pairs),
             "sample_space": {k: v for k, v in sorted(_get(manifest, "config", "sample_space", default={}).items())

@@ -81,6 +81,9 @@ def readme(st: dict[str, Any], plots: Sequence[str], mark: str) -> str:
     enc = d.get("encoding") or {"format": "png"}
     enc_text = enc.get("format", "png") + (f", quality {enc['quality']}" if "quality" in enc else " (lossless)")
     fp = str(d.get("fingerprint") or "")
+    crop = d.get("crop") or [112, 112]
+    raw = d.get("raw")
+    passes = d.get("label_passes") or []
     size = next((c for lim, c in _SIZE_CATEGORIES if d["pairs"] < lim), "n>10M")
     L: list[str] = ["---", mark, f"pretty_name: nirvis synthetic NIR-VIS faces {fp[:12]}", "license: other",
                     "license_name: nirvis-rendered (assets CC0-1.0, code Apache-2.0; see Licences)",
@@ -88,12 +91,16 @@ def readme(st: dict[str, Any], plots: Sequence[str], mark: str) -> str:
                     "- near-infrared", "- nir-vis", "- webdataset", "size_categories:", f"- {size}", "---", ""]
     L += [f"# nirvis synthetic NIR-VIS face pairs (`{fp[:12]}`)", "",
           f"{d['pairs']} aligned pairs of a visible-light (VIS, 8-bit RGB) and a near-infrared (NIR, 8-bit grey) "
-          f"face image, 112 x 112 pixels, of {d['identities']} synthetic identities ({d['pairs_per_identity']} "
+          f"face image, {crop[0]} x {crop[1]} pixels, of {d['identities']} synthetic identities "
+          f"({d['pairs_per_identity']} "
           f"pairs per identity), rendered by nirvis into {d['shards']} WebDataset tar shards. Every identity is "
           "procedural: no image of a real person was used to make it.", ""]
     L += ["## Summary", ""] + _table([
         ("identities", d["identities"]), ("pairs", d["pairs"]), ("pairs per identity", d["pairs_per_identity"]),
         ("shards", d["shards"]), ("bytes (shards)", f"{d['bytes']:,}"), ("image encoding", enc_text),
+        ("aligned crop", f"{crop[0]} x {crop[1]} (ArcFace template scaled)"),
+        ("raw camera frames", f"{raw[0]} x {raw[1]}" if raw else "not stored"),
+        ("label passes", ", ".join(passes) + " (lossless PNG, pixel-aligned)" if passes else "none"),
         ("VIS / NIR pairing", ", ".join(f"{k} {_pct(s)}" for k, s in d["pairing"]["shares"].items())),
         ("identity source", d.get("identity_source")), ("seed", d.get("seed")),
         ("nirvis version", v.get("nirvis")), ("renderer version", r.get("version", v.get("renderer"))),
@@ -171,8 +178,13 @@ def readme(st: dict[str, Any], plots: Sequence[str], mark: str) -> str:
           "head model (MPFB2 / MakeHuman base mesh and targets) and the HDR environments are CC0 1.0; nirvis' "
           "code is Apache-2.0. The rendered images are derived from these and from procedural textures only; "
           "choose the data set's licence with that in mind.", ""]
-    L += ["## Files", "", "- `shards/shard-NNNNNN.tar`: WebDataset shards, members `<key>.vis.<ext>`, "
-          "`<key>.nir.<ext>`, `<key>.json`; `manifest.json`, `config.yaml`, `wids-index.json`, "
-          "`shards/*.idx` (DALI)", "- `stats.json`: every number of this card (histogram edges and counts, "
-          "shares), rewritten by `nirvis stats DIR`", ""]
+    members = ", ".join(f"`<key>.{m}`" for m in d.get("members") or ["vis.<ext>", "nir.<ext>", "json"])
+    L += ["## Files", "", f"- `shards/shard-NNNNNN.tar`: WebDataset shards, members {members}; `manifest.json`, "
+          "`config.yaml`, `wids-index.json`, `shards/*.idx` (DALI)"]
+    if passes:
+        L += ["- label passes (nirvis `shards.members`): `seg` 8-bit class ids (the classes are listed in each "
+              "sample's JSON under `labels`), `depth` 16-bit in 0.1 mm along the optical axis, `normal` 8-bit "
+              "RGB (n + 1) / 2 of camera-space normals; 0 is background in all three"]
+    L += ["- `stats.json`: every number of this card (histogram edges and counts, shares), rewritten by "
+          "`nirvis stats DIR`", ""]
     return "\n".join(L)
