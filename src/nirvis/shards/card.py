@@ -33,6 +33,7 @@ from typing import Any, Iterable, Optional, Sequence, Union
 import numpy as np
 
 from nirvis.atomic import atomic_write_bytes, atomic_write_json
+from nirvis.crop import CROP_SIZE
 from nirvis.errors import NirvisError
 
 README, STATS, PLOT_DIR = "README.md", "stats.json", "card"
@@ -236,7 +237,7 @@ def collect_stats(directory: Union[str, Path]) -> dict[str, Any]:
             "identities": n_id, "pairs": pairs, "pairs_per_identity": counts.get("images_per_identity"),
             "shards": len(manifest["shards"]), "bytes": int(sum(int(s.get("bytes", 0)) for s in manifest["shards"])),
             "encoding": enc, "fingerprint": manifest.get("fingerprint"), "versions": manifest.get("versions", {}),
-            "crop": list(_get(manifest, "sample", "vis", default=[112, 112, 3]))[:2],
+            "crop": list(_get(manifest, "sample", "vis", default=[CROP_SIZE, CROP_SIZE, 3]))[:2],
             "raw": (list(_get(manifest, "sample", "raw", "vis", default=[]))[:2] or None),
             "label_passes": sorted(_get(manifest, "sample", "labels", default={})),
             "members": list(_get(manifest, "sample", "members", default=["vis.png", "nir.png", "json"])),

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from nirvis.crop import CROP_SIZE
+
 _SIZE_CATEGORIES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
                     (10_000_000, "1M<n<10M"))
 _UNITS = {"distance_mm": "mm", "focal_mm": "mm (35 mm equiv.)", "vis_blur_sigma_px": "px", "nir_blur_sigma_px": "px"}
@@ -81,7 +83,7 @@ def readme(st: dict[str, Any], plots: Sequence[str], mark: str) -> str:
     enc = d.get("encoding") or {"format": "png"}
     enc_text = enc.get("format", "png") + (f", quality {enc['quality']}" if "quality" in enc else " (lossless)")
     fp = str(d.get("fingerprint") or "")
-    crop = d.get("crop") or [112, 112]
+    crop = d.get("crop") or [CROP_SIZE, CROP_SIZE]
     raw = d.get("raw")
     passes = d.get("label_passes") or []
     size = next((c for lim, c in _SIZE_CATEGORIES if d["pairs"] < lim), "n>10M")
@@ -113,7 +115,8 @@ def readme(st: dict[str, Any], plots: Sequence[str], mark: str) -> str:
           "MakeHuman-based model, biophysical skin, hair, eyes, make-up); each pair samples pose, expression, "
           "lighting, background, accessories and camera/sensor from its own seed, renders the VIS image under "
           "an HDR environment or synthetic lights and the NIR image under an active LED, and aligns both to the "
-          "5-point template of the 112 x 112 crop. Per-sample metadata (all sampled parameters, landmarks) is the "
+          f"5-point ArcFace template of the {crop[0]} x {crop[1]} crop. Per-sample metadata (all sampled parameters, "
+          "landmarks) is the "
           "`<key>.json` member; `nirvis verify DIR` checks the shards against `manifest.json`.", ""]
     if d.get("sample_space"):
         L += ["Sampling probabilities of the config:", ""] + _table(sorted(d["sample_space"].items()),
