@@ -13,16 +13,10 @@ import numpy as np
 import torch
 
 from nirvis.render.compiled import as_array
-from nirvis.render.compiled.floats import norm3
+from nirvis.render.compiled.floats import normalize3
 
 _PI = np.float32(math.pi)
 _TWO_PI = np.float32(2 * math.pi)
-
-
-@numba.njit(inline="always", cache=True)
-def _normalised(x, y, z):  # pragma: no cover - compiled
-    d = max(norm3(x, y, z), np.float32(1e-12))                  # F.normalize(eps=1e-12)
-    return x / d, y / d, z / d
 
 
 @numba.njit(parallel=True, nogil=True, cache=True)
@@ -35,7 +29,7 @@ def _specular(n, v, l, rough, f0, albedo, hair, tangent, has_hair, out):  # noqa
             nx, ny, nz = n[b, i, 0], n[b, i, 1], n[b, i, 2]
             vx, vy, vz = v[b, i, 0], v[b, i, 1], v[b, i, 2]
             lx, ly, lz = l[b, i, 0], l[b, i, 1], l[b, i, 2]
-            hx, hy, hz = _normalised(vx + lx, vy + ly, vz + lz)
+            hx, hy, hz = normalize3(vx + lx, vy + ly, vz + lz)
             nl = max(nx * lx + ny * ly + nz * lz, zero)
             nv = max(nx * vx + ny * vy + nz * vz, np.float32(1e-4))
             nh = max(nx * hx + ny * hy + nz * hz, zero)
@@ -62,7 +56,7 @@ def _specular(n, v, l, rough, f0, albedo, hair, tangent, has_hair, out):  # noqa
                             colour = np.float32(0.10)
                         else:
                             colour = np.float32(0.25) * np.sqrt(min(max(albedo[b, i, c], zero), one))
-                        sx, sy, sz = _normalised(tx + shift * nx, ty + shift * ny, tz + shift * nz)
+                        sx, sy, sz = normalize3(tx + shift * nx, ty + shift * ny, tz + shift * nz)
                         th = sx * hx + sy * hy + sz * hz
                         lobe_v = max(one - th * th, zero) ** (np.float32(0.5) * p)
                         acc = acc + colour * s0 * (p + np.float32(2.0)) / _TWO_PI * lobe_v

@@ -9,13 +9,7 @@ import numpy as np
 import torch
 
 from nirvis.render.compiled import as_array
-from nirvis.render.compiled.floats import norm3
-
-
-@numba.njit(inline="always", cache=True)
-def _unit(x, y, z):  # pragma: no cover - compiled
-    d = max(norm3(x, y, z), np.float32(1e-12))             # F.normalize(eps=1e-12)
-    return x / d, y / d, z / d
+from nirvis.render.compiled.floats import normalize3
 
 
 @numba.njit(parallel=True, nogil=True, cache=True)
@@ -28,7 +22,7 @@ def _surface(attrs, material, hair_mat, strands, cam_z, valid,  # pragma: no cov
         cz = cam_z[b]
         for n in range(n_px):
             a = attrs[b, n]
-            nx, ny, nz = _unit(a[3], a[4], a[5])
+            nx, ny, nz = normalize3(a[3], a[4], a[5])
             normal[b, n, 0], normal[b, n, 1], normal[b, n, 2] = nx, ny, nz
             s = strands[b, n]
             order = one - np.float32(0.65) * a[12]
@@ -43,9 +37,9 @@ def _surface(attrs, material, hair_mat, strands, cam_z, valid,  # pragma: no cov
                     h = hm[6]
                 mat_out[b, n, c] = material[b, n, c] * keep + h * hw
             k = np.float32(0.5) * (s - np.float32(0.9))
-            tx, ty, tz = _unit(a[13] + k * nx, a[14] + k * ny, a[15] + k * nz)
+            tx, ty, tz = normalize3(a[13] + k * nx, a[14] + k * ny, a[15] + k * nz)
             tangent[b, n, 0], tangent[b, n, 1], tangent[b, n, 2] = tx, ty, tz
-            vx, vy, vz = _unit(np.float32(0.0) - a[0], np.float32(0.0) - a[1], cz - a[2])
+            vx, vy, vz = normalize3(np.float32(0.0) - a[0], np.float32(0.0) - a[1], cz - a[2])
             view[b, n, 0], view[b, n, 1], view[b, n, 2] = vx, vy, vz
             skin[b, n] = a[7] * valid[b, n] * (one - a[8]) * keep * (one - a[16])
 
