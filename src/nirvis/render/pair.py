@@ -81,27 +81,6 @@ SPECTRA: tuple[Spectrum, ...] = (VIS, NIR)
 
 
 @dataclass(frozen=True, eq=False)
-class RawFrames:
-    """The uncropped camera frames of a batch (side R = ``raw_resolution``), as a camera delivers them.
-
-    Attributes:
-        vis: uint8 [B, R, R, 3]; nir: uint8 [B, R, R].
-        vis_landmarks5, nir_landmarks5: float32 [B, 5, 2] raw pixels (centres at +0.5).
-        vis_landmarks68, nir_landmarks68: float32 [B, 68, 2] or None.
-        passes, nir_passes: raw label passes (as ``RenderedBatch``'s).
-    """
-
-    vis: torch.Tensor
-    nir: torch.Tensor
-    vis_landmarks5: torch.Tensor
-    nir_landmarks5: torch.Tensor
-    vis_landmarks68: Optional[torch.Tensor]
-    nir_landmarks68: Optional[torch.Tensor]
-    passes: dict[str, torch.Tensor]
-    nir_passes: dict[str, torch.Tensor]
-
-
-@dataclass(frozen=True, eq=False)
 class RenderedBatch:
     """Rendered pairs (aligned crops of side S = ``crop_size``, or raw renders of side
     R = raw_resolution with ``align=False``).
@@ -120,7 +99,8 @@ class RenderedBatch:
         nir_passes: the same for the NIR geometry when the pair is not pixel-aligned
             (``pairing="independent"``); empty when ``passes`` serve both spectra.
         params: the SampleParams of each pair.
-        raw: the uncropped frames too (``render_batch(raw=True)``), else None.
+        raw: the uncropped frames too (``render_batch(raw=True)``: what ``align=False`` returns,
+            with the raw label passes), else None.
     """
 
     vis: torch.Tensor
@@ -132,7 +112,7 @@ class RenderedBatch:
     passes: dict[str, torch.Tensor]
     params: list[SampleParams]
     nir_passes: dict[str, torch.Tensor] = field(default_factory=dict)
-    raw: Optional[RawFrames] = None
+    raw: Optional["RenderedBatch"] = None
 
 
 def render_batch(faces: Sequence[PreparedFace], params: Sequence[SampleParams], backend: str = "auto",
@@ -224,8 +204,9 @@ def render_batch(faces: Sequence[PreparedFace], params: Sequence[SampleParams], 
     if raw:
         rv, rv5, rv68 = raw_out["vis"]
         rn, rn5, rn68 = raw_out["nir"]
-        frames = RawFrames(vis=rv, nir=rn[..., 0], vis_landmarks5=rv5, nir_landmarks5=rn5, vis_landmarks68=rv68,
-                           nir_landmarks68=rn68, passes=raw_extra.get("vis", {}), nir_passes=raw_extra.get("nir", {}))
+        frames = RenderedBatch(vis=rv, nir=rn[..., 0], vis_landmarks5=rv5, nir_landmarks5=rn5, vis_landmarks68=rv68,
+                               nir_landmarks68=rn68, passes=raw_extra.get("vis", {}), params=list(params),
+                               nir_passes=raw_extra.get("nir", {}))
     return RenderedBatch(vis=vis, nir=nir[..., 0], vis_landmarks5=vis5, nir_landmarks5=nir5, vis_landmarks68=vis68,
                          nir_landmarks68=nir68, passes=extra.get("vis", {}), params=list(params),
                          nir_passes=extra.get("nir", {}), raw=frames)
