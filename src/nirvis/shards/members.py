@@ -120,3 +120,14 @@ def label_record(passes: Sequence[str]) -> dict:
            "normal": {"member": "normal", "png": "rgb8", "values": "round((n + 1) / 2 * 255), n the unit normal in "
                       "camera space (x right, y up, z towards the camera)", "background": [0, 0, 0]}}
     return {name: enc[name] for name in passes}
+
+
+def decode_member(suffix: str, data: bytes) -> np.ndarray:
+    """An extra member's array: raw frames as images (``format.decode_png``: uint8 RGB / grey),
+    label passes through ``decode_label``; ValueError for an unknown suffix or bad bytes."""
+    from nirvis.shards.format import decode_png
+
+    kind, _ = member_kind(suffix)
+    if kind in ("vis", "nir"):
+        return decode_png(data, 3 if kind == "vis" else 1)
+    return decode_label(kind, data)

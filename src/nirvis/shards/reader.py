@@ -25,7 +25,7 @@ import numpy as np
 from nirvis.errors import NirvisError
 from nirvis.shards.format import (MANIFEST, SHARD_DIR, decode_png, image_ext, iter_tar_samples, list_shard_files,
                                   member_suffixes, parse_key)
-from nirvis.shards.members import decode_label, member_kind
+from nirvis.shards.members import decode_member
 
 Source = Union[str, os.PathLike]
 
@@ -120,13 +120,6 @@ def _to_sample(key: str, parts: dict[str, bytes], shard: Path, decode: bool) -> 
     return PairSample(key=key, label=label, index=index, vis=vis, nir=nir, meta=meta, shard=str(shard), ext=ext,
                       extra=extra)
 
-
-def decode_member(suffix: str, data: bytes) -> Any:
-    """An extra member's array (``shards.members``): raw frames as images, label passes decoded."""
-    kind, _ = member_kind(suffix)
-    if kind in ("vis", "nir"):
-        return decode_png(data, 3 if kind == "vis" else 1)
-    return decode_label(kind, data)
 
 
 def iter_shard(path: Source, decode: bool = True) -> Iterator[PairSample]:

@@ -163,6 +163,8 @@ class _ShardRenderer:
 
         c = self.cfg
         pairing = c.sample_space.pairing
+        members = extra_members(ENCODINGS[c.encoding], c.raw, c.passes, pairing)       # the same for every sample
+        labels = label_record(c.passes) if c.passes else None
         entries = [self.face(label) for label, _ in chunk]
         params = [sample_params(c.sample_space, pair_seed(c.seed, label, i)) for label, i in chunk]
         groups: dict[tuple, list[int]] = {}
@@ -196,8 +198,7 @@ class _ShardRenderer:
                                 else out.raw.vis_landmarks68[j].numpy()},
                         "nir": {"5": out.raw.nir_landmarks5[j].numpy(), "68": None if out.raw.nir_landmarks68 is None
                                 else out.raw.nir_landmarks68[j].numpy()}},
-                    members=extra_members(ENCODINGS[c.encoding], c.raw, c.passes, pairing),
-                    labels=label_record(c.passes) if c.passes else None)
+                    members=members, labels=labels)
                 results[k] = {"key": key, "vis": vis[j], "nir": nir[j], "meta": meta,
                               "extra": {suffix: a[j] for suffix, a in extra.items()}}
         return results  # type: ignore[return-value]

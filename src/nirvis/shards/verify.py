@@ -25,7 +25,7 @@ from nirvis.crop import CROP_SIZE
 from nirvis.shards.format import (ENCODINGS, MANIFEST, MEMBER_SUFFIXES, SHARD_DIR, decode_png, iter_tar_samples,
                                   list_shard_files, member_suffixes, parse_key, plan_shards, sha256_file)
 from nirvis.shards.index import check_indexes
-from nirvis.shards.members import decode_label, member_kind
+from nirvis.shards.members import decode_member, member_kind
 
 
 @dataclass
@@ -54,11 +54,10 @@ def _check_sample(key: str, parts: dict[str, bytes], members: tuple[str, ...] = 
         return (f"sample {key}: shapes vis {list(vis.shape)}, nir {list(nir.shape)} "
                 f"(expected [{crop}, {crop}, 3], [{crop}, {crop}])")
     for suffix in members[3:]:                       # raw frames and label passes (``shards.members``)
-        kind, is_raw = member_kind(suffix)
+        _, is_raw = member_kind(suffix)
         side = raw if is_raw else crop
         try:
-            a = decode_png(parts[suffix], 3 if kind == "vis" else 1) if kind in ("vis", "nir") else \
-                decode_label(kind, parts[suffix])
+            a = decode_member(suffix, parts[suffix])
         except ValueError as exc:
             return f"sample {key}: {suffix} does not decode as expected ({exc})"
         if a.shape[:2] != (side, side):
