@@ -24,7 +24,6 @@ from typing import Iterator, Optional
 
 import numpy as np
 
-from nirvis.crop import CROP_SIZE
 from nirvis.errors import NirvisError
 from nirvis.train.sampler import IdentityGroup
 
@@ -40,14 +39,13 @@ def _load_image(path: str, modality: str) -> np.ndarray:
     import cv2
 
     from nirvis.image_limits import check_image_size
-    from nirvis.train.preprocess import to_grey
+    from nirvis.train.preprocess import at_crop_size, to_grey
 
     check_image_size(path)
     img = cv2.imread(path, cv2.IMREAD_COLOR)
     if img is None:
         raise FileNotFoundError(f"{path}: cannot read image")
-    if img.shape[0] != CROP_SIZE or img.shape[1] != CROP_SIZE:
-        img = cv2.resize(img, (CROP_SIZE, CROP_SIZE), interpolation=cv2.INTER_AREA)
+    img = at_crop_size(img)
     img = np.ascontiguousarray(img[:, :, ::-1])  # BGR -> RGB
     return to_grey(img[None])[0] if modality == "nir" else img
 

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from nirvis.colour import luma_bt601
+from nirvis.crop import CROP_SIZE
 
 Images = Union[np.ndarray, Sequence[np.ndarray]]
 
@@ -81,3 +82,13 @@ def training_input(images: Images, in_channels: int, mean: float = 0.0, std: flo
     """What the trainer feeds the backbone: ``normalise(model_input(images, in_channels), mean, std)``,
     float32 [N, in_channels, H, W]."""
     return normalise(model_input(images, in_channels, grey=True), mean, std)
+
+
+def at_crop_size(img: np.ndarray) -> np.ndarray:
+    """An image [H, W(, C)] at the trainer's ``CROP_SIZE`` square (area-averaged when it has another
+    size, e.g. a data set rendered at another ``resolution``; 112 crops are returned as they are)."""
+    if img.shape[0] == CROP_SIZE and img.shape[1] == CROP_SIZE:
+        return img
+    import cv2
+
+    return cv2.resize(img, (CROP_SIZE, CROP_SIZE), interpolation=cv2.INTER_AREA)

@@ -25,7 +25,8 @@ from typing import Any, Iterator, Optional, Union
 import numpy as np
 
 from nirvis.shards.config import RenderDatasetConfig, load_config
-from nirvis.train.sampler import IdentityGroup, at_crop_size
+from nirvis.train.preprocess import at_crop_size
+from nirvis.train.sampler import IdentityGroup
 
 
 @dataclass(frozen=True)

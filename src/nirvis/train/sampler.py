@@ -27,10 +27,10 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 
 import numpy as np
 
-from nirvis.crop import CROP_SIZE
 from nirvis.errors import NirvisError
 from nirvis.shards.format import decode_png
 from nirvis.shards.reader import iter_identity_groups, list_shards, read_manifest
+from nirvis.train.preprocess import at_crop_size
 
 
 @dataclass
@@ -47,15 +47,6 @@ class IdentityGroup:
 def _load_png(item: Any, modality: str) -> np.ndarray:
     return at_crop_size(decode_png(item, 3 if modality == "vis" else 1))
 
-
-def at_crop_size(img: np.ndarray) -> np.ndarray:
-    """A uint8 crop [S, S(, 3)] at the trainer's ``CROP_SIZE`` (area-averaged when a data set was
-    rendered at another ``resolution``; 112 crops are returned as they are)."""
-    if img.shape[0] == CROP_SIZE and img.shape[1] == CROP_SIZE:
-        return img
-    import cv2
-
-    return cv2.resize(img, (CROP_SIZE, CROP_SIZE), interpolation=cv2.INTER_AREA)
 
 
 class ShardGroupSource:
