@@ -86,10 +86,11 @@ def test_scalp_hair_per_identity():
 def test_noise_under_a_mask_is_the_full_noise_there():
     import torch
 
-    from nirvis.reflectance.maps import _noise3d, _noise3d_where
+    from nirvis.reflectance.maps import _noise3d_where
+    from nirvis.reflectance.wave_noise import plane_wave_noise
 
     pos = torch.rand(5000, 3, generator=torch.Generator().manual_seed(0)) * 100.0
     where = pos[:, 0] > 70.0
-    full = _noise3d(pos, np.random.default_rng(3), 0.6, octaves=2)
+    full = plane_wave_noise(pos, np.random.default_rng(3), 0.6, octaves=2)
     part = _noise3d_where(pos, where, np.random.default_rng(3), 0.6, octaves=2)
     assert torch.equal(part[where], full[where]) and bool((part[~where] == 0).all())

@@ -133,19 +133,14 @@ def _sample_scalp(rng: np.random.Generator, identity: IdentityParams) -> dict[st
             "hairline_mm": float(50.0 + 20.0 * u[1]), "hair_recession": recession, "crown_baldness": crown}
 
 
-def _noise3d(points: torch.Tensor, rng: np.random.Generator, scale_mm: float, octaves: int = 3) -> torch.Tensor:
-    """Smooth band-limited noise ~N(0, 1) at 3D points [N, 3] (``wave_noise.plane_wave_noise``)."""
-    return plane_wave_noise(points, rng, scale_mm, octaves)
-
-
 def _noise3d_where(points: torch.Tensor, where: torch.Tensor, rng: np.random.Generator, scale_mm: float,
                    octaves: int = 3) -> torch.Tensor:
-    """``_noise3d`` at the points [N, 3] selected by ``where`` bool [N], 0 elsewhere: the noise at a
+    """``plane_wave_noise`` at the points [N, 3] selected by ``where`` bool [N], 0 elsewhere: the noise at a
     point depends on that point only, and the same numbers are drawn from ``rng`` whatever ``where``
     (for noise whose value only matters under a mask)."""
     idx = torch.nonzero(where).squeeze(1)
     out = torch.zeros(points.shape[0])
-    out[idx] = _noise3d(points[idx], rng, scale_mm, octaves)
+    out[idx] = plane_wave_noise(points[idx], rng, scale_mm, octaves)
     return out
 
 
@@ -178,11 +173,11 @@ def procedural_reflectance(identity: IdentityParams, resolution: int = 512, led_
     texel_mm = 0.66 * 512.0 / resolution                                # texel size around the eyes
 
     # --- skin parameter maps ---------------------------------------------------------------
-    low = _noise3d(pos, rng, 60.0)                                      # blotchiness
-    pores = _noise3d(pos, rng, 0.8, octaves=2)                           # pore-scale variation
+    low = plane_wave_noise(pos, rng, 60.0)                                      # blotchiness
+    pores = plane_wave_noise(pos, rng, 0.8, octaves=2)                           # pore-scale variation
     melanin = app.melanin * torch.exp(0.12 * low + 0.04 * pores)
     if app.freckles > 0.02:
-        fr = _noise3d(pos, rng, 1.3, octaves=1)                          # spots of ~1-3 mm
+        fr = plane_wave_noise(pos, rng, 1.3, octaves=1)                          # spots of ~1-3 mm
         face_zone = torch.exp(-((pos[:, 1] - lm[30, 1]) / 45.0) ** 2) * (pos[:, 2] > -20).float()
         melanin = melanin * (1.0 + 2.5 * app.freckles * face_zone * ((fr - 1.3) / 0.3).clamp(0.0, 1.0))
     for _ in range(app.n_moles):
@@ -190,7 +185,7 @@ def procedural_reflectance(identity: IdentityParams, resolution: int = 512, led_
         d = (pos - pos[k]).norm(dim=1)
         melanin = melanin * (1.0 + 6.0 * torch.exp(-(d / rng.uniform(0.8, 2.0)) ** 2))
     # redness: cheeks (between nose wing and jaw), nose tip, plus lips' own blood
-    blood = app.blood * torch.exp(0.2 * _noise3d(pos, rng, 25.0))
+    blood = app.blood * torch.exp(0.2 * plane_wave_noise(pos, rng, 25.0))
     for side in (-1.0, 1.0):
         cheek = torch.tensor([side * 0.55 * float(lm[16, 0] - lm[0, 0]) / 2.0, float(lm[31, 1]),
                               float(lm[31, 2]) - 10.0])
