@@ -4,6 +4,7 @@ verify and the exporters make of them."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -113,3 +114,12 @@ def test_the_card_states_the_sizes_and_passes(rich):
     assert "| label passes | depth, normal, segmentation" in text and "`<key>.seg.png`" in text
     stats = json.loads((rich / "stats.json").read_text())["dataset"]
     assert stats["crop"] == [128, 128] and stats["label_passes"] == ["depth", "normal", "segmentation"]
+
+
+def test_112_configs_keep_their_raw_size():
+    """A 112 config's chosen raw size is kept (the small preset renders at 160): only larger crops
+    raise it, so data sets rendered before crop sizes existed keep their bytes."""
+    small = Path(__file__).resolve().parents[2] / "configs" / "render" / "small.yaml"
+    cfg = load_config(small)
+    assert cfg.resolution == 112 and cfg.sample_space.raw_resolution == 160
+    assert load_config(small, {"resolution": 128}).sample_space.raw_resolution == 256

@@ -57,9 +57,10 @@ class RenderDatasetConfig:
         identities: number of identities; labels 0 .. identities - 1.
         images_per_identity: rendered pairs per identity (pair indices 0 .. K - 1).
         resolution: side of the aligned crops, one of ``crop.CROP_SIZES`` (112, 128, 160, 224, 256,
-            512: the ArcFace template scaled). ``sample_space.raw_resolution`` is raised to twice
-            the crop side when smaller, so crops are never upsampled (at 2x the alignment maps
-            <= 0.997 crop pixels onto a raw pixel over the default sample space).
+            512: the ArcFace template scaled). For crops above 112, ``sample_space.raw_resolution``
+            is raised to twice the crop side when smaller, so they are never upsampled (at 2x the
+            alignment maps <= 0.997 crop pixels onto a raw pixel over the default sample space);
+            112 configs keep their own raw size (the default 224 is 2x).
         raw: also store the uncropped camera frames (``<key>.vis_raw.<ext>`` ...) with their
             landmarks in raw pixels.
         passes: label passes to store, among ``segmentation``, ``depth``, ``normal``
@@ -130,7 +131,9 @@ class RenderDatasetConfig:
         if bad or len(set(self.passes)) != len(self.passes):
             raise ConfigError(f"field 'passes' must list distinct passes among {', '.join(LABEL_PASSES)}; "
                               f"got {list(self.passes)}")
-        if self.sample_space.raw_resolution < 2 * self.resolution:  # crops are never upsampled
+        # crops larger than 112 are never upsampled; 112 configs keep the raw size they chose
+        # (the default 224 is twice the crop; configs/render/small.yaml's 160 trades detail for speed)
+        if self.resolution > CROP_SIZE and self.sample_space.raw_resolution < 2 * self.resolution:
             object.__setattr__(self, "sample_space",
                                dataclasses.replace(self.sample_space, raw_resolution=2 * self.resolution))
         for name, choices in (("backend", BACKENDS), ("device", DEVICES), ("nir_method", NIR_METHODS),
